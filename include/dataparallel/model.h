@@ -1,0 +1,91 @@
+/*
+ * dataparallel/model.h — loading a CNN and running it.
+ *
+ * A dp_model is one loaded network (architecture + weights, prepared for a backend). It is
+ * immutable after dp_model_load() and may be shared by any number of threads. To run it, each
+ * thread creates its own dp_exec (execution context: oneDNN threads, primitives cached per input
+ * shape, scratchpad and activation buffers). A dp_exec belongs to one thread at a time.
+ *
+ * Architectures: "resnet18", "mobilenet_v2" (torchvision), "resnet18_cifar", "mobilenetv2_cifar"
+ * (pytorch-cifar). Weights come from .npz or .safetensors files keyed by PyTorch state_dict()
+ * names; without a file the weights are a deterministic function of the seed.
+ * Inputs are float32 NCHW with C = 3 and H, W >= 32; outputs are logits [N, num_classes].
+ */
+#ifndef DATAPARALLEL_MODEL_H
+#define DATAPARALLEL_MODEL_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dp_model dp_model;
+typedef struct dp_exec dp_exec;
+
+typedef enum dp_precision { DP_PRECISION_FP32 = 0, DP_PRECISION_BF16 = 1 } dp_precision;
+typedef enum dp_model_backend { DP_BACKEND_ONEDNN = 0, DP_BACKEND_REFERENCE = 1 } dp_model_backend;
+
+typedef struct dp_model_opts {
+    size_t size;                 /* sizeof(dp_model_opts), set by dp_model_opts_init() */
+    int num_classes;             /* K >= 1; default 10 */
+    dp_precision precision;      /* default DP_PRECISION_FP32 */
+    dp_model_backend backend;    /* default DP_BACKEND_ONEDNN */
+    uint64_t seed;               /* weights when no file is given; default 0 */
+} dp_model_opts;
+
+DP_API void dp_model_opts_init(dp_model_opts *opts);
+
+/* Names of the supported architectures, NULL-terminated. Static storage. */
+DP_API const char *const *dp_model_arch_names(void);
+
+/* Load arch with weights from weights_path (.npz or .safetensors; NULL = seeded init).
+ * opts may be NULL for defaults. Errors: DP_ERR_NOT_FOUND (unknown arch, missing tensor),
+ * DP_ERR_SHAPE (tensor of the wrong shape), DP_ERR_FORMAT (corrupt or truncated file), DP_ERR_IO,
+ * DP_ERR_UNSUPPORTED (bf16 on a CPU without AVX512-BF16). dp_last_error() names file and tensor. */
+DP_API dp_status dp_model_load(const char *arch, const char *weights_path, const dp_model_opts *opts,
+                               dp_model **out);
+DP_API void dp_model_free(dp_model *model);
+
+DP_API const char *dp_model_arch(const dp_model *model);
+DP_API int dp_model_num_classes(const dp_model *model);
+DP_API dp_precision dp_model_precision(const dp_model *model);
+DP_API dp_model_backend dp_model_backend_kind(const dp_model *model);
+/* Number of learned parameters as PyTorch counts them (conv, BN affine, linear; not BN stats). */
+DP_API size_t dp_model_param_count(const dp_model *model);
+/* Smallest accepted H and W (32), and the channel count (3). */
+DP_API int dp_model_min_input_size(const dp_model *model);
+DP_API int dp_model_input_channels(const dp_model *model);
+
+/* Create an execution context running on `threads` oneDNN/OpenMP threads (>= 1). Must be
+ * created on the thread that will run it (OpenMP fixes the thread count at primitive creation). */
+DP_API dp_status dp_exec_create(const dp_model *model, int threads, dp_exec **out);
+DP_API void dp_exec_free(dp_exec *exec);
+
+/* Build (and cache) everything needed for inputs of shape [n,3,h,w] so that the first
+ * dp_exec_run() with that shape does no set-up work. Optional. */
+DP_API dp_status dp_exec_prepare(dp_exec *exec, int n, int h, int w);
+
+/* Run inference on n samples: input float32 [n,3,h,w] (C-contiguous), logits float32
+ * [n,num_classes]. After the first call for a shape, allocates nothing. */
+DP_API dp_status dp_exec_run(dp_exec *exec, const float *input, int n, int h, int w, float *logits);
+
+/* Per-layer profiling. When on, dp_exec_run() times each layer (adds small overhead). */
+typedef struct dp_layer_profile {
+    const char *name;    /* layer name, e.g. "layer1.0.conv1"; valid while the exec lives */
+    const char *impl;    /* implementation chosen, e.g. "brg:avx512_core_amx" */
+    uint64_t calls;
+    double total_ms;
+} dp_layer_profile;
+
+DP_API dp_status dp_exec_set_profiling(dp_exec *exec, int on);
+/* Copies up to cap entries into out; *count gets the number of layers. */
+DP_API dp_status dp_exec_profile(const dp_exec *exec, dp_layer_profile *out, int cap, int *count);
+
+/* Index of the largest logit in each row (first on ties): top1[n]. */
+DP_API void dp_argmax(const float *logits, int n, int num_classes, int *top1);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,150 @@
+/*
+ * dataparallel/runner.h — running a model over several workers: batch, stream and push mode.
+ *
+ * A dp_runner owns W workers (threads in this process, or MPI ranks) that share one dp_model and
+ * each own a dp_exec with `threads_per_worker` oneDNN threads. Three ways to feed it:
+ *  - dp_runner_run_batch(): split a data set with the partitioner's batch mode, as fast as possible;
+ *  - dp_runner_run(): pull samples from a rate-limited dp_source, route them (stream mode) into
+ *    bounded queues, micro-batch and serve them; latency counts from each intended arrival time;
+ *  - push mode: dp_runner_start(), then dp_runner_submit() from any thread (intended arrival =
+ *    submit time), a completion callback per sample, then dp_runner_drain() / dp_runner_stop().
+ * Every offered sample ends completed, dropped (queue overflow policy) or failed, and the summary
+ * always satisfies offered == completed + dropped + failed.
+ *
+ * Thread safety: one run at a time per runner (DP_ERR_BUSY otherwise). dp_runner_submit() and
+ * dp_runner_stop() may be called from any thread. Callbacks run on library threads.
+ */
+#ifndef DATAPARALLEL_RUNNER_H
+#define DATAPARALLEL_RUNNER_H
+
+#include "core.h"
+#include "model.h"
+#include "partition.h"
+#include "source.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dp_runner dp_runner;
+typedef struct dp_sink dp_sink;
+
+typedef enum dp_overflow {
+    DP_OVERFLOW_BLOCK = 0,        /* the source waits for room (latency grows, nothing dropped) */
+    DP_OVERFLOW_DROP_NEWEST = 1,  /* the arriving sample is dropped */
+    DP_OVERFLOW_DROP_OLDEST = 2   /* the oldest queued sample is dropped to make room */
+} dp_overflow;
+
+typedef enum dp_runner_backend { DP_RUNNER_THREADS = 0, DP_RUNNER_MPI = 1 } dp_runner_backend;
+
+/* One finished sample, as given to completion callbacks and sinks. */
+typedef struct dp_result {
+    int64_t sample_id;
+    int64_t index;          /* data-set index (batch and pull mode) */
+    int worker;
+    int top1;               /* -1 if failed or dropped */
+    int32_t label;          /* -1 if unknown */
+    int batch_size;         /* size of the micro-batch it ran in */
+    dp_status status;       /* DP_OK, or why it failed / DP_ERR_CANCELLED if dropped */
+    int64_t intended_ns;    /* intended arrival (dp_now_ns() base) */
+    int64_t start_ns;       /* inference start */
+    int64_t end_ns;         /* completion */
+    const float *logits;    /* num_classes floats when opts.keep_logits, else NULL; valid only
+                               during the callback */
+    int num_classes;
+} dp_result;
+
+typedef void (*dp_result_fn)(const dp_result *result, void *sample_ctx, void *user);
+
+typedef struct dp_runner_opts {
+    size_t size;                /* sizeof(dp_runner_opts), set by dp_runner_opts_init() */
+    int workers;                /* W >= 1; default 1 */
+    int threads_per_worker;     /* >= 1; default 1. More than cores is allowed (logged warning) */
+    int max_batch;              /* micro-batch limit; default 1 */
+    int64_t max_delay_us;       /* wait at most this long to fill a micro-batch; default 0 */
+    int queue_capacity;         /* per queue (>= 1); default 1024 */
+    dp_overflow overflow;       /* default DP_OVERFLOW_BLOCK */
+    dp_runner_backend backend;  /* default DP_RUNNER_THREADS */
+    const double *slowdown;     /* per-worker service-time stretch factors >= 1 (copied); NULL = 1 */
+    int num_slowdown;
+    double straggler_factor;    /* flag a worker slower than median by this factor; default 1.5 */
+    int pin_workers;            /* pin worker k to core k % ncores; default 0 */
+    int keep_logits;            /* pass logits to callbacks/sinks; default 0 */
+    int interval_ms;            /* sink interval summaries; default 1000 */
+    int handle_sigint;          /* SIGINT stops the run gracefully; default 0 */
+    dp_result_fn on_result;     /* push mode completion callback (also called in other modes) */
+    void *on_result_user;
+    double worker_timeout_s;    /* mpi: a worker silent this long is declared dead; default 10 */
+    int retry;                  /* mpi: re-dispatch a dead worker's samples; default 0 */
+} dp_runner_opts;
+
+DP_API void dp_runner_opts_init(dp_runner_opts *opts);
+
+typedef struct dp_worker_summary {
+    int worker;
+    int64_t completed;
+    int64_t failed;
+    double busy_s;              /* time spent in inference (incl. slowdown) */
+    double busy_pct;            /* busy_s / elapsed_s * 100 */
+    double mean_batch;          /* mean micro-batch size */
+    double mean_service_ms;     /* mean service time per sample */
+    int64_t queue_hwm;          /* queue high-water mark (stream mode) */
+    int straggler;              /* 1 if flagged by straggler_factor */
+} dp_worker_summary;
+
+typedef struct dp_latency_ms {
+    double mean, p50, p90, p99, p999, max;
+} dp_latency_ms;
+
+typedef struct dp_summary {
+    size_t size;                /* sizeof(dp_summary); set by the caller before the call */
+    int64_t offered;
+    int64_t completed;
+    int64_t dropped;            /* dropped_newest + dropped_oldest */
+    int64_t dropped_newest;
+    int64_t dropped_oldest;
+    int64_t failed;
+    double target_rate;         /* samples/s (0 for unlimited / batch mode) */
+    double rate_accuracy_pct;
+    double throughput;          /* completed / (t_last_completion - t_first_emit) */
+    double efficiency_pct;      /* 100 * throughput / target_rate (0 when no target) */
+    dp_latency_ms latency_ms;
+    double cpu_pct;
+    double rss_mb;
+    double elapsed_s;
+    int64_t labelled;           /* completed samples with a known label */
+    int64_t correct;            /* of those, top-1 == label */
+    int workers;
+    const dp_worker_summary *per_worker;  /* `workers` entries, owned by the runner, valid until
+                                             its next run or dp_runner_free() */
+} dp_summary;
+
+DP_API dp_status dp_runner_create(const dp_model *model, dp_partitioner *partitioner,
+                                  const dp_runner_opts *opts, dp_runner **out);
+DP_API void dp_runner_free(dp_runner *runner);
+
+/* Attach a sink (borrowed; must outlive the runs). Before a run starts. */
+DP_API dp_status dp_runner_add_sink(dp_runner *runner, dp_sink *sink);
+
+/* Batch mode: every sample of ds once. summary->size must be set. */
+DP_API dp_status dp_runner_run_batch(dp_runner *runner, dp_dataset *ds, dp_summary *summary);
+/* Stream mode: everything src emits. summary->size must be set. Returns DP_ERR_CANCELLED (with
+ * a complete summary) when stopped early. */
+DP_API dp_status dp_runner_run(dp_runner *runner, dp_source *src, dp_summary *summary);
+
+/* Push mode. Samples are [c,h,w] float32, copied on submit. */
+DP_API dp_status dp_runner_start(dp_runner *runner, int c, int h, int w);
+DP_API dp_status dp_runner_submit(dp_runner *runner, int64_t sample_id, const float *chw, void *sample_ctx);
+/* Wait until every submitted sample has completed or failed. */
+DP_API dp_status dp_runner_drain(dp_runner *runner);
+/* Stop any mode; in push mode also finishes it and fills summary (may be NULL). */
+DP_API dp_status dp_runner_stop(dp_runner *runner, dp_summary *summary);
+
+/* Write a summary as JSON (the fields of docs/metrics.md). Returns the length it needs, excluding
+ * the NUL; writes at most cap bytes. */
+DP_API size_t dp_summary_to_json(const dp_summary *summary, char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

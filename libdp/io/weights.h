@@ -1,0 +1,39 @@
+/*
+ * A set of named float32 tensors, loaded from .npz or .safetensors (chosen by content, not by
+ * file name) or generated from a seed. Tensors of other dtypes are converted to float32 on load.
+ */
+#ifndef DP_IO_WEIGHTS_H
+#define DP_IO_WEIGHTS_H
+
+#include <stdint.h>
+
+#include "dataparallel/core.h"
+
+#define DPI_MAX_DIMS 8
+
+typedef struct dpi_tensor {
+    char *name;
+    int ndim;
+    int64_t shape[DPI_MAX_DIMS];
+    float *data;
+} dpi_tensor;
+
+typedef struct dpi_weights {
+    char *path;                /* file it came from ("<seed N>" when generated) */
+    int n, cap;
+    dpi_tensor *t;
+} dpi_weights;
+
+/* Load every tensor of an .npz (stored or deflate members) or .safetensors file. */
+dp_status dpi_weights_load(const char *path, dpi_weights **out);
+dpi_weights *dpi_weights_new(const char *path);
+/* Add a tensor (takes ownership of data, malloc'd). */
+dp_status dpi_weights_add(dpi_weights *w, const char *name, int ndim, const int64_t *shape, float *data);
+const dpi_tensor *dpi_weights_find(const dpi_weights *w, const char *name);
+/* Find name and check its shape. DP_ERR_NOT_FOUND / DP_ERR_SHAPE with a message naming the file,
+ * the tensor, its shape and the expected shape. */
+dp_status dpi_weights_get(const dpi_weights *w, const char *name, int ndim, const int64_t *shape,
+                          const float **data);
+void dpi_weights_free(dpi_weights *w);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * The network as data: a list of nodes in execution order, built from an arch name by
+ * dpi_graph_build(). Both backends walk the same graph; the parameter names are PyTorch's
+ * state_dict() keys, so loading is a lookup by name.
+ *
+ * Semantics of a CONV node:   y = act( BN(conv(x)) + residual )
+ *   - BN is absent when bn[0] == '\0' (the conv then has a bias only if has_bias);
+ *   - residual is the output of node `residual` (-1: none), added after BN, before act.
+ * MAXPOOL: k x k, stride, pad (PyTorch semantics, padding never selected).
+ * GAP: global average pool to [N, C, 1, 1].  LINEAR: logits = x W^T + b on the flattened input.
+ */
+#ifndef DP_MODEL_GRAPH_H
+#define DP_MODEL_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataparallel/core.h"
+
+#define DPI_NAME_CAP 64
+#define DPI_BN_EPS 1e-5f
+
+typedef enum dpi_op { DPI_OP_CONV, DPI_OP_MAXPOOL, DPI_OP_GAP, DPI_OP_LINEAR } dpi_op;
+typedef enum dpi_act { DPI_ACT_NONE, DPI_ACT_RELU, DPI_ACT_RELU6 } dpi_act;
+
+typedef struct dpi_node {
+    dpi_op op;
+    int input;                 /* producing node, -1 = network input */
+    int residual;              /* CONV: node whose output is added, -1 = none */
+    int cin, cout;             /* CONV/LINEAR channels; MAXPOOL/GAP: cin == cout */
+    int k, stride, pad;        /* CONV/MAXPOOL: square kernel */
+    int groups;                /* CONV: 1, or cin for depthwise */
+    int has_bias;              /* CONV without BN / LINEAR */
+    dpi_act act;
+    char name[DPI_NAME_CAP];   /* module name: "layer1.0.conv1", "features.0.0", "fc" */
+    char bn[DPI_NAME_CAP];     /* BN module name ("layer1.0.bn1"), "" if none */
+} dpi_node;
+
+typedef struct dpi_graph {
+    char arch[32];
+    int num_classes;
+    int n;                     /* nodes */
+    int cap;
+    dpi_node *nodes;           /* the last node is the output (LINEAR) */
+} dpi_graph;
+
+/* Build the graph of arch ("resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar").
+ * DP_ERR_NOT_FOUND for an unknown arch. */
+dp_status dpi_graph_build(const char *arch, int num_classes, dpi_graph *g);
+void dpi_graph_free(dpi_graph *g);
+
+/* Output spatial size of node i for an input of h x w (sets *oh, *ow). */
+void dpi_graph_out_hw(const dpi_graph *g, int i, int h, int w, int *oh, int *ow);
+
+/* One parameter tensor the graph needs, in state_dict order. */
+typedef struct dpi_param {
+    char name[DPI_NAME_CAP + 16];  /* "layer1.0.conv1.weight", "bn1.running_var" */
+    int ndim;
+    int64_t shape[4];
+    int learned;                    /* counted by dp_model_param_count (not BN running stats) */
+} dpi_param;
+
+/* All parameters of g (*out malloc'd, *count entries). */
+dp_status dpi_graph_params(const dpi_graph *g, dpi_param **out, int *count);
+
+#endif

@@ -1,0 +1,49 @@
+/* What dp_model and dp_exec are, and the interface every backend implements. */
+#ifndef DP_MODEL_MODEL_IMPL_H
+#define DP_MODEL_MODEL_IMPL_H
+
+#include "dataparallel/model.h"
+#include "graph.h"
+#include "../io/weights.h"
+
+typedef struct dpi_backend dpi_backend;
+
+struct dp_model {
+    char arch[32];
+    int num_classes;
+    dp_precision precision;
+    dp_model_backend backend_kind;
+    size_t param_count;
+    dpi_graph graph;
+    const dpi_backend *be;
+    void *impl;                /* backend's immutable prepared weights */
+};
+
+struct dp_exec {
+    const dp_model *model;
+    int threads;
+    int profiling;
+    void *impl;                /* backend's per-context state */
+};
+
+struct dpi_backend {
+    const char *name;
+    /* Prepare m->impl from the graph and weights (all present with the right shapes: checked
+     * by the caller). The weights are freed after this returns. */
+    dp_status (*model_init)(dp_model *m, const dpi_weights *w);
+    void (*model_fini)(dp_model *m);
+    dp_status (*exec_init)(dp_exec *e);
+    dp_status (*exec_prepare)(dp_exec *e, int n, int h, int w);
+    dp_status (*exec_run)(dp_exec *e, const float *x, int n, int h, int w, float *logits);
+    dp_status (*exec_profile)(const dp_exec *e, dp_layer_profile *out, int cap, int *count);
+    void (*exec_fini)(dp_exec *e);
+};
+
+extern const dpi_backend dpi_backend_onednn;
+extern const dpi_backend dpi_backend_reference;
+
+/* Deterministic weights for every parameter of g from seed (kaiming-uniform convs, non-trivial
+ * BN statistics so BN folding is exercised). */
+dp_status dpi_weights_seeded(const dpi_graph *g, uint64_t seed, dpi_weights **out);
+
+#endif
