@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "dataparallel/runner.h"
+
 #define DPI_HIST_SUB_BITS 11                     /* 2048 sub-buckets per power of two */
 #define DPI_HIST_MAX_EXP 42                      /* up to 2^42 ns */
 #define DPI_HIST_BUCKETS ((DPI_HIST_MAX_EXP - DPI_HIST_SUB_BITS + 2) * (1 << (DPI_HIST_SUB_BITS - 1)))
@@ -19,13 +21,23 @@ typedef struct dpi_hist {
     uint64_t buckets[DPI_HIST_BUCKETS];
 } dpi_hist;
 
+/* Empty: count 0, min = max = 0. */
 void dpi_hist_reset(dpi_hist *h);
+/* Negative values count as 0, values above 2^42-1 ns as 2^42-1 (min/max/sum see the clamped
+ * value). No allocation, no lock: one writer per histogram. */
 void dpi_hist_record(dpi_hist *h, int64_t value_ns);
+/* dst += src, exactly as if src's values had been recorded into dst. */
 void dpi_hist_merge(dpi_hist *dst, const dpi_hist *src);
-/* Value at quantile q in [0,1] (the bucket's highest equivalent value, clamped to max). 0 if empty. */
+/* Value at quantile q in [0,1] (nearest rank; the bucket's highest equivalent value, clamped to
+ * [min,max]; q <= 0 gives min, q >= 1 max). 0 if empty. */
 int64_t dpi_hist_quantile(const dpi_hist *h, double q);
+/* n quantiles in one pass (fastest when qs is ascending). */
+void dpi_hist_quantiles(const dpi_hist *h, const double *qs, int n, int64_t *out);
 double dpi_hist_mean(const dpi_hist *h);
-/* How many recorded values are <= v (for Prometheus cumulative buckets). */
+/* How many recorded values are <= v (for Prometheus cumulative buckets). Values in v's own
+ * bucket count as <= v (they are equal to v within the histogram's precision). */
 uint64_t dpi_hist_count_le(const dpi_hist *h, int64_t v);
+/* mean, p50, p90, p99, p999, max in ms (the §5 latency fields); all 0 if empty. */
+void dpi_hist_latency_ms(const dpi_hist *h, dp_latency_ms *out);
 
 #endif
