@@ -52,6 +52,7 @@ typedef struct dp_interval {
     double cpu_pct;             /* process CPU over the interval */
     double rss_mb;
     int64_t sink_rows_dropped;  /* interval rows this sink missed (it was too slow) */
+    int64_t dropped_newest, dropped_oldest;  /* cumulative, by overflow reason (sum = dropped) */
 } dp_interval;
 
 typedef struct dp_sink dp_sink;
