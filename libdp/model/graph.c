@@ -1,0 +1,163 @@
+/* The graph container: building by arch name, shapes, and the parameter list. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph_build.h"
+#include "util/util.h"
+
+/* Generous: the largest arch (mobilenetv2_cifar) has 60 nodes. */
+#define GRAPH_CAP 128
+
+static int add_node(dpi_graph *g, const dpi_node *node) {
+    /* Overflow is sticky (n keeps counting) so the builders need no error checks; the caller
+     * compares n with cap once at the end. */
+    if (g->n < g->cap) g->nodes[g->n] = *node;
+    return g->n++;
+}
+
+int dpi_graph_conv(dpi_graph *g, const char *name, const char *bn, int input, int cin, int cout, int k,
+                   int stride, int groups, dpi_act act, int residual) {
+    dpi_node n = {.op = DPI_OP_CONV, .input = input, .residual = residual, .cin = cin, .cout = cout,
+                  .k = k, .stride = stride, .pad = k / 2, .groups = groups, .has_bias = bn[0] == '\0',
+                  .act = act};
+    snprintf(n.name, sizeof n.name, "%s", name);
+    snprintf(n.bn, sizeof n.bn, "%s", bn);
+    return add_node(g, &n);
+}
+
+int dpi_graph_maxpool(dpi_graph *g, const char *name, int input, int c, int k, int stride, int pad) {
+    dpi_node n = {.op = DPI_OP_MAXPOOL, .input = input, .residual = -1, .cin = c, .cout = c, .k = k,
+                  .stride = stride, .pad = pad, .groups = 1};
+    snprintf(n.name, sizeof n.name, "%s", name);
+    return add_node(g, &n);
+}
+
+int dpi_graph_gap(dpi_graph *g, const char *name, int input, int c) {
+    dpi_node n = {.op = DPI_OP_GAP, .input = input, .residual = -1, .cin = c, .cout = c, .groups = 1};
+    snprintf(n.name, sizeof n.name, "%s", name);
+    return add_node(g, &n);
+}
+
+int dpi_graph_linear(dpi_graph *g, const char *name, int input, int cin, int cout) {
+    dpi_node n = {.op = DPI_OP_LINEAR, .input = input, .residual = -1, .cin = cin, .cout = cout, .k = 1,
+                  .stride = 1, .groups = 1, .has_bias = 1};
+    snprintf(n.name, sizeof n.name, "%s", name);
+    return add_node(g, &n);
+}
+
+/* Parallel tables: arch_names[i] is built by builders[i]. */
+static const char *const arch_names[] = {"resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar", NULL};
+static void (*const builders[])(dpi_graph *g) = {dpi_build_resnet18, dpi_build_mobilenet_v2,
+                                                 dpi_build_resnet18_cifar, dpi_build_mobilenetv2_cifar};
+#define NUM_ARCHS (sizeof builders / sizeof builders[0])
+
+const char *const *dpi_graph_arch_names(void) { return arch_names; }
+
+dp_status dpi_graph_build(const char *arch, int num_classes, dpi_graph *g) {
+    memset(g, 0, sizeof *g);
+    if (!arch) return dpi_error(DP_ERR_INVALID_ARG, "arch is NULL");
+    if (num_classes < 1) return dpi_error(DP_ERR_INVALID_ARG, "num_classes %d must be >= 1", num_classes);
+    size_t a = 0;
+    while (a < NUM_ARCHS && strcmp(arch, arch_names[a]) != 0) a++;
+    if (a == NUM_ARCHS)
+        return dpi_error(DP_ERR_NOT_FOUND,
+                         "unknown arch '%s' (known: resnet18, mobilenet_v2, resnet18_cifar, mobilenetv2_cifar)",
+                         arch);
+    g->nodes = calloc(GRAPH_CAP, sizeof *g->nodes);
+    if (!g->nodes) return dpi_error(DP_ERR_NOMEM, "out of memory building %s", arch);
+    g->cap = GRAPH_CAP;
+    g->num_classes = num_classes;
+    snprintf(g->arch, sizeof g->arch, "%s", arch);
+    builders[a](g);
+    if (g->n > g->cap) {
+        dpi_graph_free(g);
+        return dpi_error(DP_ERR_INTERNAL, "graph of %s exceeds %d nodes", arch, GRAPH_CAP);
+    }
+    return DP_OK;
+}
+
+void dpi_graph_free(dpi_graph *g) {
+    if (!g) return;
+    free(g->nodes);
+    g->nodes = NULL;
+    g->n = g->cap = 0;
+}
+
+void dpi_graph_out_hw(const dpi_graph *g, int i, int h, int w, int *oh, int *ow) {
+    if (i < 0) {
+        *oh = h;
+        *ow = w;
+        return;
+    }
+    const dpi_node *n = &g->nodes[i];
+    int ih, iw;
+    dpi_graph_out_hw(g, n->input, h, w, &ih, &iw);
+    switch (n->op) {
+    case DPI_OP_CONV:
+    case DPI_OP_MAXPOOL: /* floor mode, as PyTorch's default */
+        *oh = (ih + 2 * n->pad - n->k) / n->stride + 1;
+        *ow = (iw + 2 * n->pad - n->k) / n->stride + 1;
+        break;
+    default:
+        *oh = *ow = 1;
+        break;
+    }
+}
+
+static void put(dpi_param *p, int *count, const char *module, const char *field, int learned, int ndim,
+                int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+    dpi_param *q = &p[(*count)++];
+    snprintf(q->name, sizeof q->name, "%s.%s", module, field);
+    q->ndim = ndim;
+    q->shape[0] = d0;
+    q->shape[1] = d1;
+    q->shape[2] = d2;
+    q->shape[3] = d3;
+    q->learned = learned;
+}
+
+static void node_params(const dpi_node *n, dpi_param *p, int *count) {
+    if (n->op == DPI_OP_LINEAR) {
+        put(p, count, n->name, "weight", 1, 2, n->cout, n->cin, 0, 0);
+        put(p, count, n->name, "bias", 1, 1, n->cout, 0, 0, 0);
+        return;
+    }
+    if (n->op != DPI_OP_CONV) return;
+    put(p, count, n->name, "weight", 1, 4, n->cout, n->cin / n->groups, n->k, n->k);
+    if (n->has_bias) put(p, count, n->name, "bias", 1, 1, n->cout, 0, 0, 0);
+    if (n->bn[0]) {
+        put(p, count, n->bn, "weight", 1, 1, n->cout, 0, 0, 0);
+        put(p, count, n->bn, "bias", 1, 1, n->cout, 0, 0, 0);
+        put(p, count, n->bn, "running_mean", 0, 1, n->cout, 0, 0, 0);
+        put(p, count, n->bn, "running_var", 0, 1, n->cout, 0, 0, 0);
+    }
+}
+
+/* A projection shortcut runs before the conv it feeds (execution order) but PyTorch registers
+ * it after that block's convs; such nodes are listed after their consumer so that the
+ * parameter list follows state_dict() order. */
+static int is_shortcut(const dpi_graph *g, int i) {
+    int used_as_residual = 0;
+    for (int j = 0; j < g->n; j++) {
+        if (g->nodes[j].input == i) return 0;
+        if (g->nodes[j].residual == i) used_as_residual = 1;
+    }
+    return used_as_residual;
+}
+
+dp_status dpi_graph_params(const dpi_graph *g, dpi_param **out, int *count) {
+    /* At most 6 tensors per node (conv weight, bias, 4 BN). */
+    dpi_param *p = calloc((size_t)g->n * 6 + 1, sizeof *p);
+    if (!p) return dpi_error(DP_ERR_NOMEM, "out of memory listing parameters of %s", g->arch);
+    int c = 0;
+    for (int i = 0; i < g->n; i++) {
+        if (is_shortcut(g, i)) continue;
+        node_params(&g->nodes[i], p, &c);
+        int r = g->nodes[i].residual;
+        if (r >= 0 && is_shortcut(g, r)) node_params(&g->nodes[r], p, &c);
+    }
+    *out = p;
+    *count = c;
+    return DP_OK;
+}

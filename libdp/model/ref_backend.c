@@ -1,0 +1,336 @@
+/* Reference backend: the same graphs computed independently of oneDNN, for cross-checking.
+ * Convolutions are im2col + cblas_sgemm (depthwise by plain loops), BN is applied as its own
+ * step from the running statistics (not folded into the conv, so a folding bug in the fast
+ * backend cannot hide here), everything else is plain loops over NCHW float32.
+ * OpenBLAS uses its own thread pool (OPENBLAS_NUM_THREADS); dp_exec's thread count is unused. */
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_impl.h"
+#include "util/util.h"
+
+typedef struct ref_layer {
+    float *weight;       /* CONV [cout, cin/groups*k*k]; LINEAR [cout, cin] */
+    float *bias;         /* [cout] or NULL */
+    float *bn_scale;     /* gamma / sqrt(var + eps), [cout] or NULL */
+    float *bn_mean, *bn_beta;
+} ref_layer;
+
+typedef struct ref_model {
+    ref_layer *layers;   /* one per graph node */
+} ref_model;
+
+typedef struct ref_exec {
+    int n, h, w;         /* prepared shape (n == 0: none) */
+    float **out;         /* per node: [n, cout, oh, ow] */
+    int *oh, *ow;
+    float *col;          /* im2col scratch for one sample */
+    size_t col_cap;
+    double *layer_ms;
+    uint64_t calls;
+} ref_exec;
+
+static float *copy_param(const dpi_weights *w, const char *module, const char *field, int ndim,
+                         const int64_t *shape, dp_status *s) {
+    char name[DPI_NAME_CAP + 16];
+    const float *src;
+    snprintf(name, sizeof name, "%s.%s", module, field);
+    if ((*s = dpi_weights_get(w, name, ndim, shape, &src))) return NULL;
+    size_t count = 1;
+    for (int d = 0; d < ndim; d++) count *= (size_t)shape[d];
+    float *dst = malloc(count * sizeof *dst);
+    if (!dst) {
+        *s = dpi_error(DP_ERR_NOMEM, "out of memory copying %s", name);
+        return NULL;
+    }
+    memcpy(dst, src, count * sizeof *dst);
+    return dst;
+}
+
+static dp_status init_layer(const dpi_node *nd, const dpi_weights *w, ref_layer *l) {
+    dp_status s = DP_OK;
+    int64_t vec[1] = {nd->cout};
+    if (nd->op == DPI_OP_LINEAR) {
+        int64_t shape[2] = {nd->cout, nd->cin};
+        if (!(l->weight = copy_param(w, nd->name, "weight", 2, shape, &s))) return s;
+        l->bias = copy_param(w, nd->name, "bias", 1, vec, &s);
+        return s;
+    }
+    if (nd->op != DPI_OP_CONV) return DP_OK;
+    if (nd->groups != 1 && !(nd->groups == nd->cin && nd->cin == nd->cout))
+        return dpi_error(DP_ERR_UNSUPPORTED, "reference backend: %s has %d groups (only 1 or depthwise)",
+                         nd->name, nd->groups);
+    int64_t shape[4] = {nd->cout, nd->cin / nd->groups, nd->k, nd->k};
+    if (!(l->weight = copy_param(w, nd->name, "weight", 4, shape, &s))) return s;
+    if (nd->has_bias && !(l->bias = copy_param(w, nd->name, "bias", 1, vec, &s))) return s;
+    if (!nd->bn[0]) return DP_OK;
+    float *gamma = copy_param(w, nd->bn, "weight", 1, vec, &s);
+    float *var = gamma ? copy_param(w, nd->bn, "running_var", 1, vec, &s) : NULL;
+    l->bn_beta = var ? copy_param(w, nd->bn, "bias", 1, vec, &s) : NULL;
+    l->bn_mean = l->bn_beta ? copy_param(w, nd->bn, "running_mean", 1, vec, &s) : NULL;
+    if (l->bn_mean) {
+        for (int c = 0; c < nd->cout; c++) gamma[c] = (float)(gamma[c] / sqrt((double)var[c] + DPI_BN_EPS));
+        l->bn_scale = gamma;
+        gamma = NULL;
+    }
+    free(gamma);
+    free(var);
+    return s;
+}
+
+static void model_fini(dp_model *m) {
+    ref_model *rm = m->impl;
+    if (!rm) return;
+    for (int i = 0; rm->layers && i < m->graph.n; i++) {
+        ref_layer *l = &rm->layers[i];
+        free(l->weight);
+        free(l->bias);
+        free(l->bn_scale);
+        free(l->bn_mean);
+        free(l->bn_beta);
+    }
+    free(rm->layers);
+    free(rm);
+    m->impl = NULL;
+}
+
+static dp_status model_init(dp_model *m, const dpi_weights *w) {
+    ref_model *rm = calloc(1, sizeof *rm);
+    if (!rm) return dpi_error(DP_ERR_NOMEM, "out of memory preparing %s", m->arch);
+    m->impl = rm;
+    rm->layers = calloc((size_t)m->graph.n, sizeof *rm->layers);
+    if (!rm->layers) {
+        model_fini(m);
+        return dpi_error(DP_ERR_NOMEM, "out of memory preparing %s", m->arch);
+    }
+    for (int i = 0; i < m->graph.n; i++) {
+        dp_status s = init_layer(&m->graph.nodes[i], w, &rm->layers[i]);
+        if (s) {
+            model_fini(m);
+            return s;
+        }
+    }
+    return DP_OK;
+}
+
+static void release_buffers(ref_exec *re, int nodes) {
+    for (int i = 0; re->out && i < nodes; i++) free(re->out[i]);
+    free(re->out);
+    free(re->oh);
+    free(re->ow);
+    free(re->col);
+    re->out = NULL;
+    re->oh = re->ow = NULL;
+    re->col = NULL;
+    re->n = 0;
+}
+
+static dp_status exec_init(dp_exec *e) {
+    ref_exec *re = calloc(1, sizeof *re);
+    if (re) re->layer_ms = calloc((size_t)e->model->graph.n, sizeof *re->layer_ms);
+    if (!re || !re->layer_ms) {
+        free(re);
+        return dpi_error(DP_ERR_NOMEM, "out of memory creating a reference execution context");
+    }
+    e->impl = re;
+    return DP_OK;
+}
+
+static void exec_fini(dp_exec *e) {
+    ref_exec *re = e->impl;
+    if (!re) return;
+    release_buffers(re, e->model->graph.n);
+    free(re->layer_ms);
+    free(re);
+    e->impl = NULL;
+}
+
+static dp_status exec_prepare(dp_exec *e, int n, int h, int w) {
+    ref_exec *re = e->impl;
+    const dpi_graph *g = &e->model->graph;
+    if (re->n == n && re->h == h && re->w == w) return DP_OK;
+    release_buffers(re, g->n);
+    re->out = calloc((size_t)g->n, sizeof *re->out);
+    re->oh = calloc((size_t)g->n, sizeof *re->oh);
+    re->ow = calloc((size_t)g->n, sizeof *re->ow);
+    if (!re->out || !re->oh || !re->ow) goto nomem;
+    size_t col = 1;
+    for (int i = 0; i < g->n; i++) {
+        const dpi_node *nd = &g->nodes[i];
+        dpi_graph_out_hw(g, i, h, w, &re->oh[i], &re->ow[i]);
+        re->out[i] = malloc((size_t)n * nd->cout * re->oh[i] * re->ow[i] * sizeof(float));
+        if (!re->out[i]) goto nomem;
+        if (nd->op == DPI_OP_CONV && nd->groups == 1) {
+            size_t c = (size_t)nd->cin * nd->k * nd->k * re->oh[i] * re->ow[i];
+            if (c > col) col = c;
+        }
+    }
+    re->col = malloc(col * sizeof(float));
+    if (!re->col) goto nomem;
+    re->col_cap = col;
+    re->n = n;
+    re->h = h;
+    re->w = w;
+    return DP_OK;
+nomem:
+    release_buffers(re, g->n);
+    return dpi_error(DP_ERR_NOMEM, "out of memory for %s activations at [%d,3,%d,%d]", e->model->arch, n, h, w);
+}
+
+/* col[(c*k + ky)*k + kx][oy*ow + ox] = x[c][oy*s - p + ky][ox*s - p + kx] (0 outside). */
+static void im2col(const float *x, int c, int ih, int iw, int k, int stride, int pad, int oh, int ow, float *col) {
+    for (int ci = 0; ci < c; ci++)
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                float *dst = col + ((size_t)(ci * k + ky) * k + kx) * oh * ow;
+                for (int oy = 0; oy < oh; oy++) {
+                    int iy = oy * stride - pad + ky;
+                    for (int ox = 0; ox < ow; ox++) {
+                        int ix = ox * stride - pad + kx;
+                        int inside = iy >= 0 && iy < ih && ix >= 0 && ix < iw;
+                        dst[oy * ow + ox] = inside ? x[((size_t)ci * ih + iy) * iw + ix] : 0.0f;
+                    }
+                }
+            }
+}
+
+static void depthwise(const float *x, const float *wt, int c, int ih, int iw, int k, int stride, int pad, int oh,
+                      int ow, float *y) {
+    for (int ci = 0; ci < c; ci++) {
+        const float *xc = x + (size_t)ci * ih * iw, *wc = wt + (size_t)ci * k * k;
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                float acc = 0.0f;
+                for (int ky = 0; ky < k; ky++) {
+                    int iy = oy * stride - pad + ky;
+                    if (iy < 0 || iy >= ih) continue;
+                    for (int kx = 0; kx < k; kx++) {
+                        int ix = ox * stride - pad + kx;
+                        if (ix >= 0 && ix < iw) acc += xc[(size_t)iy * iw + ix] * wc[ky * k + kx];
+                    }
+                }
+                y[((size_t)ci * oh + oy) * ow + ox] = acc;
+            }
+    }
+}
+
+static void run_conv(const dpi_node *nd, const ref_layer *l, const float *x, int ih, int iw, const float *res,
+                     int oh, int ow, float *col, float *y) {
+    size_t plane = (size_t)oh * ow;
+    if (nd->groups != 1) {
+        depthwise(x, l->weight, nd->cin, ih, iw, nd->k, nd->stride, nd->pad, oh, ow, y);
+    } else {
+        int kdim = nd->cin * nd->k * nd->k;
+        const float *b = x; /* a 1x1/1 conv needs no im2col: the input already is [cin, h*w] */
+        if (!(nd->k == 1 && nd->stride == 1 && nd->pad == 0)) {
+            im2col(x, nd->cin, ih, iw, nd->k, nd->stride, nd->pad, oh, ow, col);
+            b = col;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nd->cout, (int)plane, kdim, 1.0f, l->weight, kdim, b,
+                    (int)plane, 0.0f, y, (int)plane);
+    }
+    for (int c = 0; c < nd->cout; c++) {
+        float *yc = y + c * plane;
+        const float *rc = res ? res + c * plane : NULL;
+        for (size_t i = 0; i < plane; i++) {
+            float v = yc[i];
+            if (l->bias) v += l->bias[c];
+            if (l->bn_scale) v = (v - l->bn_mean[c]) * l->bn_scale[c] + l->bn_beta[c];
+            if (rc) v += rc[i];
+            if (nd->act == DPI_ACT_RELU) v = v > 0.0f ? v : 0.0f;
+            else if (nd->act == DPI_ACT_RELU6) v = v > 0.0f ? (v < 6.0f ? v : 6.0f) : 0.0f;
+            yc[i] = v;
+        }
+    }
+}
+
+static void run_maxpool(const dpi_node *nd, const float *x, int ih, int iw, int oh, int ow, float *y) {
+    for (int c = 0; c < nd->cin; c++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                float m = -FLT_MAX;
+                for (int ky = 0; ky < nd->k; ky++) {
+                    int iy = oy * nd->stride - nd->pad + ky;
+                    if (iy < 0 || iy >= ih) continue;
+                    for (int kx = 0; kx < nd->k; kx++) {
+                        int ix = ox * nd->stride - nd->pad + kx;
+                        if (ix >= 0 && ix < iw && x[((size_t)c * ih + iy) * iw + ix] > m)
+                            m = x[((size_t)c * ih + iy) * iw + ix];
+                    }
+                }
+                y[((size_t)c * oh + oy) * ow + ox] = m;
+            }
+}
+
+static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float *logits) {
+    ref_exec *re = e->impl;
+    const dpi_graph *g = &e->model->graph;
+    const ref_model *rm = e->model->impl;
+    dp_status s = exec_prepare(e, n, h, w);
+    if (s) return s;
+    for (int i = 0; i < g->n; i++) {
+        const dpi_node *nd = &g->nodes[i];
+        const ref_layer *l = &rm->layers[i];
+        int ih = nd->input < 0 ? h : re->oh[nd->input], iw = nd->input < 0 ? w : re->ow[nd->input];
+        int oh = re->oh[i], ow = re->ow[i];
+        const float *in = nd->input < 0 ? x : re->out[nd->input];
+        size_t in_stride = (size_t)nd->cin * ih * iw, out_stride = (size_t)nd->cout * oh * ow;
+        int64_t t0 = e->profiling ? dpi_now_ns() : 0;
+        if (nd->op == DPI_OP_LINEAR) {
+            float *y = i == g->n - 1 ? logits : re->out[i];
+            for (int b = 0; b < n; b++) memcpy(y + (size_t)b * nd->cout, l->bias, (size_t)nd->cout * sizeof *y);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nd->cout, nd->cin, 1.0f, in, nd->cin, l->weight,
+                        nd->cin, 1.0f, y, nd->cout);
+        } else {
+            for (int b = 0; b < n; b++) {
+                const float *xb = in + b * in_stride;
+                float *yb = re->out[i] + b * out_stride;
+                if (nd->op == DPI_OP_CONV) {
+                    const float *res = nd->residual >= 0 ? re->out[nd->residual] + b * out_stride : NULL;
+                    run_conv(nd, l, xb, ih, iw, res, oh, ow, re->col, yb);
+                } else if (nd->op == DPI_OP_MAXPOOL) {
+                    run_maxpool(nd, xb, ih, iw, oh, ow, yb);
+                } else { /* GAP, accumulated in double so that large planes lose nothing */
+                    for (int c = 0; c < nd->cin; c++) {
+                        double sum = 0.0;
+                        for (size_t p = 0; p < (size_t)ih * iw; p++) sum += xb[(size_t)c * ih * iw + p];
+                        yb[c] = (float)(sum / ((double)ih * iw));
+                    }
+                }
+            }
+        }
+        if (e->profiling) re->layer_ms[i] += (double)(dpi_now_ns() - t0) / 1e6;
+    }
+    if (e->profiling) re->calls++;
+    return DP_OK;
+}
+
+static const char *impl_name(const dpi_node *nd) {
+    switch (nd->op) {
+    case DPI_OP_CONV: return nd->groups != 1 ? "ref:depthwise" : "ref:im2col+sgemm";
+    case DPI_OP_MAXPOOL: return "ref:maxpool";
+    case DPI_OP_GAP: return "ref:gap";
+    default: return "ref:sgemm";
+    }
+}
+
+static dp_status exec_profile(const dp_exec *e, dp_layer_profile *out, int cap, int *count) {
+    const ref_exec *re = e->impl;
+    const dpi_graph *g = &e->model->graph;
+    for (int i = 0; i < g->n && i < cap; i++) {
+        out[i].name = g->nodes[i].name;
+        out[i].impl = impl_name(&g->nodes[i]);
+        out[i].calls = re->calls;
+        out[i].total_ms = re->layer_ms[i];
+    }
+    *count = g->n;
+    return DP_OK;
+}
+
+const dpi_backend dpi_backend_reference = {
+    "reference", model_init, model_fini, exec_init, exec_prepare, exec_run, exec_profile, exec_fini,
+};

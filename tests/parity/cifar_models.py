@@ -1,0 +1,119 @@
+"""The two pytorch-cifar architectures (github.com/kuangliu/pytorch-cifar) as DESIGN.md §3
+defines them: global average pooling instead of the fixed 4x4 pool, so any input >= 32 works."""
+import sys
+
+try:
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError as e:  # parity must fail loudly in CI, never skip
+    raise ImportError(f"parity tests need PyTorch, which {sys.executable} cannot import: {e}") from e
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_planes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet18Cifar(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.in_planes = 64
+        self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.layer1 = self._make_layer(64, 2, 1)
+        self.layer2 = self._make_layer(128, 2, 2)
+        self.layer3 = self._make_layer(256, 2, 2)
+        self.layer4 = self._make_layer(512, 2, 2)
+        self.linear = nn.Linear(512, num_classes)
+
+    def _make_layer(self, planes, n, stride):
+        layers = []
+        for s in [stride] + [1] * (n - 1):
+            layers.append(BasicBlock(self.in_planes, planes, s))
+            self.in_planes = planes
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.linear(out)
+
+
+class Block(nn.Module):
+    """expand + depthwise + pointwise"""
+
+    def __init__(self, in_planes, out_planes, expansion, stride):
+        super().__init__()
+        self.stride = stride
+        planes = expansion * in_planes
+        self.conv1 = nn.Conv2d(in_planes, planes, 1, 1, 0, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, groups=planes, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, out_planes, 1, 1, 0, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_planes)
+        self.shortcut = nn.Sequential()
+        if stride == 1 and in_planes != out_planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, 1, 0, bias=False),
+                                          nn.BatchNorm2d(out_planes))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return out + self.shortcut(x) if self.stride == 1 else out
+
+
+class MobileNetV2Cifar(nn.Module):
+    # (expansion, out_planes, num_blocks, stride); stride 1 in row 2 for 32x32 inputs
+    cfg = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(32)
+        layers, in_planes = [], 32
+        for expansion, out_planes, n, stride in self.cfg:
+            for s in [stride] + [1] * (n - 1):
+                layers.append(Block(in_planes, out_planes, expansion, s))
+                in_planes = out_planes
+        self.layers = nn.Sequential(*layers)
+        self.conv2 = nn.Conv2d(320, 1280, 1, 1, 0, bias=False)
+        self.bn2 = nn.BatchNorm2d(1280)
+        self.linear = nn.Linear(1280, num_classes)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layers(out)
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.linear(out)
+
+
+def build(arch, num_classes):
+    """The PyTorch model of one of the four libdataparallel archs."""
+    import torchvision
+    if arch == "resnet18":
+        return torchvision.models.resnet18(num_classes=num_classes)
+    if arch == "mobilenet_v2":
+        return torchvision.models.mobilenet_v2(num_classes=num_classes)
+    if arch == "resnet18_cifar":
+        return ResNet18Cifar(num_classes)
+    if arch == "mobilenetv2_cifar":
+        return MobileNetV2Cifar(num_classes)
+    raise ValueError(arch)
