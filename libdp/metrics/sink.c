@@ -1,4 +1,6 @@
 /* dp_sink itself: the wrapper every sink is, the user callback sink and dp_sink_free. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,4 +35,13 @@ DP_API void dp_sink_free(dp_sink *sink) {
     if (!sink) return;
     if (sink->destroy) sink->destroy(sink->cb.user);
     free(sink);
+}
+
+dp_status dpi_sink_open_file(const char *what, const char *path, FILE **out) {
+    *out = NULL;
+    if (!path || !*path) return dpi_error(DP_ERR_INVALID_ARG, "%s: path is %s", what, path ? "empty" : "NULL");
+    FILE *f = fopen(path, "w");
+    if (!f) return dpi_error(DP_ERR_IO, "%s: cannot open %s for writing: %s", what, path, strerror(errno));
+    *out = f;
+    return DP_OK;
 }

@@ -28,6 +28,10 @@ struct dp_sink {
  * NULL). On failure destroy(cb->user) has been called, so constructors need no cleanup of it. */
 dp_status dpi_sink_create(const dp_sink_callbacks *cb, void (*destroy)(void *user), dp_sink **out);
 
+/* Open path for writing ("what" names the caller in the message): DP_ERR_INVALID_ARG for a NULL
+ * or empty path, DP_ERR_IO naming the path and the reason when it cannot be created. */
+dp_status dpi_sink_open_file(const char *what, const char *path, FILE **out);
+
 static inline int dpi_sink_wants_records(const dp_sink *s) { return s->cb.on_record != NULL; }
 
 static inline void dpi_sink_start(dp_sink *s, const dp_run_info *info) {

@@ -1,0 +1,144 @@
+/* Console sink: what a person watching a run sees.
+ * On a terminal one status line is redrawn in place (\r, then erase-to-end-of-line) every
+ * interval; otherwise (a log file, a pipe, CI) each interval is a plain line. The final summary
+ * is a table, per-worker rows included. quiet keeps only the table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sink_impl.h"
+#include "util/util.h"
+
+#define BAR_WIDTH 20
+
+typedef struct console_sink {
+    FILE *out;
+    int live;           /* resolved: 1 or 0 */
+    int quiet;
+    int line_drawn;     /* a live line is on screen and must be cleared before the table */
+    int64_t expected;   /* samples, -1 unknown */
+} console_sink;
+
+DP_API void dp_console_opts_init(dp_console_opts *opts) {
+    if (!opts) return;
+    memset(opts, 0, sizeof *opts);
+    opts->size = sizeof *opts;
+    opts->stream = stderr;
+    opts->live = -1;
+}
+
+static void console_start(const dp_run_info *info, void *user) {
+    console_sink *c = user;
+    c->expected = info->expected_samples;
+    c->line_drawn = 0;
+    if (c->quiet) return;
+    fprintf(c->out, "%s run: %s, strategy %s, %d worker%s x %d thread%s", info->mode, info->arch ? info->arch : "?",
+            info->strategy ? info->strategy : "?", info->workers, info->workers == 1 ? "" : "s",
+            info->threads_per_worker, info->threads_per_worker == 1 ? "" : "s");
+    if (info->target_rate > 0) fprintf(c->out, ", %.6g samples/s", info->target_rate);
+    if (info->expected_samples >= 0) fprintf(c->out, ", %lld samples", (long long)info->expected_samples);
+    fputc('\n', c->out);
+    fflush(c->out);
+}
+
+/* Finished samples (completed + dropped + failed) as a fraction of the expected count, or -1. */
+static double progress(const console_sink *c, const dp_interval *iv) {
+    if (c->expected <= 0) return -1;
+    double p = (double)(iv->completed + iv->dropped + iv->failed) / (double)c->expected;
+    return p > 1 ? 1 : p;
+}
+
+static void console_interval(const dp_interval *iv, void *user) {
+    console_sink *c = user;
+    if (c->quiet) return;
+    double p = progress(c, iv);
+    if (c->live) fputc('\r', c->out);
+    fprintf(c->out, "%7.1f s  offered %lld  completed %lld  dropped %lld", iv->t_s, (long long)iv->offered,
+            (long long)iv->completed, (long long)iv->dropped);
+    if (iv->failed) fprintf(c->out, "  failed %lld", (long long)iv->failed);
+    fprintf(c->out, "  %.1f/s  p99 %.2f ms  queue %d", iv->throughput, iv->latency_ms.p99, iv->queue_depth);
+    if (p >= 0) {
+        if (c->live) {
+            char bar[BAR_WIDTH + 1];
+            int full = (int)(p * BAR_WIDTH + 0.5);
+            for (int i = 0; i < BAR_WIDTH; i++) bar[i] = i < full ? '#' : '-';
+            bar[BAR_WIDTH] = '\0';
+            fprintf(c->out, "  [%s]", bar);
+        }
+        fprintf(c->out, " %3.0f%%", 100 * p);
+    }
+    if (c->live) {
+        fputs("\033[K", c->out); /* erase what a longer previous line left behind */
+        c->line_drawn = 1;
+    } else {
+        fputc('\n', c->out);
+    }
+    fflush(c->out);
+}
+
+static void console_summary(const dp_run_info *info, const dp_summary *s, void *user) {
+    console_sink *c = user;
+    FILE *o = c->out;
+    if (c->line_drawn) {
+        fputs("\r\033[K", o);
+        c->line_drawn = 0;
+    }
+    fprintf(o, "\n%s summary (%s, %s, %d x %d threads)\n", info->mode, info->arch ? info->arch : "?",
+            info->strategy ? info->strategy : "?", info->workers, info->threads_per_worker);
+    fprintf(o, "  samples      offered %lld  completed %lld  dropped %lld (newest %lld, oldest %lld)  failed %lld\n",
+            (long long)s->offered, (long long)s->completed, (long long)s->dropped, (long long)s->dropped_newest,
+            (long long)s->dropped_oldest, (long long)s->failed);
+    fprintf(o, "  elapsed      %.3f s\n", s->elapsed_s);
+    fprintf(o, "  throughput   %.2f samples/s", s->throughput);
+    if (s->target_rate > 0)
+        fprintf(o, "  (target %.6g/s, efficiency %.2f %%, rate accuracy %.2f %%)", s->target_rate, s->efficiency_pct,
+                s->rate_accuracy_pct);
+    fputc('\n', o);
+    fprintf(o, "  latency ms   mean %.3f  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", s->latency_ms.mean,
+            s->latency_ms.p50, s->latency_ms.p90, s->latency_ms.p99, s->latency_ms.p999, s->latency_ms.max);
+    fprintf(o, "  process      cpu %.1f %%  peak rss %.1f MB\n", s->cpu_pct, s->rss_mb);
+    if (s->labelled > 0)
+        fprintf(o, "  accuracy     %.2f %% (%lld of %lld labelled)\n", 100.0 * (double)s->correct / (double)s->labelled,
+                (long long)s->correct, (long long)s->labelled);
+    if (s->per_worker && s->workers > 0) {
+        fprintf(o, "  %6s %10s %7s %7s %10s %11s %9s %s\n", "worker", "completed", "failed", "busy %", "mean batch",
+                "service ms", "queue hwm", "straggler");
+        for (int k = 0; k < s->workers; k++) {
+            const dp_worker_summary *w = &s->per_worker[k];
+            fprintf(o, "  %6d %10lld %7lld %7.1f %10.2f %11.3f %9lld %s\n", w->worker, (long long)w->completed,
+                    (long long)w->failed, w->busy_pct, w->mean_batch, w->mean_service_ms, (long long)w->queue_hwm,
+                    w->straggler ? "yes" : "no");
+        }
+    }
+    fflush(o);
+}
+
+static void console_destroy(void *user) { free(user); }
+
+DP_API dp_status dp_sink_console_create(const dp_console_opts *opts, dp_sink **out) {
+    if (!out) return dpi_error(DP_ERR_INVALID_ARG, "dp_sink_console_create: out is NULL");
+    *out = NULL;
+    dp_console_opts o;
+    dp_console_opts_init(&o);
+    if (opts) {
+        if (opts->size < sizeof o)
+            return dpi_error(DP_ERR_INVALID_ARG, "dp_sink_console_create: opts->size is %zu, expected %zu (use dp_console_opts_init())",
+                             opts->size, sizeof o);
+        o = *opts;
+    }
+    if (o.live < -1 || o.live > 1)
+        return dpi_error(DP_ERR_INVALID_ARG, "dp_sink_console_create: live is %d, expected -1 (auto), 0 or 1", o.live);
+    console_sink *c = calloc(1, sizeof *c);
+    if (!c) return dpi_error(DP_ERR_NOMEM, "dp_sink_console_create: out of memory");
+    c->out = o.stream ? o.stream : stderr;
+    c->live = o.live == -1 ? isatty(fileno(c->out)) : o.live;
+    c->quiet = o.quiet != 0;
+    c->expected = -1;
+    dp_sink_callbacks cb = {.size = sizeof cb,
+                            .on_start = console_start,
+                            .on_interval = console_interval,
+                            .on_summary = console_summary,
+                            .user = c};
+    return dpi_sink_create(&cb, console_destroy, out);
+}
