@@ -1,0 +1,296 @@
+/* CIFAR-10 binary reader: .bin files, directories of them, and (gzip-compressed) tar archives,
+ * read through zlib's gzread (which also passes uncompressed input through) and a small ustar
+ * walker that keeps only the data_batch_*.bin / test_batch.bin members. */
+#include "cifar10.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "util/util.h"
+
+#define TAR_BLOCK 512
+
+/* One batch file's bytes, with its place in the data set's order. */
+typedef struct part {
+    char *name;       /* for messages: "archive.tar.gz: member" or the file path */
+    long order;       /* data_batch_N -> N, test_batch -> LONG_MAX */
+    uint8_t *data;
+    size_t len;
+} part;
+
+typedef struct parts {
+    part *v;
+    size_t n, cap;
+} parts;
+
+/* -1 unless base is data_batch_<digits>.bin or test_batch.bin. */
+static long batch_order(const char *path) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (strcmp(base, "test_batch.bin") == 0) return LONG_MAX;
+    if (strncmp(base, "data_batch_", 11) != 0) return -1;
+    char *end;
+    errno = 0;
+    long k = strtol(base + 11, &end, 10);
+    if (end == base + 11 || errno || k < 0 || k == LONG_MAX || strcmp(end, ".bin") != 0) return -1;
+    return k;
+}
+
+static dp_status parts_add(parts *ps, const char *name, long order, uint8_t *data, size_t len) {
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? 2 * ps->cap : 8;
+        part *v = realloc(ps->v, cap * sizeof *v);
+        if (!v) goto nomem;
+        ps->v = v;
+        ps->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy) goto nomem;
+    ps->v[ps->n++] = (part){copy, order, data, len};
+    return DP_OK;
+nomem:
+    free(data);
+    return dpi_error(DP_ERR_NOMEM, "%s: out of memory", name);
+}
+
+static void parts_free(parts *ps) {
+    for (size_t i = 0; i < ps->n; i++) {
+        free(ps->v[i].name);
+        free(ps->v[i].data);
+    }
+    free(ps->v);
+}
+
+static int by_order(const void *a, const void *b) {
+    const part *x = a, *y = b;
+    if (x->order != y->order) return x->order < y->order ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* A failed gzread: DP_ERR_IO for the system's errors, DP_ERR_FORMAT for corrupt/truncated data. */
+static dp_status gz_fail(gzFile f, const char *name, const char *what) {
+    int err;
+    const char *msg = gzerror(f, &err);
+    return dpi_error(err == Z_ERRNO ? DP_ERR_IO : DP_ERR_FORMAT, "%s: %s while reading %s", name,
+                     err == Z_ERRNO ? strerror(errno) : msg, what);
+}
+
+/* Read exactly len bytes; DP_ERR_FORMAT naming `what` when the stream ends early. */
+static dp_status gz_read_exact(gzFile f, const char *name, void *buf, size_t len, const char *what) {
+    uint8_t *p = buf;
+    while (len > 0) {
+        unsigned chunk = len > (1u << 30) ? (1u << 30) : (unsigned)len;
+        int got = gzread(f, p, chunk);
+        if (got < 0) return gz_fail(f, name, what);
+        if (got == 0) return dpi_error(DP_ERR_FORMAT, "%s: truncated (file ends inside %s)", name, what);
+        p += got;
+        len -= (size_t)got;
+    }
+    return DP_OK;
+}
+
+/* The rest of the stream into a malloc'd buffer (prefix: bytes already read). */
+static dp_status gz_read_rest(gzFile f, const char *name, const uint8_t *prefix, size_t nprefix, uint8_t **out,
+                              size_t *out_len) {
+    size_t cap = nprefix > (1u << 20) ? 2 * nprefix : (1u << 20), len = nprefix;
+    uint8_t *buf = malloc(cap);
+    if (!buf) return dpi_error(DP_ERR_NOMEM, "%s: out of memory", name);
+    memcpy(buf, prefix, nprefix);
+    for (;;) {
+        if (len == cap) {
+            uint8_t *b = realloc(buf, cap * 2);
+            if (!b) {
+                free(buf);
+                return dpi_error(DP_ERR_NOMEM, "%s: out of memory reading %zu bytes", name, cap * 2);
+            }
+            buf = b;
+            cap *= 2;
+        }
+        size_t room = cap - len;
+        int got = gzread(f, buf + len, room > (1u << 30) ? (1u << 30) : (unsigned)room);
+        if (got < 0) {
+            free(buf);
+            return gz_fail(f, name, "the file");
+        }
+        if (got == 0) break;
+        len += (size_t)got;
+    }
+    *out = buf;
+    *out_len = len;
+    return DP_OK;
+}
+
+static uint64_t tar_octal(const uint8_t *p, int n, int *ok) {
+    uint64_t v = 0;
+    int i = 0, digits = 0;
+    while (i < n && p[i] == ' ') i++;
+    for (; i < n && p[i] >= '0' && p[i] <= '7'; i++, digits++) v = v * 8 + (uint64_t)(p[i] - '0');
+    for (; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\0') *ok = 0;
+    if (!digits) *ok = 0;
+    return v;
+}
+
+static dp_status tar_skip(gzFile f, const char *path, uint64_t n) {
+    uint8_t scratch[16384];
+    while (n > 0) {
+        size_t chunk = n > sizeof scratch ? sizeof scratch : (size_t)n;
+        dp_status st = gz_read_exact(f, path, scratch, chunk, "a tar member");
+        if (st != DP_OK) return st;
+        n -= chunk;
+    }
+    return DP_OK;
+}
+
+/* Walk a tar stream whose first header block is already in `h`. */
+static dp_status tar_walk(gzFile f, const char *path, uint8_t *h, parts *ps) {
+    for (;;) {
+        int empty = 1;
+        for (int i = 0; i < TAR_BLOCK && empty; i++) empty = h[i] == 0;
+        if (empty) return DP_OK; /* end-of-archive marker */
+        int ok = 1;
+        uint64_t size = tar_octal(h + 124, 12, &ok), sum = tar_octal(h + 148, 8, &ok), check = 0;
+        for (int i = 0; i < TAR_BLOCK; i++) check += (i >= 148 && i < 156) ? ' ' : h[i];
+        if (!ok || sum != check)
+            return dpi_error(DP_ERR_FORMAT, "%s: corrupt tar header (bad size or checksum)", path);
+        char name[256 + 2];
+        if (memcmp(h + 257, "ustar", 5) == 0 && h[345])
+            snprintf(name, sizeof name, "%.155s/%.100s", (const char *)h + 345, (const char *)h + 0);
+        else
+            snprintf(name, sizeof name, "%.100s", (const char *)h);
+        uint64_t padded = (size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
+        long order = (h[156] == '0' || h[156] == '\0') ? batch_order(name) : -1;
+        dp_status st;
+        if (order >= 0) {
+            char label[1024];
+            snprintf(label, sizeof label, "%s: %s", path, name);
+            if (size > SIZE_MAX / 2) return dpi_error(DP_ERR_FORMAT, "%s: member too large", label);
+            uint8_t *data = malloc(size ? (size_t)size : 1);
+            if (!data) return dpi_error(DP_ERR_NOMEM, "%s: out of memory for %llu bytes", label, (unsigned long long)size);
+            st = gz_read_exact(f, path, data, (size_t)size, name);
+            if (st == DP_OK) st = parts_add(ps, label, order, data, (size_t)size);
+            else free(data);
+            if (st == DP_OK) st = tar_skip(f, path, padded - size);
+        } else {
+            st = tar_skip(f, path, padded);
+        }
+        if (st != DP_OK) return st;
+        /* EOF right after a member (no end marker) is accepted, as GNU tar does with a warning. */
+        int got = gzread(f, h, TAR_BLOCK);
+        if (got == 0) return DP_OK;
+        if (got < 0) return gz_fail(f, path, "a tar header");
+        if (got != TAR_BLOCK) return dpi_error(DP_ERR_FORMAT, "%s: truncated (file ends inside a tar header)", path);
+    }
+}
+
+/* A file: a tar archive (members go to ps) or one batch file, either possibly gzip-compressed. */
+static dp_status read_file(const char *path, parts *ps) {
+    gzFile f = gzopen(path, "rb");
+    if (!f) return dpi_error(DP_ERR_IO, "%s: cannot open: %s", path, errno ? strerror(errno) : "gzopen failed");
+    uint8_t head[TAR_BLOCK];
+    dp_status st = DP_OK;
+    int got = gzread(f, head, sizeof head);
+    if (got < 0) {
+        st = gz_fail(f, path, "the start of the file");
+    } else if (got == TAR_BLOCK && memcmp(head + 257, "ustar", 5) == 0) {
+        size_t before = ps->n;
+        st = tar_walk(f, path, head, ps);
+        if (st == DP_OK && ps->n == before)
+            st = dpi_error(DP_ERR_NOT_FOUND, "%s: tar archive has no data_batch_*.bin or test_batch.bin member", path);
+    } else {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        st = gz_read_rest(f, path, head, (size_t)got, &data, &len);
+        if (st == DP_OK) st = parts_add(ps, path, 0, data, len);
+    }
+    gzclose(f);
+    return st;
+}
+
+static dp_status read_dir(const char *path, parts *ps) {
+    DIR *d = opendir(path);
+    if (!d) return dpi_error(DP_ERR_IO, "%s: cannot open directory: %s", path, strerror(errno));
+    dp_status st = DP_OK;
+    struct dirent *e;
+    while (st == DP_OK && (e = readdir(d)) != NULL) {
+        long order = batch_order(e->d_name);
+        if (order < 0) continue;
+        char full[4096];
+        if ((size_t)snprintf(full, sizeof full, "%s/%s", path, e->d_name) >= sizeof full) {
+            st = dpi_error(DP_ERR_INVALID_ARG, "%s: path too long", path);
+            break;
+        }
+        size_t before = ps->n;
+        st = read_file(full, ps);
+        if (st == DP_OK)
+            for (size_t i = before; i < ps->n; i++) ps->v[i].order = order;
+    }
+    closedir(d);
+    if (st == DP_OK && ps->n == 0)
+        st = dpi_error(DP_ERR_NOT_FOUND, "%s: no data_batch_*.bin or test_batch.bin in this directory", path);
+    return st;
+}
+
+static dp_status check_part(const part *pt) {
+    if (pt->len == 0) return dpi_error(DP_ERR_FORMAT, "%s: empty, expected CIFAR-10 records", pt->name);
+    if (pt->len % DPI_CIFAR10_RECORD != 0)
+        return dpi_error(DP_ERR_FORMAT,
+                         "%s: size %zu is not a whole number of %d-byte CIFAR-10 records (truncated or not CIFAR-10 "
+                         "binary)",
+                         pt->name, pt->len, DPI_CIFAR10_RECORD);
+    for (size_t r = 0; r < pt->len / DPI_CIFAR10_RECORD; r++) {
+        uint8_t label = pt->data[r * DPI_CIFAR10_RECORD];
+        if (label > 9)
+            return dpi_error(DP_ERR_FORMAT, "%s: record %zu has label byte %u, expected 0..9 (not CIFAR-10 binary?)",
+                             pt->name, r, (unsigned)label);
+    }
+    return DP_OK;
+}
+
+dp_status dpi_cifar10_load(const char *path, dpi_cifar10 *out) {
+    out->n = 0;
+    out->records = NULL;
+    struct stat sb;
+    if (stat(path, &sb) != 0) return dpi_error(DP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    parts ps = {0};
+    dp_status st = S_ISDIR(sb.st_mode) ? read_dir(path, &ps) : read_file(path, &ps);
+    if (st != DP_OK) goto fail;
+    qsort(ps.v, ps.n, sizeof *ps.v, by_order);
+    size_t total = 0;
+    for (size_t i = 0; i < ps.n; i++) {
+        if ((st = check_part(&ps.v[i])) != DP_OK) goto fail;
+        total += ps.v[i].len;
+    }
+    if (ps.n == 1) { /* the usual case: keep the buffer, no copy */
+        out->records = ps.v[0].data;
+        ps.v[0].data = NULL;
+    } else {
+        out->records = malloc(total);
+        if (!out->records) {
+            st = dpi_error(DP_ERR_NOMEM, "%s: out of memory for %zu bytes", path, total);
+            goto fail;
+        }
+        for (size_t i = 0, off = 0; i < ps.n; off += ps.v[i].len, i++) {
+            memcpy(out->records + off, ps.v[i].data, ps.v[i].len);
+            free(ps.v[i].data);
+            ps.v[i].data = NULL;
+        }
+    }
+    out->n = (int64_t)(total / DPI_CIFAR10_RECORD);
+fail:
+    parts_free(&ps);
+    return st;
+}
+
+void dpi_cifar10_release(dpi_cifar10 *c) {
+    if (!c) return;
+    free(c->records);
+    c->records = NULL;
+    c->n = 0;
+}

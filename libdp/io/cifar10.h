@@ -1,0 +1,28 @@
+/* CIFAR-10 binary format: records of 1 label byte (0..9) followed by 3072 pixel bytes, the
+ * 32x32 R, G and B planes in that order. The data set keeps these bytes as they are (a quarter of
+ * the float size) and normalises a sample when it is read. */
+#ifndef DP_IO_CIFAR10_H
+#define DP_IO_CIFAR10_H
+
+#include <stdint.h>
+
+#include "dataparallel/core.h"
+
+#define DPI_CIFAR10_SIDE 32
+#define DPI_CIFAR10_PIXELS (3 * DPI_CIFAR10_SIDE * DPI_CIFAR10_SIDE)
+#define DPI_CIFAR10_RECORD (1 + DPI_CIFAR10_PIXELS)
+
+typedef struct dpi_cifar10 {
+    int64_t n;
+    uint8_t *records;   /* n records of DPI_CIFAR10_RECORD bytes, label byte first */
+} dpi_cifar10;
+
+/* Load path: one .bin file; a directory with data_batch_*.bin (in numeric order) then
+ * test_batch.bin; or a tar archive (gzip-compressed or not, e.g. cifar-10-binary.tar.gz) whose
+ * members named data_batch_*.bin / test_batch.bin are taken in that same order. Errors:
+ * DP_ERR_IO (cannot open/read), DP_ERR_FORMAT (truncated record, bad size, label byte > 9, bad
+ * tar header), DP_ERR_NOT_FOUND (a directory or archive without such files), naming the file. */
+dp_status dpi_cifar10_load(const char *path, dpi_cifar10 *out);
+void dpi_cifar10_release(dpi_cifar10 *c);
+
+#endif
