@@ -1,0 +1,464 @@
+/*
+ * Turning the graph into oneDNN primitives for one input shape [n,3,h,w].
+ *
+ * Three phases: (1) walk the nodes creating primitive descriptors, letting oneDNN choose the
+ * activation layouts (format any) and inserting a reorder only where a consumer cannot read its
+ * producer's layout; every tensor is a "value" with a memory descriptor. (2) Plan one arena for
+ * all values from their lifetimes (steps that write and last read them). (3) Create the memory
+ * objects over the arena and the primitives, with every argument bound, so a run is a loop of
+ * dnnl_primitive_execute() calls.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onednn_impl.h"
+#include "util/util.h"
+
+enum { VAL_ARENA, VAL_INPUT, VAL_OUTPUT };
+
+typedef struct pval {
+    dnnl_memory_desc_t md;
+    int kind;
+    int first, last;          /* first and last step using it (arena values only) */
+    size_t off, size;
+} pval;
+
+typedef struct parg {
+    int arg;
+    int val;                  /* activation value, or -1: mem (weights, bias) or the scratchpad */
+    dnnl_memory_t mem;
+} parg;
+
+typedef struct pstep {
+    dnnl_primitive_desc_t pd;
+    int nargs;
+    parg args[DPO_MAX_ARGS];
+    char name[DPI_NAME_CAP + 16];
+} pstep;
+
+typedef struct builder {
+    const dp_exec *e;
+    dpo_model *m;
+    const dpi_graph *g;
+    dnnl_stream_t stream;
+    int n, h, w;
+    int nvals, nsteps;
+    pval *vals;
+    pstep *steps;
+    int *node_val;            /* value holding each node's output */
+    int *node_last;           /* last node reading each node's output */
+    int input_val;
+    size_t scratch;
+} builder;
+
+#define DNN(call, what, layer)                   \
+    do {                                         \
+        dnnl_status_t st_ = (call);              \
+        if (st_ != dnnl_success) {               \
+            s = dpo_error(st_, what, layer);     \
+            goto fail;                           \
+        }                                        \
+    } while (0)
+
+static const char *impl_of(const_dnnl_primitive_desc_t pd) {
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return "?";
+    return impl;
+}
+
+static int is_ref(const_dnnl_primitive_desc_t pd) { return strncmp(impl_of(pd), "ref", 3) == 0; }
+
+static int new_val(builder *b, const dnnl_memory_desc_t *md, int kind) {
+    pval *v = &b->vals[b->nvals];
+    memset(v, 0, sizeof *v);
+    v->md = *md;
+    v->kind = kind;
+    v->first = -1;
+    v->size = dnnl_memory_desc_get_size(md);
+    return b->nvals++;
+}
+
+static int val_of(const builder *b, int node) { return node < 0 ? b->input_val : b->node_val[node]; }
+
+/* Append a step owning pd; arguments are added with add_arg(). The scratchpad is bound later. */
+static pstep *add_step(builder *b, dnnl_primitive_desc_t pd, const char *name, const char *suffix) {
+    pstep *st = &b->steps[b->nsteps++];
+    memset(st, 0, sizeof *st);
+    st->pd = pd;
+    snprintf(st->name, sizeof st->name, "%s%s", name, suffix);
+    const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t need = sp ? dnnl_memory_desc_get_size(sp) : 0;
+    if (need) {
+        st->args[st->nargs++] = (parg){DNNL_ARG_SCRATCHPAD, -1, NULL};
+        if (need > b->scratch) b->scratch = need;
+    }
+    if (is_ref(pd)) dpi_log(DP_LOG_WARN, "oneDNN: %s runs the slow reference implementation %s", st->name, impl_of(pd));
+    return st;
+}
+
+static void add_arg(pstep *st, int arg, int val, dnnl_memory_t mem) { st->args[st->nargs++] = (parg){arg, val, mem}; }
+
+static dnnl_primitive_attr_t scratch_attr(void) {
+    dnnl_primitive_attr_t attr = NULL;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
+    dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    return attr;
+}
+
+/* A reorder of value src into a new value (*out) of layout md. */
+static dp_status add_reorder(builder *b, int src, const dnnl_memory_desc_t *md, const char *name, const char *suffix,
+                             int *out) {
+    dp_status s = DP_OK;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = scratch_attr();
+    DNN(dnnl_reorder_primitive_desc_create(&pd, &b->vals[src].md, b->m->engine, md, b->m->engine, attr),
+        "reorder creation", name);
+    pstep *st = add_step(b, pd, name, suffix);
+    *out = new_val(b, md, VAL_ARENA);
+    add_arg(st, DNNL_ARG_SRC, src, NULL);
+    add_arg(st, DNNL_ARG_DST, *out, NULL);
+fail:
+    dnnl_primitive_attr_destroy(attr);
+    return s;
+}
+
+static dnnl_status_t conv_pd(builder *b, int i, const dnnl_memory_desc_t *src_md, const dnnl_memory_desc_t *dst_md,
+                             const_dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd) {
+    const dpi_node *nd = &b->g->nodes[i];
+    int ih, iw, oh, ow;
+    dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
+    dpi_graph_out_hw(b->g, i, b->h, b->w, &oh, &ow);
+    dnnl_memory_desc_t src, wei, bias, dst;
+    dnnl_dims_t sd = {b->n, nd->cin, ih, iw}, dd = {b->n, nd->cout, oh, ow}, bd = {nd->cout};
+    dnnl_dims_t strides = {nd->stride, nd->stride}, pad = {nd->pad, nd->pad};
+    dnnl_status_t st;
+    if (src_md) src = *src_md;
+    else if ((st = dnnl_memory_desc_init_by_tag(&src, 4, sd, b->m->dt, dnnl_format_tag_any))) return st;
+    if (dst_md) dst = *dst_md;
+    else if ((st = dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->m->dt, dnnl_format_tag_any))) return st;
+    const dpo_layer *L = &b->m->layers[i];
+    if ((st = dnnl_memory_desc_init_by_tag(&wei, L->w_md.ndims, L->w_md.dims, b->m->dt, dnnl_format_tag_any))) return st;
+    if (L->b && (st = dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_a))) return st;
+    dnnl_convolution_desc_t cd;
+    if ((st = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei,
+                                                 L->b ? &bias : NULL, &dst, strides, pad, pad)))
+        return st;
+    return dnnl_primitive_desc_create(pd, &cd, attr, b->m->engine, NULL);
+}
+
+static dp_status conv_attr(const dpi_node *nd, dnnl_primitive_attr_t *out) {
+    dp_status s = DP_OK;
+    dnnl_post_ops_t po = NULL;
+    *out = scratch_attr();
+    if (!*out) return dpi_error(DP_ERR_NOMEM, "out of memory creating attributes for %s", nd->name);
+    DNN(dnnl_post_ops_create(&po), "post-ops", nd->name);
+    /* y = act(conv + residual): the sum post-op accumulates into dst, which holds the shortcut. */
+    if (nd->residual >= 0) DNN(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op", nd->name);
+    if (nd->act == DPI_ACT_RELU) DNN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "ReLU post-op", nd->name);
+    if (nd->act == DPI_ACT_RELU6) DNN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f), "ReLU6 post-op", nd->name);
+    DNN(dnnl_primitive_attr_set_post_ops(*out, po), "post-ops", nd->name);
+    dnnl_post_ops_destroy(po);
+    return DP_OK;
+fail:
+    if (po) dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(*out);
+    *out = NULL;
+    return s;
+}
+
+static dp_status build_conv(builder *b, int i) {
+    dp_status s = DP_OK;
+    const dpi_node *nd = &b->g->nodes[i];
+    int src = val_of(b, nd->input), res = nd->residual >= 0 ? val_of(b, nd->residual) : -1;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    s = conv_attr(nd, &attr);
+    if (s) return s;
+    /* Prefer reading the producer's layout as is and writing straight into the shortcut's
+     * buffer; let oneDNN pick freely (at the price of a reorder) only when that has no fast
+     * implementation. */
+    const dnnl_memory_desc_t *forced_dst = res >= 0 ? &b->vals[res].md : NULL;
+    const dnnl_memory_desc_t *tries[3][2] = {{&b->vals[src].md, forced_dst}, {NULL, forced_dst}, {NULL, NULL}};
+    int ntries = forced_dst ? 3 : 2;
+    dnnl_status_t last = dnnl_unimplemented;
+    for (int t = 0; t < ntries; t++) {
+        dnnl_primitive_desc_t cand = NULL;
+        last = conv_pd(b, i, tries[t][0], tries[t][1], attr, &cand);
+        if (last != dnnl_success) continue;
+        if (!pd) pd = cand;
+        else if (is_ref(pd) && !is_ref(cand)) dnnl_primitive_desc_destroy(pd), pd = cand;
+        else dnnl_primitive_desc_destroy(cand);
+        if (!is_ref(pd)) break;
+    }
+    if (!pd) DNN(last, "convolution creation", nd->name);
+    const dnnl_memory_desc_t *want_src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *want_dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    const dnnl_memory_desc_t *want_wei = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    int conv_src = src, out;
+    if (!dnnl_memory_desc_equal(want_src, &b->vals[src].md)) {
+        s = add_reorder(b, src, want_src, nd->name, ":reorder-src", &conv_src);
+        if (s) goto fail;
+    }
+    if (res < 0) {
+        out = new_val(b, want_dst, VAL_ARENA);
+    } else if (dnnl_memory_desc_equal(want_dst, &b->vals[res].md) && b->node_last[nd->residual] == i &&
+               b->vals[res].kind == VAL_ARENA && res != src) {
+        out = res; /* the shortcut is dead after this conv: accumulate into its buffer in place */
+    } else {
+        s = add_reorder(b, res, want_dst, nd->name, ":copy-shortcut", &out);
+        if (s) goto fail;
+    }
+    dnnl_memory_t wmem = NULL;
+    s = dpo_weights_get(b->m, b->stream, i, want_wei, &wmem);
+    if (s) goto fail;
+    pstep *st = add_step(b, pd, nd->name, "");
+    pd = NULL;
+    add_arg(st, DNNL_ARG_SRC, conv_src, NULL);
+    add_arg(st, DNNL_ARG_WEIGHTS, -1, wmem);
+    if (b->m->layers[i].b_mem) add_arg(st, DNNL_ARG_BIAS, -1, b->m->layers[i].b_mem);
+    add_arg(st, DNNL_ARG_DST, out, NULL);
+    b->node_val[i] = out;
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return s;
+}
+
+static dp_status build_pool(builder *b, int i) {
+    dp_status s = DP_OK;
+    const dpi_node *nd = &b->g->nodes[i];
+    int src = val_of(b, nd->input), ih, iw, oh, ow;
+    dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
+    dpi_graph_out_hw(b->g, i, b->h, b->w, &oh, &ow);
+    if (nd->op == DPI_OP_GAP && ih == 1 && iw == 1) {
+        b->node_val[i] = src; /* averaging one pixel is the identity */
+        return DP_OK;
+    }
+    dnnl_primitive_attr_t attr = scratch_attr();
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_t dst;
+    dnnl_dims_t dd = {b->n, nd->cout, oh, ow}, dil = {0, 0};
+    int gap = nd->op == DPI_OP_GAP;
+    dnnl_dims_t strides = {gap ? 1 : nd->stride, gap ? 1 : nd->stride}, kernel = {gap ? ih : nd->k, gap ? iw : nd->k};
+    dnnl_dims_t pad = {gap ? 0 : nd->pad, gap ? 0 : nd->pad};
+    dnnl_pooling_v2_desc_t pdsc;
+    DNN(dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->m->dt, dnnl_format_tag_any), "pooling descriptor", nd->name);
+    DNN(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, gap ? dnnl_pooling_avg_exclude_padding : dnnl_pooling_max,
+                                          &b->vals[src].md, &dst, strides, kernel, dil, pad, pad),
+        "pooling descriptor", nd->name);
+    DNN(dnnl_primitive_desc_create(&pd, &pdsc, attr, b->m->engine, NULL), "pooling creation", nd->name);
+    pstep *st = add_step(b, pd, nd->name, "");
+    pd = NULL;
+    b->node_val[i] = new_val(b, dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0), VAL_ARENA);
+    add_arg(st, DNNL_ARG_SRC, src, NULL);
+    add_arg(st, DNNL_ARG_DST, b->node_val[i], NULL);
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return s;
+}
+
+/* The classifier writes float32 [n,K] logits straight into the caller's buffer. */
+static dp_status build_linear(builder *b, int i) {
+    dp_status s = DP_OK;
+    const dpi_node *nd = &b->g->nodes[i];
+    int src = val_of(b, nd->input), ih, iw;
+    dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
+    if (ih != 1 || iw != 1 || b->vals[src].md.dims[1] != nd->cin)
+        return dpi_error(DP_ERR_UNSUPPORTED, "%s: the linear layer must follow a global average pool", nd->name);
+    dnnl_primitive_attr_t attr = scratch_attr();
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_t wei, bias, dst, src_any;
+    dnnl_dims_t wd = {nd->cout, nd->cin, 1, 1}, dd = {b->n, nd->cout}, sd = {b->n, nd->cin, 1, 1};
+    dnnl_inner_product_desc_t ipd;
+    int last = i == b->g->n - 1;
+    DNN(dnnl_memory_desc_init_by_tag(&wei, 4, wd, b->m->dt, dnnl_format_tag_any), "linear descriptor", nd->name);
+    DNN(dnnl_memory_desc_init_by_tag(&bias, 1, &wd[0], dnnl_f32, dnnl_a), "linear descriptor", nd->name);
+    DNN(dnnl_memory_desc_init_by_tag(&dst, 2, dd, last ? dnnl_f32 : b->m->dt, last ? dnnl_ab : dnnl_format_tag_any),
+        "linear descriptor", nd->name);
+    DNN(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &b->vals[src].md, &wei, &bias, &dst),
+        "linear descriptor", nd->name);
+    if (dnnl_primitive_desc_create(&pd, &ipd, attr, b->m->engine, NULL) != dnnl_success || is_ref(pd)) {
+        /* Fall back to the layout the inner product prefers, plus a reorder. */
+        if (pd) dnnl_primitive_desc_destroy(pd), pd = NULL;
+        DNN(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, b->m->dt, dnnl_format_tag_any), "linear descriptor", nd->name);
+        DNN(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src_any, &wei, &bias, &dst),
+            "linear descriptor", nd->name);
+        DNN(dnnl_primitive_desc_create(&pd, &ipd, attr, b->m->engine, NULL), "linear creation", nd->name);
+        const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+        if (!dnnl_memory_desc_equal(want, &b->vals[src].md)) {
+            s = add_reorder(b, src, want, nd->name, ":reorder-src", &src);
+            if (s) goto fail;
+        }
+    }
+    dnnl_memory_t wmem = NULL;
+    s = dpo_weights_get(b->m, b->stream, i, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &wmem);
+    if (s) goto fail;
+    pstep *st = add_step(b, pd, nd->name, "");
+    pd = NULL;
+    b->node_val[i] = new_val(b, dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0), last ? VAL_OUTPUT : VAL_ARENA);
+    add_arg(st, DNNL_ARG_SRC, src, NULL);
+    add_arg(st, DNNL_ARG_WEIGHTS, -1, wmem);
+    add_arg(st, DNNL_ARG_BIAS, -1, b->m->layers[i].b_mem);
+    add_arg(st, DNNL_ARG_DST, b->node_val[i], NULL);
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return s;
+}
+
+/* Offsets for every arena value: largest first, each at the lowest offset that does not overlap
+ * a placed value alive at the same time. Returns the arena size. */
+static size_t plan_arena(builder *b) {
+    for (int k = 0; k < b->nsteps; k++)
+        for (int a = 0; a < b->steps[k].nargs; a++) {
+            int v = b->steps[k].args[a].val;
+            if (v < 0) continue;
+            if (b->vals[v].first < 0) b->vals[v].first = k;
+            b->vals[v].last = k;
+        }
+    int *order = malloc(sizeof(int) * (size_t)b->nvals), *placed = malloc(sizeof(int) * (size_t)b->nvals);
+    if (!order || !placed) {
+        free(order);
+        free(placed);
+        return (size_t)-1;
+    }
+    int no = 0, np = 0;
+    for (int v = 0; v < b->nvals; v++)
+        if (b->vals[v].kind == VAL_ARENA) order[no++] = v;
+    for (int i = 1; i < no; i++) /* insertion sort by size, descending: few dozen values */
+        for (int j = i; j > 0 && b->vals[order[j]].size > b->vals[order[j - 1]].size; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    size_t total = 0;
+    for (int i = 0; i < no; i++) {
+        pval *v = &b->vals[order[i]];
+        size_t off = 0;
+        for (int moved = 1; moved;) {
+            moved = 0;
+            for (int j = 0; j < np; j++) {
+                const pval *u = &b->vals[placed[j]];
+                int live = !(u->last < v->first || v->last < u->first);
+                if (live && off < u->off + u->size && u->off < off + v->size) {
+                    off = (u->off + u->size + 63) & ~(size_t)63;
+                    moved = 1;
+                }
+            }
+        }
+        v->off = off;
+        placed[np++] = order[i];
+        if (off + v->size > total) total = off + v->size;
+    }
+    free(order);
+    free(placed);
+    return total;
+}
+
+void dpo_shape_free(dpo_shape *s) {
+    for (int k = 0; k < s->nsteps; k++)
+        if (s->steps[k].prim) dnnl_primitive_destroy(s->steps[k].prim);
+    for (int v = 0; v < s->nmems; v++)
+        if (s->mems[v]) dnnl_memory_destroy(s->mems[v]);
+    free(s->steps);
+    free(s->mems);
+    dpi_free_aligned(s->arena);
+    memset(s, 0, sizeof *s);
+}
+
+static void builder_free(builder *b) {
+    for (int k = 0; k < b->nsteps; k++)
+        if (b->steps[k].pd) dnnl_primitive_desc_destroy(b->steps[k].pd);
+    free(b->vals);
+    free(b->steps);
+    free(b->node_val);
+    free(b->node_last);
+}
+
+dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *sh) {
+    dp_status s = DP_OK;
+    const dp_model *model = e->model;
+    const dpi_graph *g = &model->graph;
+    builder b = {.e = e, .m = model->impl, .g = g, .n = n, .h = h, .w = w};
+    b.stream = ((dpo_exec *)e->impl)->stream;
+    memset(sh, 0, sizeof *sh);
+    /* Each node adds at most three steps (reorder of its source, copy of its shortcut, itself)
+     * and as many values; plus the input. */
+    int cap = 3 * g->n + 1;
+    b.vals = malloc(sizeof *b.vals * (size_t)cap);
+    b.steps = malloc(sizeof *b.steps * (size_t)cap);
+    b.node_val = malloc(sizeof(int) * (size_t)g->n);
+    b.node_last = malloc(sizeof(int) * (size_t)g->n);
+    if (!b.vals || !b.steps || !b.node_val || !b.node_last) {
+        s = dpi_error(DP_ERR_NOMEM, "out of memory preparing %s for [%d,3,%d,%d]", model->arch, n, h, w);
+        goto fail;
+    }
+    for (int i = 0; i < g->n; i++) {
+        b.node_last[i] = -1;
+        for (int j = i + 1; j < g->n; j++)
+            if (g->nodes[j].input == i || g->nodes[j].residual == i) b.node_last[i] = j;
+    }
+    dnnl_memory_desc_t in_md;
+    dnnl_dims_t in_d = {n, 3, h, w};
+    DNN(dnnl_memory_desc_init_by_tag(&in_md, 4, in_d, dnnl_f32, dnnl_nchw), "input descriptor", model->arch);
+    b.input_val = new_val(&b, &in_md, VAL_INPUT);
+
+    for (int i = 0; i < g->n; i++) {
+        switch (g->nodes[i].op) {
+        case DPI_OP_CONV: s = build_conv(&b, i); break;
+        case DPI_OP_MAXPOOL:
+        case DPI_OP_GAP: s = build_pool(&b, i); break;
+        case DPI_OP_LINEAR: s = build_linear(&b, i); break;
+        }
+        if (s) goto fail;
+    }
+    if (b.vals[b.node_val[g->n - 1]].kind != VAL_OUTPUT) {
+        s = dpi_error(DP_ERR_INTERNAL, "%s: the graph does not end with a linear layer", model->arch);
+        goto fail;
+    }
+
+    sh->arena_size = plan_arena(&b);
+    if (sh->arena_size == (size_t)-1 || !(sh->arena = dpi_alloc_aligned(sh->arena_size ? sh->arena_size : 64, 4096))) {
+        s = dpi_error(DP_ERR_NOMEM, "out of memory: %s needs %zu bytes of activations for [%d,3,%d,%d]", model->arch,
+                      sh->arena_size, n, h, w);
+        goto fail;
+    }
+    sh->mems = calloc((size_t)b.nvals, sizeof *sh->mems);
+    sh->steps = calloc((size_t)b.nsteps, sizeof *sh->steps);
+    if (!sh->mems || !sh->steps) {
+        s = dpi_error(DP_ERR_NOMEM, "out of memory preparing %s", model->arch);
+        goto fail;
+    }
+    sh->nmems = b.nvals;
+    for (int v = 0; v < b.nvals; v++) {
+        void *handle = b.vals[v].kind == VAL_ARENA ? (char *)sh->arena + b.vals[v].off : DNNL_MEMORY_NONE;
+        DNN(dnnl_memory_create(&sh->mems[v], &b.vals[v].md, b.m->engine, handle), "activation memory", model->arch);
+        if (b.vals[v].kind == VAL_INPUT) sh->in = sh->mems[v];
+        if (b.vals[v].kind == VAL_OUTPUT) sh->out = sh->mems[v];
+    }
+    sh->nsteps = b.nsteps;
+    for (int k = 0; k < b.nsteps; k++) {
+        const pstep *ps = &b.steps[k];
+        dpo_step *st = &sh->steps[k];
+        DNN(dnnl_primitive_create(&st->prim, ps->pd), "primitive creation", ps->name);
+        snprintf(st->name, sizeof st->name, "%s", ps->name);
+        snprintf(st->impl, sizeof st->impl, "%s", impl_of(ps->pd));
+        st->nargs = ps->nargs;
+        for (int a = 0; a < ps->nargs; a++) {
+            st->args[a].arg = ps->args[a].arg;
+            st->args[a].memory = ps->args[a].val >= 0 ? sh->mems[ps->args[a].val] : ps->args[a].mem;
+        }
+    }
+    sh->n = n;
+    sh->h = h;
+    sh->w = w;
+    sh->scratch = b.scratch;
+    builder_free(&b);
+    return DP_OK;
+fail:
+    builder_free(&b);
+    dpo_shape_free(sh);
+    return s;
+}

@@ -1,0 +1,96 @@
+/*
+ * Private state of the oneDNN backend, shared by onednn_backend.c (model, weights, run) and
+ * onednn_build.c (turning the graph into primitives for one input shape).
+ *
+ * Model (immutable, shared by every exec): one CPU engine, the BN-folded weights in plain layout,
+ * and a cache of those weights reordered into the layouts the primitives asked for. The cache is
+ * filled while an exec prepares a shape (under `lock`); the run path never touches it.
+ * Exec (one thread): a stream, one user-mode scratchpad, and up to DPO_SHAPES prepared shapes,
+ * each a flat list of primitives with their arguments bound, over one activation arena.
+ */
+#ifndef DP_MODEL_ONEDNN_IMPL_H
+#define DP_MODEL_ONEDNN_IMPL_H
+
+#include <dnnl.h>
+#include <pthread.h>
+
+#include "model_impl.h"
+
+/* A weight tensor reordered into the layout one primitive wants (usually one per layer). */
+typedef struct dpo_wcache {
+    int node;
+    dnnl_memory_desc_t md;
+    dnnl_memory_t mem;
+    struct dpo_wcache *next;
+} dpo_wcache;
+
+/* The folded parameters of one CONV or LINEAR node. */
+typedef struct dpo_layer {
+    float *w;                 /* plain OIHW, GOIHW (grouped) or [K,C,1,1] (linear) */
+    float *b;                 /* [cout]: folded BN shift or the layer's bias; NULL if none */
+    dnnl_memory_desc_t w_md;  /* the plain layout of w */
+    dnnl_memory_t b_mem;      /* wraps b (f32 in both precisions) */
+} dpo_layer;
+
+typedef struct dpo_model {
+    dnnl_engine_t engine;
+    dnnl_data_type_t dt;      /* activations and weights: f32 or bf16 */
+    dpo_layer *layers;        /* one per graph node (zero for pools) */
+    pthread_mutex_t lock;     /* guards wcache; taken only while preparing a shape */
+    dpo_wcache *wcache;
+} dpo_model;
+
+#define DPO_MAX_ARGS 6
+
+typedef struct dpo_step {
+    dnnl_primitive_t prim;
+    int nargs;
+    dnnl_exec_arg_t args[DPO_MAX_ARGS];
+    char name[DPI_NAME_CAP + 16];
+    char impl[64];
+    uint64_t calls;
+    int64_t ns;
+} dpo_step;
+
+/* Everything prepared for one input shape. */
+typedef struct dpo_shape {
+    int n, h, w;
+    uint64_t used;            /* LRU tick */
+    int nsteps;
+    dpo_step *steps;
+    int nmems;
+    dnnl_memory_t *mems;      /* activations (handles into arena) and the two user wrappers */
+    dnnl_memory_t in, out;    /* wrap the caller's input and logits; re-pointed when they move */
+    const void *in_ptr;
+    void *out_ptr;
+    void *arena;
+    size_t arena_size;
+    size_t scratch;           /* scratchpad bytes the largest step needs */
+} dpo_shape;
+
+#define DPO_SHAPES 4
+
+typedef struct dpo_exec {
+    dnnl_stream_t stream;
+    dnnl_memory_t scratch;    /* one scratchpad for every primitive of this exec */
+    size_t scratch_size;
+    int nshapes;
+    dpo_shape shapes[DPO_SHAPES];
+    dpo_shape *last;          /* shape of the latest run (its steps are the profile) */
+    uint64_t tick;
+    int was_profiling;
+} dpo_exec;
+
+/* A oneDNN failure as a dp_status with a message naming the call and the layer. */
+dp_status dpo_error(dnnl_status_t st, const char *what, const char *layer);
+
+/* The weights of node in layout md: from the cache, or reordered now (uses stream). */
+dp_status dpo_weights_get(dpo_model *m, dnnl_stream_t stream, int node, const dnnl_memory_desc_t *md,
+                          dnnl_memory_t *out);
+
+/* Build every primitive and buffer for inputs [n,3,h,w]; scratchpad args are left NULL for the
+ * caller to bind. On failure *s is left empty. */
+dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *s);
+void dpo_shape_free(dpo_shape *s);
+
+#endif
