@@ -524,6 +524,7 @@ static int serve(const char *port_file, double seconds) {
             failed += r.status != DP_OK;
         }
         dp_interval iv = interval(k, i, completed, failed);
+        iv.dropped = iv.dropped_newest = 0; /* offered == completed + failed, as in the summary */
         dpi_sink_interval(s, &iv);
         dpi_sleep_until_ns(dpi_now_ns() + 50000000, 0);
     }
