@@ -24,6 +24,10 @@ dp_status dpi_weights_add(dpi_weights *w, const char *name, int ndim, const int6
         return dpi_error(DP_ERR_FORMAT, "%s: tensor %s has %d dimensions (at most %d supported)", w->path, name,
                          ndim, DPI_MAX_DIMS);
     }
+    if (dpi_weights_find(w, name)) {
+        free(data);
+        return dpi_error(DP_ERR_FORMAT, "%s: tensor %s appears twice", w->path, name);
+    }
     if (w->n == w->cap) {
         int cap = w->cap ? w->cap * 2 : 64;
         dpi_tensor *t = realloc(w->t, (size_t)cap * sizeof *t);
@@ -46,6 +50,13 @@ dp_status dpi_weights_add(dpi_weights *w, const char *name, int ndim, const int6
     t->data = data;
     w->n++;
     return DP_OK;
+}
+
+dp_status dpi_weights_add_unconvertible(dpi_weights *w, const char *name, int ndim, const int64_t *shape,
+                                        const char *dtype) {
+    dp_status s = dpi_weights_add(w, name, ndim, shape, NULL);
+    if (s == DP_OK) snprintf(w->t[w->n - 1].dtype, sizeof w->t[w->n - 1].dtype, "%s", dtype);
+    return s;
 }
 
 const dpi_tensor *dpi_weights_find(const dpi_weights *w, const char *name) {
@@ -75,6 +86,9 @@ dp_status dpi_weights_get(const dpi_weights *w, const char *name, int ndim, cons
     if (!same)
         return dpi_error(DP_ERR_SHAPE, "%s: tensor %s has shape %s, expected %s", w->path, name,
                          shape_str(got, sizeof got, t->ndim, t->shape), shape_str(want, sizeof want, ndim, shape));
+    if (!t->data)
+        return dpi_error(DP_ERR_FORMAT, "%s: tensor %s has dtype %s; only float32, float64, float16 and bfloat16 "
+                         "are supported", w->path, name, t->dtype);
     *data = t->data;
     return DP_OK;
 }

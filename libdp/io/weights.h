@@ -15,7 +15,8 @@ typedef struct dpi_tensor {
     char *name;
     int ndim;
     int64_t shape[DPI_MAX_DIMS];
-    float *data;
+    float *data;               /* NULL when the file's dtype cannot be converted (see dtype) */
+    char dtype[16];            /* the dtype in the file ("<f4", "F16", "I64"); "" when generated */
 } dpi_tensor;
 
 typedef struct dpi_weights {
@@ -29,9 +30,13 @@ dp_status dpi_weights_load(const char *path, dpi_weights **out);
 dpi_weights *dpi_weights_new(const char *path);
 /* Add a tensor (takes ownership of data, malloc'd). */
 dp_status dpi_weights_add(dpi_weights *w, const char *name, int ndim, const int64_t *shape, float *data);
+/* Record a tensor whose dtype cannot be converted (an integer buffer such as
+ * num_batches_tracked): harmless unless a model asks for it, then dpi_weights_get names the dtype. */
+dp_status dpi_weights_add_unconvertible(dpi_weights *w, const char *name, int ndim, const int64_t *shape,
+                                        const char *dtype);
 const dpi_tensor *dpi_weights_find(const dpi_weights *w, const char *name);
 /* Find name and check its shape. DP_ERR_NOT_FOUND / DP_ERR_SHAPE with a message naming the file,
- * the tensor, its shape and the expected shape. */
+ * the tensor, its shape and the expected shape; DP_ERR_FORMAT for an unconvertible dtype. */
 dp_status dpi_weights_get(const dpi_weights *w, const char *name, int ndim, const int64_t *shape,
                           const float **data);
 void dpi_weights_free(dpi_weights *w);
