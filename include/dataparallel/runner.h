@@ -140,6 +140,11 @@ DP_API dp_status dp_runner_drain(dp_runner *runner);
 /* Stop any mode; in push mode also finishes it and fills summary (may be NULL). */
 DP_API dp_status dp_runner_stop(dp_runner *runner, dp_summary *summary);
 
+/* 1 if this process is an MPI worker rank (backend DP_RUNNER_MPI, rank > 0): its run functions
+ * only serve the coordinator's micro-batches and return an empty summary, so tools print nothing
+ * there. 0 otherwise. */
+DP_API int dp_runner_is_worker_rank(const dp_runner *runner);
+
 /* Write a summary as JSON (the fields of docs/metrics.md). Returns the length it needs, excluding
  * the NUL; writes at most cap bytes. */
 DP_API size_t dp_summary_to_json(const dp_summary *summary, char *buf, size_t cap);

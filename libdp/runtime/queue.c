@@ -1,0 +1,183 @@
+/* Bounded sample queues with overflow policies and Triton-style micro-batch filling, and the
+ * single-producer single-consumer record rings that carry results to the metrics thread. */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runner_impl.h"
+
+dp_status dpi_queue_init(dpi_queue *q, int cap, size_t sample_floats) {
+    pthread_condattr_t ca;
+    memset(q, 0, sizeof *q);
+    q->cap = cap;
+    q->sample_floats = sample_floats;
+    q->slots = calloc((size_t)cap, sizeof *q->slots);
+    if (sample_floats) q->data = dpi_alloc_aligned((size_t)cap * sample_floats * sizeof(float), DPI_CACHELINE);
+    if (!q->slots || (sample_floats && !q->data)) {
+        free(q->slots);
+        dpi_free_aligned(q->data);
+        return dpi_error(DP_ERR_NOMEM, "runner: out of memory for a queue of %d samples", cap);
+    }
+    pthread_mutex_init(&q->mu, NULL);
+    /* Timed waits for micro-batch filling run on CLOCK_MONOTONIC like every other time. */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->not_empty, &ca);
+    pthread_cond_init(&q->not_full, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&q->depth, 0);
+    return DP_OK;
+}
+
+void dpi_queue_destroy(dpi_queue *q) {
+    if (!q->slots) return;
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->not_empty);
+    pthread_cond_destroy(&q->not_full);
+    free(q->slots);
+    dpi_free_aligned(q->data);
+    q->slots = NULL;
+    q->data = NULL;
+}
+
+void dpi_queue_reset(dpi_queue *q) {
+    pthread_mutex_lock(&q->mu);
+    q->head = q->count = q->hwm = q->closed = 0;
+    atomic_store_explicit(&q->depth, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static void put_locked(dpi_queue *q, const dpi_slot *s, const float *data) {
+    int pos = (q->head + q->count) % q->cap;
+    q->slots[pos] = *s;
+    if (q->data && data) memcpy(q->data + (size_t)pos * q->sample_floats, data, q->sample_floats * sizeof(float));
+    q->count++;
+    if (q->count > q->hwm) q->hwm = q->count;
+    atomic_store_explicit(&q->depth, q->count, memory_order_relaxed);
+}
+
+dpi_push_result dpi_queue_push(dpi_queue *q, const dpi_slot *s, const float *data, dp_overflow policy,
+                               dpi_slot *evicted) {
+    dpi_push_result res = DPI_PUSHED;
+    pthread_mutex_lock(&q->mu);
+    if (q->count == q->cap) {
+        if (policy == DP_OVERFLOW_DROP_NEWEST) {
+            pthread_mutex_unlock(&q->mu);
+            return DPI_DROPPED_NEWEST;
+        }
+        if (policy == DP_OVERFLOW_DROP_OLDEST) {
+            *evicted = q->slots[q->head];
+            q->head = (q->head + 1) % q->cap;
+            q->count--;
+            res = DPI_DROPPED_OLDEST;
+        } else {
+            while (q->count == q->cap && !q->closed) pthread_cond_wait(&q->not_full, &q->mu);
+            if (q->count == q->cap) { /* closed while full: nobody will make room */
+                pthread_mutex_unlock(&q->mu);
+                return DPI_DROPPED_NEWEST;
+            }
+        }
+    }
+    put_locked(q, s, data);
+    pthread_cond_signal(&q->not_empty);
+    pthread_mutex_unlock(&q->mu);
+    return res;
+}
+
+static int take_locked(dpi_queue *q, dpi_slot *out, float *data, int max) {
+    int k = 0;
+    while (k < max && q->count > 0) {
+        out[k] = q->slots[q->head];
+        /* Push mode payloads are copied out under the lock: the slot is reusable once head moves. */
+        if (q->data)
+            memcpy(data + (size_t)k * q->sample_floats, q->data + (size_t)q->head * q->sample_floats,
+                   q->sample_floats * sizeof(float));
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+        k++;
+    }
+    atomic_store_explicit(&q->depth, q->count, memory_order_relaxed);
+    return k;
+}
+
+int dpi_queue_pop(dpi_queue *q, dpi_slot *out, float *data, int max, int64_t max_delay_ns) {
+    pthread_mutex_lock(&q->mu);
+    while (q->count == 0 && !q->closed) pthread_cond_wait(&q->not_empty, &q->mu);
+    int k = take_locked(q, out, data, max);
+    if (k > 0 && k < max && max_delay_ns > 0) {
+        /* Like Triton's dynamic batcher: hold the batch open for at most max_delay for more. */
+        int64_t deadline = dpi_now_ns() + max_delay_ns;
+        struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
+        while (k < max && !q->closed) {
+            if (q->count == 0) {
+                int rc = pthread_cond_timedwait(&q->not_empty, &q->mu, &ts);
+                if (rc == ETIMEDOUT && q->count == 0) break;
+                continue;
+            }
+            k += take_locked(q, out + k, data ? data + (size_t)k * q->sample_floats : NULL, max - k);
+        }
+        k += take_locked(q, out + k, data ? data + (size_t)k * q->sample_floats : NULL, max - k);
+    }
+    if (k > 0) pthread_cond_broadcast(&q->not_full);
+    /* Another worker sharing this queue may be able to take what is left. */
+    if (q->count > 0) pthread_cond_signal(&q->not_empty);
+    pthread_mutex_unlock(&q->mu);
+    return k;
+}
+
+void dpi_queue_close(dpi_queue *q) {
+    pthread_mutex_lock(&q->mu);
+    q->closed = 1;
+    pthread_cond_broadcast(&q->not_empty);
+    pthread_cond_broadcast(&q->not_full);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* ---- rings ---- */
+
+dp_status dpi_ring_init(dpi_ring *r, size_t entries, int num_classes) {
+    size_t n = 1;
+    while (n < entries) n <<= 1;
+    memset(r, 0, sizeof *r);
+    r->mask = n - 1;
+    r->num_classes = num_classes;
+    r->stride = (sizeof(dp_result) + (size_t)num_classes * sizeof(float) + 15) & ~(size_t)15;
+    r->buf = dpi_alloc_aligned(n * r->stride, DPI_CACHELINE);
+    if (!r->buf) return dpi_error(DP_ERR_NOMEM, "runner: out of memory for a record ring of %zu entries", n);
+    atomic_init(&r->head, 0);
+    atomic_init(&r->tail, 0);
+    return DP_OK;
+}
+
+void dpi_ring_destroy(dpi_ring *r) {
+    dpi_free_aligned(r->buf);
+    r->buf = NULL;
+}
+
+void dpi_ring_push(dpi_ring *r, const dp_result *res, const float *logits) {
+    size_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    if (t - atomic_load_explicit(&r->head, memory_order_acquire) > r->mask) {
+        r->full_waits++;
+        while (t - atomic_load_explicit(&r->head, memory_order_acquire) > r->mask) sched_yield();
+    }
+    unsigned char *e = r->buf + (t & r->mask) * r->stride;
+    memcpy(e, res, sizeof *res);
+    if (r->num_classes && logits)
+        memcpy(e + sizeof(dp_result), logits, (size_t)r->num_classes * sizeof(float));
+    atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+}
+
+dp_result *dpi_ring_peek(dpi_ring *r) {
+    size_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (h == atomic_load_explicit(&r->tail, memory_order_acquire)) return NULL;
+    unsigned char *e = r->buf + (h & r->mask) * r->stride;
+    dp_result *res = (dp_result *)e;
+    res->logits = (r->num_classes && res->logits) ? (const float *)(e + sizeof(dp_result)) : NULL;
+    return res;
+}
+
+void dpi_ring_release(dpi_ring *r) {
+    atomic_store_explicit(&r->head, atomic_load_explicit(&r->head, memory_order_relaxed) + 1, memory_order_release);
+}

@@ -1,0 +1,73 @@
+/* dp_summary_to_json: the summary with the field names of DESIGN.md section 5-6. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runner_impl.h"
+
+static cJSON *latency_json(const dp_latency_ms *l) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "mean", l->mean);
+    cJSON_AddNumberToObject(o, "p50", l->p50);
+    cJSON_AddNumberToObject(o, "p90", l->p90);
+    cJSON_AddNumberToObject(o, "p99", l->p99);
+    cJSON_AddNumberToObject(o, "p999", l->p999);
+    cJSON_AddNumberToObject(o, "max", l->max);
+    return o;
+}
+
+static cJSON *worker_json(const dp_worker_summary *w) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "worker", w->worker);
+    cJSON_AddNumberToObject(o, "completed", (double)w->completed);
+    cJSON_AddNumberToObject(o, "failed", (double)w->failed);
+    cJSON_AddNumberToObject(o, "samples", (double)(w->completed + w->failed));
+    cJSON_AddNumberToObject(o, "busy_s", w->busy_s);
+    cJSON_AddNumberToObject(o, "busy_pct", w->busy_pct);
+    cJSON_AddNumberToObject(o, "mean_batch", w->mean_batch);
+    cJSON_AddNumberToObject(o, "mean_service_ms", w->mean_service_ms);
+    cJSON_AddNumberToObject(o, "queue_hwm", (double)w->queue_hwm);
+    cJSON_AddBoolToObject(o, "straggler", w->straggler);
+    return o;
+}
+
+DP_API size_t dp_summary_to_json(const dp_summary *s, char *buf, size_t cap) {
+    if (!s) {
+        dpi_error(DP_ERR_INVALID_ARG, "dp_summary_to_json: summary is NULL");
+        if (buf && cap) buf[0] = '\0';
+        return 0;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return 0;
+    cJSON_AddNumberToObject(o, "offered", (double)s->offered);
+    cJSON_AddNumberToObject(o, "completed", (double)s->completed);
+    cJSON_AddNumberToObject(o, "dropped", (double)s->dropped);
+    cJSON_AddNumberToObject(o, "dropped_newest", (double)s->dropped_newest);
+    cJSON_AddNumberToObject(o, "dropped_oldest", (double)s->dropped_oldest);
+    cJSON_AddNumberToObject(o, "failed", (double)s->failed);
+    cJSON_AddNumberToObject(o, "target_rate", s->target_rate);
+    cJSON_AddNumberToObject(o, "rate_accuracy_pct", s->rate_accuracy_pct);
+    cJSON_AddNumberToObject(o, "throughput", s->throughput);
+    cJSON_AddNumberToObject(o, "efficiency_pct", s->efficiency_pct);
+    cJSON_AddItemToObject(o, "latency_ms", latency_json(&s->latency_ms));
+    cJSON_AddNumberToObject(o, "cpu_pct", s->cpu_pct);
+    cJSON_AddNumberToObject(o, "rss_mb", s->rss_mb);
+    cJSON_AddNumberToObject(o, "elapsed_s", s->elapsed_s);
+    cJSON_AddNumberToObject(o, "labelled", (double)s->labelled);
+    cJSON_AddNumberToObject(o, "correct", (double)s->correct);
+    if (s->labelled > 0) cJSON_AddNumberToObject(o, "accuracy", (double)s->correct / (double)s->labelled);
+    cJSON_AddNumberToObject(o, "workers", s->workers);
+    cJSON *pw = cJSON_AddArrayToObject(o, "per_worker");
+    for (int k = 0; s->per_worker && k < s->workers; k++) cJSON_AddItemToArray(pw, worker_json(&s->per_worker[k]));
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text) return 0;
+    size_t len = strlen(text);
+    if (buf && cap) {
+        size_t n = len < cap - 1 ? len : cap - 1;
+        memcpy(buf, text, n);
+        buf[n] = '\0';
+    }
+    free(text);
+    return len;
+}

@@ -1,0 +1,69 @@
+/* The threads backend of the worker seam: each worker thread runs micro-batches on its own
+ * dp_exec over the shared dp_model. */
+#include <stdlib.h>
+
+#include "util/util.h"
+#include "worker.h"
+
+typedef struct local_backend {
+    const dp_model *model;
+    int threads;
+    int max_batch;
+} local_backend;
+
+static dp_status local_open(const dpi_worker_host *host, const dpi_worker_config *cfg, int *workers,
+                            int *is_server, void **backend) {
+    (void)host;
+    (void)workers;
+    local_backend *b = calloc(1, sizeof *b);
+    if (!b) return dpi_error(DP_ERR_NOMEM, "runner: out of memory");
+    b->model = cfg->model;
+    b->threads = cfg->threads_per_worker;
+    b->max_batch = cfg->max_batch;
+    *is_server = 0;
+    *backend = b;
+    return DP_OK;
+}
+
+/* Primitives are created per batch size, so every size a micro-batch can have is prepared up
+ * front: otherwise the first batch of each size would pay oneDNN's set-up inside the measured
+ * latency. Beyond 16 only the full size is prepared (partial large batches are rare). */
+static dp_status local_init(void *backend, int worker, int c, int h, int w, void **ctx) {
+    local_backend *b = backend;
+    dp_exec *e = NULL;
+    (void)worker;
+    (void)c;
+    dp_status s = dp_exec_create(b->model, b->threads, &e);
+    if (s != DP_OK) return s;
+    for (int n = 1; n <= b->max_batch && s == DP_OK; n++) {
+        if (n > 16 && n != b->max_batch) continue;
+        s = dp_exec_prepare(e, n, h, w);
+    }
+    if (s != DP_OK) {
+        dp_exec_free(e);
+        return s;
+    }
+    *ctx = e;
+    return DP_OK;
+}
+
+static dp_status local_run(void *ctx, const float *input, int n, int c, int h, int w, float *logits) {
+    (void)c;
+    return dp_exec_run(ctx, input, n, h, w, logits);
+}
+
+static void local_fini(void *ctx) { dp_exec_free(ctx); }
+
+static void local_close(void *backend) { free(backend); }
+
+const dpi_worker_ops dpi_worker_local_ops = {
+    .abi = DPI_WORKER_ABI,
+    .name = "threads",
+    .open = local_open,
+    .init = local_init,
+    .run = local_run,
+    .fini = local_fini,
+    .end_run = NULL,
+    .serve = NULL,
+    .close = local_close,
+};
