@@ -7,6 +7,7 @@
  * writing the port to PORTFILE, then the summary (and creates PORTFILE.done), then keeps serving
  * until killed; the CLI test
  * (tests/cli/test_sinks.sh) scrapes it with curl and checks it with promtool. */
+#define _GNU_SOURCE /* open_memstream, sockets: tests build as plain C11 */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <netinet/in.h>
