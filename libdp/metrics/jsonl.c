@@ -9,9 +9,6 @@
 #include "sink_impl.h"
 #include "util/util.h"
 
-/* The runner's JSON summary writer may not be linked in every build stage; see summary_line(). */
-#pragma weak dp_summary_to_json
-
 typedef struct jsonl_sink {
     FILE *f;
     int64_t start_ns;
@@ -52,22 +49,15 @@ static void jsonl_interval(const dp_interval *iv, void *user) {
 
 /* The summary object is dp_summary_to_json()'s, made one line, with "type" first. */
 static void summary_line(jsonl_sink *j, const dp_summary *s) {
-    char *json = NULL;
-    if (dp_summary_to_json) {
-        size_t n = dp_summary_to_json(s, NULL, 0);
-        json = malloc(n + 1);
-        if (json) dp_summary_to_json(s, json, n + 1);
-    }
-    if (!json) { /* no JSON writer linked (or no memory): the counts the sink can vouch for */
-        fprintf(j->f,
-                "{\"type\":\"summary\",\"offered\":%lld,\"completed\":%lld,\"dropped\":%lld,\"failed\":%lld,"
-                "\"elapsed_s\":%.6f,\"latency_ms\":{\"max\":%.6f}}\n",
-                (long long)s->offered, (long long)s->completed, (long long)s->dropped, (long long)s->failed,
-                s->elapsed_s, s->latency_ms.max);
+    size_t n = dp_summary_to_json(s, NULL, 0);
+    char *json = malloc(n + 1);
+    if (!json) {
+        dpi_log(DP_LOG_WARN, "JSONL sink: out of memory for the summary line");
         return;
     }
-    cJSON_Minify(json);
-    const char *rest = json[0] == '{' ? json + 1 : json;
+    dp_summary_to_json(s, json, n + 1);
+    cJSON_Minify(json); /* one line, whatever the writer's formatting */
+    const char *rest = json[0] == '{' ? json + 1 : "}"; /* n == 0: the writer failed */
     fprintf(j->f, "{\"type\":\"summary\"%s%s\n", rest[0] == '}' ? "" : ",", rest);
     free(json);
 }
