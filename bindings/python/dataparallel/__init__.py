@@ -1,0 +1,30 @@
+"""dataparallel — real-time, data-parallel CNN inference on CPU workers (libdataparallel).
+
+    import dataparallel as dp
+    m = dp.Model("resnet18", weights="w.npz", classes=10, precision="fp32")
+    logits = m.infer(x)                 # float32 (N,3,H,W) -> (N,K), x is not copied
+    r = dp.Runner(m, workers=2, partitioner="dynamic", max_batch=8)
+    res = r.run(dp.Source.synthetic(rate=500, samples=2000, shape=(3, 32, 32)),
+                sinks=[dp.CsvSink("m.csv")])   # dict: offered, completed, latency_ms, ...
+
+Classes: Model, Runner, Partitioner, Dataset, Source, ConsoleSink, CsvSink, JsonlSink,
+PrometheusSink, CallbackSink; errors: Error (a RuntimeError with .status, .code, .message) and
+Status. See docs/python.md. The low-level SWIG module is dataparallel.capi.
+"""
+from . import capi
+from ._data import Dataset, Source
+from ._errors import Error, Status
+from ._model import Model, arch_names
+from ._runner import Partitioner, Runner
+from ._sinks import CallbackSink, ConsoleSink, CsvSink, JsonlSink, PrometheusSink, Sink
+
+__version__ = capi.dp_version_string()
+
+
+def build_info():
+    """What the library was built with, e.g. "backends=onednn,reference precisions=fp32,bf16 ..."."""
+    return capi.dp_build_info()
+
+
+__all__ = ["Model", "Runner", "Partitioner", "Dataset", "Source", "Sink", "ConsoleSink", "CsvSink", "JsonlSink",
+           "PrometheusSink", "CallbackSink", "Error", "Status", "arch_names", "build_info", "__version__"]

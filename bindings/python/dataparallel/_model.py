@@ -1,0 +1,179 @@
+"""dataparallel.Model: a loaded CNN and zero-copy inference on NumPy arrays."""
+import os
+import threading
+
+import numpy as np
+
+from . import capi
+from ._util import Handle
+
+PRECISIONS = {"fp32": 0, "bf16": 1}
+BACKENDS = {"onednn": 0, "reference": 1}
+
+
+def arch_names():
+    """Names of the supported architectures, e.g. ``["resnet18", "mobilenet_v2", ...]``."""
+    return capi.pydp_arch_names()
+
+
+def _choice(value, choices, what):
+    try:
+        return choices[value]
+    except (KeyError, TypeError):
+        raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}, got {value!r}") from None
+
+
+def as_float32_batch(x, what="input", ndim=4, channels=None, min_size=None):
+    """x as a C-contiguous float32 array, read in place when it already is one.
+
+    float32 that is not C-contiguous is rejected (ValueError): copying it silently would defeat
+    the zero-copy contract. Other floating dtypes (float16, float64) and array-likes are converted
+    with one copy. Non-floating dtypes raise TypeError (integer images are usually not normalised).
+    """
+    if isinstance(x, np.ndarray) and x.dtype == np.float32:
+        if not x.flags.c_contiguous:
+            raise ValueError(f"{what} is a float32 array that is not C-contiguous; pass "
+                             "np.ascontiguousarray(x) (float32 input is never copied)")
+    else:
+        arr = np.asarray(x)
+        if arr.dtype.kind != "f":
+            raise TypeError(f"{what} must be a floating-point array (float32 is read in place), "
+                            f"got dtype {arr.dtype}")
+        x = np.ascontiguousarray(arr, dtype=np.float32)
+    if x.ndim != ndim:
+        raise ValueError(f"{what} must have {ndim} dimensions "
+                         f"({'N,C,H,W' if ndim == 4 else 'C,H,W'}), got shape {x.shape}")
+    c_axis = ndim - 3
+    if channels is not None and x.shape[c_axis] != channels:
+        raise ValueError(f"{what} must have {channels} channels (axis {c_axis}), got shape {x.shape}")
+    if min_size is not None and min(x.shape[-2:]) < min_size:
+        raise ValueError(f"{what} height and width must be >= {min_size}, got shape {x.shape}")
+    return x
+
+
+class Model:
+    """A loaded network: architecture + weights, prepared for a backend.
+
+    Model(arch, weights=None, classes=10, precision="fp32", backend="onednn", seed=0, threads=1)
+
+    Args:
+        arch: "resnet18", "mobilenet_v2" (torchvision) or "resnet18_cifar", "mobilenetv2_cifar"
+            (pytorch-cifar); see :func:`dataparallel.arch_names`.
+        weights: path of a .npz or .safetensors file keyed by PyTorch ``state_dict()`` names
+            (e.g. ``np.savez(f, **{k: v.numpy() for k, v in m.state_dict().items()})``); None
+            gives deterministic weights from ``seed``.
+        classes: number of output classes K.
+        precision: "fp32" or "bf16" (bf16 needs AVX512-BF16/AMX, else Error DP_ERR_UNSUPPORTED).
+        backend: "onednn" (fast) or "reference" (OpenBLAS, for cross-checking).
+        seed: seed of the weights when ``weights`` is None.
+        threads: oneDNN threads used by :meth:`infer` on each calling thread.
+
+    A Model is immutable and may be shared by threads and Runners. :meth:`infer` creates one
+    execution context per calling thread, lazily, on that thread.
+
+    Raises:
+        Error: unknown arch (DP_ERR_NOT_FOUND), a missing or mis-shaped tensor (DP_ERR_NOT_FOUND,
+            DP_ERR_SHAPE), an unreadable or corrupt file (DP_ERR_IO, DP_ERR_FORMAT); the message
+            names the file and tensor.
+    """
+
+    def __init__(self, arch, weights=None, classes=10, precision="fp32", backend="onednn", seed=0, threads=1):
+        prec = _choice(precision, PRECISIONS, "precision")
+        be = _choice(backend, BACKENDS, "backend")
+        if int(threads) < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        if weights is not None:
+            weights = os.fspath(weights)
+        ptr = capi.pydp_model_load(str(arch), weights, int(classes), prec, be, int(seed))
+        self._h = Handle(ptr, capi.dp_model_free)
+        self._threads = int(threads)
+        self._local = threading.local()
+        self._channels = capi.dp_model_input_channels(ptr)
+        self._min_size = capi.dp_model_min_input_size(ptr)
+
+    @property
+    def arch(self):
+        """Architecture name."""
+        return capi.dp_model_arch(self._ptr())
+
+    @property
+    def num_classes(self):
+        """Number of output classes K (logits are (N, K))."""
+        return capi.dp_model_num_classes(self._ptr())
+
+    @property
+    def precision(self):
+        """"fp32" or "bf16"."""
+        return {v: k for k, v in PRECISIONS.items()}[capi.dp_model_precision(self._ptr())]
+
+    @property
+    def backend(self):
+        """"onednn" or "reference"."""
+        return {v: k for k, v in BACKENDS.items()}[capi.dp_model_backend_kind(self._ptr())]
+
+    @property
+    def param_count(self):
+        """Number of learned parameters as PyTorch counts them."""
+        return capi.dp_model_param_count(self._ptr())
+
+    @property
+    def threads(self):
+        """oneDNN threads per calling thread in :meth:`infer`."""
+        return self._threads
+
+    @property
+    def input_channels(self):
+        """Channels C of accepted inputs (3)."""
+        return self._channels
+
+    @property
+    def min_input_size(self):
+        """Smallest accepted height and width (32)."""
+        return self._min_size
+
+    def _ptr(self):
+        if self._h is None:
+            raise ValueError("the model is closed")
+        return self._h.ptr
+
+    def _exec(self):
+        h = getattr(self._local, "exec", None)
+        if h is None:
+            h = Handle(capi.dp_exec_create(self._ptr(), self._threads), capi.dp_exec_free, keep=(self._h,))
+            self._local.exec = h
+        return h.ptr
+
+    def infer(self, x):
+        """Logits for a batch: float32 (N, 3, H, W) -> float32 (N, K).
+
+        A C-contiguous float32 array is read in place (no copy); the GIL is released while the
+        network runs, so several threads can infer at once (each gets its own execution context).
+        float32 that is not C-contiguous raises ValueError; float16/float64 and array-likes are
+        converted with one copy; other dtypes raise TypeError; a wrong number of dimensions,
+        channels, or H/W below 32 raise ValueError. N == 0 gives an empty (0, K) array.
+        """
+        x = as_float32_batch(x, channels=self._channels, min_size=self._min_size)
+        out = np.empty((x.shape[0], self.num_classes), dtype=np.float32)
+        if x.shape[0] > 0:
+            capi.pydp_infer(self._exec(), x, out)
+        return out
+
+    __call__ = infer
+
+    def prepare(self, batch, height=32, width=32):
+        """Build everything for inputs of shape (batch, 3, height, width) on this thread now, so the
+        first :meth:`infer` with that shape does no set-up work (optional)."""
+        capi.dp_exec_prepare(self._exec(), int(batch), int(height), int(width))
+
+    def close(self):
+        """Release this object's hold on the model (and the execution contexts of its threads).
+
+        The C model is freed once no Runner uses it any more; the Model is unusable afterwards."""
+        self._local = threading.local()
+        self._h = None
+
+    def __repr__(self):
+        if self._h is None:
+            return "<dataparallel.Model (closed)>"
+        return (f"<dataparallel.Model {self.arch} classes={self.num_classes} precision={self.precision} "
+                f"backend={self.backend} threads={self._threads}>")

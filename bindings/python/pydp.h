@@ -1,0 +1,108 @@
+/*
+ * pydp.h — the C half of the Python bindings: what SWIG cannot generate by itself.
+ *
+ *  - zero-copy inference on objects exporting the buffer protocol (NumPy arrays);
+ *  - trampolines from library callbacks (data-set fill, custom partitioner, sink events, per-sample
+ *    results) to Python callables, each re-acquiring the GIL with PyGILState_Ensure();
+ *  - a runner wrapper (pydp_runner) that owns the dp_runner, its summary, the last error message
+ *    of a run made on another thread, an optional result collector and a Python result dispatcher;
+ *  - buffers pinned for as long as the library borrows them (dp_dataset_from_memory, collectors).
+ *
+ * Calling convention: a function returning dp_status raises dataparallel.Error from SWIG's out
+ * typemap (or the TypeError/ValueError it set itself). Functions returning a plain int return a
+ * dp_status the Python layer inspects itself (runs that end in DP_ERR_CANCELLED still have a
+ * summary). Functions touching Python objects are wrapped without releasing the GIL and release
+ * it themselves around blocking library calls; every other wrapper releases it (SWIG -threads).
+ */
+#ifndef PYDP_H
+#define PYDP_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <dataparallel.h>
+
+/* Set the Python exception for a failed call: dataparallel.Error(status, dp_last_error()). */
+void pydp_raise_status(dp_status status, const char *message);
+
+/* ---- module-level helpers -------------------------------------------------------------------- */
+PyObject *pydp_arch_names(void);
+/* Address of the input buffer of the last pydp_infer() on this thread (tests prove no copy). */
+unsigned long long pydp_debug_last_input(void);
+
+/* ---- models ---------------------------------------------------------------------------------- */
+dp_status pydp_model_load(const char *arch, const char *weights, int classes, int precision, int backend,
+                          unsigned long long seed, dp_model **out);
+/* x: C-contiguous float32 [N,C,H,W] buffer; out: writable C-contiguous float32 [N,K]. The GIL is
+ * released while the network runs; x is read in place. */
+dp_status pydp_infer(dp_exec *exec, PyObject *x, PyObject *out);
+
+/* ---- pinned buffers and Python callables ------------------------------------------------------- */
+typedef struct pydp_pin pydp_pin;
+/* Hold obj's C-contiguous buffer (writable if asked) until pydp_pin_free(). */
+dp_status pydp_pin_new(PyObject *obj, int writable, pydp_pin **out);
+void pydp_pin_free(pydp_pin *pin);
+
+typedef struct pydp_fn pydp_fn;
+/* A strong reference to a callable for the trampolines. */
+dp_status pydp_fn_new(PyObject *callable, pydp_fn **out);
+void pydp_fn_free(pydp_fn *fn);
+
+/* ---- data sets, sources, partitioners, sinks --------------------------------------------------- */
+/* data: float32 [n,c,h,w]; labels: int32 [n] or NULL. Both stay pinned by the caller. */
+dp_status pydp_dataset_from_memory(pydp_pin *data, pydp_pin *labels, long long n, int c, int h, int w,
+                                   dp_dataset **out);
+/* fn(i, memoryview of c*h*w float32 to fill) -> label (>= -1) or anything else to fail the sample. */
+dp_status pydp_dataset_callback(long long n, int c, int h, int w, pydp_fn *fn, dp_dataset **out);
+/* seq: None (CIFAR-10 statistics) or (mean0, mean1, mean2, std0, std1, std2). */
+dp_status pydp_dataset_cifar10(const char *path, const double *seq, int seq_len, dp_dataset **out);
+/* Sample i of ds into the writable float32 buffer dst (c*h*w); returns the label. */
+dp_status pydp_dataset_get(const dp_dataset *ds, long long i, PyObject *dst, int *label);
+
+dp_status pydp_source_create(dp_dataset *ds, int policy, double rate, long long samples, unsigned long long seed,
+                             const char *trace_path, long long spin_ns, dp_source **out);
+
+dp_status pydp_partitioner_create(const char *name, const double *seq, int seq_len, int num_shards, int vnodes,
+                                  double ema_alpha, int min_chunk, dp_partitioner **out);
+/* fn(sample_id, key, workers) -> worker index; anything else fails that routing decision. */
+dp_status pydp_partitioner_custom(pydp_fn *fn, dp_partitioner **out);
+
+/* live: 1, 0 or -1 (auto); stream: 1 stdout, 2 stderr. */
+dp_status pydp_sink_console(int live, int quiet, int stream, dp_sink **out);
+/* fn(kind, dict) with kind "start", "record" (only if want_records), "interval", "summary". */
+dp_status pydp_sink_callback(pydp_fn *fn, int want_records, dp_sink **out);
+
+/* ---- runner ---------------------------------------------------------------------------------- */
+typedef struct pydp_runner pydp_runner;
+
+/* seq: per-worker slowdown factors or None. */
+dp_status pydp_runner_create(const dp_model *model, dp_partitioner *partitioner, int workers, int threads_per_worker,
+                             int max_batch, long long max_delay_us, int queue_capacity, int overflow, int backend,
+                             const double *seq, int seq_len, double straggler_factor, int pin_workers,
+                             int keep_logits, int interval_ms, pydp_runner **out);
+void pydp_runner_free(pydp_runner *r);
+dp_status pydp_runner_add_sink(pydp_runner *r, dp_sink *sink);
+/* fn(result dict) for every finished sample (None: no Python call). Set only between runs. */
+dp_status pydp_runner_set_dispatch(pydp_runner *r, pydp_fn *fn);
+/* Collect per data-set index top-1 (int32 [n], may be NULL) and logits (float32 [n,K], may be
+ * NULL) during the next runs; both NULL: stop collecting. Set only between runs. */
+dp_status pydp_runner_collect(pydp_runner *r, pydp_pin *top1, pydp_pin *logits, long long n);
+
+/* Blocking calls returning a dp_status (see above); pydp_runner_error() has the message. */
+int pydp_runner_run(pydp_runner *r, dp_source *src);
+int pydp_runner_run_batch(pydp_runner *r, dp_dataset *ds);
+int pydp_runner_drain(pydp_runner *r);
+int pydp_runner_stop(pydp_runner *r);
+const char *pydp_runner_error(const pydp_runner *r);
+/* Ask a running run (any mode) to stop; safe from any thread. */
+void pydp_runner_cancel(pydp_runner *r);
+
+dp_status pydp_runner_start(pydp_runner *r, int c, int h, int w);
+/* x: C-contiguous float32 buffer of c*h*w values (copied by the library). */
+dp_status pydp_runner_submit(pydp_runner *r, long long sample_id, PyObject *x);
+
+/* The summary of the last run / stop as a dict, and as the library's JSON. */
+PyObject *pydp_runner_summary(const pydp_runner *r);
+PyObject *pydp_runner_summary_json(const pydp_runner *r);
+
+#endif
