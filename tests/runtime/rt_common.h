@@ -1,0 +1,73 @@
+/* Shared set-up for the runner tests: a small model (torchvision resnet18 at 32x32 is the
+ * fastest of the four archs there), synthetic data, and result collection from callbacks. */
+#ifndef DP_TESTS_RUNTIME_RT_COMMON_H
+#define DP_TESTS_RUNTIME_RT_COMMON_H
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "test.h"
+
+#define RT_MAX_SAMPLES 4096
+
+/* What the callbacks saw, per sample id. */
+typedef struct rt_seen {
+    atomic_int count[RT_MAX_SAMPLES];
+    atomic_int top1[RT_MAX_SAMPLES];
+    atomic_int status[RT_MAX_SAMPLES];
+    atomic_int worker[RT_MAX_SAMPLES];
+    atomic_int calls;
+} rt_seen;
+
+static void rt_on_result(const dp_result *r, void *ctx, void *user) {
+    rt_seen *s = user;
+    (void)ctx;
+    atomic_fetch_add(&s->calls, 1);
+    if (r->sample_id < 0 || r->sample_id >= RT_MAX_SAMPLES) return;
+    atomic_fetch_add(&s->count[r->sample_id], 1);
+    atomic_store(&s->top1[r->sample_id], r->top1);
+    atomic_store(&s->status[r->sample_id], (int)r->status);
+    atomic_store(&s->worker[r->sample_id], r->worker);
+}
+
+static rt_seen *rt_seen_new(void) { return calloc(1, sizeof(rt_seen)); }
+
+static dp_model *rt_model(void) {
+    dp_model *m = NULL;
+    dp_model_opts mo;
+    dp_model_opts_init(&mo);
+    mo.seed = 7;
+    dp_status s = dp_model_load("resnet18", NULL, &mo, &m);
+    if (s != DP_OK) {
+        fprintf(stderr, "cannot load resnet18: %s\n", dp_last_error());
+        exit(1);
+    }
+    return m;
+}
+
+static dp_partitioner *rt_partitioner(const char *name, dp_partition_fn custom, void *user) {
+    dp_partitioner *p = NULL;
+    dp_status s = custom ? dp_partitioner_create_custom(custom, user, &p) : dp_partitioner_create(name, NULL, &p);
+    if (s != DP_OK) {
+        fprintf(stderr, "cannot create partitioner %s: %s\n", name, dp_last_error());
+        exit(1);
+    }
+    return p;
+}
+
+static int rt_custom_mod(int64_t id, int64_t key, int workers, void *user) {
+    (void)id;
+    (void)user;
+    return (int)(key % workers);
+}
+
+#define RT_SUMMARY(name) \
+    dp_summary name;     \
+    memset(&name, 0, sizeof name); \
+    name.size = sizeof name
+
+#define CHECK_ACCOUNTING(s) \
+    CHECK_MSG((s).offered == (s).completed + (s).dropped + (s).failed, "offered %lld completed %lld dropped %lld failed %lld", \
+              (long long)(s).offered, (long long)(s).completed, (long long)(s).dropped, (long long)(s).failed)
+
+#endif

@@ -1,0 +1,282 @@
+/* Stream mode: every strategy under normal load (each id exactly once, same top-1 as batch
+ * mode), overload with each overflow policy (accounting, drops, drop-oldest keeps the newest),
+ * stop and SIGINT mid-run (complete summary), sinks see the protocol, failing samples counted. */
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rt_common.h"
+
+static dp_source *make_source(dp_dataset *ds, double rate, int64_t samples) {
+    dp_source_opts so;
+    dp_source_opts_init(&so);
+    so.rate = rate;
+    so.samples = samples;
+    dp_source *src = NULL;
+    if (dp_source_create(ds, &so, &src) != DP_OK) {
+        fprintf(stderr, "source: %s\n", dp_last_error());
+        exit(1);
+    }
+    return src;
+}
+
+static dp_runner *make_runner(dp_model *m, dp_partitioner *p, int W, rt_seen *seen, dp_runner_opts *o) {
+    dp_runner_opts local;
+    if (!o) {
+        dp_runner_opts_init(&local);
+        o = &local;
+    }
+    o->workers = W;
+    o->on_result = rt_on_result;
+    o->on_result_user = seen;
+    dp_runner *r = NULL;
+    CHECK_OK(dp_runner_create(m, p, o, &r));
+    return r;
+}
+
+static void normal_load(dp_model *m, dp_dataset *ds, const int *ref) {
+    const char *strategies[] = {"uniform", "sharded", "dynamic", "weighted", "custom"};
+    const int64_t n = 40;
+    for (size_t k = 0; k < 5; k++) {
+        rt_seen *seen = rt_seen_new();
+        dp_partitioner *p = rt_partitioner(strategies[k], k == 4 ? rt_custom_mod : NULL, NULL);
+        dp_runner_opts o;
+        dp_runner_opts_init(&o);
+        o.max_batch = 4;
+        o.max_delay_us = 500;
+        dp_runner *r = make_runner(m, p, 2, seen, &o);
+        dp_source *src = make_source(ds, 400, n);
+        RT_SUMMARY(s);
+        CHECK_OK(dp_runner_run(r, src, &s));
+        int once = 1, same = 1;
+        for (int64_t i = 0; i < n; i++) {
+            once &= atomic_load(&seen->count[i]) == 1;
+            same &= atomic_load(&seen->top1[i]) == ref[i % dp_dataset_count(ds)];
+        }
+        CHECK_MSG(once, "%s: a sample id was not delivered exactly once", strategies[k]);
+        CHECK_MSG(same, "%s: top-1 differs from batch mode", strategies[k]);
+        CHECK(s.offered == n && s.completed == n && s.dropped == 0 && s.failed == 0);
+        CHECK(s.target_rate == 400 && s.rate_accuracy_pct > 50 && s.throughput > 0 && s.latency_ms.p50 > 0);
+        CHECK(s.latency_ms.max >= s.latency_ms.p99 && s.latency_ms.p99 >= s.latency_ms.p50);
+        dp_source_free(src);
+        dp_runner_free(r);
+        dp_partitioner_free(p);
+        free(seen);
+    }
+}
+
+static void overload(dp_model *m, dp_dataset *ds, dp_overflow policy, const char *strategy) {
+    const int64_t n = policy == DP_OVERFLOW_BLOCK ? 300 : 1500;
+    rt_seen *seen = rt_seen_new();
+    dp_partitioner *p = rt_partitioner(strategy, NULL, NULL);
+    dp_runner_opts o;
+    dp_runner_opts_init(&o);
+    o.queue_capacity = 64;
+    o.overflow = policy;
+    dp_runner *r = make_runner(m, p, 2, seen, &o);
+    dp_source *src = make_source(ds, 20000, n);
+    RT_SUMMARY(s);
+    CHECK_OK(dp_runner_run(r, src, &s));
+    CHECK_ACCOUNTING(s);
+    CHECK(s.offered == n);
+    CHECK(atomic_load(&seen->calls) == n); /* dropped samples get their callback too */
+    int once = 1;
+    for (int64_t i = 0; i < n; i++) once &= atomic_load(&seen->count[i]) == 1;
+    CHECK_MSG(once, "overflow %d %s: a sample id was not reported exactly once", (int)policy, strategy);
+    if (policy == DP_OVERFLOW_BLOCK) {
+        CHECK(s.dropped == 0 && s.completed == n);
+    } else {
+        CHECK_MSG(s.dropped > 0, "overflow %d: nothing dropped at 20000/s", (int)policy);
+        CHECK(policy == DP_OVERFLOW_DROP_NEWEST ? s.dropped_newest == s.dropped : s.dropped_oldest == s.dropped);
+        if (policy == DP_OVERFLOW_DROP_OLDEST) {
+            /* The newest samples are never evicted: the last ones of the run completed. */
+            CHECK(atomic_load(&seen->status[n - 1]) == DP_OK && atomic_load(&seen->status[n - 2]) == DP_OK);
+            CHECK(atomic_load(&seen->status[n / 2]) == DP_ERR_CANCELLED);
+        } else {
+            /* The first 64 always find room (queues start empty); drops hit later arrivals. */
+            int early_ok = 1;
+            for (int i = 0; i < 64; i++) early_ok &= atomic_load(&seen->status[i]) == DP_OK;
+            CHECK(early_ok);
+        }
+    }
+    int64_t hwm = 0;
+    for (int k = 0; k < s.workers; k++) hwm = s.per_worker[k].queue_hwm > hwm ? s.per_worker[k].queue_hwm : hwm;
+    CHECK(hwm <= 64 && hwm > 0);
+    dp_source_free(src);
+    dp_runner_free(r);
+    dp_partitioner_free(p);
+    free(seen);
+}
+
+typedef struct stopper {
+    dp_runner *r;
+    int use_signal;
+} stopper;
+
+static void *stop_later(void *arg) {
+    stopper *st = arg;
+    struct timespec t = {0, 300000000};
+    nanosleep(&t, NULL);
+    if (st->use_signal) kill(getpid(), SIGINT);
+    else dp_runner_stop(st->r, NULL);
+    return NULL;
+}
+
+static void stop_mid_run(dp_model *m, dp_dataset *ds, int use_signal) {
+    rt_seen *seen = rt_seen_new();
+    dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+    dp_runner_opts o;
+    dp_runner_opts_init(&o);
+    o.handle_sigint = use_signal;
+    dp_runner *r = make_runner(m, p, 2, seen, &o);
+    dp_source *src = make_source(ds, 100, 100000);
+    stopper st = {r, use_signal};
+    pthread_t t;
+    pthread_create(&t, NULL, stop_later, &st);
+    RT_SUMMARY(s);
+    CHECK_STATUS(dp_runner_run(r, src, &s), DP_ERR_CANCELLED);
+    pthread_join(t, NULL);
+    CHECK_ACCOUNTING(s);
+    CHECK(s.offered > 0 && s.offered < 100000 && s.completed == s.offered);
+    CHECK(s.elapsed_s > 0.2 && s.workers == 2 && s.per_worker != NULL);
+    CHECK(atomic_load(&seen->calls) == s.offered);
+    if (use_signal) {
+        struct sigaction now;
+        sigaction(SIGINT, NULL, &now);
+        CHECK(now.sa_handler == SIG_IGN); /* the handler in place before the run is back */
+    }
+    /* The runner is reusable after a stop. */
+    dp_source *again = make_source(ds, 1000, 5);
+    CHECK_OK(dp_runner_run(r, again, &s));
+    CHECK(s.completed == 5);
+    dp_source_free(again);
+    dp_source_free(src);
+    dp_runner_free(r);
+    dp_partitioner_free(p);
+    free(seen);
+}
+
+/* Sinks: the protocol of sink_impl.h, seen from a callback sink. */
+typedef struct sink_log {
+    int starts, summaries, intervals;
+    int64_t records, last_completed, last_offered, summary_completed;
+    int record_before_start;
+} sink_log;
+static void sl_start(const dp_run_info *info, void *u) {
+    sink_log *l = u;
+    (void)info;
+    l->starts++;
+}
+static void sl_record(const dp_result *r, void *u) {
+    sink_log *l = u;
+    (void)r;
+    if (!l->starts) l->record_before_start = 1;
+    l->records++;
+}
+static void sl_interval(const dp_interval *iv, void *u) {
+    sink_log *l = u;
+    l->intervals++;
+    l->last_completed = iv->completed;
+    l->last_offered = iv->offered;
+}
+static void sl_summary(const dp_run_info *info, const dp_summary *s, void *u) {
+    sink_log *l = u;
+    (void)info;
+    l->summaries++;
+    l->summary_completed = s->completed;
+}
+
+static void sinks(dp_model *m, dp_dataset *ds) {
+    sink_log log = {0};
+    dp_sink_callbacks cb = {.size = sizeof cb, .on_start = sl_start, .on_record = sl_record,
+                            .on_interval = sl_interval, .on_summary = sl_summary, .user = &log};
+    dp_sink *sink = NULL;
+    CHECK_OK(dp_sink_callback_create(&cb, &sink));
+    rt_seen *seen = rt_seen_new();
+    dp_partitioner *p = rt_partitioner("dynamic", NULL, NULL);
+    dp_runner_opts o;
+    dp_runner_opts_init(&o);
+    o.interval_ms = 50;
+    dp_runner *r = make_runner(m, p, 2, seen, &o);
+    CHECK_OK(dp_runner_add_sink(r, sink));
+    dp_source *src = make_source(ds, 200, 60);
+    RT_SUMMARY(s);
+    CHECK_OK(dp_runner_run(r, src, &s));
+    CHECK(log.starts == 1 && log.summaries == 1 && !log.record_before_start);
+    CHECK_MSG(log.records == 60, "%lld records", (long long)log.records);
+    CHECK_MSG(log.intervals >= 3, "%d intervals", log.intervals);
+    CHECK(log.last_completed == s.completed && log.last_offered == s.offered && log.summary_completed == 60);
+    dp_source_free(src);
+    dp_runner_free(r);
+    dp_sink_free(sink);
+    dp_partitioner_free(p);
+    free(seen);
+}
+
+/* A data set whose callback fails every 5th sample: those are failed, the rest complete. */
+static int flaky(int64_t i, float *dst, int32_t *label, void *user) {
+    (void)user;
+    if (i % 5 == 0) return 1;
+    for (int k = 0; k < 3 * 32 * 32; k++) dst[k] = (float)((i * 7 + k) % 13) / 13.0f;
+    *label = -1;
+    return 0;
+}
+
+static void failing_samples(dp_model *m) {
+    dp_dataset *ds = NULL;
+    CHECK_OK(dp_dataset_callback(20, 3, 32, 32, flaky, NULL, &ds));
+    rt_seen *seen = rt_seen_new();
+    dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+    dp_runner_opts o;
+    dp_runner_opts_init(&o);
+    o.max_batch = 3;
+    dp_runner *r = make_runner(m, p, 2, seen, &o);
+    dp_source *src = make_source(ds, 500, 20);
+    RT_SUMMARY(s);
+    CHECK_OK(dp_runner_run(r, src, &s));
+    CHECK_ACCOUNTING(s);
+    CHECK(s.failed == 4 && s.completed == 16 && atomic_load(&seen->status[5]) != DP_OK);
+    RT_SUMMARY(b);
+    CHECK_OK(dp_runner_run_batch(r, ds, &b));
+    CHECK_ACCOUNTING(b);
+    CHECK(b.failed == 4 && b.completed == 16 && b.offered == 20);
+    dp_source_free(src);
+    dp_runner_free(r);
+    dp_partitioner_free(p);
+    dp_dataset_free(ds);
+    free(seen);
+}
+
+int main(void) {
+    signal(SIGINT, SIG_IGN);
+    dp_model *m = rt_model();
+    dp_dataset *ds = NULL;
+    CHECK_OK(dp_dataset_synthetic(16, 3, 32, 32, 5, &ds));
+    /* Reference top-1 from batch mode. */
+    int ref[16];
+    {
+        rt_seen *seen = rt_seen_new();
+        dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+        dp_runner *r = make_runner(m, p, 1, seen, NULL);
+        RT_SUMMARY(s);
+        CHECK_OK(dp_runner_run_batch(r, ds, &s));
+        for (int i = 0; i < 16; i++) ref[i] = atomic_load(&seen->top1[i]);
+        dp_runner_free(r);
+        dp_partitioner_free(p);
+        free(seen);
+    }
+    normal_load(m, ds, ref);
+    overload(m, ds, DP_OVERFLOW_BLOCK, "uniform");
+    overload(m, ds, DP_OVERFLOW_DROP_NEWEST, "uniform");
+    overload(m, ds, DP_OVERFLOW_DROP_OLDEST, "uniform");
+    overload(m, ds, DP_OVERFLOW_DROP_OLDEST, "dynamic");
+    overload(m, ds, DP_OVERFLOW_DROP_NEWEST, "weighted");
+    stop_mid_run(m, ds, 0);
+    stop_mid_run(m, ds, 1);
+    sinks(m, ds);
+    failing_samples(m);
+    dp_dataset_free(ds);
+    dp_model_free(m);
+    TEST_MAIN_END();
+}
