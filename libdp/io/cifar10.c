@@ -160,7 +160,8 @@ static dp_status tar_walk(gzFile f, const char *path, uint8_t *h, parts *ps) {
         if (!ok || sum != check)
             return dpi_error(DP_ERR_FORMAT, "%s: corrupt tar header (bad size or checksum)", path);
         char name[256 + 2];
-        if (memcmp(h + 257, "ustar", 5) == 0 && h[345])
+        /* POSIX ustar ("ustar\0") has a name prefix at 345; old GNU ("ustar  ") keeps times there. */
+        if (memcmp(h + 257, "ustar", 6) == 0 && h[345])
             snprintf(name, sizeof name, "%.155s/%.100s", (const char *)h + 345, (const char *)h + 0);
         else
             snprintf(name, sizeof name, "%.100s", (const char *)h);
