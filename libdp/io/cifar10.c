@@ -148,8 +148,27 @@ static dp_status tar_skip(gzFile f, const char *path, uint64_t n) {
     return DP_OK;
 }
 
+/* The value of the "path" record of a pax extended header ("<len> path=<value>\n" records), or
+ * "" if it has none. */
+static void pax_path(const char *meta, size_t len, char *out, size_t cap) {
+    out[0] = '\0';
+    size_t pos = 0;
+    while (pos < len) {
+        char *end;
+        unsigned long rec = strtoul(meta + pos, &end, 10);
+        if (rec == 0 || pos + rec > len || *end != ' ') return;
+        const char *kv = end + 1, *stop = meta + pos + rec - 1; /* stop: the record's '\n' */
+        if (stop > kv + 5 && strncmp(kv, "path=", 5) == 0) {
+            snprintf(out, cap, "%.*s", (int)(stop - kv - 5), kv + 5);
+            return;
+        }
+        pos += rec;
+    }
+}
+
 /* Walk a tar stream whose first header block is already in `h`. */
 static dp_status tar_walk(gzFile f, const char *path, uint8_t *h, parts *ps) {
+    char longname[1024] = ""; /* from a GNU 'L' or pax 'x' header, for the next member */
     for (;;) {
         int empty = 1;
         for (int i = 0; i < TAR_BLOCK && empty; i++) empty = h[i] == 0;
@@ -159,17 +178,30 @@ static dp_status tar_walk(gzFile f, const char *path, uint8_t *h, parts *ps) {
         for (int i = 0; i < TAR_BLOCK; i++) check += (i >= 148 && i < 156) ? ' ' : h[i];
         if (!ok || sum != check)
             return dpi_error(DP_ERR_FORMAT, "%s: corrupt tar header (bad size or checksum)", path);
-        char name[256 + 2];
+        char name[1024];
+        if (longname[0])
+            snprintf(name, sizeof name, "%s", longname);
         /* POSIX ustar ("ustar\0") has a name prefix at 345; old GNU ("ustar  ") keeps times there. */
-        if (memcmp(h + 257, "ustar", 6) == 0 && h[345])
+        else if (memcmp(h + 257, "ustar", 6) == 0 && h[345])
             snprintf(name, sizeof name, "%.155s/%.100s", (const char *)h + 345, (const char *)h + 0);
         else
             snprintf(name, sizeof name, "%.100s", (const char *)h);
         uint64_t padded = (size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
-        long order = (h[156] == '0' || h[156] == '\0') ? batch_order(name) : -1;
+        int type = h[156];
+        long order = (type == '0' || type == '\0') ? batch_order(name) : -1;
+        longname[0] = '\0';
         dp_status st;
-        if (order >= 0) {
-            char label[1024];
+        if ((type == 'L' || type == 'x') && size < 8192) {
+            char meta[8192];
+            st = gz_read_exact(f, path, meta, (size_t)padded, "a tar header");
+            if (st != DP_OK) return st;
+            meta[size] = '\0';
+            if (type == 'L')
+                snprintf(longname, sizeof longname, "%.1023s", meta);
+            else
+                pax_path(meta, (size_t)size, longname, sizeof longname);
+        } else if (order >= 0) {
+            char label[1200];
             snprintf(label, sizeof label, "%s: %s", path, name);
             if (size > SIZE_MAX / 2) return dpi_error(DP_ERR_FORMAT, "%s: member too large", label);
             uint8_t *data = malloc(size ? (size_t)size : 1);
