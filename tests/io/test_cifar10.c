@@ -33,8 +33,8 @@ static void write_bin(const char *path, int first, int n) {
     free(buf);
 }
 
-/* One ustar member (header + data + padding) appended through gzwrite. */
-static void tar_member(gzFile f, const char *name, const void *data, size_t len) {
+/* One ustar member (header + data + padding) appended through gzwrite; type '0' is a file. */
+static void tar_entry(gzFile f, char type, const char *name, const void *data, size_t len) {
     uint8_t h[512];
     memset(h, 0, sizeof h);
     snprintf((char *)h, 100, "%s", name);
@@ -43,7 +43,7 @@ static void tar_member(gzFile f, const char *name, const void *data, size_t len)
     snprintf((char *)h + 116, 8, "%07o", 0);
     snprintf((char *)h + 124, 12, "%011lo", (unsigned long)len);
     snprintf((char *)h + 136, 12, "%011o", 0);
-    h[156] = '0';
+    h[156] = (uint8_t)type;
     memcpy(h + 257, "ustar", 6);
     memcpy(h + 263, "00", 2);
     memset(h + 148, ' ', 8);
@@ -54,6 +54,10 @@ static void tar_member(gzFile f, const char *name, const void *data, size_t len)
     if (len) gzwrite(f, data, (unsigned)len);
     static const uint8_t zero[512];
     if (len % 512) gzwrite(f, zero, (unsigned)(512 - len % 512));
+}
+
+static void tar_member(gzFile f, const char *name, const void *data, size_t len) {
+    tar_entry(f, '0', name, data, len);
 }
 
 /* The layout of cifar-10-binary.tar.gz: batches in a folder, members in a scrambled order. */
@@ -68,7 +72,13 @@ static void write_tar(const char *path, const char *mode) {
     make_records(b, 2, 1);
     tar_member(f, "cifar-10-batches-bin/data_batch_2.bin", b, REC);
     make_records(b, 0, 2);
-    tar_member(f, "cifar-10-batches-bin/data_batch_1.bin", b, 2 * REC);
+    /* a GNU long name: the real name comes in a preceding 'L' entry, the header's is cut short */
+    char longname[300];
+    memset(longname, 'd', 200);
+    strcpy(longname + 200, "/data_batch_1.bin");
+    tar_entry(f, 'L', "././@LongLink", longname, strlen(longname) + 1);
+    tar_member(f, "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd", b,
+               2 * REC);
     static const uint8_t zero[1024];
     gzwrite(f, zero, sizeof zero);
     gzclose(f);
