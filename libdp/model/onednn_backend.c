@@ -161,8 +161,8 @@ fail:
     return s;
 }
 
-dp_status dpo_weights_get(dpo_model *m, dnnl_stream_t stream, int node, const dnnl_memory_desc_t *md,
-                          dnnl_memory_t *out) {
+dp_status dpo_weights_get(dpo_model *m, dnnl_stream_t stream, int node, const dpo_window *win,
+                          const dnnl_memory_desc_t *md, dnnl_memory_t *out) {
     dp_status s = DP_OK;
     const dpo_layer *L = &m->layers[node];
     dnnl_memory_t src = NULL, dst = NULL;
@@ -171,7 +171,7 @@ dp_status dpo_weights_get(dpo_model *m, dnnl_stream_t stream, int node, const dn
     dpo_wcache *c = NULL;
     pthread_mutex_lock(&m->lock);
     for (c = m->wcache; c; c = c->next) {
-        if (c->node == node && dnnl_memory_desc_equal(&c->md, md)) {
+        if (c->node == node && memcmp(&c->win, win, sizeof *win) == 0 && dnnl_memory_desc_equal(&c->md, md)) {
             *out = c->mem;
             pthread_mutex_unlock(&m->lock);
             return DP_OK;
@@ -183,15 +183,28 @@ dp_status dpo_weights_get(dpo_model *m, dnnl_stream_t stream, int node, const dn
         goto fail;
     }
     c->node = node;
+    c->win = *win;
     c->md = *md;
+    /* The taps in the window, as a view of the plain weights (spatial dims are the last two). */
+    dnnl_memory_desc_t view = L->w_md;
+    int nd = L->w_md.ndims;
+    if (win->kh != L->w_md.dims[nd - 2] || win->kw != L->w_md.dims[nd - 1]) {
+        dnnl_dims_t dims, offs = {0};
+        memcpy(dims, L->w_md.dims, sizeof dims);
+        dims[nd - 2] = win->kh;
+        dims[nd - 1] = win->kw;
+        offs[nd - 2] = win->y0;
+        offs[nd - 1] = win->x0;
+        DNN(dnnl_memory_desc_init_submemory(&view, &L->w_md, dims, offs), "weights window", "weights cache");
+    }
     if (dnnl_memory_desc_equal(md, &L->w_md)) {
         /* The primitive reads the plain folded weights as they are: share them, no copy. */
         DNN(dnnl_memory_create(&c->mem, md, m->engine, L->w), "weights memory", "weights cache");
     } else {
         /* The reorder only reads L->w; oneDNN's API just has no const handle. */
-        DNN(dnnl_memory_create(&src, &L->w_md, m->engine, L->w), "weights memory", "weights cache");
+        DNN(dnnl_memory_create(&src, &view, m->engine, L->w), "weights memory", "weights cache");
         DNN(dnnl_memory_create(&dst, md, m->engine, DNNL_MEMORY_ALLOCATE), "weights memory", "weights cache");
-        DNN(dnnl_reorder_primitive_desc_create(&pd, &L->w_md, m->engine, md, m->engine, NULL),
+        DNN(dnnl_reorder_primitive_desc_create(&pd, &view, m->engine, md, m->engine, NULL),
             "weights reorder", "weights cache");
         DNN(dnnl_primitive_create(&prim, pd), "weights reorder", "weights cache");
         dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};

@@ -123,26 +123,64 @@ fail:
     return s;
 }
 
-static dnnl_status_t conv_pd(builder *b, int i, const dnnl_memory_desc_t *src_md, const dnnl_memory_desc_t *dst_md,
-                             const_dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd) {
+/* Taps [t0, t1] of a kernel of size k that meet the input (size in) for some output position. */
+static void used_taps(int in, int out, int k, int stride, int pad, int *t0, int *t1) {
+    *t0 = k;
+    *t1 = -1;
+    for (int o = 0; o < out; o++) {
+        int lo = pad - o * stride, hi = lo + in - 1; /* taps landing on input rows 0..in-1 */
+        if (lo < 0) lo = 0;
+        if (hi > k - 1) hi = k - 1;
+        if (lo > hi) continue;
+        if (lo < *t0) *t0 = lo;
+        if (hi > *t1) *t1 = hi;
+    }
+}
+
+static void conv_window(const builder *b, int i, dpo_window *win) {
+    const dpi_node *nd = &b->g->nodes[i];
+    int ih, iw, oh, ow, y1, x1;
+    dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
+    dpi_graph_out_hw(b->g, i, b->h, b->w, &oh, &ow);
+    used_taps(ih, oh, nd->k, nd->stride, nd->pad, &win->y0, &y1);
+    used_taps(iw, ow, nd->k, nd->stride, nd->pad, &win->x0, &x1);
+    win->kh = y1 - win->y0 + 1;
+    win->kw = x1 - win->x0 + 1;
+    win->pad_t = nd->pad - win->y0;
+    win->pad_l = nd->pad - win->x0;
+    /* The right/bottom padding that keeps the output size: oh = (ih + t + b - kh) / s + 1. */
+    win->pad_b = (oh - 1) * nd->stride + win->kh - ih - win->pad_t;
+    win->pad_r = (ow - 1) * nd->stride + win->kw - iw - win->pad_l;
+    if (win->kh < 1 || win->kw < 1 || win->pad_b < 0 || win->pad_r < 0)
+        *win = (dpo_window){0, 0, nd->k, nd->k, nd->pad, nd->pad, nd->pad, nd->pad};
+}
+
+static dnnl_status_t conv_pd(builder *b, int i, const dpo_window *win, const dnnl_memory_desc_t *src_md,
+                             const dnnl_memory_desc_t *dst_md, const_dnnl_primitive_attr_t attr,
+                             dnnl_primitive_desc_t *pd) {
     const dpi_node *nd = &b->g->nodes[i];
     int ih, iw, oh, ow;
     dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
     dpi_graph_out_hw(b->g, i, b->h, b->w, &oh, &ow);
     dnnl_memory_desc_t src, wei, bias, dst;
     dnnl_dims_t sd = {b->n, nd->cin, ih, iw}, dd = {b->n, nd->cout, oh, ow}, bd = {nd->cout};
-    dnnl_dims_t strides = {nd->stride, nd->stride}, pad = {nd->pad, nd->pad};
+    dnnl_dims_t strides = {nd->stride, nd->stride}, pad_l = {win->pad_t, win->pad_l}, pad_r = {win->pad_b, win->pad_r};
     dnnl_status_t st;
     if (src_md) src = *src_md;
     else if ((st = dnnl_memory_desc_init_by_tag(&src, 4, sd, b->m->dt, dnnl_format_tag_any))) return st;
     if (dst_md) dst = *dst_md;
     else if ((st = dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->m->dt, dnnl_format_tag_any))) return st;
     const dpo_layer *L = &b->m->layers[i];
-    if ((st = dnnl_memory_desc_init_by_tag(&wei, L->w_md.ndims, L->w_md.dims, b->m->dt, dnnl_format_tag_any))) return st;
+    dnnl_dims_t wd;
+    int wn = L->w_md.ndims;
+    memcpy(wd, L->w_md.dims, sizeof wd);
+    wd[wn - 2] = win->kh;
+    wd[wn - 1] = win->kw;
+    if ((st = dnnl_memory_desc_init_by_tag(&wei, wn, wd, b->m->dt, dnnl_format_tag_any))) return st;
     if (L->b && (st = dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_a))) return st;
     dnnl_convolution_desc_t cd;
     if ((st = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei,
-                                                 L->b ? &bias : NULL, &dst, strides, pad, pad)))
+                                                 L->b ? &bias : NULL, &dst, strides, pad_l, pad_r)))
         return st;
     return dnnl_primitive_desc_create(pd, &cd, attr, b->m->engine, NULL);
 }
@@ -173,6 +211,8 @@ static dp_status build_conv(builder *b, int i) {
     int src = val_of(b, nd->input), res = nd->residual >= 0 ? val_of(b, nd->residual) : -1;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
+    dpo_window win;
+    conv_window(b, i, &win);
     s = conv_attr(nd, &attr);
     if (s) return s;
     /* Prefer reading the producer's layout as is and writing straight into the shortcut's
@@ -184,7 +224,7 @@ static dp_status build_conv(builder *b, int i) {
     dnnl_status_t last = dnnl_unimplemented;
     for (int t = 0; t < ntries; t++) {
         dnnl_primitive_desc_t cand = NULL;
-        last = conv_pd(b, i, tries[t][0], tries[t][1], attr, &cand);
+        last = conv_pd(b, i, &win, tries[t][0], tries[t][1], attr, &cand);
         if (last != dnnl_success) continue;
         if (!pd) pd = cand;
         else if (is_ref(pd) && !is_ref(cand)) dnnl_primitive_desc_destroy(pd), pd = cand;
@@ -210,7 +250,7 @@ static dp_status build_conv(builder *b, int i) {
         if (s) goto fail;
     }
     dnnl_memory_t wmem = NULL;
-    s = dpo_weights_get(b->m, b->stream, i, want_wei, &wmem);
+    s = dpo_weights_get(b->m, b->stream, i, &win, want_wei, &wmem);
     if (s) goto fail;
     pstep *st = add_step(b, pd, nd->name, "");
     pd = NULL;
@@ -293,7 +333,8 @@ static dp_status build_linear(builder *b, int i) {
         }
     }
     dnnl_memory_t wmem = NULL;
-    s = dpo_weights_get(b->m, b->stream, i, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &wmem);
+    const dpo_window whole = {0, 0, 1, 1, 0, 0, 0, 0};
+    s = dpo_weights_get(b->m, b->stream, i, &whole, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &wmem);
     if (s) goto fail;
     pstep *st = add_step(b, pd, nd->name, "");
     pd = NULL;

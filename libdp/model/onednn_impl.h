@@ -16,9 +16,18 @@
 
 #include "model_impl.h"
 
-/* A weight tensor reordered into the layout one primitive wants (usually one per layer). */
+/* The kernel taps a conv actually uses for one input size: taps that only ever meet padding
+ * (a 3x3 conv on a 1x1 map uses its centre only) are cut, which is exact and saves reading
+ * their weights. y0, x0: first tap kept; kh, kw: taps kept; pad_*: padding of the cut conv. */
+typedef struct dpo_window {
+    int y0, x0, kh, kw;
+    int pad_t, pad_l, pad_b, pad_r;
+} dpo_window;
+
+/* A weight tensor (window of taps) reordered into the layout one primitive wants. */
 typedef struct dpo_wcache {
     int node;
+    dpo_window win;
     dnnl_memory_desc_t md;
     dnnl_memory_t mem;
     struct dpo_wcache *next;
@@ -84,9 +93,9 @@ typedef struct dpo_exec {
 /* A oneDNN failure as a dp_status with a message naming the call and the layer. */
 dp_status dpo_error(dnnl_status_t st, const char *what, const char *layer);
 
-/* The weights of node in layout md: from the cache, or reordered now (uses stream). */
-dp_status dpo_weights_get(dpo_model *m, dnnl_stream_t stream, int node, const dnnl_memory_desc_t *md,
-                          dnnl_memory_t *out);
+/* The window of node's weights in layout md: from the cache, or reordered now (uses stream). */
+dp_status dpo_weights_get(dpo_model *m, dnnl_stream_t stream, int node, const dpo_window *win,
+                          const dnnl_memory_desc_t *md, dnnl_memory_t *out);
 
 /* Build every primitive and buffer for inputs [n,3,h,w]; scratchpad args are left NULL for the
  * caller to bind. On failure *s is left empty. */
