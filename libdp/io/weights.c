@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "convert.h"
 #include "formats.h"
 #include "util/util.h"
 #include "weights.h"
@@ -116,13 +117,14 @@ dp_status dpi_weights_load(const char *path, dpi_weights **out) {
         return dpi_error(DP_ERR_NOMEM, "%s: out of memory", path);
     }
     /* Sniff by content: a zip starts with a local header "PK\3\4" (or an end-of-central-
-     * directory record "PK\5\6" when empty); safetensors with a u64 header length then '{'. */
-    if (len >= 4 && memcmp(buf, "PK", 2) == 0 && (buf[2] == 3 || buf[2] == 5))
-        s = dpi_npz_parse(path, buf, len, w);
-    else if (len >= 9 && buf[8] == '{')
-        s = dpi_safetensors_parse(path, buf, len, w);
-    else if (len == 0)
+     * directory record "PK\5\6" when empty); safetensors with a u64 header length that
+     * fits, or at least a JSON object after it (then the length error is reported). */
+    if (len == 0)
         s = dpi_error(DP_ERR_FORMAT, "%s: file is empty", path);
+    else if (len >= 4 && memcmp(buf, "PK", 2) == 0 && (buf[2] == 3 || buf[2] == 5))
+        s = dpi_npz_parse(path, buf, len, w);
+    else if (len >= 8 && (dpi_le64(buf) <= len - 8 || (len > 8 && buf[8] == '{')))
+        s = dpi_safetensors_parse(path, buf, len, w);
     else
         s = dpi_error(DP_ERR_FORMAT, "%s: neither an .npz (zip) nor a .safetensors file", path);
     free(buf);
