@@ -19,7 +19,7 @@ typedef struct rt_seen {
     atomic_int calls;
 } rt_seen;
 
-static void rt_on_result(const dp_result *r, void *ctx, void *user) {
+static inline void rt_on_result(const dp_result *r, void *ctx, void *user) {
     rt_seen *s = user;
     (void)ctx;
     atomic_fetch_add(&s->calls, 1);
@@ -30,9 +30,9 @@ static void rt_on_result(const dp_result *r, void *ctx, void *user) {
     atomic_store(&s->worker[r->sample_id], r->worker);
 }
 
-static rt_seen *rt_seen_new(void) { return calloc(1, sizeof(rt_seen)); }
+static inline rt_seen *rt_seen_new(void) { return calloc(1, sizeof(rt_seen)); }
 
-static dp_model *rt_model(void) {
+static inline dp_model *rt_model(void) {
     dp_model *m = NULL;
     dp_model_opts mo;
     dp_model_opts_init(&mo);
@@ -45,7 +45,7 @@ static dp_model *rt_model(void) {
     return m;
 }
 
-static dp_partitioner *rt_partitioner(const char *name, dp_partition_fn custom, void *user) {
+static inline dp_partitioner *rt_partitioner(const char *name, dp_partition_fn custom, void *user) {
     dp_partitioner *p = NULL;
     dp_status s = custom ? dp_partitioner_create_custom(custom, user, &p) : dp_partitioner_create(name, NULL, &p);
     if (s != DP_OK) {
@@ -55,7 +55,7 @@ static dp_partitioner *rt_partitioner(const char *name, dp_partition_fn custom, 
     return p;
 }
 
-static int rt_custom_mod(int64_t id, int64_t key, int workers, void *user) {
+static inline int rt_custom_mod(int64_t id, int64_t key, int workers, void *user) {
     (void)id;
     (void)user;
     return (int)(key % workers);

@@ -1,0 +1,150 @@
+/* Bad input: clear statuses, no hang, nothing lost. Zero workers, queue capacity 0, bad options,
+ * unknown strategy, a custom callback out of range (batch and stream), more threads than cores
+ * (allowed, warned), the MPI backend without its plugin, bad summaries, NULL arguments. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include <stdatomic.h>
+
+#include "rt_common.h"
+
+static atomic_int warnings;
+static char last_warning[512];
+static void log_hook(dp_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level == DP_LOG_WARN) {
+        atomic_fetch_add(&warnings, 1);
+        snprintf(last_warning, sizeof last_warning, "%s", msg);
+    }
+}
+
+static int out_of_range(int64_t id, int64_t key, int workers, void *user) {
+    (void)id;
+    (void)user;
+    return key == 3 ? workers : 0; /* sample 3 goes nowhere */
+}
+
+int main(void) {
+    dp_set_log_fn(log_hook, NULL, DP_LOG_WARN);
+    dp_model *m = rt_model();
+    dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+    dp_dataset *ds = NULL;
+    CHECK_OK(dp_dataset_synthetic(8, 3, 32, 32, 1, &ds));
+    dp_runner *r = NULL;
+    dp_runner_opts o;
+
+    dp_runner_opts_init(&o);
+    o.workers = 0;
+    CHECK_STATUS(dp_runner_create(m, p, &o, &r), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("workers");
+    CHECK(r == NULL);
+    dp_runner_opts_init(&o);
+    o.queue_capacity = 0;
+    CHECK_STATUS(dp_runner_create(m, p, &o, &r), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("queue_capacity");
+    dp_runner_opts_init(&o);
+    o.max_batch = 0;
+    CHECK_STATUS(dp_runner_create(m, p, &o, &r), DP_ERR_INVALID_ARG);
+    dp_runner_opts_init(&o);
+    o.threads_per_worker = 0;
+    CHECK_STATUS(dp_runner_create(m, p, &o, &r), DP_ERR_INVALID_ARG);
+    dp_runner_opts_init(&o);
+    o.overflow = (dp_overflow)7;
+    CHECK_STATUS(dp_runner_create(m, p, &o, &r), DP_ERR_INVALID_ARG);
+    double bad_slow[2] = {1.0, 0.5};
+    dp_runner_opts_init(&o);
+    o.workers = 2;
+    o.slowdown = bad_slow;
+    o.num_slowdown = 2;
+    CHECK_STATUS(dp_runner_create(m, p, &o, &r), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("slowdown[1]");
+    o.num_slowdown = 3;
+    CHECK_STATUS(dp_runner_create(m, p, &o, &r), DP_ERR_INVALID_ARG);
+    dp_runner_opts_init(&o);
+    o.straggler_factor = NAN;
+    CHECK_STATUS(dp_runner_create(m, p, &o, &r), DP_ERR_INVALID_ARG);
+    CHECK_STATUS(dp_runner_create(NULL, p, NULL, &r), DP_ERR_INVALID_ARG);
+    CHECK_STATUS(dp_runner_create(m, NULL, NULL, &r), DP_ERR_INVALID_ARG);
+    CHECK_STATUS(dp_runner_create(m, p, NULL, NULL), DP_ERR_INVALID_ARG);
+
+    /* Unknown strategy: the partitioner refuses it by name. */
+    dp_partitioner *bad = NULL;
+    CHECK_STATUS(dp_partitioner_create("round-robin-ish", NULL, &bad), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("round-robin-ish");
+
+    /* The MPI backend without its plugin: a clear DP_ERR_UNSUPPORTED. */
+    setenv("DP_MPI_PLUGIN", "/nonexistent/libdataparallel_mpi.so.0", 1);
+    dp_runner_opts_init(&o);
+    o.backend = DP_RUNNER_MPI;
+    CHECK_STATUS(dp_runner_create(m, p, &o, &r), DP_ERR_UNSUPPORTED);
+    CHECK_ERROR_MENTIONS("libdataparallel_mpi.so.0");
+    unsetenv("DP_MPI_PLUGIN");
+
+    /* More threads than cores: allowed, with a warning through the log hook. */
+    atomic_store(&warnings, 0);
+    dp_runner_opts_init(&o);
+    o.workers = 2;
+    o.threads_per_worker = 64;
+    CHECK_OK(dp_runner_create(m, p, &o, &r));
+    CHECK(atomic_load(&warnings) >= 1 && strstr(last_warning, "cores") != NULL);
+    RT_SUMMARY(s);
+    CHECK_OK(dp_runner_run_batch(r, ds, &s));
+    CHECK(s.completed == 8);
+    dp_runner_free(r);
+
+    /* Summary problems and NULL arguments. */
+    dp_runner_opts_init(&o);
+    CHECK_OK(dp_runner_create(m, p, &o, &r));
+    CHECK_STATUS(dp_runner_run_batch(r, ds, NULL), DP_ERR_INVALID_ARG);
+    dp_summary small = {.size = 8};
+    CHECK_STATUS(dp_runner_run_batch(r, ds, &small), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("size");
+    CHECK_STATUS(dp_runner_run_batch(r, NULL, &s), DP_ERR_INVALID_ARG);
+    CHECK_STATUS(dp_runner_run(r, NULL, &s), DP_ERR_INVALID_ARG);
+    CHECK_STATUS(dp_runner_run_batch(NULL, ds, &s), DP_ERR_INVALID_ARG);
+    CHECK_STATUS(dp_runner_add_sink(r, NULL), DP_ERR_INVALID_ARG);
+    CHECK_STATUS(dp_runner_submit(r, 0, NULL, NULL), DP_ERR_INVALID_ARG);
+    CHECK_STATUS(dp_runner_start(r, 0, 32, 32), DP_ERR_INVALID_ARG);
+    CHECK_OK(dp_runner_stop(r, NULL)); /* nothing running: a no-op */
+    /* A sample shape the model refuses: the workers cannot start; clear status, no hang. */
+    dp_dataset *tiny = NULL;
+    CHECK_OK(dp_dataset_synthetic(4, 3, 8, 8, 1, &tiny));
+    CHECK(dp_runner_run_batch(r, tiny, &s) != DP_OK);
+    CHECK(dp_runner_run_batch(r, ds, &s) == DP_OK && s.completed == 8); /* still usable */
+    dp_dataset_free(tiny);
+    dp_runner_free(r);
+    dp_runner_free(NULL);
+
+    /* A custom callback returning an out-of-range worker. */
+    dp_partitioner *cp = rt_partitioner("custom", out_of_range, NULL);
+    dp_runner_opts_init(&o);
+    o.workers = 2;
+    CHECK_OK(dp_runner_create(m, cp, &o, &r));
+    CHECK_STATUS(dp_runner_run_batch(r, ds, &s), DP_ERR_INVALID_ARG);
+    CHECK_ACCOUNTING(s);
+    dp_source *src = NULL;
+    dp_source_opts so;
+    dp_source_opts_init(&so);
+    so.rate = 1000;
+    CHECK_OK(dp_source_create(ds, &so, &src));
+    CHECK_STATUS(dp_runner_run(r, src, &s), DP_ERR_INVALID_ARG);
+    CHECK_ACCOUNTING(s);
+    CHECK(s.offered == 8 && s.failed == 1 && s.completed == 7);
+    dp_source_free(src);
+    dp_runner_free(r);
+    dp_partitioner_free(cp);
+
+    /* JSON of a summary: the contract's field names, truncation like snprintf. */
+    RT_SUMMARY(js);
+    js.offered = 3;
+    js.completed = 3;
+    char buf[4096];
+    size_t need = dp_summary_to_json(&js, buf, sizeof buf);
+    CHECK(need == strlen(buf) && strstr(buf, "\"latency_ms\":{\"mean\"") && strstr(buf, "\"per_worker\":[]"));
+    char tinybuf[8];
+    CHECK(dp_summary_to_json(&js, tinybuf, sizeof tinybuf) == need && strlen(tinybuf) == 7);
+    CHECK(dp_summary_to_json(NULL, tinybuf, sizeof tinybuf) == 0);
+
+    dp_dataset_free(ds);
+    dp_partitioner_free(p);
+    dp_model_free(m);
+    TEST_MAIN_END();
+}
