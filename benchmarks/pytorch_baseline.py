@@ -2,119 +2,159 @@
 """PyTorch baseline for libdataparallel: the same models and the same jobs, done the way a PyTorch
 user would, so every number of ours has a side-by-side PyTorch number measured on the same machine.
 
-  infer   time back-to-back batches of one model (img/s), eager or jit-frozen
-          (same fields as `dp-bench infer --json`).
+  infer     time back-to-back batches of one model (img/s), eager or jit-frozen
+            (the fields of `dp-bench infer --json`).
+  stream    serve a rate-limited stream over W worker processes with a partitioning strategy
+            (the fields of `dp-bench stream --json`; definitions of DESIGN.md section 5).
+  capacity  the highest constant rate whose p99 latency meets an SLO with nothing dropped.
+  matrix    stream over archs x strategies x workers x rates; rows appended to a results.csv
+            shared with `dp-bench matrix` (engine=pytorch).
 
 Models: torchvision resnet18 / mobilenet_v2 (random weights, num_classes=K) and the pytorch-cifar
 ResNet18 / MobileNetV2 defined below exactly as DESIGN.md section 3 describes them (same
 state_dict() names as libdataparallel expects). Run with /usr/bin/python3 (it has torch).
+
+torch is imported lazily: the stream source (the parent process) never loads it, so its CPU and
+memory are those of a source, and worker processes are forked from a torch-free parent.
 """
 import argparse
+import csv
 import json
+import multiprocessing as mp
 import os
 import platform
+import queue
+import resource
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+import numpy as np
 
 ARCHS = ("resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar")
+STRATEGIES = ("uniform", "sharded", "dynamic", "weighted")
+OVERFLOWS = ("block", "drop-newest", "drop-oldest")
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+CIFAR_RECORD = 1 + 3 * 32 * 32
+STRAGGLER_FACTOR = 1.5      # a worker slower than the median by this factor is flagged
+EMA_ALPHA = 0.2             # weighted: EMA factor for service times (as dp_partitioner_opts)
+VNODES = 64                 # sharded: virtual nodes per worker on the hash ring
+SPIN_NS = 200_000           # the source sleeps to deadline - SPIN_NS, then spins
+
+# Columns of results.csv, shared with `dp-bench matrix` (tools/dp-bench/matrix.c): the run's
+# identity, then every summary field of `dp-bench stream --json`, latency_ms flattened.
+CSV_FIELDS = ("engine", "arch", "strategy", "workers", "threads", "rate", "samples", "offered",
+              "completed", "dropped", "failed", "rate_accuracy_pct", "throughput", "efficiency_pct",
+              "latency_mean_ms", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
+              "latency_p999_ms", "latency_max_ms", "cpu_pct", "rss_mb", "elapsed_s")
+LATENCY_KEYS = ("mean", "p50", "p90", "p99", "p999", "max")
 
 
-# ---- pytorch-cifar models (parameter names are the contract of DESIGN.md section 3) ----
+# ---- models ------------------------------------------------------------------------------------
 
-class BasicBlock(nn.Module):
-    def __init__(self, in_planes, planes, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_planes != planes:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False),
-                                          nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+_cifar_classes = None
 
 
-class ResNet18Cifar(nn.Module):
-    def __init__(self, num_classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        in_planes = 64
-        for i, (planes, stride) in enumerate(((64, 1), (128, 2), (256, 2), (512, 2)), 1):
-            blocks = [BasicBlock(in_planes, planes, stride), BasicBlock(planes, planes, 1)]
-            setattr(self, "layer%d" % i, nn.Sequential(*blocks))
-            in_planes = planes
-        self.linear = nn.Linear(512, num_classes)
+def cifar_models():
+    """(ResNet18Cifar, MobileNetV2Cifar): pytorch-cifar's models, parameter names per DESIGN.md §3.
+    Defined on first use so that importing this module does not import torch."""
+    global _cifar_classes
+    if _cifar_classes is not None:
+        return _cifar_classes
+    import torch.nn as nn
+    import torch.nn.functional as F
 
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        # Global average pool (pytorch-cifar's avg_pool2d(out, 4) is the same thing at 32x32).
-        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-        return self.linear(out)
+    class BasicBlock(nn.Module):
+        def __init__(self, in_planes, planes, stride=1):
+            super().__init__()
+            self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.shortcut = nn.Sequential()
+            if stride != 1 or in_planes != planes:
+                self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False),
+                                              nn.BatchNorm2d(planes))
 
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return F.relu(out + self.shortcut(x))
 
-class InvertedResidual(nn.Module):
-    def __init__(self, in_planes, out_planes, expansion, stride):
-        super().__init__()
-        self.stride = stride
-        planes = expansion * in_planes
-        self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, groups=planes, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, out_planes, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out_planes)
-        self.shortcut = nn.Sequential()
-        if stride == 1 and in_planes != out_planes:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, bias=False),
-                                          nn.BatchNorm2d(out_planes))
+    class ResNet18Cifar(nn.Module):
+        def __init__(self, num_classes=10):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            in_planes = 64
+            for i, (planes, stride) in enumerate(((64, 1), (128, 2), (256, 2), (512, 2)), 1):
+                blocks = [BasicBlock(in_planes, planes, stride), BasicBlock(planes, planes, 1)]
+                setattr(self, "layer%d" % i, nn.Sequential(*blocks))
+                in_planes = planes
+            self.linear = nn.Linear(512, num_classes)
 
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return out + self.shortcut(x) if self.stride == 1 else out
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+            # Global average pool (pytorch-cifar's avg_pool2d(out, 4) is the same at 32x32).
+            out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+            return self.linear(out)
 
+    class InvertedResidual(nn.Module):
+        def __init__(self, in_planes, out_planes, expansion, stride):
+            super().__init__()
+            self.stride = stride
+            planes = expansion * in_planes
+            self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, groups=planes, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.conv3 = nn.Conv2d(planes, out_planes, 1, bias=False)
+            self.bn3 = nn.BatchNorm2d(out_planes)
+            self.shortcut = nn.Sequential()
+            if stride == 1 and in_planes != out_planes:
+                self.shortcut = nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, bias=False),
+                                              nn.BatchNorm2d(out_planes))
 
-class MobileNetV2Cifar(nn.Module):
-    # (expansion, out_planes, num_blocks, stride)
-    cfg = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-           (6, 160, 3, 2), (6, 320, 1, 1))
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = F.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            return out + self.shortcut(x) if self.stride == 1 else out
 
-    def __init__(self, num_classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 32, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(32)
-        layers, in_planes = [], 32
-        for expansion, out_planes, n, stride in self.cfg:
-            for s in [stride] + [1] * (n - 1):
-                layers.append(InvertedResidual(in_planes, out_planes, expansion, s))
-                in_planes = out_planes
-        self.layers = nn.Sequential(*layers)
-        self.conv2 = nn.Conv2d(320, 1280, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(1280)
-        self.linear = nn.Linear(1280, num_classes)
+    class MobileNetV2Cifar(nn.Module):
+        # (expansion, out_planes, num_blocks, stride)
+        cfg = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+               (6, 160, 3, 2), (6, 320, 1, 1))
 
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layers(out)
-        out = F.relu(self.bn2(self.conv2(out)))
-        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-        return self.linear(out)
+        def __init__(self, num_classes=10):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 32, 3, 1, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(32)
+            layers, in_planes = [], 32
+            for expansion, out_planes, n, stride in self.cfg:
+                for s in [stride] + [1] * (n - 1):
+                    layers.append(InvertedResidual(in_planes, out_planes, expansion, s))
+                    in_planes = out_planes
+            self.layers = nn.Sequential(*layers)
+            self.conv2 = nn.Conv2d(320, 1280, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(1280)
+            self.linear = nn.Linear(1280, num_classes)
+
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.layers(out)
+            out = F.relu(self.bn2(self.conv2(out)))
+            out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+            return self.linear(out)
+
+    _cifar_classes = (ResNet18Cifar, MobileNetV2Cifar)
+    return _cifar_classes
 
 
 def build_model(arch, classes=10, seed=0):
     """A seeded, randomly initialised model in eval mode."""
+    import torch
     import torchvision
     torch.manual_seed(seed)
     if arch == "resnet18":
@@ -122,9 +162,9 @@ def build_model(arch, classes=10, seed=0):
     elif arch == "mobilenet_v2":
         model = torchvision.models.mobilenet_v2(num_classes=classes)
     elif arch == "resnet18_cifar":
-        model = ResNet18Cifar(classes)
+        model = cifar_models()[0](classes)
     elif arch == "mobilenetv2_cifar":
-        model = MobileNetV2Cifar(classes)
+        model = cifar_models()[1](classes)
     else:
         raise ValueError("unknown arch %r (expected one of %s)" % (arch, ", ".join(ARCHS)))
     return model.eval()
@@ -132,15 +172,406 @@ def build_model(arch, classes=10, seed=0):
 
 def prepare(model, mode, example):
     """eager: the module as is; jit: scripted (traced if scripting fails) and frozen."""
+    import torch
     if mode == "eager":
         return model
-    with torch.inference_mode(False), torch.no_grad():
+    with torch.no_grad():
         try:
             scripted = torch.jit.script(model)
-        except Exception:  # torchvision models script; keep tracing as the fallback
+        except Exception:  # torchvision models script; tracing is the fallback
             scripted = torch.jit.trace(model, example)
         return torch.jit.freeze(scripted.eval())
 
+
+# ---- data --------------------------------------------------------------------------------------
+
+def load_data(spec, size=32, synthetic_n=1024, seed=1):
+    """(images float32 [N,3,S,S], labels int32 [N]) from 'synthetic' or 'cifar10:FILE' (CIFAR-10
+    binary records: label byte + 3072 bytes, normalised with CIFAR-10's mean/std)."""
+    if spec == "synthetic":
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(-1.0, 1.0, size=(synthetic_n, 3, size, size)).astype(np.float32)
+        return x, (np.arange(synthetic_n) % 10).astype(np.int32)
+    if not spec.startswith("cifar10:"):
+        raise ValueError("--data: expected cifar10:FILE or synthetic, got %r" % spec)
+    path = spec[len("cifar10:"):]
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size == 0 or raw.size % CIFAR_RECORD:
+        raise ValueError("%s: %d bytes is not a whole number of %d-byte CIFAR-10 records"
+                         % (path, raw.size, CIFAR_RECORD))
+    if size != 32:
+        raise ValueError("--size must be 32 with CIFAR-10 data")
+    rec = raw.reshape(-1, CIFAR_RECORD)
+    x = rec[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
+    x = (x - np.array(CIFAR_MEAN, np.float32)[:, None, None]) / np.array(CIFAR_STD, np.float32)[:, None, None]
+    return np.ascontiguousarray(x, dtype=np.float32), rec[:, 0].astype(np.int32)
+
+
+# ---- partitioners (stream mode, as DESIGN.md section 4) ------------------------------------------
+
+def splitmix64(x):
+    x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return x ^ (x >> 31)
+
+
+class Router:
+    """Routes sample (id, key) to a worker index, or None for the shared queue (dynamic)."""
+
+    def __init__(self, strategy, workers, ema):
+        self.strategy, self.workers, self.ema = strategy, workers, ema
+        self.rr = 0
+        if strategy == "sharded":  # consistent hash ring: stable as W changes
+            pts = sorted((splitmix64((w << 32) | v), w) for w in range(workers) for v in range(VNODES))
+            self.ring_h = np.array([h for h, _ in pts], dtype=np.uint64)
+            self.ring_w = [w for _, w in pts]
+        self.current = [0.0] * workers
+
+    def route(self, sample_id, key):
+        if self.strategy == "uniform":
+            w = self.rr
+            self.rr = (self.rr + 1) % self.workers
+            return w
+        if self.strategy == "sharded":
+            i = int(np.searchsorted(self.ring_h, np.uint64(splitmix64(key)), side="left"))
+            return self.ring_w[i % len(self.ring_w)]
+        if self.strategy == "dynamic":
+            return None
+        # weighted: smooth weighted round-robin on speed = 1 / EMA(service time per sample);
+        # unmeasured workers get the mean speed of the measured ones (equal when none is).
+        ema = [self.ema[w] for w in range(self.workers)]
+        speeds = [1.0 / e if e > 0 else 0.0 for e in ema]
+        known = [s for s in speeds if s > 0]
+        fill = sum(known) / len(known) if known else 1.0
+        speeds = [s if s > 0 else fill for s in speeds]
+        # Normalised to sum W, so the SWRR credits keep one scale as estimates arrive.
+        total = float(self.workers)
+        norm = total / sum(speeds)
+        speeds = [s * norm for s in speeds]
+        best = 0
+        for w in range(self.workers):
+            self.current[w] += speeds[w]
+            if self.current[w] > self.current[best]:
+                best = w
+        self.current[best] -= total
+        return best
+
+
+# ---- workers -----------------------------------------------------------------------------------
+
+def limit_threads(threads):
+    """Must run before torch is imported: otherwise the OpenMP pool starts with one thread per
+    core, and the extra threads burn CPU spinning even after torch.set_num_threads(1)."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["MKL_NUM_THREADS"] = str(threads)
+
+
+def now_ns():
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)  # system-wide: comparable across processes
+
+
+def worker_main(k, cfg, data, own_q, shared_q, ema, conn):
+    """One worker process: builds its model, then serves runs until told to stop."""
+    limit_threads(cfg["threads"])
+    import torch
+    torch.set_num_threads(cfg["threads"])
+    x_all = torch.from_numpy(data)
+    model = build_model(cfg["arch"], cfg["classes"], cfg["seed"])
+    model = prepare(model, cfg["mode"], x_all[:1])
+    with torch.inference_mode():
+        for b in sorted({1, cfg["max_batch"]}):  # warm up (jit specialises on the first calls)
+            for _ in range(3):
+                model(x_all[:b])
+    conn.send(("ready", k))
+    while True:
+        cmd = conn.recv()
+        if cmd is None:
+            break
+        q = shared_q if cmd["shared"] else own_q
+        factor = cmd["slowdown"]
+        max_batch, max_delay = cmd["max_batch"], cmd["max_delay_us"] / 1e6
+        ids, top1s, sizes, intended, starts, ends = [], [], [], [], [], []
+        busy_ns = 0
+        batches = 0
+        failed = 0
+        hwm = 0
+        ema[k] = 0.0
+        cpu0 = time.process_time()
+        conn.send(("go", k))
+        stop = False
+        with torch.inference_mode():
+            while not stop:
+                item = q.get()
+                if item is None:
+                    break
+                try:
+                    hwm = max(hwm, q.qsize() + 1)
+                except NotImplementedError:
+                    pass
+                batch = [item]
+                deadline = time.monotonic() + max_delay
+                while len(batch) < max_batch:
+                    try:
+                        wait = deadline - time.monotonic()
+                        nxt = q.get(timeout=wait) if wait > 0 else q.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    batch.append(nxt)
+                t_start = now_ns()
+                try:
+                    idx = [it[1] for it in batch]
+                    logits = model(x_all[idx])
+                    top = logits.argmax(1).tolist()
+                except Exception:
+                    failed += len(batch)
+                    continue
+                t_end = now_ns()
+                if factor > 1.0:  # simulated straggler: busy-wait the extra (f-1) x service time
+                    t_target = t_start + int((t_end - t_start) * factor)
+                    while now_ns() < t_target:
+                        pass
+                    t_end = now_ns()
+                service = t_end - t_start
+                busy_ns += service
+                batches += 1
+                per_sample = service / len(batch)
+                ema[k] = per_sample if ema[k] == 0.0 else EMA_ALPHA * per_sample + (1 - EMA_ALPHA) * ema[k]
+                for it, t in zip(batch, top):
+                    ids.append(it[0])
+                    top1s.append(t)
+                    intended.append(it[2])
+                    sizes.append(len(batch))
+                    starts.append(t_start)
+                    ends.append(t_end)
+        cpu_s = time.process_time() - cpu0
+        conn.send({
+            "worker": k, "ids": np.array(ids, np.int64), "top1": np.array(top1s, np.int32),
+            "batch": np.array(sizes, np.int32), "intended_ns": np.array(intended, np.int64),
+            "start_ns": np.array(starts, np.int64), "end_ns": np.array(ends, np.int64),
+            "busy_ns": busy_ns, "batches": batches, "failed": failed, "queue_hwm": hwm,
+            "cpu_s": cpu_s, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        })
+
+
+class Pool:
+    """W worker processes with one model each; serves any number of stream runs (strategies,
+    rates) so the model is built and jit-compiled once per (arch, workers, threads)."""
+
+    def __init__(self, arch, workers, threads=1, classes=10, mode="jit", data="synthetic", size=32,
+                 max_batch=1, queue_capacity=1024, seed=0):
+        # fork: the parent has not imported torch, so there is no OpenMP pool to break, and the
+        # data set is shared copy-on-write instead of pickled to every worker.
+        ctx = mp.get_context("fork")
+        self.arch, self.workers, self.threads = arch, workers, threads
+        self.data_spec = data
+        self.images, self.labels = load_data(data, size)
+        self.ema = ctx.Array("d", workers, lock=False)
+        self.own = [ctx.Queue(queue_capacity) for _ in range(workers)]
+        self.shared = ctx.Queue(queue_capacity)
+        self.max_batch = max_batch
+        cfg = {"arch": arch, "threads": threads, "classes": classes, "mode": mode, "seed": seed,
+               "max_batch": max_batch}
+        self.conns, self.procs = [], []
+        for k in range(workers):
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=worker_main, args=(k, cfg, self.images, self.own[k], self.shared,
+                                                      self.ema, child), daemon=True)
+            p.start()
+            self.conns.append(parent)
+            self.procs.append(p)
+        for c in self.conns:
+            self._expect(c, "ready")
+
+    def _expect(self, conn, what):
+        if not conn.poll(600):
+            raise RuntimeError("worker did not become %s within 600 s" % what)
+        msg = conn.recv()
+        if not (isinstance(msg, tuple) and msg[0] == what):
+            raise RuntimeError("worker: expected %s, got %r" % (what, msg))
+
+    def close(self):
+        for c in self.conns:
+            try:
+                c.send(None)
+            except OSError:
+                pass
+        for p in self.procs:
+            p.join(10)
+            if p.is_alive():
+                p.terminate()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def run(self, strategy, rate, samples, slowdown=None, max_delay_us=0, overflow="block"):
+        """One stream run; returns (summary dict with the dp-bench stream --json fields, per-sample
+        records as a dict of numpy arrays)."""
+        if strategy not in STRATEGIES:
+            raise ValueError("unknown strategy %r" % strategy)
+        W = self.workers
+        slow = list(slowdown or [])
+        slow = [slow[k] if k < len(slow) else 1.0 for k in range(W)]
+        shared = strategy == "dynamic"
+        for k, c in enumerate(self.conns):
+            c.send({"shared": shared, "slowdown": slow[k], "max_batch": self.max_batch,
+                    "max_delay_us": max_delay_us})
+        for c in self.conns:
+            self._expect(c, "go")
+        router = Router(strategy, W, self.ema)
+        n_data = len(self.images)
+        period = 1e9 / rate
+        cpu0 = time.process_time()
+        dropped = 0
+        t0 = now_ns() + 1_000_000
+        t_first = t_last = None
+        for i in range(samples):
+            t_i = t0 + int(i * period)  # absolute deadlines: pacing errors never accumulate
+            wait = t_i - SPIN_NS - now_ns()
+            if wait > 0:
+                time.sleep(wait / 1e9)
+            while now_ns() < t_i:
+                pass
+            key = i % n_data
+            w = router.route(i, key)
+            q = self.shared if w is None else self.own[w]
+            item = (i, key, t_i)
+            t_emit = now_ns()
+            if t_first is None:
+                t_first = t_emit
+            t_last = t_emit
+            if overflow == "block":
+                q.put(item)
+            else:
+                try:
+                    q.put_nowait(item)
+                except queue.Full:
+                    if overflow == "drop-newest":
+                        dropped += 1
+                        continue
+                    try:  # drop-oldest: make room by discarding the head
+                        q.get_nowait()
+                        dropped += 1
+                    except queue.Empty:
+                        pass
+                    q.put(item)
+        for k in range(W):
+            (self.shared if shared else self.own[k]).put(None)
+        parts = [c.recv() for c in self.conns]
+        src_cpu = time.process_time() - cpu0
+        return summarise(self, strategy, rate, samples, parts, dropped, t0, t_first, t_last, src_cpu)
+
+
+def summarise(pool, strategy, rate, offered, parts, dropped, t0, t_first, t_last, src_cpu):
+    rec = {key: np.concatenate([p[key] for p in parts]) for key in
+           ("ids", "top1", "batch", "intended_ns", "start_ns", "end_ns")}
+    rec["worker"] = np.concatenate([np.full(len(p["ids"]), p["worker"], np.int32) for p in parts])
+    order = np.argsort(rec["ids"], kind="stable")
+    rec = {k: v[order] for k, v in rec.items()}
+    completed = len(rec["ids"])
+    failed = sum(p["failed"] for p in parts)
+    t_end = int(rec["end_ns"].max()) if completed else t_last
+    elapsed = max(t_end - t0, 1) / 1e9
+    lat = (rec["end_ns"] - rec["intended_ns"]) / 1e6
+    if completed:
+        q = np.percentile(lat, [50, 90, 99, 99.9], method="higher")  # nearest rank, as ours
+        latency = {"mean": float(lat.mean()), "p50": float(q[0]), "p90": float(q[1]),
+                   "p99": float(q[2]), "p999": float(q[3]), "max": float(lat.max())}
+    else:
+        latency = {k: 0.0 for k in LATENCY_KEYS}
+    span = (t_last - t_first) / 1e9 if offered > 1 else 0.0
+    rate_acc = 100.0 * ((offered - 1) / span) / rate if span > 0 else 100.0
+    throughput = completed / ((t_end - t_first) / 1e9) if completed and t_end > t_first else 0.0
+    per_worker = []
+    for p in sorted(parts, key=lambda p: p["worker"]):
+        n = len(p["ids"])
+        per_worker.append({
+            "worker": p["worker"], "completed": n, "failed": p["failed"],
+            "busy_s": p["busy_ns"] / 1e9, "busy_pct": 100.0 * p["busy_ns"] / 1e9 / elapsed,
+            "mean_batch": n / p["batches"] if p["batches"] else 0.0,
+            "mean_service_ms": p["busy_ns"] / 1e6 / n if n else 0.0,
+            "queue_hwm": p["queue_hwm"], "straggler": 0})
+    services = sorted(w["mean_service_ms"] for w in per_worker if w["completed"])
+    if services:
+        median = services[len(services) // 2] if len(services) % 2 else \
+            0.5 * (services[len(services) // 2 - 1] + services[len(services) // 2])
+        for w in per_worker:
+            w["straggler"] = int(w["completed"] > 0 and w["mean_service_ms"] > STRAGGLER_FACTOR * median)
+    labels = pool.labels[rec["ids"] % len(pool.labels)]
+    summary = {
+        "engine": "pytorch", "arch": pool.arch, "strategy": strategy, "workers": pool.workers,
+        "threads_per_worker": pool.threads, "target_rate": float(rate), "data": pool.data_spec,
+        "offered": offered, "completed": completed, "dropped": dropped, "failed": failed,
+        "rate_accuracy_pct": rate_acc, "throughput": throughput,
+        "efficiency_pct": 100.0 * throughput / rate, "latency_ms": latency,
+        # CPU of the source plus every worker over the run; memory: peak RSS summed over the
+        # processes (the PyTorch job is W+1 processes, ours is one).
+        "cpu_pct": 100.0 * (src_cpu + sum(p["cpu_s"] for p in parts)) / elapsed,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 + sum(p["rss_mb"] for p in parts),
+        "elapsed_s": elapsed, "labelled": completed, "correct": int((rec["top1"] == labels).sum()),
+        "per_worker": per_worker,
+    }
+    rec["label"] = labels
+    return summary, rec
+
+
+def print_summary(s, out=sys.stderr):
+    l = s["latency_ms"]
+    print("pytorch %s %s W=%d T=%d rate %.0f/s: offered %d completed %d dropped %d | %.1f/s "
+          "(%.1f%% efficiency) | latency ms p50 %.2f p99 %.2f max %.2f | cpu %.0f%% rss %.0f MB" % (
+              s["arch"], s["strategy"], s["workers"], s["threads_per_worker"], s["target_rate"],
+              s["offered"], s["completed"], s["dropped"], s["throughput"], s["efficiency_pct"],
+              l["p50"], l["p99"], l["max"], s["cpu_pct"], s["rss_mb"]), file=out)
+
+
+def write_jsonl(path, summary, rec):
+    """One object per completed sample (latency from intended arrival), then the summary."""
+    with open(path, "w") as f:
+        lat = (rec["end_ns"] - rec["intended_ns"]) / 1e6
+        for i in range(len(rec["ids"])):
+            f.write(json.dumps({
+                "sample_id": int(rec["ids"][i]), "worker": int(rec["worker"][i]),
+                "top1": int(rec["top1"][i]), "label": int(rec["label"][i]),
+                "batch_size": int(rec["batch"][i]), "intended_ns": int(rec["intended_ns"][i]),
+                "start_ns": int(rec["start_ns"][i]), "end_ns": int(rec["end_ns"][i]),
+                "latency_ms": float(lat[i])}) + "\n")
+        f.write(json.dumps(dict(summary, type="summary")) + "\n")
+
+
+def csv_row(s):
+    row = {"engine": "pytorch", "arch": s["arch"], "strategy": s["strategy"], "workers": s["workers"],
+           "threads": s["threads_per_worker"], "rate": s["target_rate"], "samples": s["offered"]}
+    for k in ("offered", "completed", "dropped", "failed", "rate_accuracy_pct", "throughput",
+              "efficiency_pct", "cpu_pct", "rss_mb", "elapsed_s"):
+        row[k] = s[k]
+    for k in LATENCY_KEYS:
+        row["latency_%s_ms" % k] = s["latency_ms"][k]
+    return row
+
+
+def append_csv(path, rows):
+    """Append rows to a results.csv (header written when the file is new or empty)."""
+    new = not os.path.exists(path) or os.path.getsize(path) == 0
+    if not new:
+        with open(path) as f:
+            header = f.readline().strip().split(",")
+        if tuple(header) != CSV_FIELDS:
+            raise ValueError("%s: header %s differs from %s" % (path, header, ",".join(CSV_FIELDS)))
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, lineterminator="\n")
+        if new:
+            w.writeheader()
+        for r in rows:
+            w.writerow({k: ("%.6g" % v if isinstance(v, float) else v) for k, v in r.items()})
+
+
+# ---- commands ----------------------------------------------------------------------------------
 
 def machine():
     cpu = platform.processor() or "unknown"
@@ -152,10 +583,26 @@ def machine():
                     break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__}
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def provenance():
+    return {"machine": machine(), "command": " ".join([sys.executable] + sys.argv),
+            "commit": os.environ.get("DP_GIT_COMMIT", "unknown")}
+
+
+def write_json(path, obj):
+    text = json.dumps(obj, indent=2) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+    else:
+        with open(path, "w") as f:
+            f.write(text)
 
 
 def cmd_infer(args):
+    limit_threads(args.threads)
+    import torch
     torch.set_num_threads(args.threads)
     model = build_model(args.arch, args.classes, args.seed)
     x = torch.randn(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(1))
@@ -176,13 +623,10 @@ def cmd_infer(args):
             if now >= t_end:
                 break
         elapsed = now - t0
-    res = {
-        "engine": "pytorch", "arch": args.arch, "batch": args.batch, "threads": args.threads,
-        "mode": args.mode, "classes": args.classes, "size": args.size, "iterations": iters,
-        "seconds": elapsed, "img_per_s": iters * args.batch / elapsed,
-        "ms_per_batch": 1000.0 * elapsed / iters, "machine": machine(),
-        "command": " ".join([sys.executable] + sys.argv),
-    }
+    res = dict(provenance(), engine="pytorch", torch=torch.__version__, arch=args.arch, batch=args.batch,
+               threads=args.threads, mode=args.mode, classes=args.classes, size=args.size,
+               iterations=iters, seconds=elapsed, img_per_s=iters * args.batch / elapsed,
+               ms_per_batch=1000.0 * elapsed / iters)
     print("pytorch %s %s batch %d threads %d: %.1f img/s (%.3f ms/batch, %d iterations)" % (
         args.arch, args.mode, args.batch, args.threads, res["img_per_s"], res["ms_per_batch"], iters))
     if args.json:
@@ -190,14 +634,101 @@ def cmd_infer(args):
     return 0
 
 
-def write_json(path, obj):
-    text = json.dumps(obj, indent=2) + "\n"
-    if path == "-":
-        sys.stdout.write(text)
-    else:
-        with open(path, "w") as f:
-            f.write(text)
+def pool_from(args, workers):
+    return Pool(args.arch if isinstance(args.arch, str) else args.arch[0], workers, args.threads,
+                args.classes, args.mode, args.data, args.size, args.max_batch, args.queue_capacity)
 
+
+def cmd_stream(args):
+    with pool_from(args, args.workers) as pool:
+        s, rec = pool.run(args.strategy, args.rate, args.samples, args.slowdown, args.max_delay_us,
+                          args.overflow)
+    s.update(provenance())
+    print_summary(s)
+    if args.json:
+        write_json(args.json, s)
+    if args.jsonl:
+        write_jsonl(args.jsonl, s, rec)
+    if args.append_csv:
+        append_csv(args.append_csv, [csv_row(s)])
+    return 0
+
+
+def search_capacity(pool, strategy, slo_ms, probe_s, min_samples, start_rate, slowdown=None,
+                    tolerance=0.05, max_probes=12, log=sys.stderr):
+    """Highest constant rate with p99 <= slo_ms and nothing dropped: double from start_rate until a
+    probe fails, then bisect until the bracket is within `tolerance`."""
+    probes = []
+
+    def ok(rate):
+        n = max(min_samples, int(rate * probe_s))
+        s, _ = pool.run(strategy, rate, n, slowdown)
+        good = s["latency_ms"]["p99"] <= slo_ms and s["dropped"] == 0 and s["failed"] == 0
+        probes.append({"rate": rate, "samples": n, "p99_ms": s["latency_ms"]["p99"],
+                       "throughput": s["throughput"], "dropped": s["dropped"], "ok": good})
+        print("  capacity probe %.1f/s: p99 %.2f ms -> %s" % (rate, s["latency_ms"]["p99"],
+                                                             "ok" if good else "over"), file=log)
+        return good
+
+    lo, hi = 0.0, None
+    rate = start_rate
+    while len(probes) < max_probes and rate >= 1.0:
+        if ok(rate):
+            lo = rate
+        else:
+            hi = rate
+        if hi is None:
+            rate = lo * 2
+        elif lo == 0.0:
+            rate = hi / 2
+        elif hi / lo > 1 + tolerance:
+            rate = (lo + hi) / 2
+        else:
+            break
+    return lo, probes
+
+
+def cmd_capacity(args):
+    with pool_from(args, args.workers) as pool:
+        rate, probes = search_capacity(pool, args.strategy, args.slo_p99_ms, args.probe_seconds,
+                                       args.min_samples, args.start_rate, args.slowdown)
+    res = dict(provenance(), engine="pytorch", arch=args.arch, strategy=args.strategy,
+               workers=args.workers, threads_per_worker=args.threads, slo_p99_ms=args.slo_p99_ms,
+               capacity_rate=rate, probes=probes)
+    print("pytorch %s %s W=%d: capacity %.1f samples/s at p99 <= %g ms" % (
+        args.arch, args.strategy, args.workers, rate, args.slo_p99_ms))
+    if args.json:
+        write_json(args.json, res)
+    return 0
+
+
+def cmd_matrix(args):
+    cells = [(a, w, s, r) for a in args.arch for w in args.workers for s in args.strategies for r in args.rates]
+    done, t_start = 0, time.monotonic()
+    results = []
+    for arch in args.arch:
+        for workers in args.workers:
+            with Pool(arch, workers, args.threads, args.classes, args.mode, args.data, args.size,
+                      args.max_batch, args.queue_capacity) as pool:
+                for strategy in args.strategies:
+                    for rate in args.rates:
+                        n = args.samples or int(rate * 10)
+                        s, _ = pool.run(strategy, rate, n)
+                        results.append(s)
+                        done += 1
+                        elapsed = time.monotonic() - t_start
+                        eta = elapsed / done * (len(cells) - done)
+                        print("[pytorch matrix %d/%d, %.0f s, ETA %.0f s] " % (done, len(cells), elapsed, eta),
+                              end="", file=sys.stderr)
+                        print_summary(s)
+                        if args.append_csv:
+                            append_csv(args.append_csv, [csv_row(s)])
+    if args.json:
+        write_json(args.json, dict(provenance(), engine="pytorch", cells=results))
+    return 0
+
+
+# ---- command line ------------------------------------------------------------------------------
 
 def positive_int(s):
     v = int(s)
@@ -213,30 +744,113 @@ def nonneg_float(s):
     return v
 
 
+def positive_float(s):
+    v = float(s)
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError("must be > 0 and finite, got %s" % s)
+    return v
+
+
+def list_of(kind, choices=None):
+    def parse(s):
+        items = [kind(x) for x in s.split(",") if x]
+        if not items:
+            raise argparse.ArgumentTypeError("empty list")
+        for x in items:
+            if choices and x not in choices:
+                raise argparse.ArgumentTypeError("%r is not one of %s" % (x, ",".join(choices)))
+        return items
+    return parse
+
+
+def slowdowns(s):
+    v = list_of(float)(s)
+    if any(not f >= 1 for f in v):
+        raise argparse.ArgumentTypeError("slowdown factors must be >= 1, got %s" % s)
+    return v
+
+
 def parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
 
+    def model_opts(sp, many=False):
+        if many:
+            sp.add_argument("--arch", type=list_of(str, ARCHS), default=["resnet18", "mobilenet_v2"])
+        else:
+            sp.add_argument("--arch", choices=ARCHS, required=True)
+        sp.add_argument("--threads", type=positive_int, default=1, help="torch threads per worker")
+        sp.add_argument("--mode", choices=("eager", "jit"), default="jit")
+        sp.add_argument("--classes", type=positive_int, default=10)
+        sp.add_argument("--size", type=int, default=32, help="input height and width (>= 32)")
+
+    def stream_opts(sp):
+        sp.add_argument("--data", default="synthetic", help="cifar10:FILE or synthetic")
+        sp.add_argument("--max-batch", type=positive_int, default=1)
+        sp.add_argument("--queue-capacity", type=positive_int, default=1024)
+        sp.add_argument("--json", help="write the result as JSON here ('-' = stdout)")
+
     pi = sub.add_parser("infer", help="time back-to-back batches (img/s)")
-    pi.add_argument("--arch", choices=ARCHS, required=True)
+    model_opts(pi)
     pi.add_argument("--batch", type=positive_int, default=1)
-    pi.add_argument("--threads", type=positive_int, default=1)
-    pi.add_argument("--mode", choices=("eager", "jit"), default="jit")
     pi.add_argument("--seconds", type=nonneg_float, default=5.0)
     pi.add_argument("--warmup", type=nonneg_float, default=1.0)
-    pi.add_argument("--classes", type=positive_int, default=10)
-    pi.add_argument("--size", type=int, default=32, help="input height and width (>= 32)")
     pi.add_argument("--seed", type=int, default=0)
     pi.add_argument("--json", help="write the result as JSON here ('-' = stdout)")
     pi.set_defaults(func=cmd_infer)
+
+    ps = sub.add_parser("stream", help="serve a rate-limited stream over worker processes")
+    model_opts(ps)
+    stream_opts(ps)
+    ps.add_argument("--strategy", choices=STRATEGIES, default="uniform")
+    ps.add_argument("--workers", type=positive_int, default=1)
+    ps.add_argument("--rate", type=positive_float, default=500.0)
+    ps.add_argument("--samples", type=positive_int, default=None, help="default: rate x 10 s")
+    ps.add_argument("--max-delay-us", type=nonneg_float, default=0.0)
+    ps.add_argument("--overflow", choices=OVERFLOWS, default="block")
+    ps.add_argument("--slowdown", type=slowdowns, default=None, help="per-worker factors f0,f1,...")
+    ps.add_argument("--jsonl", help="per-sample records + summary as JSON Lines")
+    ps.add_argument("--append-csv", help="append the summary row to this results.csv")
+    ps.set_defaults(func=cmd_stream)
+
+    pc = sub.add_parser("capacity", help="highest rate with p99 <= SLO and nothing dropped")
+    model_opts(pc)
+    stream_opts(pc)
+    pc.add_argument("--strategy", choices=STRATEGIES, default="dynamic")
+    pc.add_argument("--workers", type=positive_int, default=1)
+    pc.add_argument("--slo-p99-ms", type=positive_float, default=10.0)
+    pc.add_argument("--start-rate", type=positive_float, default=50.0)
+    pc.add_argument("--probe-seconds", type=positive_float, default=2.0)
+    pc.add_argument("--min-samples", type=positive_int, default=200)
+    pc.add_argument("--slowdown", type=slowdowns, default=None)
+    pc.set_defaults(func=cmd_capacity)
+
+    pm = sub.add_parser("matrix", help="stream over archs x strategies x workers x rates")
+    model_opts(pm, many=True)
+    stream_opts(pm)
+    pm.add_argument("--strategies", type=list_of(str, STRATEGIES), default=list(STRATEGIES))
+    pm.add_argument("--workers", type=list_of(positive_int), default=[1, 2, 4])
+    pm.add_argument("--rates", type=list_of(positive_float), default=[500.0])
+    pm.add_argument("--samples", type=positive_int, default=None, help="per cell; default rate x 10 s")
+    pm.add_argument("--append-csv", help="append one row per cell to this results.csv")
+    pm.set_defaults(func=cmd_matrix)
     return p
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
-    if getattr(args, "size", 32) < 32:
-        parser().error("--size must be >= 32")
-    return args.func(args)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.size < 32:
+        p.error("--size must be >= 32")
+    if args.cmd == "stream" and args.samples is None:
+        args.samples = int(args.rate * 10)
+    if args.cmd in ("stream", "capacity") and args.slowdown and len(args.slowdown) > args.workers:
+        p.error("--slowdown has %d factors for %d workers" % (len(args.slowdown), args.workers))
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as e:
+        print("pytorch_baseline.py %s: %s" % (args.cmd, e), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
