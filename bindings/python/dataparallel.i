@@ -76,7 +76,6 @@ dp_status pydp_fn_new(PyObject *callable, pydp_fn **out);
 void pydp_fn_free(pydp_fn *fn);
 dp_status pydp_dataset_get(const dp_dataset *ds, long long i, PyObject *dst, int *label);
 dp_status pydp_runner_submit(pydp_runner *r, long long sample_id, PyObject *x);
-PyObject *pydp_runner_summary(const pydp_runner *r);
 PyObject *pydp_runner_summary_json(const pydp_runner *r);
 %clearnothreadallow;
 

@@ -234,30 +234,15 @@ static PyObject *info_dict(const dp_run_info *in) {
                          "expected_samples", (long long)in->expected_samples, "start_ns", (long long)in->start_ns);
 }
 
-static PyObject *worker_dict(const dp_worker_summary *w) {
-    return Py_BuildValue("{s:i,s:L,s:L,s:d,s:d,s:d,s:d,s:L,s:O}", "worker", w->worker, "completed",
-                         (long long)w->completed, "failed", (long long)w->failed, "busy_s", w->busy_s, "busy_pct",
-                         w->busy_pct, "mean_batch", w->mean_batch, "mean_service_ms", w->mean_service_ms,
-                         "queue_hwm", (long long)w->queue_hwm, "straggler", w->straggler ? Py_True : Py_False);
-}
-
-static PyObject *summary_dict(const dp_summary *s) {
-    PyObject *pw = PyList_New(0);
-    for (int i = 0; pw && s->per_worker && i < s->workers; i++) {
-        PyObject *w = worker_dict(&s->per_worker[i]);
-        if (!w || PyList_Append(pw, w) < 0) Py_CLEAR(pw);
-        Py_XDECREF(w);
-    }
-    if (!pw) return NULL;
-    return Py_BuildValue("{s:L,s:L,s:L,s:L,s:L,s:L,s:d,s:d,s:d,s:d,s:N,s:d,s:d,s:d,s:L,s:L,s:i,s:N}", "offered",
-                         (long long)s->offered, "completed", (long long)s->completed, "dropped",
-                         (long long)s->dropped, "dropped_newest", (long long)s->dropped_newest, "dropped_oldest",
-                         (long long)s->dropped_oldest, "failed", (long long)s->failed, "target_rate",
-                         s->target_rate, "rate_accuracy_pct", s->rate_accuracy_pct, "throughput", s->throughput,
-                         "efficiency_pct", s->efficiency_pct, "latency_ms", latency_dict(&s->latency_ms), "cpu_pct",
-                         s->cpu_pct, "rss_mb", s->rss_mb, "elapsed_s", s->elapsed_s, "labelled",
-                         (long long)s->labelled, "correct", (long long)s->correct, "workers", s->workers,
-                         "per_worker", pw);
+/* Summaries go through the library's JSON so that Python sees exactly its field names. */
+static PyObject *summary_json(const dp_summary *s) {
+    size_t need = dp_summary_to_json(s, NULL, 0);
+    char *buf = malloc(need + 1);
+    if (!buf) return PyErr_NoMemory();
+    dp_summary_to_json(s, buf, need + 1);
+    PyObject *str = PyUnicode_FromStringAndSize(buf, (Py_ssize_t)strnlen(buf, need));
+    free(buf);
+    return str;
 }
 
 /* ---- data sets, sources, partitioners, sinks --------------------------------------------------- */
@@ -416,15 +401,11 @@ static void sink_on_interval(const dp_interval *iv, void *user) {
 
 static void sink_on_summary(const dp_run_info *info, const dp_summary *s, void *user) {
     PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *d = summary_dict(s);
-    PyObject *i = info_dict(info);
-    if (d && i && PyDict_SetItemString(d, "info", i) == 0) {
-        Py_XDECREF(call_fn(user, Py_BuildValue("(sO)", "summary", d)));
-    } else {
+    PyObject *args = Py_BuildValue("(s(NN))", "summary", summary_json(s), info_dict(info));
+    if (args)
+        Py_XDECREF(call_fn(user, args));
+    else
         PyErr_WriteUnraisable(((pydp_fn *)user)->fn);
-    }
-    Py_XDECREF(d);
-    Py_XDECREF(i);
     PyGILState_Release(g);
 }
 
@@ -595,18 +576,7 @@ void pydp_runner_cancel(pydp_runner *r) {
 
 const char *pydp_runner_error(const pydp_runner *r) { return r ? r->error : ""; }
 
-PyObject *pydp_runner_summary(const pydp_runner *r) {
-    if (!r || !r->has_summary) Py_RETURN_NONE;
-    return summary_dict(&r->summary);
-}
-
 PyObject *pydp_runner_summary_json(const pydp_runner *r) {
     if (!r || !r->has_summary) Py_RETURN_NONE;
-    size_t need = dp_summary_to_json(&r->summary, NULL, 0);
-    char *buf = malloc(need + 1);
-    if (!buf) return PyErr_NoMemory();
-    dp_summary_to_json(&r->summary, buf, need + 1);
-    PyObject *s = PyUnicode_FromStringAndSize(buf, (Py_ssize_t)strnlen(buf, need));
-    free(buf);
-    return s;
+    return summary_json(&r->summary);
 }

@@ -69,7 +69,8 @@ dp_status pydp_partitioner_custom(pydp_fn *fn, dp_partitioner **out);
 
 /* live: 1, 0 or -1 (auto); stream: 1 stdout, 2 stderr. */
 dp_status pydp_sink_console(int live, int quiet, int stream, dp_sink **out);
-/* fn(kind, dict) with kind "start", "record" (only if want_records), "interval", "summary". */
+/* fn(kind, payload): "start" info dict, "record" result dict (only if want_records), "interval"
+ * dict, "summary" (summary JSON string, info dict). */
 dp_status pydp_sink_callback(pydp_fn *fn, int want_records, dp_sink **out);
 
 /* ---- runner ---------------------------------------------------------------------------------- */
@@ -101,8 +102,7 @@ dp_status pydp_runner_start(pydp_runner *r, int c, int h, int w);
 /* x: C-contiguous float32 buffer of c*h*w values (copied by the library). */
 dp_status pydp_runner_submit(pydp_runner *r, long long sample_id, PyObject *x);
 
-/* The summary of the last run / stop as a dict, and as the library's JSON. */
-PyObject *pydp_runner_summary(const pydp_runner *r);
+/* The summary of the last run / stop as the library's JSON (None before any). */
 PyObject *pydp_runner_summary_json(const pydp_runner *r);
 
 #endif

@@ -1,4 +1,6 @@
 """dataparallel.Partitioner and dataparallel.Runner: a model over several workers."""
+import json
+
 import numpy as np
 
 from . import capi
@@ -111,12 +113,13 @@ class Runner:
     :meth:`run` / :meth:`run_batch` stops the run cleanly and returns the partial summary with
     ``"cancelled": True``.
 
-    Every summary is a dict with the fields of the library's JSON summary: offered, completed,
-    dropped, dropped_newest, dropped_oldest, failed, target_rate, rate_accuracy_pct, throughput,
-    efficiency_pct, latency_ms {mean, p50, p90, p99, p999, max}, cpu_pct, rss_mb, elapsed_s,
-    labelled, correct, workers, per_worker [{worker, completed, failed, busy_s, busy_pct,
-    mean_batch, mean_service_ms, queue_hwm, straggler}], plus arch, strategy,
-    threads_per_worker, mode, status and cancelled. offered == completed + dropped + failed.
+    Every summary is a dict with exactly the fields of the library's JSON summary (docs/metrics.md):
+    offered, completed, dropped, dropped_newest, dropped_oldest, failed, target_rate,
+    rate_accuracy_pct, throughput, efficiency_pct, latency_ms {mean, p50, p90, p99, p999, max},
+    cpu_pct, rss_mb, elapsed_s, labelled, correct (accuracy when labelled), workers, per_worker
+    [{worker, completed, failed, busy_s, busy_pct, mean_batch, mean_service_ms, queue_hwm,
+    straggler, ...}], plus arch, strategy, threads_per_worker, mode, status ("DP_OK" or
+    "DP_ERR_CANCELLED") and cancelled. offered == completed + dropped + failed.
     """
 
     def __init__(self, model, workers=1, threads_per_worker=1, partitioner="uniform", max_batch=1, max_delay_us=0,
@@ -191,7 +194,7 @@ class Runner:
         return states
 
     def _summary(self, rc, interrupted, mode):
-        s = capi.pydp_runner_summary(self._ptr())
+        s = json.loads(capi.pydp_runner_summary_json(self._ptr()))
         s.update(arch=self.model.arch, strategy=self.partitioner.name, threads_per_worker=self.threads_per_worker,
                  mode=mode, status=Status(rc).name, cancelled=rc == Status.DP_ERR_CANCELLED)
         if interrupted:

@@ -1,4 +1,5 @@
 """Metric sinks: where a run's per-sample records, interval summaries and final summary go."""
+import json
 import os
 
 import numpy as np
@@ -100,8 +101,15 @@ class CallbackSink(Sink):
 
         def event(kind, payload):
             fn = handlers[kind]
-            if fn is not None:
-                fn(result_dict(payload) if kind == "record" else payload)
+            if fn is None:
+                return
+            if kind == "record":
+                payload = result_dict(payload)
+            elif kind == "summary":
+                text, info = payload
+                payload = json.loads(text)
+                payload["info"] = info
+            fn(payload)
 
         cb = Callback(event)
         super().__init__(capi.pydp_sink_callback(cb.ptr, int(on_record is not None)), keep=[cb.handle],

@@ -86,19 +86,23 @@ def wait_interruptibly(call, cancel, states, poll_s=0.05):
     call has returned, so nothing runs on after we return. Returns (call's result, interrupted).
     """
     box = {}
+    done = threading.Event()
 
     def target():
         try:
             box["rc"] = call()
         except BaseException as exc:  # noqa: B902 - re-raised below
             box["exc"] = exc
+        finally:
+            done.set()
 
-    t = threading.Thread(target=target, name="dataparallel-wait", daemon=True)
-    t.start()
+    # An Event, not Thread.join(): before Python 3.13 a join interrupted by KeyboardInterrupt
+    # can mark the thread as stopped while it still runs.
+    threading.Thread(target=target, name="dataparallel-wait", daemon=True).start()
     interrupted = cancelled = False
-    while t.is_alive():
+    while not done.is_set():
         try:
-            t.join(poll_s)
+            done.wait(poll_s)
             if not cancelled and first_error(states) is not None:
                 cancelled = True
                 cancel()
