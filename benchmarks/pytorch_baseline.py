@@ -465,10 +465,13 @@ class Pool:
             (self.shared if shared else self.own[k]).put(None)
         parts = [c.recv() for c in self.conns]
         src_cpu = time.process_time() - cpu0
-        return summarise(self, strategy, rate, samples, parts, dropped, t0, t_first, t_last, src_cpu)
+        s, rec = summarise(self, strategy, rate, samples, parts, dropped, overflow, t0, t_first, t_last,
+                           src_cpu)
+        rec["t0"] = t0
+        return s, rec
 
 
-def summarise(pool, strategy, rate, offered, parts, dropped, t0, t_first, t_last, src_cpu):
+def summarise(pool, strategy, rate, offered, parts, dropped, overflow, t0, t_first, t_last, src_cpu):
     rec = {key: np.concatenate([p[key] for p in parts]) for key in
            ("ids", "top1", "batch", "intended_ns", "start_ns", "end_ns")}
     rec["worker"] = np.concatenate([np.full(len(p["ids"]), p["worker"], np.int32) for p in parts])
@@ -496,18 +499,20 @@ def summarise(pool, strategy, rate, offered, parts, dropped, t0, t_first, t_last
             "busy_s": p["busy_ns"] / 1e9, "busy_pct": 100.0 * p["busy_ns"] / 1e9 / elapsed,
             "mean_batch": n / p["batches"] if p["batches"] else 0.0,
             "mean_service_ms": p["busy_ns"] / 1e6 / n if n else 0.0,
-            "queue_hwm": p["queue_hwm"], "straggler": 0})
+            "queue_hwm": p["queue_hwm"], "straggler": False})
     services = sorted(w["mean_service_ms"] for w in per_worker if w["completed"])
-    if services:
+    if len(services) >= 2:
         median = services[len(services) // 2] if len(services) % 2 else \
             0.5 * (services[len(services) // 2 - 1] + services[len(services) // 2])
         for w in per_worker:
-            w["straggler"] = int(w["completed"] > 0 and w["mean_service_ms"] > STRAGGLER_FACTOR * median)
+            w["straggler"] = w["completed"] > 0 and w["mean_service_ms"] > STRAGGLER_FACTOR * median
     labels = pool.labels[rec["ids"] % len(pool.labels)]
     summary = {
         "engine": "pytorch", "arch": pool.arch, "strategy": strategy, "workers": pool.workers,
         "threads_per_worker": pool.threads, "target_rate": float(rate), "data": pool.data_spec,
-        "offered": offered, "completed": completed, "dropped": dropped, "failed": failed,
+        "offered": offered, "completed": completed, "dropped": dropped,
+        "dropped_newest": dropped if overflow == "drop-newest" else 0,
+        "dropped_oldest": dropped if overflow == "drop-oldest" else 0, "failed": failed,
         "rate_accuracy_pct": rate_acc, "throughput": throughput,
         "efficiency_pct": 100.0 * throughput / rate, "latency_ms": latency,
         # CPU of the source plus every worker over the run; memory: peak RSS summed over the
@@ -515,6 +520,7 @@ def summarise(pool, strategy, rate, offered, parts, dropped, t0, t_first, t_last
         "cpu_pct": 100.0 * (src_cpu + sum(p["cpu_s"] for p in parts)) / elapsed,
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 + sum(p["rss_mb"] for p in parts),
         "elapsed_s": elapsed, "labelled": completed, "correct": int((rec["top1"] == labels).sum()),
+        "accuracy": float((rec["top1"] == labels).mean()) if completed else 0.0,
         "per_worker": per_worker,
     }
     rec["label"] = labels
@@ -530,18 +536,20 @@ def print_summary(s, out=sys.stderr):
               l["p50"], l["p99"], l["max"], s["cpu_pct"], s["rss_mb"]), file=out)
 
 
-def write_jsonl(path, summary, rec):
-    """One object per completed sample (latency from intended arrival), then the summary."""
+def write_jsonl(path, summary, rec, t0):
+    """The format of libdataparallel's JSONL sink: one object per completed sample (times in
+    seconds since t0, the run's start; latency from intended arrival), then the summary."""
     with open(path, "w") as f:
+        rel = {k: (rec[k + "_ns"] - t0) / 1e9 for k in ("intended", "start", "end")}
         lat = (rec["end_ns"] - rec["intended_ns"]) / 1e6
         for i in range(len(rec["ids"])):
             f.write(json.dumps({
-                "sample_id": int(rec["ids"][i]), "worker": int(rec["worker"][i]),
-                "top1": int(rec["top1"][i]), "label": int(rec["label"][i]),
-                "batch_size": int(rec["batch"][i]), "intended_ns": int(rec["intended_ns"][i]),
-                "start_ns": int(rec["start_ns"][i]), "end_ns": int(rec["end_ns"][i]),
-                "latency_ms": float(lat[i])}) + "\n")
-        f.write(json.dumps(dict(summary, type="summary")) + "\n")
+                "type": "sample", "sample_id": int(rec["ids"][i]), "worker": int(rec["worker"][i]),
+                "intended_s": float(rel["intended"][i]), "start_s": float(rel["start"][i]),
+                "end_s": float(rel["end"][i]), "latency_ms": float(lat[i]),
+                "batch_size": int(rec["batch"][i]), "top1": int(rec["top1"][i]),
+                "label": int(rec["label"][i])}) + "\n")
+        f.write(json.dumps(dict(type="summary", **summary)) + "\n")
 
 
 def csv_row(s):
@@ -648,7 +656,7 @@ def cmd_stream(args):
     if args.json:
         write_json(args.json, s)
     if args.jsonl:
-        write_jsonl(args.jsonl, s, rec)
+        write_jsonl(args.jsonl, s, rec, rec["t0"])
     if args.append_csv:
         append_csv(args.append_csv, [csv_row(s)])
     return 0
