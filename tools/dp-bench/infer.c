@@ -4,6 +4,7 @@
  * ms/batch. With --profile, a second pass of the same length runs with per-layer timing (which
  * waits after every layer, so it is kept out of the headline figure) and prints each layer's
  * time, share and oneDNN implementation. */
+#define _GNU_SOURCE
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
