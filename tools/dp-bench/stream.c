@@ -1,12 +1,64 @@
-/* dp-bench stream — being written; see the open issue for its flags. */
+/* dp-bench stream — serve a rate-limited stream over workers and report the DESIGN.md section 5
+ * metrics: throughput, efficiency, rate accuracy, latency from intended arrival, drops. */
 #include <stdio.h>
 
 #include "bench.h"
+#include "bench_common.h"
 #include "cli.h"
 
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: dp-bench stream --arch A --strategy S --workers W --rate R --samples N [options]\n"
+            "  --arch A              resnet18 | mobilenet_v2 | resnet18_cifar | mobilenetv2_cifar (default resnet18)\n"
+            "  --strategy S          uniform | sharded | dynamic | weighted (default uniform)\n"
+            "  --workers W           worker threads sharing the model (default 1)\n"
+            "  --threads T           oneDNN threads per worker (default 1)\n"
+            "  --rate R              target samples/s (default 500)\n"
+            "  --arrival A           constant | poisson | trace | unlimited (default constant)\n"
+            "  --trace F             arrival offsets (s), one per line or a CSV with a time column\n"
+            "  --samples N           samples to emit (default 2500; trace: one per entry)\n"
+            "  --data D              synthetic | cifar10:FILE | npy:FILE (default synthetic 3x32x32)\n"
+            "  --max-batch B         micro-batch limit (default 1)\n"
+            "  --max-delay-us D      wait at most D us to fill a micro-batch (default 0)\n"
+            "  --queue-capacity Q    per queue (default 1024)\n"
+            "  --overflow P          block | drop-newest | drop-oldest (default block)\n"
+            "  --slowdown f0,f1,...  stretch worker k's service time by f_k (busy-wait)\n"
+            "  --backend threads|mpi (mpi: start with mpirun; rank 0 reports)\n"
+            "  --weights F --seed N --classes K --precision fp32|bf16   the model\n"
+            "  --pin --straggler-factor X --interval-ms MS\n"
+            "  --predictions F       CSV sample_id,worker,top1, one row per completed sample\n"
+            "  --json F              summary as JSON ('-' = stdout)\n"
+            "  --csv F --jsonl F --prometheus HOST:PORT   metric sinks; --quiet: no console output\n"
+            "  --help\n");
+}
+
 int dpb_stream(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "%s: not built yet\n", dpc_prog());
-    return 2;
+    dpb_opts o;
+    dpb_env e;
+    int rc = dpb_parse(DPB_STREAM, argc, argv, &o, usage);
+    if (rc) return rc - 1;
+    if ((rc = dpb_env_init(&e, &o, 1)) != 0) {
+        dpb_env_free(&e);
+        return rc;
+    }
+    dp_summary s = {.size = sizeof s};
+    dp_status st = dp_runner_run(e.runner, e.src, &s);
+    if (dp_runner_is_worker_rank(e.runner)) {
+        dpb_env_free(&e);
+        return st == DP_OK ? 0 : dpc_fail(st, "serving");
+    }
+    if (st != DP_OK && st != DP_ERR_CANCELLED) {
+        rc = dpc_fail(st, "stream run");
+        dpb_env_free(&e);
+        return rc;
+    }
+    if (!o.quiet) dpb_print_summary("stream", &s);
+    if (o.predictions) rc |= dpb_write_predictions(&e, o.predictions);
+    if (o.json) {
+        cJSON *j = dpb_summary_json(&s, &o, argc, argv);
+        rc |= j ? dpc_write_json(o.json, j) : 1;
+        cJSON_Delete(j);
+    }
+    dpb_env_free(&e);
+    return st == DP_ERR_CANCELLED ? 130 : rc;
 }

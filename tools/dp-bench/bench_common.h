@@ -1,0 +1,69 @@
+/* What dp-bench batch, stream and capacity share: their flags, and turning them into a model,
+ * a data set, a partitioner, a runner, sinks, predictions and JSON. */
+#ifndef DP_BENCH_BENCH_COMMON_H
+#define DP_BENCH_BENCH_COMMON_H
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+#include "dataparallel.h"
+
+#define DPB_MAX_WORKERS 256
+
+/* Which subcommand accepts a flag (a bit mask). */
+enum { DPB_BATCH = 1, DPB_STREAM = 2, DPB_CAPACITY = 4 };
+
+typedef struct dpb_opts {
+    int cmd;                     /* DPB_BATCH, DPB_STREAM or DPB_CAPACITY */
+    const char *arch, *strategy, *weights, *data, *trace;
+    const char *predictions, *json, *csv, *jsonl, *prometheus;
+    long workers, threads, samples, max_batch, max_delay_us, queue_capacity, classes, seed, interval_ms;
+    int samples_given;
+    double rate, straggler_factor, slo_p99_ms, seconds, start_rate, max_rate;
+    double slowdown[DPB_MAX_WORKERS];
+    int num_slowdown;
+    dp_precision precision;
+    dp_rate_policy arrival;
+    dp_overflow overflow;
+    dp_runner_backend backend;
+    int quiet, pin;
+} dpb_opts;
+
+/* Parse argv for cmd. Returns 0 to go on, or an exit code + 1 (so 1 = exit 0 after --help,
+ * 3 = usage error exit 2). usage() prints the command's help. */
+int dpb_parse(int cmd, int argc, char **argv, dpb_opts *o, void (*usage)(FILE *));
+
+/* Everything a run needs, built from the options. Free with dpb_env_free(). */
+typedef struct dpb_env {
+    dp_model *model;
+    dp_dataset *base;            /* as loaded */
+    dp_dataset *ds;              /* base, or the first --samples of it (batch mode) */
+    dp_partitioner *part;
+    dp_source *src;              /* stream: the rate-limited source */
+    dp_runner *runner;
+    dp_sink *sinks[4];
+    int num_sinks;
+    int32_t *pred_worker;        /* --predictions: per sample id, -1 = not completed */
+    int32_t *pred_top1;
+    int64_t pred_n;
+} dpb_env;
+
+/* Load model and data, create the partitioner, the source (stream), the runner, and attach the
+ * sinks asked for (sinks = 0 for none, e.g. capacity probes). Returns 0 or an exit code (message
+ * printed); call dpb_env_free() either way. */
+int dpb_env_init(dpb_env *e, const dpb_opts *o, int sinks);
+/* A source over e->ds at rate with `samples` samples (0: the default of the policy). */
+int dpb_make_source(const dpb_env *e, const dpb_opts *o, double rate, int64_t samples, dp_source **out);
+void dpb_env_free(dpb_env *e);
+
+/* --predictions: CSV sample_id,worker,top1, one row per completed sample, in id order. */
+int dpb_write_predictions(const dpb_env *e, const char *path);
+
+/* The summary as JSON (the library's fields) plus arch, strategy, workers, threads_per_worker,
+ * provenance. Caller owns the result. */
+cJSON *dpb_summary_json(const dp_summary *s, const dpb_opts *o, int argc, char **argv);
+
+/* One line with the headline figures, to stdout. */
+void dpb_print_summary(const char *what, const dp_summary *s);
+
+#endif
