@@ -33,23 +33,30 @@ static void write_bin(const char *path, int first, int n) {
     free(buf);
 }
 
+/* A NUL-terminated octal field of `width` bytes. */
+static void octal(uint8_t *field, int width, unsigned long v) {
+    char tmp[32];
+    snprintf(tmp, sizeof tmp, "%0*lo", width - 1, v);
+    memcpy(field, tmp, (size_t)width);
+}
+
 /* One ustar member (header + data + padding) appended through gzwrite; type '0' is a file. */
 static void tar_entry(gzFile f, char type, const char *name, const void *data, size_t len) {
     uint8_t h[512];
     memset(h, 0, sizeof h);
     snprintf((char *)h, 100, "%s", name);
-    snprintf((char *)h + 100, 8, "%07o", 0644);
-    snprintf((char *)h + 108, 8, "%07o", 0);
-    snprintf((char *)h + 116, 8, "%07o", 0);
-    snprintf((char *)h + 124, 12, "%011lo", (unsigned long)len);
-    snprintf((char *)h + 136, 12, "%011o", 0);
+    octal(h + 100, 8, 0644);
+    octal(h + 108, 8, 0);
+    octal(h + 116, 8, 0);
+    octal(h + 124, 12, len);
+    octal(h + 136, 12, 0);
     h[156] = (uint8_t)type;
     memcpy(h + 257, "ustar", 6);
     memcpy(h + 263, "00", 2);
     memset(h + 148, ' ', 8);
     unsigned sum = 0;
     for (int i = 0; i < 512; i++) sum += h[i];
-    snprintf((char *)h + 148, 8, "%06o", sum);
+    octal(h + 148, 7, sum);
     gzwrite(f, h, sizeof h);
     if (len) gzwrite(f, data, (unsigned)len);
     static const uint8_t zero[512];
