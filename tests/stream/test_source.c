@@ -1,5 +1,6 @@
 /* Rate-limited sources: constant pacing accuracy (2000/s for 5 s), Poisson gap statistics and
  * determinism, trace replay (plain and CSV), wrap-around, interrupt, and bad input. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
