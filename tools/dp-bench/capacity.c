@@ -1,12 +1,129 @@
-/* dp-bench capacity — being written; see the open issue for its flags. */
+/* dp-bench capacity — the highest constant arrival rate whose p99 latency stays within an SLO
+ * with nothing dropped. Like perf_analyzer's search: double the rate from --start-rate until a
+ * probe fails, then bisect between the last passing and the first failing rate to within 2 %. */
 #include <stdio.h>
 
 #include "bench.h"
+#include "bench_common.h"
 #include "cli.h"
 
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: dp-bench capacity --arch A --strategy S --workers W [--slo-p99-ms 10] [options]\n"
+            "  --arch A              resnet18 | mobilenet_v2 | resnet18_cifar | mobilenetv2_cifar (default resnet18)\n"
+            "  --strategy S          uniform | sharded | dynamic | weighted (default uniform)\n"
+            "  --workers W           worker threads (default 1)   --threads T  oneDNN threads per worker\n"
+            "  --slo-p99-ms L        latency objective for p99 (default 10)\n"
+            "  --seconds S           length of each probe (default 2)\n"
+            "  --start-rate R        first probe (default 100/s)   --max-rate R  stop there (default 100000)\n"
+            "  --max-batch B --max-delay-us D   micro-batching (default 1, 0)\n"
+            "  --queue-capacity Q --overflow P --slowdown f0,f1,... --data D --backend threads|mpi\n"
+            "  --weights F --seed N --classes K --precision fp32|bf16 --pin\n"
+            "  --json F              probes and result as JSON ('-' = stdout)\n"
+            "  --quiet               only the result line\n"
+            "  --help\n");
+}
+
+typedef struct probe {
+    double rate, p99, throughput, efficiency;
+    int64_t dropped, failed;
+    int ok;
+} probe;
+
+static int run_probe(dpb_env *e, const dpb_opts *o, double rate, probe *p, int n) {
+    int64_t samples = (int64_t)(rate * o->seconds);
+    if (samples < 20) samples = 20;
+    dp_source *src = NULL;
+    int rc = dpb_make_source(e, o, rate, samples, &src);
+    if (rc) return rc;
+    dp_summary s = {.size = sizeof s};
+    dp_status st = dp_runner_run(e->runner, src, &s);
+    dp_source_free(src);
+    if (st != DP_OK) return dpc_fail(st, "probe");
+    *p = (probe){.rate = rate,
+                 .p99 = s.latency_ms.p99,
+                 .throughput = s.throughput,
+                 .efficiency = s.efficiency_pct,
+                 .dropped = s.dropped,
+                 .failed = s.failed};
+    p->ok = s.latency_ms.p99 <= o->slo_p99_ms && s.dropped == 0 && s.failed == 0;
+    if (!o->quiet)
+        printf("probe %2d: %10.1f/s  p99 %9.3f ms  dropped %6lld  throughput %9.1f/s  -> %s\n", n, rate, p->p99,
+               (long long)p->dropped, p->throughput, p->ok ? "ok" : "fails");
+    fflush(stdout);
+    return 0;
+}
+
 int dpb_capacity(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "%s: not built yet\n", dpc_prog());
-    return 2;
+    dpb_opts o;
+    dpb_env e;
+    int rc = dpb_parse(DPB_CAPACITY, argc, argv, &o, usage);
+    if (rc) return rc - 1;
+    if ((rc = dpb_env_init(&e, &o, 0)) != 0) {
+        dpb_env_free(&e);
+        return rc;
+    }
+    if (dp_runner_is_worker_rank(e.runner)) {
+        fprintf(stderr, "%s: capacity search runs on one process; use --backend threads\n", dpc_prog());
+        dpb_env_free(&e);
+        return 2;
+    }
+    enum { MAX_PROBES = 40 };
+    probe probes[MAX_PROBES];
+    int n = 0;
+    double lo = 0, hi = 0, rate = o.start_rate;
+    /* Grow (or shrink, at most 16x, if even the first rate fails) by factors of two to bracket
+     * the capacity. */
+    while (n < MAX_PROBES && rate <= o.max_rate && rate >= o.start_rate / 16) {
+        if ((rc = run_probe(&e, &o, rate, &probes[n], n + 1))) goto out;
+        if (probes[n++].ok) {
+            lo = rate;
+            if (hi > 0) break;
+            rate *= 2;
+        } else {
+            hi = rate;
+            if (lo > 0) break;
+            rate /= 2;
+        }
+    }
+    if (lo > 0 && hi == 0) hi = lo; /* reached --max-rate */
+    while (lo > 0 && hi > lo * 1.02 && n < MAX_PROBES) {
+        double mid = 0.5 * (lo + hi);
+        if ((rc = run_probe(&e, &o, mid, &probes[n], n + 1))) goto out;
+        if (probes[n++].ok) lo = mid;
+        else hi = mid;
+    }
+    printf("capacity: %.1f samples/s with p99 <= %g ms and nothing dropped (%s, %s, %ld workers x %ld threads, "
+           "max batch %ld, max delay %ld us)\n",
+           lo, o.slo_p99_ms, o.arch, o.strategy, o.workers, o.threads, o.max_batch, o.max_delay_us);
+    if (o.json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "capacity", lo);
+        cJSON_AddNumberToObject(j, "slo_p99_ms", o.slo_p99_ms);
+        cJSON_AddStringToObject(j, "arch", o.arch);
+        cJSON_AddStringToObject(j, "strategy", o.strategy);
+        cJSON_AddNumberToObject(j, "workers", (double)o.workers);
+        cJSON_AddNumberToObject(j, "threads_per_worker", (double)o.threads);
+        cJSON_AddNumberToObject(j, "max_batch", (double)o.max_batch);
+        cJSON_AddNumberToObject(j, "max_delay_us", (double)o.max_delay_us);
+        cJSON_AddNumberToObject(j, "probe_seconds", o.seconds);
+        cJSON *arr = cJSON_AddArrayToObject(j, "probes");
+        for (int i = 0; i < n; i++) {
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddNumberToObject(p, "rate", probes[i].rate);
+            cJSON_AddNumberToObject(p, "p99_ms", probes[i].p99);
+            cJSON_AddNumberToObject(p, "dropped", (double)probes[i].dropped);
+            cJSON_AddNumberToObject(p, "failed", (double)probes[i].failed);
+            cJSON_AddNumberToObject(p, "throughput", probes[i].throughput);
+            cJSON_AddNumberToObject(p, "efficiency_pct", probes[i].efficiency);
+            cJSON_AddBoolToObject(p, "ok", probes[i].ok);
+            cJSON_AddItemToArray(arr, p);
+        }
+        dpc_add_provenance(j, argc, argv);
+        rc = dpc_write_json(o.json, j);
+        cJSON_Delete(j);
+    }
+out:
+    dpb_env_free(&e);
+    return rc;
 }
