@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# dp-bench capacity: probes printed, the search brackets and bisects, JSON, usage errors.
+set -uo pipefail
+bench="$DP_BIN_DIR/dp-bench"
+py="${DP_PYTHON3:-/usr/bin/python3}"
+tmp="$DP_TEST_TMP/bench_capacity"
+rm -rf "$tmp" && mkdir -p "$tmp"
+export OMP_WAIT_POLICY=PASSIVE
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+expect() {
+    local code=$1 what=$2
+    shift 3
+    "$@" >"$tmp/out" 2>&1
+    local rc=$?
+    if [ $rc -eq "$code" ]; then ok; else bad "$what: exit $rc, expected $code"; cat "$tmp/out"; fi
+}
+mentions() { if grep -q -- "$1" "$tmp/out"; then ok; else bad "output lacks '$1'"; cat "$tmp/out"; fi; }
+
+expect 0 "--help" -- "$bench" capacity --help
+mentions "--slo-p99-ms"
+expect 2 "bad slo" -- "$bench" capacity --slo-p99-ms -1
+expect 2 "stream-only flag" -- "$bench" capacity --rate 5
+
+# A generous SLO and a low ceiling: every probe passes up to --max-rate.
+expect 0 "ceiling" -- "$bench" capacity --arch resnet18 --workers 2 --slo-p99-ms 5000 --seconds 0.2 --start-rate 20 \
+    --max-rate 80 --json "$tmp/c.json"
+mentions "probe  1"
+mentions "capacity:"
+if "$py" - "$tmp/c.json" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["capacity"] == 80 and j["slo_p99_ms"] == 5000, j
+rates = [p["rate"] for p in j["probes"]]
+assert rates == [20, 40, 80], rates
+assert all(p["ok"] and p["dropped"] == 0 for p in j["probes"])
+EOF
+then ok; else bad "ceiling search"; fi
+
+# An SLO no run can meet: the search shrinks at most 16x and reports 0.
+expect 0 "impossible slo" -- "$bench" capacity --arch resnet18 --slo-p99-ms 0.001 --seconds 0.1 --start-rate 160 --json "$tmp/z.json"
+if "$py" -c "
+import json; j=json.load(open('$tmp/z.json')); assert j['capacity']==0 and not any(p['ok'] for p in j['probes']), j
+assert [p['rate'] for p in j['probes']] == [160, 80, 40, 20, 10], j"; then ok; else bad "impossible SLO"; fi
+
+# A real bracket: with drops forced by a tiny queue at high rates, the search must bisect.
+expect 0 "bisect" -- "$bench" capacity --arch resnet18 --workers 1 --slo-p99-ms 200 --seconds 0.3 --start-rate 50 \
+    --queue-capacity 4 --overflow drop-newest --json "$tmp/b.json"
+if "$py" - "$tmp/b.json" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+ok = [p["rate"] for p in j["probes"] if p["ok"]]
+bad = [p["rate"] for p in j["probes"] if not p["ok"]]
+assert ok and bad, j["probes"]
+assert j["capacity"] == max(ok) and j["capacity"] < min(bad) <= j["capacity"] * 1.02 + 1e-9 or len(j["probes"]) == 40, j
+EOF
+then ok; else bad "bisection"; fi
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

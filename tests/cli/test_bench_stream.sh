@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# dp-bench stream: every sample id exactly once in --predictions for every strategy, the JSON
+# fields of DESIGN.md section 5-6, overload accounting per overflow policy, arrivals (poisson,
+# trace), sinks, the MPI backend without its plugin, usage errors.
+set -uo pipefail
+bench="$DP_BIN_DIR/dp-bench"
+py="${DP_PYTHON3:-/usr/bin/python3}"
+tmp="$DP_TEST_TMP/bench_stream"
+rm -rf "$tmp" && mkdir -p "$tmp"
+export OMP_WAIT_POLICY=PASSIVE
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+expect() {
+    local code=$1 what=$2
+    shift 3
+    "$@" >"$tmp/out" 2>&1
+    local rc=$?
+    if [ $rc -eq "$code" ]; then ok; else bad "$what: exit $rc, expected $code"; cat "$tmp/out"; fi
+}
+mentions() { if grep -q -- "$1" "$tmp/out"; then ok; else bad "output lacks '$1'"; cat "$tmp/out"; fi; }
+
+expect 0 "--help" -- "$bench" stream --help
+for f in --rate --arrival --max-batch --max-delay-us --queue-capacity --overflow --backend --csv --jsonl --prometheus --quiet; do
+    mentions "$f"
+done
+expect 2 "rate 0" -- "$bench" stream --rate 0
+expect 2 "rate nan" -- "$bench" stream --rate nan
+expect 2 "queue capacity 0" -- "$bench" stream --queue-capacity 0
+expect 2 "bad overflow" -- "$bench" stream --overflow sometimes
+expect 2 "trace without file" -- "$bench" stream --arrival trace
+expect 1 "unreadable data" -- "$bench" stream --data npy:$tmp/missing.npy --quiet
+: >"$tmp/empty.txt"
+expect 1 "empty trace" -- "$bench" stream --arrival trace --trace "$tmp/empty.txt" --quiet
+
+common=(--arch resnet18 --workers 2 --rate 200 --samples 50 --quiet)
+for s in uniform sharded dynamic weighted; do
+    expect 0 "$s" -- "$bench" stream "${common[@]}" --strategy $s --max-batch 4 --max-delay-us 1000 \
+        --predictions "$tmp/p.csv" --json "$tmp/s.json"
+    if "$py" - "$tmp/p.csv" "$tmp/s.json" "$s" <<'EOF'
+import csv, json, sys
+ids = sorted(int(r["sample_id"]) for r in csv.DictReader(open(sys.argv[1])))
+assert ids == list(range(50)), ids
+j = json.load(open(sys.argv[2]))
+need = ["offered", "completed", "dropped", "failed", "target_rate", "rate_accuracy_pct", "throughput",
+        "efficiency_pct", "latency_ms", "cpu_pct", "rss_mb", "elapsed_s", "per_worker", "arch", "strategy",
+        "workers", "threads_per_worker"]
+missing = [k for k in need if k not in j]
+assert not missing, missing
+assert set(j["latency_ms"]) >= {"mean", "p50", "p90", "p99", "p999", "max"}
+assert j["strategy"] == sys.argv[3] and j["arch"] == "resnet18" and j["workers"] == 2 and j["target_rate"] == 200
+assert j["offered"] == 50 == j["completed"] and j["dropped"] == 0 and j["failed"] == 0
+for p in j["per_worker"]:
+    for k in ["completed", "busy_pct", "mean_batch", "queue_hwm", "straggler"]:
+        assert k in p, k
+    assert 1 <= p["mean_batch"] <= 4 or p["completed"] == 0
+EOF
+    then ok; else bad "$s: predictions / JSON"; fi
+done
+
+# Overload: 20000/s into 2 workers with capacity 16; accounting holds, drops counted per reason.
+for ov in drop-newest drop-oldest; do
+    expect 0 "overload $ov" -- "$bench" stream --arch resnet18 --workers 2 --rate 20000 --samples 800 --queue-capacity 16 \
+        --overflow $ov --quiet --json "$tmp/o.json" --predictions "$tmp/o.csv"
+    if "$py" - "$tmp/o.json" "$tmp/o.csv" "$ov" <<'EOF'
+import csv, json, sys
+j = json.load(open(sys.argv[1]))
+assert j["offered"] == 800 == j["completed"] + j["dropped"] + j["failed"], j
+assert j["dropped"] > 0
+key = "dropped_newest" if sys.argv[3] == "drop-newest" else "dropped_oldest"
+assert j[key] == j["dropped"], j
+rows = list(csv.DictReader(open(sys.argv[2])))
+assert len(rows) == j["completed"]
+if sys.argv[3] == "drop-oldest":
+    assert 799 in {int(r["sample_id"]) for r in rows}, "the newest sample was dropped"
+EOF
+    then ok; else bad "overload $ov accounting"; fi
+done
+
+# Arrivals: poisson (seeded) and a trace of 6 offsets.
+expect 0 "poisson" -- "$bench" stream --arch resnet18 --rate 300 --samples 40 --arrival poisson --quiet --json "$tmp/po.json"
+printf '0\n0.01\n0.02\n0.05\n0.06\n0.1\n' >"$tmp/trace.txt"
+expect 0 "trace" -- "$bench" stream --arch resnet18 --arrival trace --trace "$tmp/trace.txt" --quiet --json "$tmp/tr.json"
+if "$py" -c "import json; j=json.load(open('$tmp/tr.json')); assert j['offered']==6==j['completed'], j"; then ok; else bad "trace replay"; fi
+
+# Sinks and console output.
+expect 0 "sinks" -- "$bench" stream --arch resnet18 --rate 200 --samples 40 --interval-ms 50 --csv "$tmp/m.csv" --jsonl "$tmp/m.jsonl"
+mentions "completed"
+if [ "$(grep -c '"sample_id"' "$tmp/m.jsonl")" -eq 40 ] && [ "$(wc -l <"$tmp/m.csv")" -ge 2 ]; then ok; else bad "csv/jsonl sinks"; fi
+
+# --backend mpi: without the plugin, a clear message (with it, this is the mpi tests' business).
+if [ ! -e "$DP_LIB_DIR/libdataparallel_mpi.so.0" ]; then
+    expect 1 "mpi without plugin" -- env DP_MPI_PLUGIN= "$bench" stream --backend mpi --samples 5 --quiet
+    mentions "libdataparallel_mpi"
+fi
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
