@@ -20,6 +20,12 @@ from ._sinks import CallbackSink, ConsoleSink, CsvSink, JsonlSink, PrometheusSin
 
 __version__ = capi.dp_version_string()
 
+# help() and tracebacks show the public names.
+for _cls in (Model, Runner, Partitioner, Dataset, Source, Sink, ConsoleSink, CsvSink, JsonlSink, PrometheusSink,
+             CallbackSink, Error):
+    _cls.__module__ = __name__
+del _cls
+
 
 def build_info():
     """What the library was built with, e.g. "backends=onednn,reference precisions=fp32,bf16 ..."."""

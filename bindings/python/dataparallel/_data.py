@@ -138,8 +138,6 @@ def _as_dataset(data):
 class Source:
     """A rate-limited stream of samples drawn in order (wrapping around) from a :class:`Dataset`.
 
-    Source(dataset, arrival="constant", rate=500.0, samples=0, seed=1, trace=None, spin_ns=None)
-
     Args:
         dataset: a :class:`Dataset` or a float32 (N, C, H, W) array.
         arrival: "constant" (t_i = t0 + i/rate), "poisson" (seeded exponential gaps), "trace"

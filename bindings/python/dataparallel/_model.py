@@ -54,8 +54,6 @@ def as_float32_batch(x, what="input", ndim=4, channels=None, min_size=None):
 class Model:
     """A loaded network: architecture + weights, prepared for a backend.
 
-    Model(arch, weights=None, classes=10, precision="fp32", backend="onednn", seed=0, threads=1)
-
     Args:
         arch: "resnet18", "mobilenet_v2" (torchvision) or "resnet18_cifar", "mobilenetv2_cifar"
             (pytorch-cifar); see :func:`dataparallel.arch_names`.

@@ -18,8 +18,6 @@ STRATEGIES = ("uniform", "sharded", "dynamic", "weighted")
 class Partitioner:
     """Decides which worker gets which samples.
 
-    Partitioner(name="uniform", weights=None, num_shards=0, vnodes=0, ema_alpha=0.0, min_chunk=0)
-
     ========  ========================================  ==========================================
     name      batch mode (run_batch)                    stream mode (run, submit)
     ========  ========================================  ==========================================
@@ -83,11 +81,6 @@ def _choice(value, choices, what):
 
 class Runner:
     """Runs a :class:`Model` over W workers, each with its own execution context.
-
-    Runner(model, workers=1, threads_per_worker=1, partitioner="uniform", max_batch=1,
-           max_delay_us=0, queue_capacity=1024, overflow="block", slowdown=None,
-           keep_logits=False, straggler_factor=1.5, pin_workers=False, interval_ms=1000,
-           backend="threads")
 
     Args:
         model: the :class:`Model` (shared, not copied).
