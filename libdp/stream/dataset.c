@@ -162,7 +162,12 @@ DP_API dp_status dp_dataset_get(const dp_dataset *ds, int64_t i, float *dst, int
     case DS_SYNTHETIC: {
         /* A generator state per (seed, index): any thread gets the same sample in any order. */
         uint64_t state = ds->seed ^ ((uint64_t)i * 0xD1B54A32D192ED03ull);
-        for (size_t k = 0; k < ds->sample_floats; k++) dst[k] = (float)(2.0 * dpi_rand_unit(&state) - 1.0);
+        /* Two values per 64 random bits, as signed 32-bit fractions: uniform in [-1, 1]. */
+        for (size_t k = 0; k < ds->sample_floats; k += 2) {
+            uint64_t r = dpi_splitmix64(&state);
+            dst[k] = (float)(int32_t)(uint32_t)r * 0x1p-31f;
+            if (k + 1 < ds->sample_floats) dst[k + 1] = (float)(int32_t)(uint32_t)(r >> 32) * 0x1p-31f;
+        }
         lab = (int32_t)(i % 10);
         break;
     }
