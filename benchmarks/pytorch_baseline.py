@@ -663,9 +663,10 @@ def cmd_stream(args):
 
 
 def search_capacity(pool, strategy, slo_ms, probe_s, min_samples, start_rate, slowdown=None,
-                    tolerance=0.05, max_probes=12, log=sys.stderr):
-    """Highest constant rate with p99 <= slo_ms and nothing dropped: double from start_rate until a
-    probe fails, then bisect until the bracket is within `tolerance`."""
+                    tolerance=0.02, max_probes=16, log=sys.stderr):
+    """Highest constant rate with p99 <= slo_ms and nothing dropped, searched as `dp-bench capacity`
+    does: double from start_rate until a probe fails, then bisect until the bracket is within
+    `tolerance` (halving instead when even start_rate fails)."""
     probes = []
 
     def ok(rate):
@@ -673,7 +674,8 @@ def search_capacity(pool, strategy, slo_ms, probe_s, min_samples, start_rate, sl
         s, _ = pool.run(strategy, rate, n, slowdown)
         good = s["latency_ms"]["p99"] <= slo_ms and s["dropped"] == 0 and s["failed"] == 0
         probes.append({"rate": rate, "samples": n, "p99_ms": s["latency_ms"]["p99"],
-                       "throughput": s["throughput"], "dropped": s["dropped"], "ok": good})
+                       "dropped": s["dropped"], "failed": s["failed"], "throughput": s["throughput"],
+                       "efficiency_pct": s["efficiency_pct"], "ok": good})
         print("  capacity probe %.1f/s: p99 %.2f ms -> %s" % (rate, s["latency_ms"]["p99"],
                                                              "ok" if good else "over"), file=log)
         return good
@@ -698,11 +700,12 @@ def search_capacity(pool, strategy, slo_ms, probe_s, min_samples, start_rate, sl
 
 def cmd_capacity(args):
     with pool_from(args, args.workers) as pool:
-        rate, probes = search_capacity(pool, args.strategy, args.slo_p99_ms, args.probe_seconds,
+        rate, probes = search_capacity(pool, args.strategy, args.slo_p99_ms, args.seconds,
                                        args.min_samples, args.start_rate, args.slowdown)
-    res = dict(provenance(), engine="pytorch", arch=args.arch, strategy=args.strategy,
-               workers=args.workers, threads_per_worker=args.threads, slo_p99_ms=args.slo_p99_ms,
-               capacity_rate=rate, probes=probes)
+    # The fields of `dp-bench capacity --json`.
+    res = dict(provenance(), engine="pytorch", capacity=rate, slo_p99_ms=args.slo_p99_ms, arch=args.arch,
+               strategy=args.strategy, workers=args.workers, threads_per_worker=args.threads,
+               max_batch=args.max_batch, max_delay_us=0, probe_seconds=args.seconds, probes=probes)
     print("pytorch %s %s W=%d: capacity %.1f samples/s at p99 <= %g ms" % (
         args.arch, args.strategy, args.workers, rate, args.slo_p99_ms))
     if args.json:
@@ -824,12 +827,12 @@ def parser():
     pc = sub.add_parser("capacity", help="highest rate with p99 <= SLO and nothing dropped")
     model_opts(pc)
     stream_opts(pc)
-    pc.add_argument("--strategy", choices=STRATEGIES, default="dynamic")
+    pc.add_argument("--strategy", choices=STRATEGIES, default="uniform")
     pc.add_argument("--workers", type=positive_int, default=1)
     pc.add_argument("--slo-p99-ms", type=positive_float, default=10.0)
-    pc.add_argument("--start-rate", type=positive_float, default=50.0)
-    pc.add_argument("--probe-seconds", type=positive_float, default=2.0)
-    pc.add_argument("--min-samples", type=positive_int, default=200)
+    pc.add_argument("--start-rate", type=positive_float, default=100.0)
+    pc.add_argument("--seconds", type=positive_float, default=2.0, help="length of each probe")
+    pc.add_argument("--min-samples", type=positive_int, default=20)
     pc.add_argument("--slowdown", type=slowdowns, default=None)
     pc.set_defaults(func=cmd_capacity)
 
