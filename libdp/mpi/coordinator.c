@@ -1,0 +1,252 @@
+/*
+ * Rank 0's side of the MPI backend: runner worker thread k is a proxy for worker rank k + 1.
+ * run() sends the micro-batch (one message: header + raw float32 tensor) with MPI_Isend, posts
+ * the receive of the answer first, and waits for both without spinning (comm.h); the runner
+ * stamps start/end around run(), so a sample's service time on rank 0 is the round trip.
+ *
+ * Failure: a rank that does not answer within worker_timeout_s is declared dead. The batch it
+ * held fails (runner counts it failed) or, with retry, is sent to a live rank; later batches
+ * routed to the dead rank's worker always go to live ranks (round robin), so the partitioner's
+ * choice of worker stays valid and nothing else is lost.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpi_impl.h"
+
+#define HDR sizeof(dpi_mpi_hdr)
+/* After the first (long) sleep an answer is due: poll at a fine grain. */
+#define ANSWER_NAP_NS 50000
+/* How long end_run waits for a rank already declared dead to acknowledge. */
+#define DEAD_GRACE_NS 1000000000LL
+
+typedef struct proxy {
+    dpi_mpi_backend *b;
+    int worker, home;        /* home = worker + 1 */
+    int c, h, w;
+    size_t sample_bytes;
+    uint64_t seq;
+    unsigned char *req;      /* header + [max_batch,c,h,w] */
+    size_t req_cap;
+    unsigned char *ans;      /* header + [max_batch,K] */
+    size_t ans_cap;
+    int64_t rtt_ema_ns;
+    unsigned long saved_slack;
+    dpi_mpi_wstats st;
+} proxy;
+
+static void fill_hdr(proxy *p, int kind, int n) {
+    dpi_mpi_hdr *q = (dpi_mpi_hdr *)p->req;
+    memset(q, 0, HDR);
+    q->magic = DPI_MPI_MAGIC;
+    q->epoch = p->b->epoch;
+    q->kind = kind;
+    q->origin = p->worker;
+    q->n = n;
+    q->c = p->c;
+    q->h = p->h;
+    q->w = p->w;
+}
+
+/* One request (req_bytes of p->req) to rank `to` and its answer into p->ans. DP_ERR_TIMEOUT
+ * when the rank did not answer in time (it is then declared dead). */
+static dp_status exchange(proxy *p, int to, size_t req_bytes, int answer_kind) {
+    const dpi_worker_host *host = p->b->host;
+    dpi_mpi_hdr *q = (dpi_mpi_hdr *)p->req;
+    MPI_Comm comm = dpi_mpi_comm();
+    MPI_Request rq[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+    q->seq = ++p->seq;
+    dpi_mpi_lock();
+    int rc = MPI_Irecv(p->ans, (int)p->ans_cap, MPI_BYTE, to, DPI_TAG_REPLY_BASE + p->worker, comm, &rq[0]);
+    if (rc == MPI_SUCCESS) rc = MPI_Isend(p->req, (int)req_bytes, MPI_BYTE, to, DPI_TAG_REQUEST, comm, &rq[1]);
+    dpi_mpi_unlock();
+    int done = -1;
+    if (rc == MPI_SUCCESS) {
+        int64_t first = answer_kind == DPI_MSG_LOGITS ? p->rtt_ema_ns * 3 / 4 : 0;
+        done = dpi_mpi_wait(rq, 2, first, ANSWER_NAP_NS, host->now_ns() + p->b->timeout_ns);
+    } else {
+        host->error(DP_ERR_BACKEND, "mpi: sending to worker rank %d failed (MPI error %d)", to, rc);
+    }
+    if (done != 1) {
+        /* MPI may still read the request buffer: continue with a copy. */
+        unsigned char *fresh = rq[1] != MPI_REQUEST_NULL ? dpi_mpi_alloc(p->req_cap) : NULL;
+        if (fresh) memcpy(fresh, p->req, req_bytes);
+        dpi_mpi_abandon(&rq[0], 0, NULL);
+        if (rq[1] != MPI_REQUEST_NULL) {
+            dpi_mpi_abandon(&rq[1], 1, fresh ? p->req : NULL);
+            if (!fresh) return host->error(DP_ERR_NOMEM, "mpi: out of memory replacing a message buffer");
+            p->req = fresh;
+        }
+        if (done == 0) {
+            dpi_mpi_declare_dead(to);
+            host->log(DP_LOG_WARN,
+                      "mpi: worker rank %d did not answer within %.3g s (worker_timeout_s): declared dead; "
+                      "batches routed to it go to the other ranks from now on",
+                      to, (double)p->b->timeout_ns * 1e-9);
+            return host->error(DP_ERR_TIMEOUT, "mpi: worker rank %d did not answer within %.3g s", to,
+                               (double)p->b->timeout_ns * 1e-9);
+        }
+        return DP_ERR_BACKEND;
+    }
+    const dpi_mpi_hdr *a = (const dpi_mpi_hdr *)p->ans;
+    if (a->magic != DPI_MPI_MAGIC || a->epoch != p->b->epoch || a->seq != p->seq || a->kind != answer_kind)
+        return host->error(DP_ERR_INTERNAL,
+                           "mpi: unexpected answer from worker rank %d (kind %d, seq %llu; expected kind %d, seq "
+                           "%llu): are all ranks running the same build?",
+                           to, a->kind, (unsigned long long)a->seq, answer_kind, (unsigned long long)p->seq);
+    if (a->status != DP_OK) {
+        dp_status st = a->status > DP_OK && a->status < DP_STATUS_COUNT_ ? (dp_status)a->status : DP_ERR_BACKEND;
+        return host->error(st, "mpi: worker rank %d: %.*s", to, (int)sizeof a->message, a->message);
+    }
+    return DP_OK;
+}
+
+dp_status dpi_mpi_proxy_init(void *backend, int worker, int c, int h, int w, void **ctx) {
+    dpi_mpi_backend *b = backend;
+    size_t K = (size_t)b->cfg.num_classes, mb = (size_t)b->cfg.max_batch;
+    proxy *p = NULL;
+    if (posix_memalign((void **)&p, 64, sizeof *p) != 0) return b->host->error(DP_ERR_NOMEM, "mpi: out of memory");
+    memset(p, 0, sizeof *p);
+    p->b = b;
+    p->worker = worker;
+    p->home = worker + 1;
+    p->c = c;
+    p->h = h;
+    p->w = w;
+    p->sample_bytes = (size_t)c * h * w * sizeof(float);
+    p->req_cap = HDR + mb * p->sample_bytes;
+    p->ans_cap = HDR + mb * K * sizeof(float);
+    p->req = dpi_mpi_alloc(p->req_cap);
+    p->ans = dpi_mpi_alloc(p->ans_cap);
+    p->saved_slack = dpi_mpi_fine_timers();
+    dp_status s = p->req && p->ans ? DP_OK : DP_ERR_NOMEM;
+    /* The server builds its primitives now, so the first batch of the run pays no set-up. A rank
+     * that does not answer is declared dead here: the run goes on without it. */
+    if (s == DP_OK && !dpi_mpi_is_dead(p->home)) {
+        fill_hdr(p, DPI_MSG_PREPARE, (int)mb);
+        s = exchange(p, p->home, HDR, DPI_MSG_READY);
+        if (s == DP_ERR_TIMEOUT) s = DP_OK;
+    }
+    if (s != DP_OK) {
+        dpi_mpi_proxy_fini(p);
+        return s;
+    }
+    *ctx = p;
+    return DP_OK;
+}
+
+dp_status dpi_mpi_proxy_run(void *ctx, const float *input, int n, int c, int h, int w, float *logits) {
+    proxy *p = ctx;
+    const dpi_mpi_backend *b = p->b;
+    if (n < 1 || n > b->cfg.max_batch || c != p->c || h != p->h || w != p->w)
+        return b->host->error(DP_ERR_SHAPE, "mpi: batch [%d,%d,%d,%d] does not fit the run's [<=%d,%d,%d,%d]", n, c,
+                              h, w, b->cfg.max_batch, p->c, p->h, p->w);
+    size_t bytes = HDR + (size_t)n * p->sample_bytes;
+    fill_hdr(p, DPI_MSG_BATCH, n);
+    memcpy(p->req + HDR, input, (size_t)n * p->sample_bytes);
+    int to = dpi_mpi_is_dead(p->home) ? dpi_mpi_next_live(p->home) : p->home;
+    for (;;) {
+        if (to < 0)
+            return b->host->error(DP_ERR_TIMEOUT, "mpi: no live worker rank left for worker %d's batch", p->worker);
+        int64_t t0 = b->host->now_ns();
+        dp_status s = exchange(p, to, bytes, DPI_MSG_LOGITS);
+        if (s == DP_OK) {
+            const dpi_mpi_hdr *a = (const dpi_mpi_hdr *)p->ans;
+            int64_t rtt = b->host->now_ns() - t0;
+            memcpy(logits, p->ans + HDR, (size_t)n * b->cfg.num_classes * sizeof(float));
+            p->rtt_ema_ns = p->rtt_ema_ns ? (7 * p->rtt_ema_ns + rtt) / 8 : rtt;
+            p->st.batches++;
+            p->st.samples += n;
+            p->st.rtt_ns += rtt;
+            p->st.service_ns += a->service_ns;
+            p->st.forwarded += to != p->home;
+            return DP_OK;
+        }
+        /* Without retry the batch a dead rank held fails; it was in flight, nobody else has it. */
+        if (s != DP_ERR_TIMEOUT || !b->cfg.retry) return s;
+        to = dpi_mpi_next_live(to);
+    }
+}
+
+void dpi_mpi_proxy_fini(void *ctx) {
+    proxy *p = ctx;
+    if (!p) return;
+    p->b->stats[p->worker] = p->st;
+    dpi_mpi_restore_timers(p->saved_slack);
+    dpi_mpi_free(p->req);
+    dpi_mpi_free(p->ans);
+    free(p);
+}
+
+/* What worker k cost this run, for the log (the MPI path = round trip - time on the rank). */
+static void log_stats(const dpi_mpi_backend *b, int k, const dpi_mpi_hdr *ack) {
+    const dpi_mpi_wstats *s = &b->stats[k];
+    if (s->batches == 0) return;
+    double rtt = (double)s->rtt_ns / (double)s->batches * 1e-3;
+    double svc = (double)s->service_ns / (double)s->batches * 1e-3;
+    b->host->log(DP_LOG_INFO,
+                 "mpi: worker %d (rank %d): %lld batches, %lld samples (%lld batches re-dispatched); per batch: "
+                 "round trip %.1f us, inference on the rank %.1f us, MPI path %.1f us; the rank ran %lld samples",
+                 k, k + 1, (long long)s->batches, (long long)s->samples, (long long)s->forwarded, rtt, svc, rtt - svc,
+                 ack ? (long long)ack->samples : -1LL);
+}
+
+dp_status dpi_mpi_end_run(void *backend) {
+    dpi_mpi_backend *b = backend;
+    int n = b->workers, kept = 0;
+    MPI_Comm comm = dpi_mpi_comm();
+    dp_status s = DP_OK;
+    /* Per rank an END_RUN message and its acknowledgement; requests ordered live ranks first:
+     * they get worker_timeout_s, ranks already dead only a short grace. */
+    dpi_mpi_hdr *msgs = dpi_mpi_alloc(2 * (size_t)n * HDR);
+    MPI_Request *rq = malloc(2 * (size_t)n * sizeof *rq);
+    int *order = malloc((size_t)n * sizeof *order);
+    if (!msgs || !rq || !order) {
+        s = b->host->error(DP_ERR_NOMEM, "mpi: out of memory ending the run");
+        goto out;
+    }
+    memset(msgs, 0, 2 * (size_t)n * HDR);
+    int live = 0, at = 0;
+    for (int r = 1; r <= n; r++)
+        if (!dpi_mpi_is_dead(r)) order[at++] = r;
+    live = at;
+    for (int r = 1; r <= n; r++)
+        if (dpi_mpi_is_dead(r)) order[at++] = r;
+    for (int i = 0; i < n; i++) {
+        dpi_mpi_hdr *end = &msgs[2 * i], *ack = &msgs[2 * i + 1];
+        *end = (dpi_mpi_hdr){.magic = DPI_MPI_MAGIC, .epoch = b->epoch, .kind = DPI_MSG_END_RUN};
+        rq[2 * i] = rq[2 * i + 1] = MPI_REQUEST_NULL;
+        dpi_mpi_lock();
+        MPI_Irecv(ack, (int)HDR, MPI_BYTE, order[i], DPI_TAG_END_ACK, comm, &rq[2 * i + 1]);
+        MPI_Isend(end, (int)HDR, MPI_BYTE, order[i], DPI_TAG_REQUEST, comm, &rq[2 * i]);
+        dpi_mpi_unlock();
+    }
+    int64_t grace = b->timeout_ns < DEAD_GRACE_NS ? b->timeout_ns : DEAD_GRACE_NS;
+    if (live > 0) dpi_mpi_wait(rq, 2 * live, 0, 0, b->host->now_ns() + b->timeout_ns);
+    if (n > live) dpi_mpi_wait(rq + 2 * live, 2 * (n - live), 0, 0, b->host->now_ns() + grace);
+    for (int i = 0; i < n; i++) {
+        int r = order[i], done = 0;
+        dpi_mpi_lock();
+        MPI_Testall(2, &rq[2 * i], &done, MPI_STATUSES_IGNORE);
+        dpi_mpi_unlock();
+        dpi_mpi_set_unanswered(r, !done);
+        if (!done) {
+            if (!dpi_mpi_is_dead(r)) {
+                dpi_mpi_declare_dead(r);
+                b->host->log(DP_LOG_WARN, "mpi: worker rank %d did not acknowledge the end of the run: declared dead",
+                             r);
+            }
+            dpi_mpi_abandon(&rq[2 * i + 1], 0, NULL);
+            /* MPI may still read the END_RUN message: all of msgs is kept until exit. */
+            dpi_mpi_abandon(&rq[2 * i], 1, kept ? NULL : msgs);
+            kept = 1;
+        }
+        log_stats(b, r - 1, done ? &msgs[2 * i + 1] : NULL);
+    }
+    memset(b->stats, 0, (size_t)n * sizeof *b->stats);
+out:
+    if (!kept) dpi_mpi_free(msgs);
+    free(rq);
+    free(order);
+    return s;
+}
