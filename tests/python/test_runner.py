@@ -330,3 +330,26 @@ def test_sources(fast_model, tmp_path):
         assert s["completed"] == src.count, name
     assert srcs["trace"].count == 30 and srcs["unlimited"].target_rate == 0
     assert "poisson" in repr(srcs["poisson"])
+
+
+@pytest.mark.parametrize("overflow", ["drop-newest", "drop-oldest"])
+def test_overload_drops_are_accounted(fast_model, overflow):
+    results = []
+    r = dp.Runner(fast_model, workers=1, queue_capacity=2, overflow=overflow)
+    s = r.run(dp.Source.unlimited(dp.Dataset.synthetic(8), samples=300), on_result=results.append)
+    check_summary(s, 300, 1)
+    assert s["dropped"] > 0 and s["completed"] + s["dropped"] == 300
+    assert s["dropped_newest" if overflow == "drop-newest" else "dropped_oldest"] == s["dropped"]
+    dropped = [x for x in results if x["status"] == "DP_ERR_CANCELLED"]
+    assert all(x["top1"] == -1 and x["latency_ms"] is None for x in dropped)
+    assert sorted(x["sample_id"] for x in results) == list(range(300))
+
+
+def test_slowdown_and_straggler_options(fast_model):
+    r = dp.Runner(fast_model, workers=2, partitioner="uniform", slowdown=[1, 4], straggler_factor=1.5)
+    s = r.run_batch(dp.Dataset.synthetic(40))
+    assert s["completed"] == 40
+    assert s["per_worker"][1]["mean_service_ms"] > s["per_worker"][0]["mean_service_ms"]
+    with pytest.raises(dp.Error) as e:
+        dp.Runner(fast_model, workers=2, slowdown=[1, 0.5])
+    assert e.value.status == dp.Status.DP_ERR_INVALID_ARG

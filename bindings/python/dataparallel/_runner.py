@@ -1,5 +1,7 @@
 """dataparallel.Partitioner and dataparallel.Runner: a model over several workers."""
+import atexit
 import json
+import weakref
 
 import numpy as np
 
@@ -13,6 +15,19 @@ from ._util import Callback, Handle, first_error, wait_interruptibly
 OVERFLOW = {"block": 0, "drop-newest": 1, "drop-oldest": 2}
 RUNNER_BACKENDS = {"threads": 0, "mpi": 1}
 STRATEGIES = ("uniform", "sharded", "dynamic", "weighted")
+
+# Runners in push mode. Stopped at exit, before the interpreter finalizes: their workers may still
+# call Python callbacks, which must not happen once the GIL can no longer be taken.
+_PUSHING = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_push_runners():
+    for r in list(_PUSHING):
+        try:
+            r.close()
+        except BaseException:  # noqa: B902 - exiting anyway
+            pass
 
 
 class Partitioner:
@@ -311,6 +326,7 @@ class Runner:
             raise
         self._mode = "push"
         self._push = (cb, pending, states, shape)
+        _PUSHING.add(self)
 
     def _raise_push_error(self):
         err = first_error(self._push[2])
@@ -366,6 +382,7 @@ class Runner:
         capi.pydp_runner_set_dispatch(ptr, None)
         self._mode = None
         self._push, push = None, self._push
+        _PUSHING.discard(self)
         return rc, push
 
     def stop(self):
