@@ -23,7 +23,7 @@ static const flag flags[] = {
     {"json", 1, 7},           {"csv", 1, 3},         {"jsonl", 1, 3},          {"prometheus", 1, 3},
     {"quiet", 0, 7},          {"pin", 0, 7},         {"straggler-factor", 1, 3}, {"interval-ms", 1, 3},
     {"slo-p99-ms", 1, 4},     {"seconds", 1, 4},     {"start-rate", 1, 4},     {"max-rate", 1, 4},
-    {"help", 0, 7},
+    {"worker-timeout", 1, 7}, {"retry", 0, 7},      {"help", 0, 7},
 };
 #define NFLAGS (int)(sizeof flags / sizeof flags[0])
 
@@ -52,6 +52,7 @@ static void defaults(int cmd, dpb_opts *o) {
     o->arrival = DP_RATE_CONSTANT;
     o->overflow = DP_OVERFLOW_BLOCK;
     o->backend = DP_RUNNER_THREADS;
+    o->worker_timeout_s = 10;
 }
 
 static int parse_one(dpb_opts *o, const char *name, const char *v) {
@@ -78,6 +79,8 @@ static int parse_one(dpb_opts *o, const char *name, const char *v) {
     else if (IS("rate")) return dpc_parse_double(opt, v, 1e-6, 1e9, &o->rate);
     else if (IS("straggler-factor")) return dpc_parse_double(opt, v, 1.0, 1e6, &o->straggler_factor);
     else if (IS("slo-p99-ms")) return dpc_parse_double(opt, v, 1e-3, 1e6, &o->slo_p99_ms);
+    else if (IS("worker-timeout")) return dpc_parse_double(opt, v, 1e-3, 1e6, &o->worker_timeout_s);
+    else if (IS("retry")) o->retry = 1;
     else if (IS("seconds")) return dpc_parse_double(opt, v, 0.01, 3600, &o->seconds);
     else if (IS("start-rate")) return dpc_parse_double(opt, v, 1e-3, 1e9, &o->start_rate);
     else if (IS("max-rate")) return dpc_parse_double(opt, v, 1e-3, 1e9, &o->max_rate);
@@ -255,6 +258,8 @@ int dpb_env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     ro.pin_workers = o->pin;
     ro.interval_ms = (int)o->interval_ms;
     ro.handle_sigint = 1;
+    ro.worker_timeout_s = o->worker_timeout_s;
+    ro.retry = o->retry;
     if (e->pred_n) {
         ro.on_result = on_result;
         ro.on_result_user = e;

@@ -20,6 +20,8 @@ typedef struct dpb_opts {
     long workers, threads, samples, max_batch, max_delay_us, queue_capacity, classes, seed, interval_ms;
     int samples_given;
     double rate, straggler_factor, slo_p99_ms, seconds, start_rate, max_rate;
+    double worker_timeout_s;     /* --worker-timeout (mpi) */
+    int retry;                   /* --retry (mpi) */
     double slowdown[DPB_MAX_WORKERS];
     int num_slowdown;
     dp_precision precision;

@@ -24,6 +24,8 @@ static void usage(FILE *f) {
             "  --overflow P          block | drop-newest | drop-oldest (default block)\n"
             "  --slowdown f0,f1,...  stretch worker k's service time by f_k (busy-wait)\n"
             "  --backend threads|mpi (mpi: start with mpirun; rank 0 reports)\n"
+            "  --worker-timeout S    mpi: a worker rank silent S seconds is dead (default 10)\n"
+            "  --retry               mpi: re-dispatch a dead rank's in-flight batch (default: it fails)\n"
             "  --weights F --seed N --classes K --precision fp32|bf16   the model\n"
             "  --pin --straggler-factor X --interval-ms MS\n"
             "  --predictions F       CSV sample_id,worker,top1, one row per completed sample\n"
