@@ -353,3 +353,35 @@ def test_slowdown_and_straggler_options(fast_model):
     with pytest.raises(dp.Error) as e:
         dp.Runner(fast_model, workers=2, slowdown=[1, 0.5])
     assert e.value.status == dp.Status.DP_ERR_INVALID_ARG
+
+
+def test_cifar10_and_array_datasets(fast_model, tmp_path):
+    rng = np.random.default_rng(8)
+    labels = np.array([3, 1, 4, 1, 5], np.uint8)
+    pixels = rng.integers(0, 256, (5, 3072), dtype=np.uint8)
+    path = tmp_path / "data_batch_1.bin"
+    path.write_bytes(np.concatenate([labels[:, None], pixels], axis=1).tobytes())
+    ds = dp.Dataset.cifar10(path, normalize="identity")
+    assert len(ds) == 5 and ds.shape == (3, 32, 32)
+    img, label = ds[2]
+    assert label == 4
+    np.testing.assert_allclose(img.ravel(), pixels[2] / 255.0, rtol=1e-6)
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    np.testing.assert_allclose(dp.Dataset.cifar10(path, normalize=(mean, std))[2][0].ravel(),
+                               (pixels[2] / 255.0 - 0.5) / 0.25, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="normalize"):
+        dp.Dataset.cifar10(path, normalize="imagenet")
+    with pytest.raises(IndexError):
+        ds[5]
+    s = dp.Runner(fast_model, workers=2).run(dp.Source.cifar10(path, rate=500, samples=12))
+    assert s["completed"] == 12 and s["labelled"] == 12
+
+    x = rng.random((6, 3, 32, 32), dtype=np.float32)
+    arr = dp.Dataset.from_array(x, labels=[0, 1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(arr[4][0], x[4])
+    assert arr[4][1] == 4
+    with pytest.raises(ValueError, match="labels"):
+        dp.Dataset.from_array(x, labels=[1, 2])
+    with pytest.raises(dp.Error) as e:
+        dp.Dataset.npy(tmp_path / "missing.npy")
+    assert "missing.npy" in e.value.message
