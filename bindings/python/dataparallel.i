@@ -69,7 +69,7 @@ DP_OUT_HANDLE(pydp_runner)
 /* PyObject * passes through; these touch Python objects, so they keep the GIL. */
 %nothreadallow;
 PyObject *pydp_arch_names(void);
-dp_status pydp_infer(dp_exec *exec, PyObject *x, PyObject *out);
+dp_status pydp_infer(const dp_model *model, dp_exec *exec, PyObject *x, PyObject *out);
 dp_status pydp_pin_new(PyObject *obj, int writable, pydp_pin **out);
 void pydp_pin_free(pydp_pin *pin);
 dp_status pydp_fn_new(PyObject *callable, pydp_fn **out);

@@ -25,6 +25,7 @@ struct pydp_runner {
     int32_t *top1;      /* collector, borrowed pinned buffers */
     float *logits;
     int64_t collect_n;
+    size_t sample_floats;  /* push mode: c*h*w of dp_runner_start() */
 };
 
 static _Thread_local unsigned long long last_input;
@@ -105,18 +106,20 @@ static int get_buffer(PyObject *obj, Py_buffer *v, char code, int writable, cons
     return 0;
 }
 
-dp_status pydp_infer(dp_exec *exec, PyObject *x, PyObject *out) {
+dp_status pydp_infer(const dp_model *model, dp_exec *exec, PyObject *x, PyObject *out) {
     Py_buffer bx, bo;
-    if (!exec) return fail(PyExc_ValueError, "no execution context");
+    if (!model || !exec) return fail(PyExc_ValueError, "no model or execution context");
     if (get_buffer(x, &bx, 'f', 0, "input") < 0) return DP_ERR_INVALID_ARG;
     if (get_buffer(out, &bo, 'f', 1, "output") < 0) {
         PyBuffer_Release(&bx);
         return DP_ERR_INVALID_ARG;
     }
     dp_status st = DP_ERR_INVALID_ARG;
-    if (bx.ndim != 4 || bo.ndim != 2 || bx.shape[0] != bo.shape[0] || bx.shape[0] > INT32_MAX ||
-        bx.shape[2] > INT32_MAX || bx.shape[3] > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "input must be [N,C,H,W] and output [N,K]");
+    /* The library trusts n, h, w: every size it will touch is checked here. */
+    if (bx.ndim != 4 || bo.ndim != 2 || bx.shape[0] != bo.shape[0] || bx.shape[1] != dp_model_input_channels(model) ||
+        bo.shape[1] != dp_model_num_classes(model) || bx.shape[0] > INT32_MAX || bx.shape[2] > INT32_MAX ||
+        bx.shape[3] > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "input must be [N,C,H,W] and output [N,K] for this model");
         goto done;
     }
     const float *in = bx.buf;
@@ -535,13 +538,19 @@ int pydp_runner_run_batch(pydp_runner *r, dp_dataset *ds) {
 
 dp_status pydp_runner_start(pydp_runner *r, int c, int h, int w) {
     if (!r) return DP_ERR_INVALID_ARG;
-    return dp_runner_start(r->runner, c, h, w);
+    dp_status st = dp_runner_start(r->runner, c, h, w);
+    r->sample_floats = st == DP_OK ? (size_t)c * (size_t)h * (size_t)w : 0;
+    return st;
 }
 
 dp_status pydp_runner_submit(pydp_runner *r, long long sample_id, PyObject *x) {
     Py_buffer b;
     if (!r) return fail(PyExc_ValueError, "no runner");
     if (get_buffer(x, &b, 'f', 0, "sample") < 0) return DP_ERR_INVALID_ARG;
+    if ((size_t)b.len != r->sample_floats * sizeof(float)) {
+        PyBuffer_Release(&b);
+        return fail(PyExc_ValueError, "sample size differs from the shape given to start()");
+    }
     dp_status st;
     const float *p = b.buf;
     /* submit blocks when the queue is full (overflow "block"), while workers need the GIL for

@@ -33,9 +33,9 @@ unsigned long long pydp_debug_last_input(void);
 /* ---- models ---------------------------------------------------------------------------------- */
 dp_status pydp_model_load(const char *arch, const char *weights, int classes, int precision, int backend,
                           unsigned long long seed, dp_model **out);
-/* x: C-contiguous float32 [N,C,H,W] buffer; out: writable C-contiguous float32 [N,K]. The GIL is
- * released while the network runs; x is read in place. */
-dp_status pydp_infer(dp_exec *exec, PyObject *x, PyObject *out);
+/* x: C-contiguous float32 [N,C,H,W] buffer; out: writable C-contiguous float32 [N,K]; exec is a
+ * context of model. The GIL is released while the network runs; x is read in place. */
+dp_status pydp_infer(const dp_model *model, dp_exec *exec, PyObject *x, PyObject *out);
 
 /* ---- pinned buffers and Python callables ------------------------------------------------------- */
 typedef struct pydp_pin pydp_pin;
@@ -99,7 +99,7 @@ const char *pydp_runner_error(const pydp_runner *r);
 void pydp_runner_cancel(pydp_runner *r);
 
 dp_status pydp_runner_start(pydp_runner *r, int c, int h, int w);
-/* x: C-contiguous float32 buffer of c*h*w values (copied by the library). */
+/* x: C-contiguous float32 buffer of the c*h*w values given to start() (copied by the library). */
 dp_status pydp_runner_submit(pydp_runner *r, long long sample_id, PyObject *x);
 
 /* The summary of the last run / stop as the library's JSON (None before any). */

@@ -89,12 +89,15 @@ def test_shape_errors_never_crash(fast_model):
     assert fast_model.infer(np.zeros((1, 3, 32, 48), np.float32)).shape == (1, 10)
     # the low-level call checks too
     out = np.empty((1, 10), np.float32)
-    with pytest.raises(ValueError):
-        dp.capi.pydp_infer(fast_model._exec(), np.zeros((1, 3, 32), np.float32), out)
-    with pytest.raises(TypeError):
-        dp.capi.pydp_infer(fast_model._exec(), np.zeros((1, 3, 32, 32), np.float64), out)
-    with pytest.raises(ValueError):
-        dp.capi.pydp_infer(fast_model._exec(), np.zeros((2, 3, 32, 32), np.float32), out)
+    ptrs = (fast_model._ptr(), fast_model._exec())
+    for x, o, exc in [(np.zeros((1, 3, 32), np.float32), out, ValueError),
+                      (np.zeros((1, 3, 32, 32), np.float64), out, TypeError),
+                      (np.zeros((2, 3, 32, 32), np.float32), out, ValueError),
+                      (np.zeros((1, 1, 32, 32), np.float32), out, ValueError),
+                      (np.zeros((1, 3, 32, 32), np.float32), np.empty((1, 5), np.float32), ValueError),
+                      (np.zeros((1, 3, 32, 32), np.float32), np.empty((1, 10), np.float32)[:, ::2], ValueError)]:
+        with pytest.raises(exc):
+            dp.capi.pydp_infer(*ptrs, x, o)
 
 
 def test_errors_carry_status_and_message(tmp_path):

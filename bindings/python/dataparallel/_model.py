@@ -153,7 +153,7 @@ class Model:
         x = as_float32_batch(x, channels=self._channels, min_size=self._min_size)
         out = np.empty((x.shape[0], self.num_classes), dtype=np.float32)
         if x.shape[0] > 0:
-            capi.pydp_infer(self._exec(), x, out)
+            capi.pydp_infer(self._ptr(), self._exec(), x, out)
         return out
 
     __call__ = infer
