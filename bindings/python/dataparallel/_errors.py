@@ -6,6 +6,10 @@ from . import capi
 #: The library's dp_status codes; member names are the C names (``Status.DP_ERR_SHAPE``).
 Status = enum.IntEnum("Status", {capi.dp_status_str(code): code for code in range(capi.STATUS_COUNT)},
                       module=__name__)
+Status.__doc__ = """The library's status codes (dp_status): ``Status.DP_OK`` (0) ... ``Status.DP_ERR_INTERNAL``.
+
+An ``IntEnum``: compare with ints or members; ``.name`` is the C name, as dp_status_str() gives it.
+:attr:`Error.status` is one of these."""
 
 
 class Error(RuntimeError):
