@@ -10,7 +10,7 @@
  *    or to the shared queue (DP_ROUTE_SHARED) for `dynamic`. Workers report their service times
  *    with dp_partitioner_observe(), which `weighted` uses to re-estimate its weights online.
  *
- * Strategies (see docs/architecture.md for their guarantees):
+ * Strategies (docs/partitioners.md states their guarantees):
  *   uniform   batch: W contiguous ranges of equal size (+-1)      stream: round-robin
  *   sharded   batch: fixed shards, assigned greedily by size      stream: consistent hash of key
  *   dynamic   batch: guided self-scheduling (shared counter)      stream: one shared queue
