@@ -161,18 +161,30 @@ static void stop_mid_run(dp_model *m, dp_dataset *ds, int use_signal) {
 typedef struct sink_log {
     int starts, summaries, intervals;
     int64_t records, last_completed, last_offered, summary_completed;
-    int record_before_start;
+    int record_before_start, bad_logits;
 } sink_log;
 static void sl_start(const dp_run_info *info, void *u) {
     sink_log *l = u;
     (void)info;
     l->starts++;
 }
+static int argmax_ok(const dp_result *r) {
+    int best = 0;
+    if (!r->logits || r->num_classes < 1) return 0;
+    for (int k = 1; k < r->num_classes; k++)
+        if (r->logits[k] > r->logits[best]) best = k;
+    return best == r->top1;
+}
 static void sl_record(const dp_result *r, void *u) {
     sink_log *l = u;
-    (void)r;
     if (!l->starts) l->record_before_start = 1;
     l->records++;
+    if (!argmax_ok(r)) l->bad_logits++;
+}
+static atomic_int callback_bad_logits;
+static void logits_cb(const dp_result *r, void *ctx, void *user) {
+    if (!argmax_ok(r)) atomic_fetch_add(&callback_bad_logits, 1);
+    rt_on_result(r, ctx, user);
 }
 static void sl_interval(const dp_interval *iv, void *u) {
     sink_log *l = u;
@@ -198,7 +210,14 @@ static void sinks(dp_model *m, dp_dataset *ds) {
     dp_runner_opts o;
     dp_runner_opts_init(&o);
     o.interval_ms = 50;
+    o.keep_logits = 1;
+    o.pin_workers = 1;
+    o.max_batch = 3;
     dp_runner *r = make_runner(m, p, 2, seen, &o);
+    /* make_runner installs rt_on_result; check the logits on the way through. */
+    dp_runner_free(r);
+    o.on_result = logits_cb;
+    CHECK_OK(dp_runner_create(m, p, &o, &r));
     CHECK_OK(dp_runner_add_sink(r, sink));
     dp_source *src = make_source(ds, 200, 60);
     RT_SUMMARY(s);
@@ -207,6 +226,7 @@ static void sinks(dp_model *m, dp_dataset *ds) {
     CHECK_MSG(log.records == 60, "%lld records", (long long)log.records);
     CHECK_MSG(log.intervals >= 3, "%d intervals", log.intervals);
     CHECK(log.last_completed == s.completed && log.last_offered == s.offered && log.summary_completed == 60);
+    CHECK(log.bad_logits == 0 && atomic_load(&callback_bad_logits) == 0); /* keep_logits: logits match top-1 */
     dp_source_free(src);
     dp_runner_free(r);
     dp_sink_free(sink);
