@@ -201,3 +201,16 @@ def test_help_is_useful():
         assert obj.__doc__ and len(obj.__doc__) > 40, obj
     assert "zero-copy" in dp.Model.infer.__doc__ or "no copy" in dp.Model.infer.__doc__
     assert dp.__version__.count(".") == 2
+
+
+def test_infer_releases_the_gil(fast_model):
+    x = np.random.default_rng(10).random((256, 3, 32, 32), dtype=np.float32)
+    fast_model.infer(x[:1])
+    other = dp.Model(FAST_ARCH, seed=3)
+    t = threading.Thread(target=lambda: other.infer(x))
+    spins = 0
+    t.start()
+    while t.is_alive():     # only runs while the other thread is inside C without the GIL
+        spins += 1
+    t.join()
+    assert spins > 1000, spins
