@@ -7,6 +7,7 @@ so normalised inputs look like images to the models.
   make_cifar.py OUT.bin [--samples N] [--seed S]
 """
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -35,6 +36,7 @@ def main(argv=None):
         p.error("--samples must be >= 1")
     data = make(a.samples, a.seed)
     try:
+        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
         data.tofile(a.out)
     except OSError as e:
         print("make_cifar.py: %s" % e, file=sys.stderr)

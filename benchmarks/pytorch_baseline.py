@@ -467,6 +467,8 @@ class Pool:
         src_cpu = time.process_time() - cpu0
         s, rec = summarise(self, strategy, rate, samples, parts, dropped, overflow, t0, t_first, t_last,
                            src_cpu)
+        if slowdown:
+            s["slowdown"] = slow
         rec["t0"] = t0
         return s, rec
 

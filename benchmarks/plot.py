@@ -1,0 +1,323 @@
+#!/usr/bin/python3
+"""Plots and a summary for a results directory written by scripts/run (or by `dp-bench matrix`
+plus the straggler and capacity runs):
+
+  DIR/results.csv                      one row per stream run, engine = libdataparallel | pytorch
+  DIR/cells/<engine>_<arch>_<strategy>_w<W>_r<R>.jsonl   per-sample records (latency CDF)
+  DIR/straggler/<engine>_<arch>_<strategy>.json          stream summaries with --slowdown
+  DIR/capacity/<engine>_<arch>_<strategy>_w<W>.json      capacity searches ("capacity" field)
+
+Writes DIR/plots/*.png (whatever the inputs allow) and DIR/summary.md (straggler and capacity
+tables, the list of plots). Usage: plot.py DIR [--cdf-workers 2] [--slo-p99-ms 10]
+"""
+import argparse
+import csv
+import glob
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import numpy as np  # noqa: E402
+
+ENGINES = ("libdataparallel", "pytorch")
+# Engines differ by line style and marker (and by hatch in bar charts); strategies by colour.
+ENGINE_STYLE = {"libdataparallel": {"linestyle": "-", "marker": "o"},
+                "pytorch": {"linestyle": "--", "marker": "s", "markerfacecolor": "white"}}
+ENGINE_COLOR = {"libdataparallel": "#1f77b4", "pytorch": "#d62728"}
+ENGINE_HATCH = {"libdataparallel": "", "pytorch": "//"}
+STRATEGY_COLOR = {"uniform": "#1f77b4", "sharded": "#ff7f0e", "dynamic": "#2ca02c", "weighted": "#9467bd"}
+STRATEGY_ORDER = ("uniform", "sharded", "dynamic", "weighted")
+
+
+def strategy_color(s):
+    return STRATEGY_COLOR.get(s, "#7f7f7f")
+
+
+def load_rows(path):
+    rows = []
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            for k, v in r.items():
+                if k not in ("engine", "arch", "strategy"):
+                    try:
+                        r[k] = float(v)
+                    except (TypeError, ValueError):
+                        pass
+            rows.append(r)
+    return rows
+
+
+def ordered(values, order=()):
+    vals = set(values)
+    return [v for v in order if v in vals] + sorted(vals - set(order))
+
+
+def save(fig, path, written):
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    written.append(path)
+    print("plot.py: wrote %s" % path, file=sys.stderr)
+
+
+def engine_legend(ax, engines):
+    """A second legend that explains the line styles (engines)."""
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], color="black", label=e, **ENGINE_STYLE[e]) for e in engines]
+    return ax.legend(handles=handles, title="engine", loc="lower right", fontsize=8, title_fontsize=8)
+
+
+def per_arch_axes(n, height=4.2):
+    fig, axes = plt.subplots(1, n, figsize=(6.2 * n, height), squeeze=False)
+    return fig, axes[0]
+
+
+def plot_vs_workers(rows, out_dir, written):
+    """Throughput vs workers, and p50/p99 latency vs workers, per arch (one panel each)."""
+    for rate in sorted({r["rate"] for r in rows}):
+        sub = [r for r in rows if r["rate"] == rate]
+        archs = ordered([r["arch"] for r in sub])
+        engines = ordered([r["engine"] for r in sub], ENGINES)
+        strategies = ordered([r["strategy"] for r in sub], STRATEGY_ORDER)
+        suffix = "" if len({r["rate"] for r in rows}) == 1 else "_r%g" % rate
+
+        fig, axes = per_arch_axes(len(archs))
+        for ax, arch in zip(axes, archs):
+            for e in engines:
+                for s in strategies:
+                    pts = sorted((r["workers"], r["throughput"]) for r in sub
+                                 if r["arch"] == arch and r["engine"] == e and r["strategy"] == s)
+                    if pts:
+                        x, y = zip(*pts)
+                        ax.plot(x, y, color=strategy_color(s), label=s if e == engines[0] else None,
+                                **ENGINE_STYLE[e])
+            ax.axhline(rate, color="grey", linestyle=":", linewidth=1)
+            ax.text(0.5, rate, "offered %g/s" % rate, transform=ax.get_yaxis_transform(), ha="center",
+                    va="bottom", fontsize=8, color="grey")
+            ax.set_title("%s: throughput at %g samples/s offered" % (arch, rate))
+            ax.set_xlabel("workers (1 thread each)")
+            ax.set_ylabel("throughput (samples/s)")
+            ax.set_xticks(sorted({r["workers"] for r in sub}))
+            ax.set_ylim(bottom=0, top=max(rate, max(r["throughput"] for r in sub)) * 1.15)
+            ax.grid(alpha=0.3)
+            ax.add_artist(ax.legend(title="strategy", loc="upper left", fontsize=8, title_fontsize=8))
+            engine_legend(ax, engines)
+        save(fig, os.path.join(out_dir, "throughput_vs_workers%s.png" % suffix), written)
+
+        fig, axes = plt.subplots(2, len(archs), figsize=(6.2 * len(archs), 7.5), squeeze=False)
+        for col, arch in enumerate(archs):
+            for row, (key, name) in enumerate((("latency_p50_ms", "p50"), ("latency_p99_ms", "p99"))):
+                ax = axes[row][col]
+                for e in engines:
+                    for s in strategies:
+                        pts = sorted((r["workers"], r[key]) for r in sub
+                                     if r["arch"] == arch and r["engine"] == e and r["strategy"] == s)
+                        if pts:
+                            x, y = zip(*pts)
+                            ax.plot(x, y, color=strategy_color(s), label=s if e == engines[0] else None,
+                                    **ENGINE_STYLE[e])
+                ax.set_yscale("log")
+                ax.set_title("%s: %s latency at %g samples/s" % (arch, name, rate))
+                ax.set_xlabel("workers (1 thread each)")
+                ax.set_ylabel("%s latency from intended arrival (ms, log)" % name)
+                ax.set_xticks(sorted({r["workers"] for r in sub}))
+                ax.grid(alpha=0.3, which="both")
+                ax.add_artist(ax.legend(title="strategy", loc="upper right", fontsize=8, title_fontsize=8))
+                engine_legend(ax, engines)
+        fig.tight_layout()
+        save(fig, os.path.join(out_dir, "latency_vs_workers%s.png" % suffix), written)
+
+
+def read_latencies(path):
+    lat = []
+    with open(path) as f:
+        for line in f:
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if d.get("type", "sample") == "sample" and "latency_ms" in d:
+                lat.append(d["latency_ms"])
+    return np.sort(np.array(lat))
+
+
+def plot_cdf(res_dir, out_dir, workers, written):
+    """Latency CDF of every W-worker run with per-sample records, one panel per arch."""
+    runs = {}
+    for path in glob.glob(os.path.join(res_dir, "cells", "*_w%d_r*.jsonl" % workers)):
+        name = os.path.basename(path)[:-len(".jsonl")]
+        engine = next((e for e in ENGINES if name.startswith(e + "_")), None)
+        if engine is None:
+            continue
+        rest = name[len(engine) + 1:].rsplit("_w", 1)[0]
+        arch, strategy = rest.rsplit("_", 1)
+        lat = read_latencies(path)
+        if len(lat):
+            runs.setdefault(arch, []).append((engine, strategy, lat))
+    if not runs:
+        print("plot.py: no %d-worker per-sample records in %s/cells: no latency CDF" % (workers, res_dir),
+              file=sys.stderr)
+        return
+    archs = ordered(runs)
+    fig, axes = per_arch_axes(len(archs), 4.6)
+    for ax, arch in zip(axes, archs):
+        engines = ordered([e for e, _, _ in runs[arch]], ENGINES)
+        for e, s, lat in sorted(runs[arch], key=lambda t: (ENGINES.index(t[0]), t[1])):
+            y = np.arange(1, len(lat) + 1) / len(lat)
+            style = dict(ENGINE_STYLE[e], marker=None)
+            ax.plot(lat, y, color=strategy_color(s), label=s if e == engines[0] else None, **style)
+        ax.set_xscale("log")
+        ax.set_title("%s: latency CDF, %d workers" % (arch, workers))
+        ax.set_xlabel("latency from intended arrival (ms, log)")
+        ax.set_ylabel("fraction of samples completed within")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3, which="both")
+        ax.add_artist(ax.legend(title="strategy", loc="upper left", fontsize=8, title_fontsize=8))
+        engine_legend(ax, engines)
+    save(fig, os.path.join(out_dir, "latency_cdf_w%d.png" % workers), written)
+
+
+def load_json_dir(res_dir, sub):
+    out = []
+    for path in sorted(glob.glob(os.path.join(res_dir, sub, "*.json"))):
+        try:
+            with open(path) as f:
+                d = json.load(f)
+        except (OSError, ValueError) as e:
+            print("plot.py: skipping %s: %s" % (path, e), file=sys.stderr)
+            continue
+        name = os.path.basename(path)[:-len(".json")]
+        d.setdefault("engine", next((e for e in ENGINES if name.startswith(e + "_")), "libdataparallel"))
+        out.append(d)
+    return out
+
+
+def plot_straggler(res_dir, out_dir, written, md):
+    """Per-worker share of the samples under a straggler, per strategy and engine."""
+    runs = [d for d in load_json_dir(res_dir, "straggler") if d.get("per_worker")]
+    if not runs:
+        print("plot.py: no straggler runs in %s/straggler" % res_dir, file=sys.stderr)
+        return
+    archs = ordered([d["arch"] for d in runs])
+    md.append("\n## Straggler: per-worker load with `--slowdown`\n")
+    md.append("| arch | engine | strategy | slowdown | samples per worker | throughput (samples/s) | p99 ms | flagged |")
+    md.append("|---|---|---|---|---|---:|---:|---|")
+    fig, axes = plt.subplots(1, len(archs), figsize=(8.0 * len(archs), 4.8), squeeze=False)
+    axes = axes[0]
+    for ax, arch in zip(axes, archs):
+        sub = [d for d in runs if d["arch"] == arch]
+        engines = ordered([d["engine"] for d in sub], ENGINES)
+        strategies = ordered([d["strategy"] for d in sub], STRATEGY_ORDER)
+        W = max(len(d["per_worker"]) for d in sub)
+        width = 0.8 / (len(engines) * W)
+        for si, s in enumerate(strategies):
+            for ei, e in enumerate(engines):
+                d = next((d for d in sub if d["strategy"] == s and d["engine"] == e), None)
+                if d is None:
+                    continue
+                total = max(sum(w["completed"] for w in d["per_worker"]), 1)
+                slow = d.get("slowdown") or []
+                for w in d["per_worker"]:
+                    k = w["worker"]
+                    x = si - 0.4 + (ei * W + k + 0.5) * width
+                    f = slow[k] if k < len(slow) else 1.0
+                    ax.bar(x, 100.0 * w["completed"] / total, width * 0.92,
+                           color=ENGINE_COLOR[e], alpha=1.0 if f <= 1 else 0.45,
+                           hatch=ENGINE_HATCH[e], edgecolor="black", linewidth=0.5)
+                    ax.text(x, 100.0 * w["completed"] / total + 1, "w%d\n×%g" % (k, f), ha="center",
+                            va="bottom", fontsize=7)
+                md.append("| %s | %s | %s | %s | %s | %.1f | %.2f | %s |" % (
+                    arch, e, s, ",".join("%g" % f for f in slow) or "-",
+                    " / ".join(str(w["completed"]) for w in d["per_worker"]), d["throughput"],
+                    d["latency_ms"]["p99"], ",".join("w%d" % w["worker"] for w in d["per_worker"]
+                                                    if w.get("straggler")) or "-"))
+        if W > 0:
+            ax.axhline(100.0 / W, color="grey", linestyle=":", linewidth=1)
+        ax.set_xticks(range(len(strategies)))
+        ax.set_xticklabels(strategies)
+        ax.set_ylim(0, 115)
+        ax.set_xlabel("strategy  (bars: worker w0, w1, ...; pale = slowed down by the factor shown)")
+        ax.set_ylabel("share of samples served (%)")
+        slow = next((d.get("slowdown") for d in sub if d.get("slowdown")), None)
+        ax.set_title("%s: load balance with a straggler (slowdown %s)" % (
+            arch, ",".join("%g" % f for f in slow) if slow else "?"))
+        from matplotlib.patches import Patch
+        ax.legend(handles=[Patch(facecolor=ENGINE_COLOR[e], hatch=ENGINE_HATCH[e], edgecolor="black", label=e)
+                           for e in engines], title="engine", fontsize=8, title_fontsize=8, loc="upper right")
+        ax.grid(alpha=0.3, axis="y")
+    save(fig, os.path.join(out_dir, "straggler_load_balance.png"), written)
+
+
+def plot_capacity(res_dir, out_dir, slo, written, md):
+    caps = [d for d in load_json_dir(res_dir, "capacity") if "capacity" in d]
+    if not caps:
+        print("plot.py: no capacity searches in %s/capacity" % res_dir, file=sys.stderr)
+        return
+    md.append("\n## Capacity: highest constant rate with p99 <= SLO and nothing dropped\n")
+    md.append("| arch | engine | strategy | workers | SLO p99 ms | capacity (samples/s) |")
+    md.append("|---|---|---|---:|---:|---:|")
+    labels = ordered(["%s\n%s, %d worker%s" % (d["arch"], d["strategy"], d["workers"], "" if d["workers"] == 1 else "s")
+                      for d in caps])
+    engines = ordered([d["engine"] for d in caps], ENGINES)
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.4 * len(labels)), 4.6))
+    width = 0.8 / len(engines)
+    top = max(d["capacity"] for d in caps) or 1.0
+    for ei, e in enumerate(engines):
+        for li, lab in enumerate(labels):
+            d = next((d for d in caps if d["engine"] == e and "%s\n%s, %d worker%s" % (
+                d["arch"], d["strategy"], d["workers"], "" if d["workers"] == 1 else "s") == lab), None)
+            if d is None:
+                continue
+            x = li - 0.4 + (ei + 0.5) * width
+            ax.bar(x, d["capacity"], width * 0.9, color=ENGINE_COLOR[e], hatch=ENGINE_HATCH[e], edgecolor="black",
+                   linewidth=0.5, label=e if li == 0 or not ax.get_legend_handles_labels()[1].count(e) else None)
+            ax.text(x, d["capacity"] + top * 0.01, "%.0f" % d["capacity"] if d["capacity"] > 0 else
+                    "0: p99 > %g ms\neven at the\nlowest rate tried" % d.get("slo_p99_ms", slo),
+                    ha="center", va="bottom", fontsize=8)
+            md.append("| %s | %s | %s | %d | %g | %.1f |" % (d["arch"], e, d["strategy"], d["workers"],
+                                                          d.get("slo_p99_ms", slo), d["capacity"]))
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_ylabel("capacity (samples/s)")
+    ax.set_ylim(0, top * 1.15)
+    ax.set_title("Capacity: highest constant rate with p99 <= %g ms and nothing dropped" % slo)
+    handles, names = ax.get_legend_handles_labels()
+    uniq = dict(zip(names, handles))
+    ax.legend(uniq.values(), uniq.keys(), title="engine", fontsize=8, title_fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    save(fig, os.path.join(out_dir, "capacity.png"), written)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dir", help="results directory")
+    p.add_argument("--cdf-workers", type=int, default=2, help="worker count of the latency CDF (default 2)")
+    p.add_argument("--slo-p99-ms", type=float, default=10.0, help="SLO of the capacity searches (for titles)")
+    a = p.parse_args(argv)
+    out_dir = os.path.join(a.dir, "plots")
+    os.makedirs(out_dir, exist_ok=True)
+    written, md = [], ["# Results summary", "", "Generated by benchmarks/plot.py from %s." % a.dir]
+    csv_path = os.path.join(a.dir, "results.csv")
+    if os.path.exists(csv_path):
+        rows = [r for r in load_rows(csv_path) if isinstance(r.get("throughput"), float)]
+        if rows:
+            plot_vs_workers(rows, out_dir, written)
+    else:
+        print("plot.py: no %s: no matrix plots" % csv_path, file=sys.stderr)
+    plot_cdf(a.dir, out_dir, a.cdf_workers, written)
+    plot_straggler(a.dir, out_dir, written, md)
+    plot_capacity(a.dir, out_dir, a.slo_p99_ms, written, md)
+    md.append("\n## Plots\n")
+    md.extend("- [%s](plots/%s)" % (os.path.basename(w), os.path.basename(w)) for w in written)
+    with open(os.path.join(a.dir, "summary.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    print("plot.py: %d plots in %s, summary in %s" % (len(written), out_dir, os.path.join(a.dir, "summary.md")),
+          file=sys.stderr)
+    return 0 if written else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
