@@ -149,7 +149,7 @@ class Runner:
         self._create([])
         self._mode = None            # "push" between start() and stop()
         self._running = None         # (runner ptr, source ptr or None) during run()/run_batch()
-        self._push = None            # push mode: (dispatch Callback, pending callbacks, states)
+        self._push = None            # push mode: (dispatch Callback, pending callbacks, states, shape)
         self._next_id = 0
 
     # ---- set-up ------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ class Runner:
             s["interrupted"] = True
         return s
 
-    def _blocking(self, call, cancel, states, mode):
+    def _blocking(self, call, cancel, states):
         """Run a blocking C call interruptibly; raise a callback's exception or the library error."""
         rc, interrupted = wait_interruptibly(call, cancel, states)
         err = first_error(states)
@@ -276,10 +276,10 @@ class Runner:
         self._running = (ptr, src)
         try:
             if source is not None:
-                rc, interrupted = self._blocking(lambda: capi.pydp_runner_run(ptr, src), self.cancel, states, mode)
+                rc, interrupted = self._blocking(lambda: capi.pydp_runner_run(ptr, src), self.cancel, states)
             else:
                 rc, interrupted = self._blocking(lambda: capi.pydp_runner_run_batch(ptr, batch_ds._h.ptr),
-                                                 self.cancel, states, mode)
+                                                 self.cancel, states)
         finally:
             self._running = None
             capi.pydp_runner_set_dispatch(ptr, None)
@@ -369,8 +369,7 @@ class Runner:
             return
         ptr = self._ptr()
         try:
-            self._blocking(lambda: capi.pydp_runner_drain(ptr), lambda: capi.pydp_runner_cancel(ptr), self._push[2],
-                           "push")
+            self._blocking(lambda: capi.pydp_runner_drain(ptr), lambda: capi.pydp_runner_cancel(ptr), self._push[2])
         except BaseException:
             self._finish_push()
             raise
