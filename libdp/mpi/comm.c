@@ -1,5 +1,6 @@
 /* The plugin's process-wide MPI state; see comm.h. */
 #include "comm.h"
+#include "wire.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -30,6 +31,7 @@ static struct {
     int rank, size;
     int64_t poll_max_ns;
     atomic_uint epoch;
+    atomic_uint open_epoch;   /* the open runner's epoch, 0 when none */
     atomic_int *dead;         /* per rank */
     atomic_int *unanswered;   /* per rank */
     atomic_uint rr;           /* round robin over live ranks */
@@ -56,6 +58,7 @@ static void at_exit(void) {
     MPI_Finalized(&finalized);
     if (finalized) return;
     if (g.rank == 0) {
+        dpi_mpi_close_runner(1000000000LL);
         int missing = 0;
         for (int r = 1; r < g.size; r++) missing += atomic_load(&g.unanswered[r]) != 0;
         if (missing > 0) {
@@ -139,11 +142,46 @@ out:
     return s;
 }
 
-const dpi_worker_host *dpi_mpi_host(void) { return g.host; }
 MPI_Comm dpi_mpi_comm(void) { return g.comm; }
 int dpi_mpi_rank(void) { return g.rank; }
 int dpi_mpi_size(void) { return g.size; }
-uint32_t dpi_mpi_next_epoch(void) { return atomic_fetch_add(&g.epoch, 1) + 1; }
+
+dp_status dpi_mpi_open_runner(uint32_t *epoch) {
+    unsigned e = atomic_load(&g.epoch) + 1, none = 0;
+    if (!atomic_compare_exchange_strong(&g.open_epoch, &none, e))
+        return g.host->error(DP_ERR_BUSY, "backend mpi: another MPI runner is open in this process; free it first "
+                                          "(one MPI runner at a time)");
+    atomic_store(&g.epoch, e);
+    *epoch = e;
+    return DP_OK;
+}
+
+void dpi_mpi_close_runner(int64_t timeout_ns) {
+    unsigned e = atomic_exchange(&g.open_epoch, 0);
+    if (e == 0 || g.rank != 0) return;
+    int n = g.size - 1;
+    dpi_mpi_hdr *msg = dpi_mpi_alloc(sizeof *msg);
+    MPI_Request *rq = calloc((size_t)n, sizeof *rq);
+    if (!msg || !rq) {
+        dpi_mpi_free(msg);
+        free(rq);
+        return;
+    }
+    *msg = (dpi_mpi_hdr){.magic = DPI_MPI_MAGIC, .epoch = e, .kind = DPI_MSG_CLOSE};
+    for (int r = 1; r <= n; r++) {
+        /* Dead ranks too: one that only stopped answering batches is still waiting for it. */
+        rq[r - 1] = MPI_REQUEST_NULL;
+        dpi_mpi_lock();
+        MPI_Isend(msg, (int)sizeof *msg, MPI_BYTE, r, DPI_TAG_REQUEST, g.comm, &rq[r - 1]);
+        dpi_mpi_unlock();
+    }
+    if (dpi_mpi_wait(rq, n, 0, 0, g.host->now_ns() + timeout_ns) == 1) {
+        dpi_mpi_free(msg);
+    } else {
+        for (int r = 0; r < n; r++) dpi_mpi_abandon(&rq[r], 1, r == 0 ? msg : NULL);
+    }
+    free(rq);
+}
 
 void dpi_mpi_lock(void) {
     if (g.serialise) pthread_mutex_lock(&g.call_mu);

@@ -24,12 +24,17 @@
 /* Initialise MPI (or join the application's MPI) once per process; later calls only check. */
 dp_status dpi_mpi_init(const dpi_worker_host *host);
 
-const dpi_worker_host *dpi_mpi_host(void);
 MPI_Comm dpi_mpi_comm(void);
 int dpi_mpi_rank(void);
 int dpi_mpi_size(void);
-/* A new runner generation; every rank opens its runners in the same order. */
-uint32_t dpi_mpi_next_epoch(void);
+
+/* One MPI runner at a time per process: messages carry its epoch (runner generation), and every
+ * rank opens its runners in the same order. DP_ERR_BUSY while another one is open. */
+dp_status dpi_mpi_open_runner(uint32_t *epoch);
+/* Release it. On rank 0 also tell the worker ranks (DPI_MSG_CLOSE; waits at most timeout_ns for
+ * the sends), so that one still waiting in serve() for a run rank 0 will never start (rank 0
+ * failed) returns instead of hanging, and one freeing its runner knows rank 0 did too. */
+void dpi_mpi_close_runner(int64_t timeout_ns);
 
 /* Serialise MPI calls when the thread level is below MPI_THREAD_MULTIPLE (no-ops otherwise). */
 void dpi_mpi_lock(void);

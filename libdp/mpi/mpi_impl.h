@@ -49,6 +49,7 @@ typedef struct dpi_mpi_backend {
     int fault_rank;
     int64_t fault_after;
     int stalled;
+    int closed;              /* rank 0 freed the runner */
 } dpi_mpi_backend;
 
 /* coordinator.c */

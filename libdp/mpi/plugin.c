@@ -25,9 +25,13 @@ static dp_status mpi_open(const dpi_worker_host *host, const dpi_worker_config *
                            "are the workers");
     dpi_mpi_backend *b = calloc(1, sizeof *b);
     if (!b) return host->error(DP_ERR_NOMEM, "backend mpi: out of memory");
+    s = dpi_mpi_open_runner(&b->epoch);
+    if (s != DP_OK) {
+        free(b);
+        return s;
+    }
     b->host = host;
     b->cfg = *cfg;
-    b->epoch = dpi_mpi_next_epoch();
     b->rank = rank;
     b->size = size;
     b->workers = size - 1;
@@ -38,6 +42,7 @@ static dp_status mpi_open(const dpi_worker_host *host, const dpi_worker_config *
             host->log(DP_LOG_WARN, "backend mpi: %d workers requested; using the %d worker ranks of this job",
                       cfg->workers, b->workers);
         if (posix_memalign((void **)&b->stats, 64, (size_t)b->workers * sizeof *b->stats) != 0) {
+            dpi_mpi_close_runner(b->timeout_ns);
             free(b);
             return host->error(DP_ERR_NOMEM, "backend mpi: out of memory");
         }
@@ -54,7 +59,8 @@ static dp_status mpi_open(const dpi_worker_host *host, const dpi_worker_config *
 static void mpi_close(void *backend) {
     dpi_mpi_backend *b = backend;
     if (!b) return;
-    dpi_mpi_server_close(b);
+    if (b->rank != 0) dpi_mpi_server_close(b);
+    dpi_mpi_close_runner(b->timeout_ns < 1000000000LL ? b->timeout_ns : 1000000000LL);
     free(b->stats);
     free(b);
 }

@@ -130,57 +130,85 @@ static dp_status end_run(dpi_mpi_backend *b, const dpi_mpi_hdr *req) {
     return answer(b, req, DPI_MSG_END_ACK, DP_OK, 0, DPI_TAG_END_ACK);
 }
 
+/* Receive rank 0's next request into b->in (growing it); 1 with *bytes, 0 at the deadline,
+ * -1 on an MPI error (message set). */
+static int receive(dpi_mpi_backend *b, size_t *bytes, int64_t deadline_ns) {
+    MPI_Status st;
+    int count = 0, got = dpi_mpi_probe(0, DPI_TAG_REQUEST, &st, deadline_ns);
+    if (got != 1) return got;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    *bytes = count > 0 ? (size_t)count : 0;
+    if (*bytes > b->in_cap) {
+        dpi_mpi_free(b->in);
+        b->in_cap = 0;
+        b->in = dpi_mpi_alloc(*bytes);
+        if (!b->in) return -1;
+        b->in_cap = *bytes;
+    }
+    dpi_mpi_lock();
+    int rc = MPI_Recv(b->in, count, MPI_BYTE, 0, DPI_TAG_REQUEST, dpi_mpi_comm(), MPI_STATUS_IGNORE);
+    dpi_mpi_unlock();
+    if (rc != MPI_SUCCESS) {
+        b->host->error(DP_ERR_BACKEND, "mpi: rank %d: receiving from rank 0 failed (MPI error %d)", b->rank, rc);
+        return -1;
+    }
+    const dpi_mpi_hdr *req = (const dpi_mpi_hdr *)b->in;
+    if (*bytes < HDR || req->magic != DPI_MPI_MAGIC) {
+        b->host->log(DP_LOG_WARN, "mpi: rank %d: ignoring a %zu-byte message that is not ours", b->rank, *bytes);
+        *bytes = 0;
+    } else if (req->epoch != b->epoch) {
+        *bytes = 0; /* for a runner that no longer exists */
+    }
+    return 1;
+}
+
+static dp_status closed_error(const dpi_mpi_backend *b) {
+    return b->host->error(DP_ERR_CLOSED,
+                          "mpi: rank %d: rank 0 freed its runner without starting this run (did it fail? see "
+                          "its output)",
+                          b->rank);
+}
+
 dp_status dpi_mpi_serve(void *backend) {
     dpi_mpi_backend *b = backend;
+    if (b->closed) return closed_error(b);
     unsigned long slack = dpi_mpi_fine_timers();
     dp_status s = DP_OK;
     for (;;) {
-        MPI_Status st;
-        int count = 0;
+        size_t bytes = 0;
         /* No deadline: between runs rank 0 may be busy with anything for as long as it likes. */
-        if (dpi_mpi_probe(0, DPI_TAG_REQUEST, &st, 0) != 1) {
+        if (receive(b, &bytes, 0) != 1) {
             s = DP_ERR_BACKEND;
             break;
         }
-        MPI_Get_count(&st, MPI_BYTE, &count);
-        size_t bytes = count > 0 ? (size_t)count : 0;
-        if (bytes > b->in_cap) {
-            dpi_mpi_free(b->in);
-            b->in_cap = 0;
-            b->in = dpi_mpi_alloc(bytes);
-            if (!b->in) {
-                s = DP_ERR_NOMEM;
-                break;
-            }
-            b->in_cap = bytes;
-        }
-        dpi_mpi_lock();
-        int rc = MPI_Recv(b->in, count, MPI_BYTE, 0, DPI_TAG_REQUEST, dpi_mpi_comm(), MPI_STATUS_IGNORE);
-        dpi_mpi_unlock();
-        if (rc != MPI_SUCCESS) {
-            s = b->host->error(DP_ERR_BACKEND, "mpi: rank %d: receiving from rank 0 failed (MPI error %d)", b->rank, rc);
-            break;
-        }
+        if (bytes == 0) continue;
         const dpi_mpi_hdr *req = (const dpi_mpi_hdr *)b->in;
-        if (bytes < HDR || req->magic != DPI_MPI_MAGIC) {
-            b->host->log(DP_LOG_WARN, "mpi: rank %d: ignoring a %zu-byte message that is not ours", b->rank, bytes);
-            continue;
-        }
-        if (req->epoch != b->epoch) continue; /* for a runner that no longer exists */
-        if (req->kind == DPI_MSG_PREPARE)
+        if (req->kind == DPI_MSG_PREPARE) {
             s = prepare(b, req);
-        else if (req->kind == DPI_MSG_BATCH)
+        } else if (req->kind == DPI_MSG_BATCH) {
             s = run_batch(b, req, bytes);
-        else if (req->kind == DPI_MSG_END_RUN)
+        } else if (req->kind == DPI_MSG_END_RUN) {
+            s = end_run(b, req);
             break;
+        } else if (req->kind == DPI_MSG_CLOSE) {
+            b->closed = 1;
+            s = closed_error(b);
+            break;
+        }
         if (s != DP_OK) break;
     }
-    if (s == DP_OK) s = end_run(b, (const dpi_mpi_hdr *)b->in);
     dpi_mpi_restore_timers(slack);
     return s;
 }
 
 void dpi_mpi_server_close(dpi_mpi_backend *b) {
+    /* Wait (bounded) for rank 0 to free its runner too, so its CLOSE is not left unreceived. */
+    int64_t deadline = b->host->now_ns() + b->timeout_ns;
+    while (!b->closed) {
+        size_t bytes = 0;
+        if (receive(b, &bytes, deadline) != 1) break;
+        if (bytes > 0 && ((const dpi_mpi_hdr *)b->in)->kind == DPI_MSG_CLOSE) b->closed = 1;
+    }
     if (b->out_req != MPI_REQUEST_NULL &&
         dpi_mpi_wait(&b->out_req, 1, 0, 0, b->host->now_ns() + b->timeout_ns) != 1) {
         dpi_mpi_abandon(&b->out_req, 1, b->out);

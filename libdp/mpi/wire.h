@@ -8,7 +8,7 @@
  * micro-batch in flight, matched to its reply by `seq`; rank 0 keeps ids, intended times and
  * timestamps (both stamps are taken on rank 0's clock around the round trip).
  *
- * Tags: every request (prepare, batch, end of run) goes to a server on DPI_TAG_REQUEST, so the
+ * Tags: every request (prepare, batch, end of run, close) goes to a server on DPI_TAG_REQUEST, so the
  * requests of one rank-0 thread arrive in the order sent (MPI's non-overtaking rule). A server
  * answers a prepare or a batch on DPI_TAG_REPLY_BASE + origin (the rank-0 worker that asked,
  * which may not be the server's own worker when a dead rank's batches are re-dispatched) and an
@@ -33,7 +33,8 @@ typedef enum dpi_mpi_kind {
     DPI_MSG_END_RUN = 3,    /* rank 0 -> server: the run is over, return from serve() */
     DPI_MSG_READY = 4,      /* server -> rank 0: answer to PREPARE (status) */
     DPI_MSG_LOGITS = 5,     /* server -> rank 0: answer to BATCH (status, logits follow) */
-    DPI_MSG_END_ACK = 6     /* server -> rank 0: answer to END_RUN (what it ran) */
+    DPI_MSG_END_ACK = 6,    /* server -> rank 0: answer to END_RUN (what it ran) */
+    DPI_MSG_CLOSE = 7       /* rank 0 -> server: the runner is freed (no answer) */
 } dpi_mpi_kind;
 
 typedef struct dpi_mpi_hdr {

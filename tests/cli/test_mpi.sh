@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The MPI runner backend under mpirun, loopback only (issue 10): for uniform, dynamic, sharded and
+# weighted, 900 samples at 300/s over 2 worker ranks: every sample exactly once, the same top-1 as
+# the threads backend, efficiency >= 99.9 %, rank 0 not spinning a core. Then a worker rank that
+# stops answering or is killed mid-run: the run ends within the timeout, the summary is written and
+# offered == completed + dropped + failed (its in-flight batch failed, or re-dispatched with --retry).
+#
+# The model is torchvision resnet18 at 32x32 (about 2-3 ms per sample on one core): 3 ranks on a
+# 2-core machine keep up at 300/s (resnet18_cifar, ~20 ms per sample here, cannot).
+# Efficiency is a timing figure on a shared machine: a strategy whose efficiency alone misses is
+# run once more; missing again fails, unless the threads backend, run right then, misses too (the
+# machine is overloaded, which the test reports instead of judging the MPI path).
+set -uo pipefail
+bench="$DP_BIN_DIR/dp-bench"
+plugin="$DP_LIB_DIR/libdataparallel_mpi.so.0"
+py="${DP_PYTHON3:-/usr/bin/python3}"
+tmp="$DP_TEST_TMP/mpi"
+if [ ! -e "$plugin" ]; then
+    echo "SKIP: the MPI backend was not built ($plugin is missing: install Open MPI, e.g. scripts/deps, and reconfigure)"
+    echo "0 passed, 0 failed"
+    exit 0
+fi
+rm -rf "$tmp" && mkdir -p "$tmp"
+cd "$tmp" || exit 1
+# CI runs as root; Open MPI refuses that unless told. PASSIVE: idle OpenMP threads sleep.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=PASSIVE
+mpirun=(mpirun --oversubscribe --bind-to none -np 3)
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+common=(--arch resnet18 --workers 2 --rate 300 --samples 900 --quiet)
+"$bench" stream "${common[@]}" --strategy uniform --predictions ref.csv --json ref.json >ref.out 2>&1 ||
+    { bad "threads reference run"; cat ref.out; }
+
+# check.py JSON PREDICTIONS REFERENCE: exactly-once, same top-1, accounting; prints efficiency.
+cat >check.py <<'EOF'
+import csv, json, sys
+j = json.load(open(sys.argv[1]))
+rows = list(csv.DictReader(open(sys.argv[2])))
+ref = {int(r["sample_id"]): int(r["top1"]) for r in csv.DictReader(open(sys.argv[3]))}
+ids = sorted(int(r["sample_id"]) for r in rows)
+assert ids == list(range(900)), "sample ids not exactly 0..899 once each: %d rows" % len(ids)
+diff = [int(r["sample_id"]) for r in rows if int(r["top1"]) != ref[int(r["sample_id"])]]
+assert not diff, "top-1 differs from the threads backend for samples %s" % diff[:10]
+assert len(ref) == 900 and len(set(ref.values())) > 1, "reference predictions are degenerate"
+assert j["offered"] == j["completed"] == 900 and j["dropped"] == 0 and j["failed"] == 0, j
+assert j["workers"] == 2 and all(w["completed"] > 0 for w in j["per_worker"]), j["per_worker"]
+assert {int(r["worker"]) for r in rows} == {0, 1}
+# A rank-0 that busy-polls shows ~100 % here (one core); sleeping polls keep it to a few %.
+assert j["cpu_pct"] < 50, "rank 0 used %.1f %% CPU" % j["cpu_pct"]
+print("%.3f %.1f %.2f" % (j["efficiency_pct"], j["cpu_pct"], j["latency_ms"]["p99"]))
+EOF
+
+# efficiency FILE: the summary's efficiency_pct.
+efficiency() { "$py" -c "import json, sys; print('%.3f' % json.load(open(sys.argv[1]))['efficiency_pct'])" "$1"; }
+above() { "$py" -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 99.9 else 1)" "$1"; }
+
+for s in uniform dynamic sharded weighted; do
+    for attempt in 1 2; do
+        rm -f "$s.json" "$s.csv"
+        timeout 120 "${mpirun[@]}" "$bench" stream "${common[@]}" --strategy $s --backend mpi \
+            --json "$s.json" --predictions "$s.csv" >"$s.out" 2>&1
+        rc=$?
+        if [ $rc -ne 0 ]; then bad "$s: mpirun exit $rc"; cat "$s.out"; break; fi
+        if ! res=$("$py" check.py "$s.json" "$s.csv" ref.csv 2>&1); then bad "$s: $res"; break; fi
+        read -r eff cpu p99 <<<"$res"
+        echo "$s: efficiency $eff %, rank 0 CPU $cpu %, p99 $p99 ms (attempt $attempt)"
+        if above "$eff"; then ok; break; fi
+        [ $attempt -eq 1 ] && continue
+        # Missed twice: only a failure if the threads backend keeps up on this machine right now.
+        "$bench" stream "${common[@]}" --strategy $s --json "th-$s.json" >/dev/null 2>&1
+        th=$(efficiency "th-$s.json")
+        if above "$th"; then
+            bad "$s: efficiency $eff % < 99.9 % twice (threads backend now: $th %)"
+        else
+            echo "NOTE: $s: efficiency not judged: the machine is overloaded (threads backend now: $th %)"
+        fi
+    done
+done
+
+# fault.py JSON: accounting holds after a worker rank's failure; prints failed and completed.
+cat >fault.py <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["offered"] == 900, j
+assert j["offered"] == j["completed"] + j["dropped"] + j["failed"], j
+print(j["failed"], j["completed"])
+EOF
+
+# fault NAME MODE MPIRUN-FLAGS BENCH-FLAGS: rank 2 fails after answering 60 batches; sets
+# failed and completed from the summary (empty when the run did not produce one).
+fault() {
+    local name=$1 mode=$2 mflags=$3 bflags=$4 t0 t1 rc res
+    failed="" completed=""
+    t0=$(date +%s)
+    # shellcheck disable=SC2086
+    timeout 120 "${mpirun[@]}" $mflags -x DP_MPI_TEST_FAULT=2:60:$mode "$bench" stream "${common[@]}" \
+        --strategy uniform --backend mpi --worker-timeout 2 $bflags --json "$name.json" >"$name.out" 2>&1
+    rc=$?
+    t1=$(date +%s)
+    if [ $rc -eq 124 ]; then bad "$name: hung (killed after 120 s)"; cat "$name.out"; return; fi
+    # 3 s of stream + the 2 s timeout + up to 1 s to give up on the dead rank + start-up.
+    if [ $((t1 - t0)) -gt 40 ]; then bad "$name: took $((t1 - t0)) s"; fi
+    if ! grep -q "worker rank 2 did not answer within 2 s" "$name.out"; then bad "$name: no dead-rank warning"; cat "$name.out"; fi
+    if ! res=$("$py" fault.py "$name.json" 2>&1); then bad "$name: $res"; cat "$name.out"; return; fi
+    read -r failed completed <<<"$res"
+    echo "$name: $failed failed, $completed completed, $((t1 - t0)) s, mpirun exit $rc"
+}
+
+fault stall stall "" ""
+if [ "${failed:-0}" -ge 1 ] && [ "${completed:-0}" -ge 800 ]; then ok; else bad "stall: failed=$failed completed=$completed"; fi
+fault stall-retry stall "" --retry
+if [ "${failed:-1}" -eq 0 ] && [ "${completed:-0}" -eq 900 ]; then ok; else bad "stall --retry: failed=$failed completed=$completed"; fi
+# A killed rank: without --enable-recovery mpirun tears the whole job down (Open MPI 4.x).
+fault kill kill --enable-recovery ""
+if [ "${failed:-0}" -ge 1 ] && [ "${completed:-0}" -ge 800 ]; then ok; else bad "kill: failed=$failed completed=$completed"; fi
+
+# Started without mpirun: one rank, a clear message.
+"$bench" stream "${common[@]}" --backend mpi >single.out 2>&1
+if [ $? -eq 1 ] && grep -q "mpirun" single.out; then ok; else bad "single process: no clear error"; cat single.out; fi
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
