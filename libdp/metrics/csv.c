@@ -9,47 +9,33 @@
 
 #define CSV_HEADER "t_s,offered,completed,dropped,failed,throughput,p50_ms,p90_ms,p99_ms,max_ms,queue_depth,cpu_pct,rss_mb\n"
 
-typedef struct csv_sink {
-    FILE *f;
-    int write_failed; /* warn once, not every interval */
-} csv_sink;
-
-static void csv_check(csv_sink *c) {
-    if (!c->write_failed && (fflush(c->f) != 0 || ferror(c->f))) {
-        c->write_failed = 1;
-        dpi_log(DP_LOG_WARN, "CSV sink: write failed (disk full?); later rows may be missing");
-    }
-}
-
 static void csv_interval(const dp_interval *iv, void *user) {
-    csv_sink *c = user;
+    dpi_sink_file *c = user;
     fprintf(c->f, "%.3f,%lld,%lld,%lld,%lld,%.3f,%.6f,%.6f,%.6f,%.6f,%d,%.1f,%.1f\n", iv->t_s, (long long)iv->offered,
             (long long)iv->completed, (long long)iv->dropped, (long long)iv->failed, iv->throughput, iv->latency_ms.p50,
             iv->latency_ms.p90, iv->latency_ms.p99, iv->latency_ms.max, iv->queue_depth, iv->cpu_pct, iv->rss_mb);
-    csv_check(c);
+    dpi_sink_file_flush(c);
 }
 
 static void csv_destroy(void *user) {
-    csv_sink *c = user;
-    if (!c) return;
-    if (c->f) fclose(c->f);
-    free(c);
+    if (!user) return;
+    dpi_sink_file_close(user);
+    free(user);
 }
 
 DP_API dp_status dp_sink_csv_create(const char *path, dp_sink **out) {
     if (!out) return dpi_error(DP_ERR_INVALID_ARG, "dp_sink_csv_create: out is NULL");
     *out = NULL;
-    csv_sink *c = calloc(1, sizeof *c);
+    dpi_sink_file *c = calloc(1, sizeof *c);
     if (!c) return dpi_error(DP_ERR_NOMEM, "dp_sink_csv_create: out of memory");
-    dp_status st = dpi_sink_open_file("dp_sink_csv_create", path, &c->f);
-    if (st != DP_OK) {
-        free(c);
-        return st;
+    dp_status st = dpi_sink_file_open(c, "CSV sink", path);
+    if (st == DP_OK) {
+        fputs(CSV_HEADER, c->f);
+        if (dpi_sink_file_flush(c)) st = dpi_error(DP_ERR_IO, "CSV sink: cannot write to %s", path);
     }
-    fputs(CSV_HEADER, c->f);
-    if (fflush(c->f) != 0) {
+    if (st != DP_OK) {
         csv_destroy(c);
-        return dpi_error(DP_ERR_IO, "dp_sink_csv_create: cannot write to %s", path);
+        return st;
     }
     dp_sink_callbacks cb = {.size = sizeof cb, .on_interval = csv_interval, .user = c};
     return dpi_sink_create(&cb, csv_destroy, out);

@@ -37,11 +37,25 @@ DP_API void dp_sink_free(dp_sink *sink) {
     free(sink);
 }
 
-dp_status dpi_sink_open_file(const char *what, const char *path, FILE **out) {
-    *out = NULL;
+dp_status dpi_sink_file_open(dpi_sink_file *o, const char *what, const char *path) {
+    o->f = NULL;
+    o->what = what;
+    o->write_failed = 0;
     if (!path || !*path) return dpi_error(DP_ERR_INVALID_ARG, "%s: path is %s", what, path ? "empty" : "NULL");
-    FILE *f = fopen(path, "w");
-    if (!f) return dpi_error(DP_ERR_IO, "%s: cannot open %s for writing: %s", what, path, strerror(errno));
-    *out = f;
+    o->f = fopen(path, "w");
+    if (!o->f) return dpi_error(DP_ERR_IO, "%s: cannot open %s for writing: %s", what, path, strerror(errno));
     return DP_OK;
+}
+
+int dpi_sink_file_flush(dpi_sink_file *o) {
+    if (!o->write_failed && (fflush(o->f) != 0 || ferror(o->f))) {
+        o->write_failed = 1;
+        dpi_log(DP_LOG_WARN, "%s: a write failed (disk full?); later output may be missing", o->what);
+    }
+    return o->write_failed;
+}
+
+void dpi_sink_file_close(dpi_sink_file *o) {
+    if (o->f) fclose(o->f);
+    o->f = NULL;
 }

@@ -28,9 +28,20 @@ struct dp_sink {
  * NULL). On failure destroy(cb->user) has been called, so constructors need no cleanup of it. */
 dp_status dpi_sink_create(const dp_sink_callbacks *cb, void (*destroy)(void *user), dp_sink **out);
 
-/* Open path for writing ("what" names the caller in the message): DP_ERR_INVALID_ARG for a NULL
- * or empty path, DP_ERR_IO naming the path and the reason when it cannot be created. */
-dp_status dpi_sink_open_file(const char *what, const char *path, FILE **out);
+/* The output file of a file sink (CSV, JSONL). what ("CSV sink") starts every message. */
+typedef struct dpi_sink_file {
+    FILE *f;
+    const char *what;
+    int write_failed; /* warned once already */
+} dpi_sink_file;
+
+/* Open path for writing: DP_ERR_INVALID_ARG for a NULL or empty path, DP_ERR_IO naming the path
+ * and the reason when it cannot be created. */
+dp_status dpi_sink_file_open(dpi_sink_file *o, const char *what, const char *path);
+/* Flush; on the first failure (disk full, ...) warn through dpi_log, since a sink cannot return
+ * an error to the runner. Returns 0 if the file is fine so far. */
+int dpi_sink_file_flush(dpi_sink_file *o);
+void dpi_sink_file_close(dpi_sink_file *o);
 
 static inline int dpi_sink_wants_records(const dp_sink *s) { return s->cb.on_record != NULL; }
 

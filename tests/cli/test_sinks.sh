@@ -4,14 +4,9 @@
 # `promtool check metrics`, counters must not decrease between scrapes, and at the end
 # dp_latency_seconds_count must equal dp_samples_completed_total.
 set -uo pipefail
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok; else fail "$what"; fi; }
+. "$DP_SOURCE_DIR/tests/metrics/sinks_lib.sh"
 
 helper="$DP_BUILD_DIR/tests/metrics_test_sinks"
-promtool=${PROMTOOL:-/usr/bin/promtool}
 [ -x "$helper" ] || { echo "missing $helper"; echo "0 passed, 1 failed"; exit 1; }
 work="$DP_TEST_TMP/cli_sinks"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
@@ -34,23 +29,13 @@ check "helper finished its run" test -e port.done
 curl -sf "$url" > scrape3.txt; check "scrape 3" test -s scrape3.txt
 
 check "Content-Type is text format 0.0.4" grep -qi '^Content-Type: text/plain; version=0.0.4' headers1
-for f in scrape1.txt scrape2.txt scrape3.txt; do
-  if out=$("$promtool" check metrics < "$f" 2>&1); then ok; else fail "promtool check metrics $f: $out"; fi
-done
+check_promtool scrape1.txt scrape2.txt scrape3.txt
 
-# Every counter-like series (…_total, histogram buckets, _count, _sum) never decreases.
-monotonic() {
-  awk 'FNR == NR { if ($0 !~ /^#/) a[$1] = $2; next }
-       $0 !~ /^#/ && ($1 ~ /_total(\{|$)/ || $1 ~ /_bucket\{/ || $1 ~ /_count$/ || $1 ~ /_sum$/) {
-         n++; if (!($1 in a)) { print "missing in first: " $1; bad = 1 } else if ($2 + 0 < a[$1] + 0) { print $1 ": " a[$1] " -> " $2; bad = 1 } }
-       END { if (n < 10) { print "only " n " counter series"; bad = 1 } exit bad }' "$1" "$2"
-}
 check "counters monotonic scrape1 -> scrape2" monotonic scrape1.txt scrape2.txt
 check "counters monotonic scrape2 -> scrape3" monotonic scrape2.txt scrape3.txt
 check "the run was still going at scrape 1" grep -q '^dp_run_info{.*} 1$' scrape1.txt
 check "the run had ended at scrape 3" grep -q '^dp_run_info{.*} 0$' scrape3.txt
 
-value() { awk -v s="$2" '$1 == s { print $2 }' "$1"; }
 count=$(value scrape3.txt dp_latency_seconds_count)
 completed=$(value scrape3.txt dp_samples_completed_total)
 inf=$(value scrape3.txt 'dp_latency_seconds_bucket{le="+Inf"}')
@@ -63,5 +48,4 @@ check "completed matches what the helper fed ($served)" test "$served" = "$compl
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/other")
 check "unknown path gives 404 (got $code)" test "$code" = 404
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -3,15 +3,10 @@
 # do not decrease; afterwards the CSV's last row and the JSONL lines agree with the --json summary
 # (completed count, max latency). Bad sink arguments fail before the run starts.
 set -uo pipefail
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok; else fail "$what"; fi; }
+. "$DP_SOURCE_DIR/tests/metrics/sinks_lib.sh"
 
 bench="$DP_BIN_DIR/dp-bench"
 py=${DP_PYTHON3:-/usr/bin/python3}
-promtool=${PROMTOOL:-/usr/bin/promtool}
 [ -x "$bench" ] || { echo "missing $bench"; echo "0 passed, 1 failed"; exit 1; }
 work="$DP_TEST_TMP/cli_sinks_stream"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
@@ -37,19 +32,11 @@ rc=$?
 trap - EXIT
 check "dp-bench stream with all sinks exits 0 (rc $rc: $(tail -3 run.err))" test $rc -eq 0
 
-for f in scrape1.txt scrape2.txt; do
-  if out=$("$promtool" check metrics < "$f" 2>&1); then ok; else fail "promtool check metrics $f: $out"; fi
-done
+check_promtool scrape1.txt scrape2.txt
 check "scrape 1 was taken while the run went" grep -q '^dp_run_info{.*} 1$' scrape1.txt
-monotonic() {
-  awk 'FNR == NR { if ($0 !~ /^#/) a[$1] = $2; next }
-       $0 !~ /^#/ && ($1 ~ /_total(\{|$)/ || $1 ~ /_bucket\{/ || $1 ~ /_count$/ || $1 ~ /_sum$/) {
-         n++; if (!($1 in a)) { print "missing in first: " $1; bad = 1 } else if ($2 + 0 < a[$1] + 0) { print $1 ": " a[$1] " -> " $2; bad = 1 } }
-       END { if (n < 10) { print "only " n " counter series"; bad = 1 } exit bad }' "$1" "$2"
-}
 check "counters monotonic across the two scrapes" monotonic scrape1.txt scrape2.txt
-c1=$(awk '$1 == "dp_samples_completed_total" { print $2 }' scrape1.txt)
-c2=$(awk '$1 == "dp_samples_completed_total" { print $2 }' scrape2.txt)
+c1=$(value scrape1.txt dp_samples_completed_total)
+c2=$(value scrape2.txt dp_samples_completed_total)
 check "completed grew between scrapes ($c1 -> $c2)" test "${c2:-0}" -gt "${c1:-0}"
 
 # CSV and JSONL totals against the JSON summary.
@@ -112,5 +99,4 @@ for _ in $(seq 100); do [ -e listening ] && break; sleep 0.05; done
 expect_fail "port already bound" "in use" --prometheus "127.0.0.1:$busy"
 kill $holder 2>/dev/null; wait $holder 2>/dev/null
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

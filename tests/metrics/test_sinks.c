@@ -8,15 +8,11 @@
  * until killed; the CLI test
  * (tests/cli/test_sinks.sh) scrapes it with curl and checks it with promtool. */
 #define _GNU_SOURCE /* open_memstream, sockets: tests build as plain C11 */
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <netinet/in.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "metrics/sink_impl.h"
+#include "sink_test_util.h"
 #include "test.h"
 #include "util/util.h"
 
@@ -84,19 +80,6 @@ static void feed_run(dp_sink *s) {
     dpi_sink_interval(s, &last);
     dp_summary sum = summary();
     dpi_sink_summary(s, &info, &sum);
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    buf[got] = '\0';
-    fclose(f);
-    return buf;
 }
 
 /* ---- callback sink ------------------------------------------------------------------------ */
@@ -333,41 +316,6 @@ static void test_console(void) {
 }
 
 /* ---- Prometheus --------------------------------------------------------------------------- */
-
-/* GET path over a plain socket; returns the whole response (headers + body) or NULL. */
-static char *http_get(int port, const char *path) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        if (fd >= 0) close(fd);
-        return NULL;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    ssize_t got;
-    while ((got = read(fd, buf + len, cap - 1 - len)) > 0) {
-        len += (size_t)got;
-        if (len == cap - 1) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    close(fd);
-    return buf;
-}
-
-/* Value of the sample line starting with `series` followed by a space, or -1. */
-static double metric(const char *scrape, const char *series) {
-    size_t n = strlen(series);
-    for (const char *p = scrape; (p = strstr(p, series)); p += n)
-        if ((p == scrape || p[-1] == '\n') && p[n] == ' ') return atof(p + n + 1);
-    return -1;
-}
 
 static void test_prometheus(void) {
     dp_sink *s = NULL;

@@ -4,13 +4,9 @@
  * sink sees every finished sample, and a reused sink serves a second, overloaded run whose drops
  * are split by reason. */
 #define _GNU_SOURCE /* open_memstream: tests build as plain C11 */
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <netinet/in.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include "sink_test_util.h"
 #include "test.h"
 
 #define SAMPLES 300
@@ -38,51 +34,6 @@ static void on_summary(const dp_run_info *info, const dp_summary *sum, void *u) 
     (void)info;
     (void)sum;
     ((seen *)u)->summaries++;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    buf[got] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static char *scrape(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        if (fd >= 0) close(fd);
-        return NULL;
-    }
-    const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
-    if (write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) {
-        close(fd);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    ssize_t got;
-    while ((got = read(fd, buf + len, cap - 1 - len)) > 0) {
-        len += (size_t)got;
-        if (len == cap - 1) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    close(fd);
-    return buf;
-}
-
-static double metric(const char *text, const char *series) {
-    size_t n = strlen(series);
-    for (const char *p = text; p && (p = strstr(p, series)); p += n)
-        if ((p == text || p[-1] == '\n') && p[n] == ' ') return atof(p + n + 1);
-    return -1;
 }
 
 static void check_csv(const dp_summary *sum) {
@@ -151,7 +102,7 @@ static void check_jsonl(const dp_summary *sum) {
 }
 
 static void check_scrape(int port, const dp_summary *sum, const char *file) {
-    char *text = scrape(port);
+    char *text = http_get(port, "/metrics");
     CHECK(text != NULL);
     if (!text) return;
     CHECK(metric(text, "dp_latency_seconds_count") == (double)sum->completed);
