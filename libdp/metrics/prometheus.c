@@ -372,7 +372,8 @@ DP_API dp_status dp_sink_prometheus_create(const char *host_port, dp_sink **out)
     }
     pthread_mutex_init(&p->mu, NULL);
     p->port = port;
-    p->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handle, p, MHD_OPTION_LISTEN_SOCKET, fd,
+    /* AUTO picks epoll/poll over select(), which fails once the process has 1024 fds open. */
+    p->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL, handle, p, MHD_OPTION_LISTEN_SOCKET, fd,
                                  MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (!p->daemon) {
         close(fd);
