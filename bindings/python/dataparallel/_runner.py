@@ -168,7 +168,7 @@ class Runner:
 
     def _use_sinks(self, sinks):
         # The C runner has no "detach": a different set of sinks gets a fresh C runner.
-        sinks = list(sinks or ())
+        sinks = [sinks] if isinstance(sinks, Sink) else list(sinks or ())
         for s in sinks:
             if not isinstance(s, Sink):
                 raise TypeError(f"sinks must be dataparallel sinks, got {type(s).__name__}")
@@ -415,6 +415,13 @@ class Runner:
         if self._h is not None:
             self._h.close()
             self._h = None
+
+    def __del__(self):
+        # Push mode first: its workers may still call back into Python while the C runner is freed.
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
 
     def __repr__(self):
         return (f"<dataparallel.Runner {self.model.arch} workers={self.workers}x{self.threads_per_worker} "
