@@ -256,13 +256,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     (void)upload_data;
     (void)upload_data_size;
     (void)con_cls;
-    static char not_found[] = "not found: the metrics are at /metrics\n";
-    static char bad_method[] = "only GET and HEAD\n";
-    if (strcmp(url, "/metrics") != 0)
+    if (strcmp(url, "/metrics") != 0) {
+        static char not_found[] = "not found: the metrics are at /metrics\n";
         return reply(conn, MHD_HTTP_NOT_FOUND, not_found, sizeof not_found - 1, MHD_RESPMEM_PERSISTENT, "text/plain");
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        static char bad_method[] = "only GET and HEAD\n";
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, bad_method, sizeof bad_method - 1, MHD_RESPMEM_PERSISTENT,
                      "text/plain");
+    }
     prom_sink *p = cls;
     text t = {.cap = 4096};
     t.buf = malloc(t.cap);
