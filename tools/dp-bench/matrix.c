@@ -427,9 +427,10 @@ static int parse_args(int argc, char **argv, matrix_opts *o) {
         if (!dup) o->engines[o->n_engines++] = e;
     }
     for (int k = 0; k < o->n_engines; k++) {
-        if (o->engines[k] != ENGINE_PYTORCH || o->baseline) continue;
-        o->baseline = find_baseline();
-        if (!o->baseline)
+        if (o->engines[k] != ENGINE_PYTORCH) continue;
+        if (o->baseline && access(o->baseline, R_OK) != 0)
+            return dpc_usage_error("--baseline: cannot read %s: %s", o->baseline, strerror(errno));
+        if (!o->baseline && !(o->baseline = find_baseline()))
             return dpc_usage_error("--engines pytorch: cannot find benchmarks/pytorch_baseline.py; "
                                    "set DP_SOURCE_DIR or pass --baseline PATH");
     }

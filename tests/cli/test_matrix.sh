@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# dp-bench matrix: argument errors, a tiny matrix of our engine (CSV/JSON/Markdown/per-sample
+# files agree with each other), both engines interleaved into one CSV, and failing runs reported.
+set -uo pipefail
+bench="$DP_BIN_DIR/dp-bench"
+py=${DP_PYTHON3:-/usr/bin/python3}
+tmp="$DP_TEST_TMP/matrix"
+rm -rf "$tmp" && mkdir -p "$tmp"
+export OMP_WAIT_POLICY=PASSIVE
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok: $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+expect_rc() { # expected-rc description command...
+  local want=$1 what=$2; shift 2
+  "$@" > "$tmp/out.txt" 2>&1; local rc=$?
+  if [ $rc -eq "$want" ]; then ok "$what (exit $rc)"; else bad "$what: exit $rc, expected $want"; cat "$tmp/out.txt"; fi
+}
+
+expect_rc 0 "--help" "$bench" matrix --help
+grep -q -- "--engines" "$tmp/out.txt" && ok "--help lists --engines" || bad "--help does not list --engines"
+expect_rc 2 "unknown strategy" "$bench" matrix --strategies uniform,bogus --out "$tmp/x"
+grep -q "bogus" "$tmp/out.txt" && ok "the message names the bad strategy" || bad "message does not name 'bogus'"
+expect_rc 2 "zero workers" "$bench" matrix --workers 0 --out "$tmp/x"
+expect_rc 2 "negative rate" "$bench" matrix --rates -5 --out "$tmp/x"
+expect_rc 2 "unknown engine" "$bench" matrix --engines tensorflow --out "$tmp/x"
+expect_rc 2 "unknown option" "$bench" matrix --bogus --out "$tmp/x"
+expect_rc 2 "missing baseline script" env DP_SOURCE_DIR=/nonexistent "$bench" matrix --engines pytorch \
+  --baseline /nonexistent/pytorch_baseline.py --arch mobilenet_v2 --strategies uniform --workers 1 --samples 5 --out "$tmp/x"
+
+# A tiny matrix of our engine: 2 strategies x 2 worker counts, per-sample records kept.
+out="$tmp/ours"
+expect_rc 0 "tiny matrix (ours)" "$bench" matrix --arch resnet18_cifar --strategies uniform,dynamic --workers 1,2 \
+  --rates 400 --samples 40 --jsonl --out "$out"
+grep -q "4/4 runs" "$tmp/out.txt" && ok "progress reaches 4/4 runs" || bad "no '4/4 runs' progress line"
+grep -q "ETA" "$tmp/out.txt" && ok "progress shows an ETA" || bad "no ETA in the progress output"
+"$py" - "$out" "$DP_SOURCE_DIR/benchmarks" <<'PYEOF' && ok "results.csv/json/md and cells agree" || bad "results check"
+import csv, glob, json, os, sys
+out, bench_dir = sys.argv[1], sys.argv[2]
+sys.path.insert(0, bench_dir)
+import pytorch_baseline as pb
+rows = list(csv.DictReader(open(os.path.join(out, "results.csv"))))
+header = open(os.path.join(out, "results.csv")).readline().strip().split(",")
+assert tuple(header) == pb.CSV_FIELDS, ("CSV header differs from the PyTorch baseline's", header)
+assert len(rows) == 4, len(rows)
+assert {(r["strategy"], r["workers"]) for r in rows} == {(s, w) for s in ("uniform", "dynamic") for w in ("1", "2")}
+for r in rows:
+    assert r["engine"] == "libdataparallel" and r["arch"] == "resnet18_cifar" and float(r["rate"]) == 400, r
+    assert int(r["offered"]) == 40 and int(r["completed"]) + int(r["dropped"]) + int(r["failed"]) == 40, r
+    assert int(r["completed"]) == 40, r  # block overflow: nothing dropped
+    assert 0 < float(r["latency_p50_ms"]) <= float(r["latency_p99_ms"]) <= float(r["latency_max_ms"]), r
+    assert float(r["throughput"]) > 0 and float(r["rss_mb"]) > 0, r
+res = json.load(open(os.path.join(out, "results.json")))
+assert len(res["cells"]) == 4 and all(c["ok"] for c in res["cells"]), res["cells"]
+assert "matrix" in res["command"] and res["machine"]["cores"] >= 1
+for c in res["cells"]:
+    row = next(r for r in rows if r["strategy"] == c["strategy"] and int(r["workers"]) == c["workers"])
+    assert abs(float(row["throughput"]) - c["summary"]["throughput"]) <= 1e-4 * c["summary"]["throughput"]
+    assert len(c["summary"]["per_worker"]) == c["workers"]
+md = open(os.path.join(out, "results.md")).read()
+assert "## resnet18_cifar at 400 samples/s" in md and md.count("| libdataparallel |") == 4, md
+jsonl = sorted(glob.glob(os.path.join(out, "cells", "*.jsonl")))
+assert len(jsonl) == 4, jsonl
+for path in jsonl:
+    samples = [json.loads(l) for l in open(path) if '"sample"' in l]
+    assert len(samples) == 40 and all(s["latency_ms"] > 0 for s in samples), (path, len(samples))
+PYEOF
+
+# Both engines, interleaved: rows alternate libdataparallel / pytorch in one CSV.
+out="$tmp/both"
+expect_rc 0 "tiny matrix (both engines)" "$bench" matrix --engines libdataparallel,pytorch --arch mobilenet_v2 \
+  --strategies dynamic --workers 1 --rates 200 --samples 20 --out "$out"
+"$py" - "$out" <<'PYEOF' && ok "CSV has one row per engine, ours first" || bad "both-engine CSV"
+import csv, os, sys
+rows = list(csv.DictReader(open(os.path.join(sys.argv[1], "results.csv"))))
+assert [r["engine"] for r in rows] == ["libdataparallel", "pytorch"], rows
+for r in rows:
+    assert int(r["completed"]) == 20 and r["strategy"] == "dynamic" and r["workers"] == "1", r
+PYEOF
+
+# Every run failing (unreadable data) is reported, kept out of the CSV, and makes the exit code 1.
+out="$tmp/failing"
+expect_rc 1 "runs that fail" "$bench" matrix --arch mobilenet_v2 --strategies uniform --workers 1,2 --samples 5 \
+  --data cifar10:/nonexistent/data.bin --out "$out"
+grep -q "0 of 2 runs succeeded" "$tmp/out.txt" && ok "the summary line counts the failures" || bad "no failure count"
+[ "$(wc -l < "$out/results.csv")" -eq 1 ] && ok "failed runs are not in the CSV" || bad "failed runs in the CSV"
+"$py" -c "import json,sys; c=json.load(open(sys.argv[1]))['cells']; assert len(c)==2 and not any(x['ok'] for x in c)" \
+  "$out/results.json" && ok "results.json records them as not ok" || bad "results.json for failed runs"
+grep -q "failed (exit" "$out/results.md" && ok "results.md shows them as failed" || bad "results.md for failed runs"
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
