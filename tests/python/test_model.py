@@ -214,3 +214,13 @@ def test_infer_releases_the_gil(fast_model):
         spins += 1
     t.join()
     assert spins > 1000, spins
+
+
+def test_infer_into_preallocated_output(fast_model):
+    x = np.random.default_rng(11).random((3, 3, 32, 32), dtype=np.float32)
+    out = np.full((3, 10), np.nan, np.float32)
+    assert fast_model.infer(x, out=out) is out
+    np.testing.assert_array_equal(out, fast_model.infer(x))
+    for bad in (np.empty((3, 9), np.float32), np.empty((3, 10), np.float64), np.empty((10, 3), np.float32).T):
+        with pytest.raises(ValueError, match="out must be"):
+            fast_model.infer(x, out=bad)

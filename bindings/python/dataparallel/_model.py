@@ -141,7 +141,7 @@ class Model:
             self._local.exec = h
         return h.ptr
 
-    def infer(self, x):
+    def infer(self, x, out=None):
         """Logits for a batch: float32 (N, 3, H, W) -> float32 (N, K).
 
         A C-contiguous float32 array is read in place (no copy); the GIL is released while the
@@ -149,9 +149,17 @@ class Model:
         float32 that is not C-contiguous raises ValueError; float16/float64 and array-likes are
         converted with one copy; other dtypes raise TypeError; a wrong number of dimensions,
         channels, or H/W below 32 raise ValueError. N == 0 gives an empty (0, K) array.
+
+        ``out``: an optional float32 C-contiguous (N, K) array to write the logits into (and
+        return) instead of a new one, so a serving loop allocates nothing per call.
         """
         x = as_float32_batch(x, channels=self._channels, min_size=self._min_size)
-        out = np.empty((x.shape[0], self.num_classes), dtype=np.float32)
+        shape = (x.shape[0], self.num_classes)
+        if out is None:
+            out = np.empty(shape, dtype=np.float32)
+        elif not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.flags.c_contiguous
+                  and out.flags.writeable and out.shape == shape):
+            raise ValueError(f"out must be a writable C-contiguous float32 array of shape {shape}")
         if x.shape[0] > 0:
             capi.pydp_infer(self._ptr(), self._exec(), x, out)
         return out
