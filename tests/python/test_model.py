@@ -224,3 +224,16 @@ def test_infer_into_preallocated_output(fast_model):
     for bad in (np.empty((3, 9), np.float32), np.empty((3, 10), np.float64), np.empty((10, 3), np.float32).T):
         with pytest.raises(ValueError, match="out must be"):
             fast_model.infer(x, out=bad)
+
+
+def test_bf16_runs_or_is_cleanly_unsupported():
+    x = np.random.default_rng(12).random((4, 3, 32, 32), dtype=np.float32)
+    ref = dp.Model(FAST_ARCH, seed=2).infer(x)
+    try:
+        m = dp.Model(FAST_ARCH, seed=2, precision="bf16")
+    except dp.Error as e:
+        assert e.status == dp.Status.DP_ERR_UNSUPPORTED and "bf16" in e.message
+        return
+    assert m.precision == "bf16"
+    got = m.infer(x)
+    assert float(np.abs(got - ref).max()) <= 0.1 * float(np.abs(ref).max())
