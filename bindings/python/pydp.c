@@ -78,27 +78,25 @@ dp_status pydp_model_load(const char *arch, const char *weights, int classes, in
     return dp_model_load(arch, weights, &o, out);
 }
 
-static int is_format(const Py_buffer *v, char code) {
+static int is_float32(const Py_buffer *v) {
     const char *f = v->format ? v->format : "B";
     if (f[0] == '<' || f[0] == '=' || f[0] == '@') f++;
-    return f[0] == code && f[1] == '\0';
+    return f[0] == 'f' && f[1] == '\0' && v->itemsize == 4;
 }
 
-/* A C-contiguous buffer of `code` items (and writable if asked); sets TypeError/ValueError. */
-static int get_buffer(PyObject *obj, Py_buffer *v, char code, int writable, const char *what) {
+/* A C-contiguous float32 buffer (writable if asked); sets ValueError/TypeError otherwise. */
+static int get_float_buffer(PyObject *obj, Py_buffer *v, int writable, const char *what) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    char msg[160];
     if (PyObject_GetBuffer(obj, v, flags) < 0) {
         PyErr_Clear();
-        char msg[160];
         snprintf(msg, sizeof msg, "%s must be a C-contiguous%s buffer (e.g. a NumPy array)", what,
                  writable ? " writable" : "");
         PyErr_SetString(PyExc_ValueError, msg);
         return -1;
     }
-    if (!is_format(v, code) || v->itemsize != (code == 'f' ? 4 : (Py_ssize_t)sizeof(int))) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "%s must hold %s items, got format '%s'", what,
-                 code == 'f' ? "float32" : "int32", v->format ? v->format : "B");
+    if (!is_float32(v)) {
+        snprintf(msg, sizeof msg, "%s must hold float32 items, got format '%s'", what, v->format ? v->format : "B");
         PyBuffer_Release(v);
         PyErr_SetString(PyExc_TypeError, msg);
         return -1;
@@ -109,8 +107,8 @@ static int get_buffer(PyObject *obj, Py_buffer *v, char code, int writable, cons
 dp_status pydp_infer(const dp_model *model, dp_exec *exec, PyObject *x, PyObject *out) {
     Py_buffer bx, bo;
     if (!model || !exec) return fail(PyExc_ValueError, "no model or execution context");
-    if (get_buffer(x, &bx, 'f', 0, "input") < 0) return DP_ERR_INVALID_ARG;
-    if (get_buffer(out, &bo, 'f', 1, "output") < 0) {
+    if (get_float_buffer(x, &bx, 0, "input") < 0) return DP_ERR_INVALID_ARG;
+    if (get_float_buffer(out, &bo, 1, "output") < 0) {
         PyBuffer_Release(&bx);
         return DP_ERR_INVALID_ARG;
     }
@@ -310,7 +308,7 @@ dp_status pydp_dataset_get(const dp_dataset *ds, long long i, PyObject *dst, int
     int c = 0, h = 0, w = 0;
     if (!ds) return fail(PyExc_ValueError, "no data set");
     dp_dataset_shape(ds, &c, &h, &w);
-    if (get_buffer(dst, &b, 'f', 1, "destination") < 0) return DP_ERR_INVALID_ARG;
+    if (get_float_buffer(dst, &b, 1, "destination") < 0) return DP_ERR_INVALID_ARG;
     dp_status st = DP_ERR_INVALID_ARG;
     if (b.len != (Py_ssize_t)c * h * w * (Py_ssize_t)sizeof(float)) {
         PyErr_SetString(PyExc_ValueError, "destination size does not match the data set's sample shape");
@@ -546,7 +544,7 @@ dp_status pydp_runner_start(pydp_runner *r, int c, int h, int w) {
 dp_status pydp_runner_submit(pydp_runner *r, long long sample_id, PyObject *x) {
     Py_buffer b;
     if (!r) return fail(PyExc_ValueError, "no runner");
-    if (get_buffer(x, &b, 'f', 0, "sample") < 0) return DP_ERR_INVALID_ARG;
+    if (get_float_buffer(x, &b, 0, "sample") < 0) return DP_ERR_INVALID_ARG;
     if ((size_t)b.len != r->sample_floats * sizeof(float)) {
         PyBuffer_Release(&b);
         return fail(PyExc_ValueError, "sample size differs from the shape given to start()");
