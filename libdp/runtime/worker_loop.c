@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runner_impl.h"
 
@@ -155,22 +156,34 @@ void dpi_worker_process(dpi_worker *w, int n, int read_dataset) {
 }
 
 /* Weighted batch mode without given weights: time a few single samples (after a warm-up run)
- * so the partitioner can split the data set by measured speed, slowdown included. */
+ * so the partitioner can split the data set by measured speed. The pass is short, so on a shared
+ * machine one preemption would dominate a wall-clock timing: it uses the thread's CPU time per
+ * sample (median of a few), times the worker's slowdown factor. */
+static int64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static void profile(dpi_worker *w, int64_t n) {
     dp_runner *r = w->r;
-    const int reps = 3;
-    int64_t best = INT64_MAX;
+    enum { REPS = 5 };
+    int64_t t[REPS];
     w->profile_ns = 1;
     if (n == 0) return;
     if (dp_dataset_get(r->ds, w->index % n, w->input, NULL) != DP_OK) return;
-    for (int i = 0; i <= reps; i++) {
-        int64_t t0 = dpi_now_ns();
+    for (int i = -1; i < REPS; i++) {
+        int64_t t0 = thread_cpu_ns();
         if (r->ops->run(w->ctx, w->input, 1, r->c, r->h, r->wd, w->logits) != DP_OK) return;
-        if (w->slowdown > 1.0) dpi_spin_ns((int64_t)((w->slowdown - 1.0) * (double)(dpi_now_ns() - t0)));
-        int64_t t = dpi_now_ns() - t0;
-        if (i > 0 && t < best) best = t;
+        if (i >= 0) t[i] = (int64_t)((double)(thread_cpu_ns() - t0) * w->slowdown);
     }
-    w->profile_ns = best;
+    qsort(t, REPS, sizeof t[0], cmp_i64);
+    w->profile_ns = t[REPS / 2] > 0 ? t[REPS / 2] : 1;
 }
 
 static void batch_loop(dpi_worker *w) {
