@@ -79,14 +79,16 @@ def run_infer(arch, x, num_classes, weights=None, backend="reference", precision
            "--output", yout, "--backend", backend, "--precision", precision, "--threads", str(threads)]
     if weights:
         cmd += ["--weights", weights]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, f"{' '.join(cmd)} exited {r.returncode}:\n{r.stderr}"
-    m = re.search(r"(\d+) params", r.stderr)
-    assert m, f"no parameter count in dp-infer's summary: {r.stderr}"
-    y = np.load(yout)
-    os.remove(xin)
-    os.remove(yout)
-    return y, int(m.group(1))
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert r.returncode == 0, f"{' '.join(cmd)} exited {r.returncode}:\n{r.stderr}"
+        m = re.search(r"(\d+) params", r.stderr)
+        assert m, f"no parameter count in dp-infer's summary: {r.stderr}"
+        return np.load(yout), int(m.group(1))
+    finally:
+        for path in (xin, yout):
+            if os.path.exists(path):
+                os.remove(path)
 
 
 def torch_logits(model, x):

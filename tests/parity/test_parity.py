@@ -21,12 +21,23 @@ BF16_TOL = 3e-2
 _cache = {}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _remove_weight_files():
+    """The exported weights total hundreds of MB: delete them when the module is done."""
+    yield
+    for _, files, _, _ in _cache.values():
+        for path in files.values():
+            if os.path.exists(path):
+                os.remove(path)
+    _cache.clear()
+
+
 def fixture(arch, k, h, w, n=2):
     """(model, weight files, input, PyTorch logits), built once per configuration."""
     key = (arch, k, h, w, n)
     if key not in _cache:
         model = make_model(arch, k, seed=len(_cache))
-        base = os.path.join(TMP, f"parity_{arch}_{k}")
+        base = os.path.join(TMP, f"parity_{arch}_{k}_{h}x{w}_{n}")
         files = {"npz": save_npz(model, base + ".npz"),
                  "npz_compressed": save_npz(model, base + "_c.npz", compressed=True),
                  "safetensors": save_safetensors(model, base + ".safetensors")}
@@ -73,7 +84,10 @@ def test_half_precision_weight_files(dtype):
             if t.is_floating_point():
                 t.copy_(t.to(tdt).float())
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3)).numpy()
-    y, _ = run_infer(arch, x, k, path, backend="reference")
+    try:
+        y, _ = run_infer(arch, x, k, path, backend="reference")
+    finally:
+        os.remove(path)
     ref = torch_logits(model, x)
     assert rel_err(y, ref) <= FP32_TOL, f"max-abs-diff {rel_err(y, ref):.3g} x max|logit|"
 
