@@ -664,11 +664,11 @@ def cmd_stream(args):
     return 0
 
 
-def search_capacity(pool, strategy, slo_ms, probe_s, min_samples, start_rate, slowdown=None,
+def search_capacity(pool, strategy, slo_ms, probe_s, min_samples, start_rate, min_rate, slowdown=None,
                     tolerance=0.02, max_probes=16, log=sys.stderr):
     """Highest constant rate with p99 <= slo_ms and nothing dropped, searched as `dp-bench capacity`
     does: double from start_rate until a probe fails, then bisect until the bracket is within
-    `tolerance` (halving instead when even start_rate fails)."""
+    `tolerance` (halving instead when even start_rate fails, down to min_rate: 0 if that fails)."""
     probes = []
 
     def ok(rate):
@@ -684,7 +684,7 @@ def search_capacity(pool, strategy, slo_ms, probe_s, min_samples, start_rate, sl
 
     lo, hi = 0.0, None
     rate = start_rate
-    while len(probes) < max_probes and rate >= 1.0:
+    while len(probes) < max_probes and rate >= min_rate:
         if ok(rate):
             lo = rate
         else:
@@ -703,7 +703,8 @@ def search_capacity(pool, strategy, slo_ms, probe_s, min_samples, start_rate, sl
 def cmd_capacity(args):
     with pool_from(args, args.workers) as pool:
         rate, probes = search_capacity(pool, args.strategy, args.slo_p99_ms, args.seconds,
-                                       args.min_samples, args.start_rate, args.slowdown)
+                                       args.min_samples, args.start_rate, args.min_rate or args.start_rate / 16,
+                                       args.slowdown)
     # The fields of `dp-bench capacity --json`.
     res = dict(provenance(), engine="pytorch", capacity=rate, slo_p99_ms=args.slo_p99_ms, arch=args.arch,
                strategy=args.strategy, workers=args.workers, threads_per_worker=args.threads,
@@ -835,6 +836,8 @@ def parser():
     pc.add_argument("--start-rate", type=positive_float, default=100.0)
     pc.add_argument("--seconds", type=positive_float, default=2.0, help="length of each probe")
     pc.add_argument("--min-samples", type=positive_int, default=20)
+    pc.add_argument("--min-rate", type=positive_float, default=None,
+                    help="give up (capacity 0) below this rate (default start-rate / 16)")
     pc.add_argument("--slowdown", type=slowdowns, default=None)
     pc.set_defaults(func=cmd_capacity)
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# scripts/run end to end on a tiny configuration (the already-built tools, both engines):
+# results.csv with rows for both engines, results.json/md, the straggler and capacity JSONs,
+# summary.md and at least 4 PNG plots; and bad arguments rejected before anything runs.
+set -uo pipefail
+py=${DP_PYTHON3:-/usr/bin/python3}
+tmp="$DP_TEST_TMP/run"
+rm -rf "$tmp" && mkdir -p "$tmp"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok: $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+run="$DP_SOURCE_DIR/scripts/run"
+
+"$run" --samples abc --out "$tmp/x" > "$tmp/err.txt" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q "samples" "$tmp/err.txt" && ok "--samples abc rejected (exit 2)" || { bad "--samples abc: exit $rc"; cat "$tmp/err.txt"; }
+"$run" --data imagenet:/x --out "$tmp/x" > "$tmp/err.txt" 2>&1; rc=$?
+[ $rc -eq 2 ] && ok "--data imagenet:/x rejected (exit 2)" || bad "--data imagenet:/x: exit $rc"
+"$run" --frobnicate > "$tmp/err.txt" 2>&1; rc=$?
+[ $rc -eq 2 ] && ok "unknown option rejected (exit 2)" || bad "unknown option: exit $rc"
+"$run" --help > "$tmp/help.txt" 2>&1 && grep -q -- "--workers" "$tmp/help.txt" && ok "--help" || bad "--help"
+[ ! -e "$tmp/x" ] && ok "nothing written for rejected arguments" || bad "$tmp/x was created"
+
+out="$tmp/results"
+start=$(date +%s)
+"$run" --no-build --build-dir "$DP_BUILD_DIR" --samples 40 --workers 1,2 --arch mobilenet_v2 \
+  --strategies uniform,dynamic --probe-seconds 0.25 --out "$out" > "$tmp/run.log" 2>&1; rc=$?
+echo "scripts/run took $(( $(date +%s) - start )) s"
+[ $rc -eq 0 ] && ok "scripts/run (tiny) exits 0" || { bad "scripts/run exit $rc"; tail -40 "$tmp/run.log"; }
+grep -q "Results in $out" "$tmp/run.log" && ok "prints where the results are" || bad "no 'Results in' line"
+grep -q "ETA" "$tmp/run.log" && ok "shows progress with an ETA" || bad "no progress/ETA"
+"$py" - "$out" <<'PYEOF' && ok "CSV has both engines for every cell; JSON/MD/straggler/capacity present" || bad "results check"
+import csv, glob, json, os, sys
+out = sys.argv[1]
+rows = list(csv.DictReader(open(os.path.join(out, "results.csv"))))
+cells = {(r["strategy"], r["workers"]) for r in rows}
+assert cells == {(s, w) for s in ("uniform", "dynamic") for w in ("1", "2")}, cells
+for cell in cells:
+    engines = sorted(r["engine"] for r in rows if (r["strategy"], r["workers"]) == cell)
+    assert engines == ["libdataparallel", "pytorch"], (cell, engines)
+for r in rows:
+    assert int(r["completed"]) + int(r["dropped"]) + int(r["failed"]) == int(r["offered"]) == 40, r
+assert len(json.load(open(os.path.join(out, "results.json")))["cells"]) == 8
+md = open(os.path.join(out, "results.md")).read()
+assert md.count("| pytorch |") == 4 and md.count("| libdataparallel |") == 4
+strag = glob.glob(os.path.join(out, "straggler", "*.json"))
+assert len(strag) == 4, strag
+for p in strag:
+    d = json.load(open(p))
+    assert len(d["per_worker"]) == 2 and d["slowdown"][:2] == [1, 4], (p, d.get("slowdown"))
+caps = glob.glob(os.path.join(out, "capacity", "*.json"))
+assert len(caps) == 2 and all(json.load(open(p))["capacity"] >= 0 for p in caps), caps
+s = open(os.path.join(out, "summary.md")).read()
+assert "Straggler" in s and "Capacity" in s and ".png" in s
+PYEOF
+pngs=$(ls "$out"/plots/*.png 2>/dev/null | wc -l)
+[ "$pngs" -ge 4 ] && ok "$pngs PNG plots" || bad "only $pngs PNG plots"
+for p in "$out"/plots/*.png; do
+  [ "$(head -c 8 "$p" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] && [ "$(stat -c %s "$p")" -gt 10000 ] \
+    || bad "$p is not a plausible PNG"
+done
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
