@@ -232,6 +232,21 @@ def test_cancel_from_another_thread(fast_model):
     assert (s["top1"] >= 0).sum() == s["completed"]
 
 
+def test_cancel_from_a_callback(fast_model):
+    r = dp.Runner(fast_model, workers=2)
+    done = []
+
+    def on_result(res):
+        done.append(res["sample_id"])
+        if len(done) == 20:
+            r.cancel()
+
+    s = r.run(dp.Source.synthetic(rate=300, samples=3000), on_result=on_result)
+    assert s["cancelled"] and "interrupted" not in s
+    assert 20 <= s["completed"] < 3000 and s["offered"] < 3000
+    check_summary(s, s["offered"], 2)
+
+
 def test_push_mode(fast_model):
     x = np.random.default_rng(6).random((20, 3, 32, 32), dtype=np.float32)
     expected = fast_model.infer(x).argmax(1)

@@ -149,6 +149,7 @@ class Runner:
         self._create([])
         self._mode = None            # "push" between start() and stop()
         self._running = None         # (runner ptr, source ptr or None) during run()/run_batch()
+        self._stop_requested = False  # set by cancel(), acted on by the waiting thread
         self._push = None            # push mode: (dispatch Callback, pending callbacks, states, shape)
         self._next_id = 0
 
@@ -211,7 +212,7 @@ class Runner:
 
     def _blocking(self, call, cancel, states):
         """Run a blocking C call interruptibly; raise a callback's exception or the library error."""
-        rc, interrupted = wait_interruptibly(call, cancel, states)
+        rc, interrupted = wait_interruptibly(call, cancel, states, lambda: self._stop_requested)
         err = first_error(states)
         if err is not None:
             raise err
@@ -273,21 +274,27 @@ class Runner:
             states.append(dispatch.state)
         capi.pydp_runner_set_dispatch(ptr, dispatch.ptr if dispatch else None)
         src = source._h.ptr if source is not None else None
+        self._stop_requested = False
         self._running = (ptr, src)
         try:
             if source is not None:
-                rc, interrupted = self._blocking(lambda: capi.pydp_runner_run(ptr, src), self.cancel, states)
+                rc, interrupted = self._blocking(lambda: capi.pydp_runner_run(ptr, src), self._stop_now, states)
             else:
                 rc, interrupted = self._blocking(lambda: capi.pydp_runner_run_batch(ptr, batch_ds._h.ptr),
-                                                 self.cancel, states)
+                                                 self._stop_now, states)
         finally:
             self._running = None
             capi.pydp_runner_set_dispatch(ptr, None)
         return self._summary(rc, interrupted, mode)
 
     def cancel(self):
-        """Ask a :meth:`run` / :meth:`run_batch` going on in another thread to stop (it then
-        returns its partial summary with ``cancelled`` True). No effect when idle."""
+        """Ask a :meth:`run` / :meth:`run_batch` / :meth:`drain` going on to stop: the run then
+        returns its partial summary with ``cancelled`` True. Safe from any thread, including from
+        inside callbacks (e.g. ``on_result`` after enough samples); returns at once. No effect when
+        idle."""
+        self._stop_requested = True
+
+    def _stop_now(self):
         running = self._running
         if running is not None:
             capi.pydp_runner_cancel(running[0])
@@ -368,6 +375,7 @@ class Runner:
         if self._mode != "push":
             return
         ptr = self._ptr()
+        self._stop_requested = False
         try:
             self._blocking(lambda: capi.pydp_runner_drain(ptr), lambda: capi.pydp_runner_cancel(ptr), self._push[2])
         except BaseException:

@@ -78,12 +78,13 @@ def first_error(states):
     return None
 
 
-def wait_interruptibly(call, cancel, states, poll_s=0.05):
+def wait_interruptibly(call, cancel, states, stop_requested=None, poll_s=0.05):
     """Run the blocking C ``call()`` (it releases the GIL) on a helper thread and wait for it.
 
-    While waiting, a KeyboardInterrupt or an exception kept by one of the callback ``states``
-    calls ``cancel()`` once (which asks the library to stop); the wait then continues until the
-    call has returned, so nothing runs on after we return. Returns (call's result, interrupted).
+    While waiting, a KeyboardInterrupt, an exception kept by one of the callback ``states`` or
+    ``stop_requested()`` turning true calls ``cancel()`` once (which asks the library to stop),
+    always from this thread, never from a library thread; the wait then continues until the call
+    has returned, so nothing runs on after we return. Returns (call's result, interrupted).
     """
     box = {}
     done = threading.Event()
@@ -103,7 +104,7 @@ def wait_interruptibly(call, cancel, states, poll_s=0.05):
     while not done.is_set():
         try:
             done.wait(poll_s)
-            if not cancelled and first_error(states) is not None:
+            if not cancelled and (first_error(states) is not None or (stop_requested and stop_requested())):
                 cancelled = True
                 cancel()
         except KeyboardInterrupt:
