@@ -46,7 +46,7 @@ static dp_status find_directory(const char *path, const uint8_t *buf, size_t len
         if (e < Z64_LOCATOR_SIZE || memcmp(buf + e - Z64_LOCATOR_SIZE, "PK\6\7", 4) != 0)
             return dpi_error(DP_ERR_FORMAT, "%s: zip64 end record locator missing", path);
         uint64_t z = dpi_le64(buf + e - Z64_LOCATOR_SIZE + 8);
-        if (z > len - Z64_EOCD_SIZE || memcmp(buf + z, "PK\6\6", 4) != 0)
+        if (len < Z64_EOCD_SIZE || z > len - Z64_EOCD_SIZE || memcmp(buf + z, "PK\6\6", 4) != 0)
             return dpi_error(DP_ERR_FORMAT, "%s: zip64 end-of-central-directory record missing", path);
         *entries = dpi_le64(buf + z + 32);
         *cd_size = dpi_le64(buf + z + 40);

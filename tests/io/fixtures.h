@@ -63,9 +63,11 @@ typedef struct fx_zip {
     int entries;
 } fx_zip;
 
-/* method 0 = stored, 8 = deflate; zip64_local = write the local header the way NumPy does
- * (force_zip64: sizes 0xffffffff plus a zip64 extra field). */
-static inline void fx_zip_add(fx_zip *z, const char *name, const uint8_t *data, size_t len, int method, int zip64_local) {
+/* method 0 = stored, 8 = deflate. zip64: 0 = plain; 1 = the local header the way NumPy writes it
+ * (force_zip64: sizes 0xffffffff plus a zip64 extra field); 2 = also the central directory entry
+ * (sizes and offset saturated, the real values in its zip64 extra field). */
+static inline void fx_zip_add(fx_zip *z, const char *name, const uint8_t *data, size_t len, int method, int zip64) {
+    int zip64_local = zip64 >= 1, zip64_cd = zip64 >= 2;
     uint32_t crc = (uint32_t)crc32(0L, data, (uInt)len);
     uint8_t *comp = (uint8_t *)data;
     size_t clen = len;
@@ -112,36 +114,63 @@ static inline void fx_zip_add(fx_zip *z, const char *name, const uint8_t *data, 
     fx_u16(&z->cd, (uint32_t)method);
     fx_u32(&z->cd, 0);
     fx_u32(&z->cd, crc);
-    fx_u32(&z->cd, (uint32_t)clen);
-    fx_u32(&z->cd, (uint32_t)len);
+    fx_u32(&z->cd, zip64_cd ? 0xffffffffu : (uint32_t)clen);
+    fx_u32(&z->cd, zip64_cd ? 0xffffffffu : (uint32_t)len);
     fx_u16(&z->cd, (uint32_t)nlen);
-    fx_u16(&z->cd, 0);
+    fx_u16(&z->cd, zip64_cd ? 28 : 0);
     fx_u16(&z->cd, 0);
     fx_u16(&z->cd, 0);
     fx_u16(&z->cd, 0);
     fx_u32(&z->cd, 0);
-    fx_u32(&z->cd, offset);
+    fx_u32(&z->cd, zip64_cd ? 0xffffffffu : offset);
     fx_put(&z->cd, name, nlen);
+    if (zip64_cd) {
+        fx_u16(&z->cd, 1);
+        fx_u16(&z->cd, 24);
+        fx_u64(&z->cd, len);
+        fx_u64(&z->cd, clen);
+        fx_u64(&z->cd, offset);
+    }
     z->entries++;
 }
 
-/* Finish: body + central directory + end record. Frees z's parts. */
-static inline fx_buf fx_zip_end(fx_zip *z) {
+/* Finish: body + central directory + end record(s). zip64: also write the zip64 end record and
+ * its locator and saturate the classic record's fields. Frees z's parts. */
+static inline fx_buf fx_zip_end64(fx_zip *z, int zip64) {
     fx_buf out = z->body;
     uint32_t cd_off = (uint32_t)out.n;
     fx_put(&out, z->cd.p, z->cd.n);
+    if (zip64) {
+        uint64_t rec = out.n;
+        fx_u32(&out, 0x06064b50);
+        fx_u64(&out, 44);
+        fx_u16(&out, 45);
+        fx_u16(&out, 45);
+        fx_u32(&out, 0);
+        fx_u32(&out, 0);
+        fx_u64(&out, (uint64_t)z->entries);
+        fx_u64(&out, (uint64_t)z->entries);
+        fx_u64(&out, z->cd.n);
+        fx_u64(&out, cd_off);
+        fx_u32(&out, 0x07064b50);
+        fx_u32(&out, 0);
+        fx_u64(&out, rec);
+        fx_u32(&out, 1);
+    }
     fx_u32(&out, 0x06054b50);
     fx_u16(&out, 0);
     fx_u16(&out, 0);
-    fx_u16(&out, (uint32_t)z->entries);
-    fx_u16(&out, (uint32_t)z->entries);
-    fx_u32(&out, (uint32_t)z->cd.n);
-    fx_u32(&out, cd_off);
+    fx_u16(&out, zip64 ? 0xffff : (uint32_t)z->entries);
+    fx_u16(&out, zip64 ? 0xffff : (uint32_t)z->entries);
+    fx_u32(&out, zip64 ? 0xffffffffu : (uint32_t)z->cd.n);
+    fx_u32(&out, zip64 ? 0xffffffffu : cd_off);
     fx_u16(&out, 0);
     free(z->cd.p);
     memset(z, 0, sizeof *z);
     return out;
 }
+
+static inline fx_buf fx_zip_end(fx_zip *z) { return fx_zip_end64(z, 0); }
 
 /* Add a float32 tensor to a zip as NAME.npy. */
 static inline void fx_zip_add_f32(fx_zip *z, const char *name, int ndim, const int64_t *shape, const float *data,

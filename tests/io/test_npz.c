@@ -11,7 +11,7 @@
 static float conv_w[2 * 3 * 3 * 3];
 static float bias[5] = {1, 2, 3, 4, 5};
 
-static fx_buf make_npz(int method) {
+static fx_buf make_npz(int method, int zip64) {
     fx_zip z = {0};
     for (size_t i = 0; i < sizeof conv_w / sizeof *conv_w; i++) conv_w[i] = (float)i / 7.0f;
     fx_zip_add_f32(&z, "conv1.weight", 4, (int64_t[]){2, 3, 3, 3}, conv_w, method);
@@ -23,9 +23,9 @@ static fx_buf make_npz(int method) {
     /* A member in the style of zip writers other than NumPy's: plain local header. */
     double d[2] = {0.5, -8};
     fx_buf f8 = fx_npy(2, "<f8", "False", 1, (int64_t[]){2}, d, sizeof d);
-    fx_zip_add(&z, "extra.f64.npy", f8.p, f8.n, method, 0);
+    fx_zip_add(&z, "extra.f64.npy", f8.p, f8.n, method, zip64 ? 2 : 0);
     free(f8.p);
-    return fx_zip_end(&z);
+    return fx_zip_end64(&z, zip64);
 }
 
 static dp_status load_bytes(const char *path, const uint8_t *p, size_t n, dpi_weights **w) {
@@ -35,8 +35,10 @@ static dp_status load_bytes(const char *path, const uint8_t *p, size_t n, dpi_we
 }
 
 int main(void) {
-    for (int method = 0; method <= 8; method += 8) {
-        fx_buf b = make_npz(method);
+    /* stored, deflate, and deflate with zip64 central directory entries and end records */
+    for (int v = 0; v < 3; v++) {
+        int method = v ? 8 : 0;
+        fx_buf b = make_npz(method, v == 2);
         dpi_weights *w;
         CHECK_OK(load_bytes("ok.npz", b.p, b.n, &w));
         if (!w) continue;
@@ -81,7 +83,7 @@ int main(void) {
     }
 
     /* Corrupt CRC: the data of a stored member changed after the fact. */
-    fx_buf b = make_npz(0);
+    fx_buf b = make_npz(0, 0);
     size_t at = 30;
     while (at + 5 < b.n && memcmp(b.p + at, "NUMPY", 5) != 0) at++;
     b.p[at + 100] ^= 1; /* inside conv1.weight's data */

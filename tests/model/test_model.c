@@ -2,22 +2,8 @@
  * checks, determinism, sane logits, shapes, profiling, dp_argmax. */
 #include <stdlib.h>
 
+#include "model/model_test_util.h"
 #include "test.h"
-
-static float *random_input(int n, int h, int w, uint64_t seed) {
-    float *x = malloc((size_t)n * 3 * h * w * sizeof *x);
-    for (size_t i = 0; i < (size_t)n * 3 * h * w; i++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (float)((seed >> 40) / (double)(1 << 24)) * 2.0f - 1.0f;
-    }
-    return x;
-}
-
-static double max_abs(const float *v, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) m = fabs(v[i]) > m ? fabs(v[i]) : m;
-    return m;
-}
 
 static void check_arch(const char *arch, int k, int h, int w) {
     dp_model_opts o;
@@ -35,19 +21,19 @@ static void check_arch(const char *arch, int k, int h, int w) {
     CHECK(dp_model_param_count(m) > 1000000);
     CHECK_OK(dp_exec_create(m, 1, &e));
     int n = 2;
-    float *x = random_input(n, h, w, 7), *y = calloc((size_t)n * k, sizeof *y), *y2 = calloc((size_t)n * k, sizeof *y2);
+    float *x = dpt_random_input(n, h, w, 7), *y = calloc((size_t)n * k, sizeof *y), *y2 = calloc((size_t)n * k, sizeof *y2);
     CHECK_OK(dp_exec_run(e, x, n, h, w, y));
     int finite = 1;
     for (int i = 0; i < n * k; i++) finite &= isfinite(y[i]) != 0;
     CHECK_MSG(finite, "%s: non-finite logits", arch);
     /* Seeded weights must neither explode nor vanish through the depth of the net. */
-    double mx = max_abs(y, (size_t)n * k);
+    double mx = dpt_max_abs(y, (size_t)n * k);
     CHECK_MSG(mx > 1e-2 && mx < 1e3, "%s: max |logit| %g", arch, mx);
     /* The two samples differ, so their logits must too. */
     CHECK(memcmp(y, y + k, (size_t)k * sizeof *y) != 0);
     /* Same input, same exec, batch of 1: the same numbers (per-sample computation). */
     CHECK_OK(dp_exec_run(e, x, 1, h, w, y2));
-    CHECK(max_abs(y2, (size_t)k) > 0 && fabs(y2[0] - y[0]) <= 1e-4 * mx);
+    CHECK(dpt_max_abs(y2, (size_t)k) > 0 && dpt_rel_diff(y2, y, (size_t)k) <= 1e-5);
     printf("%s k=%d %dx%d: max|logit| %.3g, %zu params\n", arch, k, h, w, mx, dp_model_param_count(m));
     free(x);
     free(y);
