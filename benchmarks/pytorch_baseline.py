@@ -485,7 +485,8 @@ def summarise(pool, strategy, rate, offered, parts, dropped, overflow, t0, t_fir
     elapsed = max(t_end - t0, 1) / 1e9
     lat = (rec["end_ns"] - rec["intended_ns"]) / 1e6
     if completed:
-        q = np.percentile(lat, [50, 90, 99, 99.9], method="higher")  # nearest rank, as ours
+        srt = np.sort(lat)  # nearest rank (the ceil(q*n)-th smallest), as libdataparallel's histogram
+        q = [srt[max(int(np.ceil(p * completed - 1e-9)) - 1, 0)] for p in (0.5, 0.9, 0.99, 0.999)]
         latency = {"mean": float(lat.mean()), "p50": float(q[0]), "p90": float(q[1]),
                    "p99": float(q[2]), "p999": float(q[3]), "max": float(lat.max())}
     else:
