@@ -22,7 +22,7 @@
 
 typedef struct proxy {
     dpi_mpi_backend *b;
-    int worker, home;        /* home = worker + 1 */
+    int worker, home;        /* home rank = 1 + worker % (worker ranks) */
     int c, h, w;
     size_t sample_bytes;
     uint64_t seq;
@@ -109,7 +109,7 @@ dp_status dpi_mpi_proxy_init(void *backend, int worker, int c, int h, int w, voi
     memset(p, 0, sizeof *p);
     p->b = b;
     p->worker = worker;
-    p->home = worker + 1;
+    p->home = 1 + worker % (b->size - 1);
     p->c = c;
     p->h = h;
     p->w = w;
@@ -187,13 +187,13 @@ static void log_stats(const dpi_mpi_backend *b, int k, const dpi_mpi_hdr *ack) {
     b->host->log(DP_LOG_INFO,
                  "mpi: worker %d (rank %d): %lld batches, %lld samples (%lld batches re-dispatched); per batch: "
                  "round trip %.1f us, inference on the rank %.1f us, MPI path %.1f us; the rank ran %lld samples",
-                 k, k + 1, (long long)s->batches, (long long)s->samples, (long long)s->forwarded, rtt, svc, rtt - svc,
-                 ack ? (long long)ack->samples : -1LL);
+                 k, 1 + k % (b->size - 1), (long long)s->batches, (long long)s->samples, (long long)s->forwarded, rtt,
+                 svc, rtt - svc, ack ? (long long)ack->samples : -1LL);
 }
 
 dp_status dpi_mpi_end_run(void *backend) {
     dpi_mpi_backend *b = backend;
-    int n = b->workers, kept = 0;
+    int n = b->size - 1, kept = 0;
     MPI_Comm comm = dpi_mpi_comm();
     dp_status s = DP_OK;
     /* Per rank an END_RUN message and its acknowledgement; requests ordered live ranks first:
@@ -201,7 +201,8 @@ dp_status dpi_mpi_end_run(void *backend) {
     dpi_mpi_hdr *msgs = dpi_mpi_alloc(2 * (size_t)n * HDR);
     MPI_Request *rq = malloc(2 * (size_t)n * sizeof *rq);
     int *order = malloc((size_t)n * sizeof *order);
-    if (!msgs || !rq || !order) {
+    const dpi_mpi_hdr **ack_of = calloc((size_t)n, sizeof *ack_of); /* by rank - 1 */
+    if (!msgs || !rq || !order || !ack_of) {
         s = b->host->error(DP_ERR_NOMEM, "mpi: out of memory ending the run");
         goto out;
     }
@@ -230,23 +231,25 @@ dp_status dpi_mpi_end_run(void *backend) {
         MPI_Testall(2, &rq[2 * i], &done, MPI_STATUSES_IGNORE);
         dpi_mpi_unlock();
         dpi_mpi_set_unanswered(r, !done);
-        if (!done) {
-            if (!dpi_mpi_is_dead(r)) {
-                dpi_mpi_declare_dead(r);
-                b->host->log(DP_LOG_WARN, "mpi: worker rank %d did not acknowledge the end of the run: declared dead",
-                             r);
-            }
-            dpi_mpi_abandon(&rq[2 * i + 1], 0, NULL);
-            /* MPI may still read the END_RUN message: all of msgs is kept until exit. */
-            dpi_mpi_abandon(&rq[2 * i], 1, kept ? NULL : msgs);
-            kept = 1;
+        if (done) {
+            ack_of[r - 1] = &msgs[2 * i + 1];
+            continue;
         }
-        log_stats(b, r - 1, done ? &msgs[2 * i + 1] : NULL);
+        if (!dpi_mpi_is_dead(r)) {
+            dpi_mpi_declare_dead(r);
+            b->host->log(DP_LOG_WARN, "mpi: worker rank %d did not acknowledge the end of the run: declared dead", r);
+        }
+        dpi_mpi_abandon(&rq[2 * i + 1], 0, NULL);
+        /* MPI may still read the END_RUN message: all of msgs is kept until exit. */
+        dpi_mpi_abandon(&rq[2 * i], 1, kept ? NULL : msgs);
+        kept = 1;
     }
-    memset(b->stats, 0, (size_t)n * sizeof *b->stats);
+    for (int k = 0; k < b->workers; k++) log_stats(b, k, ack_of[k % n]);
+    memset(b->stats, 0, (size_t)b->workers * sizeof *b->stats);
 out:
     if (!kept) dpi_mpi_free(msgs);
     free(rq);
     free(order);
+    free(ack_of);
     return s;
 }

@@ -34,13 +34,17 @@ static dp_status mpi_open(const dpi_worker_host *host, const dpi_worker_config *
     b->cfg = *cfg;
     b->rank = rank;
     b->size = size;
-    b->workers = size - 1;
+    /* Worker k talks to rank 1 + k % (size - 1): a multiple of the rank count puts that many
+     * micro-batches in flight per rank, so a rank finds its next batch waiting when it finishes. */
+    b->workers = cfg->workers >= size - 1 && cfg->workers % (size - 1) == 0 ? cfg->workers : size - 1;
     b->timeout_ns = (int64_t)(cfg->timeout_s * 1e9);
     b->out_req = MPI_REQUEST_NULL;
     if (rank == 0) {
         if (cfg->workers != b->workers)
-            host->log(DP_LOG_WARN, "backend mpi: %d workers requested; using the %d worker ranks of this job",
-                      cfg->workers, b->workers);
+            host->log(DP_LOG_WARN,
+                      "backend mpi: %d workers requested; using %d, one per worker rank of this job (a "
+                      "multiple of %d puts several micro-batches in flight per rank)",
+                      cfg->workers, b->workers, size - 1);
         if (posix_memalign((void **)&b->stats, 64, (size_t)b->workers * sizeof *b->stats) != 0) {
             dpi_mpi_close_runner(b->timeout_ns);
             free(b);
