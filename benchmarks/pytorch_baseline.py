@@ -498,7 +498,7 @@ def summarise(pool, strategy, rate, offered, parts, dropped, overflow, t0, t_fir
     for p in sorted(parts, key=lambda p: p["worker"]):
         n = len(p["ids"])
         per_worker.append({
-            "worker": p["worker"], "completed": n, "failed": p["failed"],
+            "worker": p["worker"], "completed": n, "failed": p["failed"], "samples": n + p["failed"],
             "busy_s": p["busy_ns"] / 1e9, "busy_pct": 100.0 * p["busy_ns"] / 1e9 / elapsed,
             "mean_batch": n / p["batches"] if p["batches"] else 0.0,
             "mean_service_ms": p["busy_ns"] / 1e6 / n if n else 0.0,
