@@ -234,6 +234,41 @@ static void sinks(dp_model *m, dp_dataset *ds) {
     free(seen);
 }
 
+/* A sink slower than the interval loses rows (counted), the workers do not wait for it. */
+static int64_t slow_rows_dropped;
+static int slow_calls;
+static void slow_interval(const dp_interval *iv, void *u) {
+    (void)u;
+    slow_calls++;
+    slow_rows_dropped = iv->sink_rows_dropped;
+    struct timespec t = {0, 60000000};
+    nanosleep(&t, NULL);
+}
+
+static void slow_sink(dp_model *m, dp_dataset *ds) {
+    dp_sink_callbacks cb = {.size = sizeof cb, .on_interval = slow_interval};
+    dp_sink *sink = NULL;
+    CHECK_OK(dp_sink_callback_create(&cb, &sink));
+    rt_seen *seen = rt_seen_new();
+    dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+    dp_runner_opts o;
+    dp_runner_opts_init(&o);
+    o.interval_ms = 10;
+    dp_runner *r = make_runner(m, p, 2, seen, &o);
+    CHECK_OK(dp_runner_add_sink(r, sink));
+    dp_source *src = make_source(ds, 100, 50);
+    RT_SUMMARY(s);
+    CHECK_OK(dp_runner_run(r, src, &s));
+    CHECK(s.completed == 50);
+    CHECK_MSG(slow_rows_dropped > 0 && slow_calls < 50, "rows dropped %lld, %d calls", (long long)slow_rows_dropped,
+              slow_calls);
+    dp_source_free(src);
+    dp_runner_free(r);
+    dp_sink_free(sink);
+    dp_partitioner_free(p);
+    free(seen);
+}
+
 /* A data set whose callback fails every 5th sample: those are failed, the rest complete. */
 static int flaky(int64_t i, float *dst, int32_t *label, void *user) {
     (void)user;
@@ -295,6 +330,7 @@ int main(void) {
     stop_mid_run(m, ds, 0);
     stop_mid_run(m, ds, 1);
     sinks(m, ds);
+    slow_sink(m, ds);
     failing_samples(m);
     dp_dataset_free(ds);
     dp_model_free(m);
