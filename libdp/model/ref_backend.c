@@ -25,8 +25,8 @@ typedef struct ref_model {
 } ref_model;
 
 typedef struct ref_exec {
-    int n, h, w;         /* prepared shape (n == 0: none) */
-    float **out;         /* per node: [n, cout, oh, ow] */
+    int h, w;            /* prepared input size (0: none) */
+    float **out;         /* per node: [cout, oh, ow] of the sample being computed */
     int *oh, *ow;
     float *col;          /* im2col scratch for one sample */
     size_t col_cap;
@@ -126,7 +126,7 @@ static void release_buffers(ref_exec *re, int nodes) {
     re->out = NULL;
     re->oh = re->ow = NULL;
     re->col = NULL;
-    re->n = 0;
+    re->h = re->w = 0;
 }
 
 static dp_status exec_init(dp_exec *e) {
@@ -149,10 +149,12 @@ static void exec_fini(dp_exec *e) {
     e->impl = NULL;
 }
 
+/* Samples run one at a time through the whole network, so buffers depend on h, w only. */
 static dp_status exec_prepare(dp_exec *e, int n, int h, int w) {
     ref_exec *re = e->impl;
     const dpi_graph *g = &e->model->graph;
-    if (re->n == n && re->h == h && re->w == w) return DP_OK;
+    (void)n;
+    if (re->h == h && re->w == w) return DP_OK;
     release_buffers(re, g->n);
     re->out = calloc((size_t)g->n, sizeof *re->out);
     re->oh = calloc((size_t)g->n, sizeof *re->oh);
@@ -162,7 +164,7 @@ static dp_status exec_prepare(dp_exec *e, int n, int h, int w) {
     for (int i = 0; i < g->n; i++) {
         const dpi_node *nd = &g->nodes[i];
         dpi_graph_out_hw(g, i, h, w, &re->oh[i], &re->ow[i]);
-        re->out[i] = malloc((size_t)n * nd->cout * re->oh[i] * re->ow[i] * sizeof(float));
+        re->out[i] = malloc((size_t)nd->cout * re->oh[i] * re->ow[i] * sizeof(float));
         if (!re->out[i]) goto nomem;
         if (nd->op == DPI_OP_CONV && nd->groups == 1) {
             size_t c = (size_t)nd->cin * nd->k * nd->k * re->oh[i] * re->ow[i];
@@ -172,13 +174,12 @@ static dp_status exec_prepare(dp_exec *e, int n, int h, int w) {
     re->col = malloc(col * sizeof(float));
     if (!re->col) goto nomem;
     re->col_cap = col;
-    re->n = n;
     re->h = h;
     re->w = w;
     return DP_OK;
 nomem:
     release_buffers(re, g->n);
-    return dpi_error(DP_ERR_NOMEM, "out of memory for %s activations at [%d,3,%d,%d]", e->model->arch, n, h, w);
+    return dpi_error(DP_ERR_NOMEM, "out of memory for %s activations at %dx%d", e->model->arch, h, w);
 }
 
 /* col[(c*k + ky)*k + kx][oy*ow + ox] = x[c][oy*s - p + ky][ox*s - p + kx] (0 outside). */
@@ -272,38 +273,37 @@ static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float
     const ref_model *rm = e->model->impl;
     dp_status s = exec_prepare(e, n, h, w);
     if (s) return s;
-    for (int i = 0; i < g->n; i++) {
-        const dpi_node *nd = &g->nodes[i];
-        const ref_layer *l = &rm->layers[i];
-        int ih = nd->input < 0 ? h : re->oh[nd->input], iw = nd->input < 0 ? w : re->ow[nd->input];
-        int oh = re->oh[i], ow = re->ow[i];
-        const float *in = nd->input < 0 ? x : re->out[nd->input];
-        size_t in_stride = (size_t)nd->cin * ih * iw, out_stride = (size_t)nd->cout * oh * ow;
-        int64_t t0 = e->profiling ? dpi_now_ns() : 0;
-        if (nd->op == DPI_OP_LINEAR) {
-            float *y = i == g->n - 1 ? logits : re->out[i];
-            for (int b = 0; b < n; b++) memcpy(y + (size_t)b * nd->cout, l->bias, (size_t)nd->cout * sizeof *y);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nd->cout, nd->cin, 1.0f, in, nd->cin, l->weight,
-                        nd->cin, 1.0f, y, nd->cout);
-        } else {
-            for (int b = 0; b < n; b++) {
-                const float *xb = in + b * in_stride;
-                float *yb = re->out[i] + b * out_stride;
-                if (nd->op == DPI_OP_CONV) {
-                    const float *res = nd->residual >= 0 ? re->out[nd->residual] + b * out_stride : NULL;
-                    run_conv(nd, l, xb, ih, iw, res, oh, ow, re->col, yb);
-                } else if (nd->op == DPI_OP_MAXPOOL) {
-                    run_maxpool(nd, xb, ih, iw, oh, ow, yb);
-                } else { /* GAP, accumulated in double so that large planes lose nothing */
-                    for (int c = 0; c < nd->cin; c++) {
-                        double sum = 0.0;
-                        for (size_t p = 0; p < (size_t)ih * iw; p++) sum += xb[(size_t)c * ih * iw + p];
-                        yb[c] = (float)(sum / ((double)ih * iw));
-                    }
+    for (int b = 0; b < n; b++) {
+        for (int i = 0; i < g->n; i++) {
+            const dpi_node *nd = &g->nodes[i];
+            const ref_layer *l = &rm->layers[i];
+            int ih = nd->input < 0 ? h : re->oh[nd->input], iw = nd->input < 0 ? w : re->ow[nd->input];
+            int oh = re->oh[i], ow = re->ow[i];
+            const float *in = nd->input < 0 ? x + (size_t)b * 3 * h * w : re->out[nd->input];
+            /* The output layer writes the sample's logits row directly. */
+            float *y = i == g->n - 1 ? logits + (size_t)b * nd->cout : re->out[i];
+            int64_t t0 = e->profiling ? dpi_now_ns() : 0;
+            switch (nd->op) {
+            case DPI_OP_CONV:
+                run_conv(nd, l, in, ih, iw, nd->residual >= 0 ? re->out[nd->residual] : NULL, oh, ow, re->col, y);
+                break;
+            case DPI_OP_MAXPOOL:
+                run_maxpool(nd, in, ih, iw, oh, ow, y);
+                break;
+            case DPI_OP_GAP: /* accumulated in double so that large planes lose nothing */
+                for (int c = 0; c < nd->cin; c++) {
+                    double sum = 0.0;
+                    for (size_t p = 0; p < (size_t)ih * iw; p++) sum += in[(size_t)c * ih * iw + p];
+                    y[c] = (float)(sum / ((double)ih * iw));
                 }
+                break;
+            case DPI_OP_LINEAR:
+                memcpy(y, l->bias, (size_t)nd->cout * sizeof *y);
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, nd->cout, nd->cin, 1.0f, l->weight, nd->cin, in, 1, 1.0f, y, 1);
+                break;
             }
+            if (e->profiling) re->layer_ms[i] += (double)(dpi_now_ns() - t0) / 1e6;
         }
-        if (e->profiling) re->layer_ms[i] += (double)(dpi_now_ns() - t0) / 1e6;
     }
     if (e->profiling) re->calls++;
     return DP_OK;
