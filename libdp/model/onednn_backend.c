@@ -229,10 +229,27 @@ fail:
 
 /* ---- exec --------------------------------------------------------------------------------- */
 
+const char *dpo_intern(dpo_exec *x, const char *s) {
+    for (int i = 0; i < x->nstrings; i++)
+        if (strcmp(x->strings[i], s) == 0) return x->strings[i];
+    if (x->nstrings == x->cap_strings) {
+        int cap = x->cap_strings ? 2 * x->cap_strings : 64;
+        char **grown = realloc(x->strings, sizeof *grown * (size_t)cap);
+        if (!grown) return NULL;
+        x->strings = grown;
+        x->cap_strings = cap;
+    }
+    char *copy = dpi_strdup(s);
+    if (copy) x->strings[x->nstrings++] = copy;
+    return copy;
+}
+
 static void exec_fini(dp_exec *e) {
     dpo_exec *x = e->impl;
     if (!x) return;
     for (int i = 0; i < x->nshapes; i++) dpo_shape_free(&x->shapes[i]);
+    for (int i = 0; i < x->nstrings; i++) free(x->strings[i]);
+    free(x->strings);
     if (x->scratch) dnnl_memory_destroy(x->scratch);
     if (x->stream) dnnl_stream_destroy(x->stream);
     dpi_free_aligned(x);
@@ -318,6 +335,7 @@ static dp_status exec_prepare_shape(dp_exec *e, int n, int h, int w, dpo_shape *
     }
     x->nshapes++;
     bind_scratch(x);
+    sh->used = ++x->tick;
     *out = sh;
     return DP_OK;
 }

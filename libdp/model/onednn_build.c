@@ -484,8 +484,12 @@ dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *sh) 
         const pstep *ps = &b.steps[k];
         dpo_step *st = &sh->steps[k];
         DNN(dnnl_primitive_create(&st->prim, ps->pd), "primitive creation", ps->name);
-        snprintf(st->name, sizeof st->name, "%s", ps->name);
-        snprintf(st->impl, sizeof st->impl, "%s", impl_of(ps->pd));
+        st->name = dpo_intern(e->impl, ps->name);
+        st->impl = dpo_intern(e->impl, impl_of(ps->pd));
+        if (!st->name || !st->impl) {
+            s = dpi_error(DP_ERR_NOMEM, "out of memory preparing %s", model->arch);
+            goto fail;
+        }
         st->nargs = ps->nargs;
         for (int a = 0; a < ps->nargs; a++) {
             st->args[a].arg = ps->args[a].arg;

@@ -55,8 +55,7 @@ typedef struct dpo_step {
     dnnl_primitive_t prim;
     int nargs;
     dnnl_exec_arg_t args[DPO_MAX_ARGS];
-    char name[DPI_NAME_CAP + 16];
-    char impl[64];
+    const char *name, *impl;  /* interned in the exec: valid while it lives, as the profile API says */
     uint64_t calls;
     int64_t ns;
 } dpo_step;
@@ -88,7 +87,12 @@ typedef struct dpo_exec {
     dpo_shape *last;          /* shape of the latest run (its steps are the profile) */
     uint64_t tick;
     int was_profiling;
+    int nstrings, cap_strings;
+    char **strings;           /* distinct layer and implementation names of every shape built */
 } dpo_exec;
+
+/* A copy of s owned by x (one per distinct string); NULL when out of memory. */
+const char *dpo_intern(dpo_exec *x, const char *s);
 
 /* A oneDNN failure as a dp_status with a message naming the call and the layer. */
 dp_status dpo_error(dnnl_status_t st, const char *what, const char *layer);

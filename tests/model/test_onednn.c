@@ -112,6 +112,9 @@ static void shape_cache(void) {
     CHECK_OK(dp_exec_run(e, in, 2, 32, 32, y1));
     const dpo_step *steps = x->shapes[0].steps;
     void *arena = x->shapes[0].arena;
+    dp_layer_profile first;
+    int count = 0;
+    CHECK_OK(dp_exec_profile(e, &first, 1, &count));
     CHECK_OK(dp_exec_run(e, in, 2, 32, 32, y2));
     CHECK(x->nshapes == 1 && x->shapes[0].steps == steps && x->shapes[0].arena == arena);
     CHECK(memcmp(y1, y2, sizeof y1) == 0);
@@ -119,6 +122,8 @@ static void shape_cache(void) {
     int sizes[5][3] = {{1, 32, 32}, {2, 40, 40}, {1, 48, 32}, {2, 32, 40}, {1, 36, 36}};
     for (int i = 0; i < 5; i++) CHECK_OK(dp_exec_run(e, in, sizes[i][0], sizes[i][1], sizes[i][2], y2));
     CHECK(x->nshapes == DPO_SHAPES);
+    /* Profile strings outlive the shape they came from (ASan would catch a dangling one). */
+    CHECK(count > 0 && strcmp(first.name, "conv1") == 0 && first.impl[0] != '\0');
     CHECK_OK(dp_exec_run(e, in, 2, 32, 32, y2));
     CHECK(memcmp(y1, y2, sizeof y1) == 0);
     /* A second exec reuses the model's reordered weights rather than adding copies. */
