@@ -33,7 +33,8 @@ common=(--arch resnet18 --workers 2 --rate 300 --samples 900 --quiet)
 "$bench" stream "${common[@]}" --strategy uniform --predictions ref.csv --json ref.json >ref.out 2>&1 ||
     { bad "threads reference run"; cat ref.out; }
 
-# check.py JSON PREDICTIONS REFERENCE: exactly-once, same top-1, accounting; prints efficiency.
+# check.py JSON PREDICTIONS REFERENCE [WORKERS]: exactly-once, same top-1, accounting; prints
+# efficiency, rank 0 CPU and p99.
 cat >check.py <<'EOF'
 import csv, json, sys
 j = json.load(open(sys.argv[1]))
@@ -45,8 +46,9 @@ diff = [int(r["sample_id"]) for r in rows if int(r["top1"]) != ref[int(r["sample
 assert not diff, "top-1 differs from the threads backend for samples %s" % diff[:10]
 assert len(ref) == 900 and len(set(ref.values())) > 1, "reference predictions are degenerate"
 assert j["offered"] == j["completed"] == 900 and j["dropped"] == 0 and j["failed"] == 0, j
-assert j["workers"] == 2 and all(w["completed"] > 0 for w in j["per_worker"]), j["per_worker"]
-assert {int(r["worker"]) for r in rows} == {0, 1}
+W = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+assert j["workers"] == W and all(w["completed"] > 0 for w in j["per_worker"]), j["per_worker"]
+assert {int(r["worker"]) for r in rows} == set(range(W))
 # A rank-0 that busy-polls shows ~100 % here (one core); sleeping polls keep it to a few %.
 assert j["cpu_pct"] < 50, "rank 0 used %.1f %% CPU" % j["cpu_pct"]
 print("%.3f %.1f %.2f" % (j["efficiency_pct"], j["cpu_pct"], j["latency_ms"]["p99"]))
@@ -79,6 +81,16 @@ for s in uniform dynamic sharded weighted; do
         fi
     done
 done
+
+# Two micro-batches in flight per rank (--workers 4 on 2 worker ranks): still exactly once.
+timeout 120 "${mpirun[@]}" "$bench" stream "${common[@]}" --strategy dynamic --backend mpi \
+    --workers 4 --json w4.json --predictions w4.csv >w4.out 2>&1
+if res=$("$py" check.py w4.json w4.csv ref.csv 4 2>&1); then ok; else bad "--workers 4: $res"; cat w4.out; fi
+
+# Rank 0's per-worker log of round trip vs inference on the rank (tests/mpi/mpi_overhead.c).
+timeout 60 "${mpirun[@]}" "$DP_BUILD_DIR/tests/mpi_overhead" resnet18 300 300 >overhead.out 2>&1
+if [ "$(grep -c 'MPI path .* the rank ran 150 samples' overhead.out)" -eq 2 ]; then ok; else bad "mpi_overhead"; cat overhead.out; fi
+grep "MPI path" overhead.out
 
 # fault.py JSON: accounting holds after a worker rank's failure; prints failed and completed.
 cat >fault.py <<'EOF'
