@@ -1,5 +1,6 @@
 /* dp_model / dp_exec on the reference backend: seeded loading of the four archs, argument
  * checks, determinism, sane logits, shapes, profiling, dp_argmax. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "model/model_test_util.h"
@@ -42,7 +43,49 @@ static void check_arch(const char *arch, int k, int h, int w) {
     dp_model_free(m);
 }
 
+/* One dp_model shared by several threads, each with its own dp_exec: same logits as alone. */
+typedef struct job {
+    const dp_model *m;
+    const float *x;
+    float y[4 * 10];
+    dp_status s;
+} job;
+
+static void *run_job(void *arg) {
+    job *j = arg;
+    dp_exec *e;
+    j->s = dp_exec_create(j->m, 1, &e);
+    for (int rep = 0; rep < 3 && j->s == DP_OK; rep++) j->s = dp_exec_run(e, j->x, 4, 32, 32, j->y);
+    dp_exec_free(e);
+    return NULL;
+}
+
+static void check_shared_model(void) {
+    dp_model_opts o;
+    dp_model_opts_init(&o);
+    o.backend = DP_BACKEND_REFERENCE;
+    dp_model *m;
+    CHECK_OK(dp_model_load("mobilenet_v2", NULL, &o, &m));
+    float *x = dpt_random_input(4, 32, 32, 5);
+    job alone = {.m = m, .x = x}, jobs[3];
+    run_job(&alone);
+    CHECK_OK(alone.s);
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        jobs[i] = (job){.m = m, .x = x};
+        pthread_create(&t[i], NULL, run_job, &jobs[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_OK(jobs[i].s);
+        CHECK(dpt_rel_diff(jobs[i].y, alone.y, 40) <= 1e-5);
+    }
+    free(x);
+    dp_model_free(m);
+}
+
 int main(void) {
+    check_shared_model();
     check_arch("resnet18", 10, 32, 32);
     check_arch("mobilenet_v2", 7, 40, 48);
     check_arch("resnet18_cifar", 10, 32, 32);
