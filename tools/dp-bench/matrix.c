@@ -263,6 +263,46 @@ static cJSON *results_json(const matrix_opts *o, const run *runs, int n, int arg
     return root;
 }
 
+/* The finished run of (engine, arch, rate, strategy, workers), or NULL. */
+static const run *find_run(const run *runs, int n, int engine, const char *arch, double rate, const char *strategy,
+                           int workers) {
+    for (int i = 0; i < n; i++)
+        if (runs[i].summary && runs[i].engine == engine && runs[i].rate == rate && runs[i].workers == workers &&
+            strcmp(runs[i].arch, arch) == 0 && strcmp(runs[i].strategy, strategy) == 0)
+            return &runs[i];
+    return NULL;
+}
+
+/* Both engines side by side: the comparison a reader looks for first. */
+static void write_md_side_by_side(FILE *f, const matrix_opts *o, const run *runs, int n, const char *arch,
+                                  double rate) {
+    fprintf(f, "| strategy | workers | libdataparallel samples/s | p99 ms | efficiency %% | PyTorch samples/s | "
+               "p99 ms | efficiency %% | throughput ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (int s = 0; s < o->n_strategies; s++) {
+        for (int w = 0; w < o->n_workers; w++) {
+            const run *a = find_run(runs, n, ENGINE_OURS, arch, rate, o->strategies[s], (int)o->workers[w]);
+            const run *b = find_run(runs, n, ENGINE_PYTORCH, arch, rate, o->strategies[s], (int)o->workers[w]);
+            if (!a && !b) continue;
+            fprintf(f, "| %s | %ld |", o->strategies[s], o->workers[w]);
+            for (int e = 0; e < 2; e++) {
+                const run *r = e ? b : a;
+                if (!r) {
+                    fputs(" – | – | – |", f);
+                    continue;
+                }
+                const cJSON *lat = cJSON_GetObjectItemCaseSensitive(r->summary, "latency_ms");
+                fprintf(f, " %.1f | %.2f | %.1f |", num(r->summary, "throughput"), num(lat, "p99"),
+                        num(r->summary, "efficiency_pct"));
+            }
+            if (a && b && num(b->summary, "throughput") > 0)
+                fprintf(f, " %.2fx |\n", num(a->summary, "throughput") / num(b->summary, "throughput"));
+            else
+                fputs(" – |\n", f);
+        }
+    }
+    fputc('\n', f);
+}
+
 static void write_md(FILE *f, const matrix_opts *o, const run *runs, int n, int argc, char **argv) {
     fprintf(f, "# Benchmark matrix\n\n");
     fprintf(f, "Machine: %s, %ld cores. Library %s. Commit %s.\n\nCommand:\n\n```\n", dpc_cpu_model(),
@@ -275,6 +315,7 @@ static void write_md(FILE *f, const matrix_opts *o, const run *runs, int n, int 
     for (int a = 0; a < o->n_archs; a++) {
         for (int q = 0; q < o->n_rates; q++) {
             fprintf(f, "\n## %s at %g samples/s\n\n", o->archs[a], o->rates[q]);
+            if (o->n_engines == 2) write_md_side_by_side(f, o, runs, n, o->archs[a], o->rates[q]);
             fprintf(f, "| strategy | workers | engine | throughput (samples/s) | efficiency %% | p50 ms | p99 ms | "
                        "max ms | dropped | CPU %% | RSS MB |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
             for (int i = 0; i < n; i++) {
