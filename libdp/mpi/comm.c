@@ -292,8 +292,8 @@ void dpi_mpi_abandon(MPI_Request *req, int is_send, void *buf) {
     pthread_mutex_unlock(&g.grave_mu);
 }
 
-void dpi_mpi_declare_dead(int rank) {
-    if (rank > 0 && rank < g.size) atomic_store(&g.dead[rank], 1);
+int dpi_mpi_declare_dead(int rank) {
+    return rank > 0 && rank < g.size && atomic_exchange(&g.dead[rank], 1) == 0;
 }
 
 int dpi_mpi_is_dead(int rank) { return rank > 0 && rank < g.size ? atomic_load(&g.dead[rank]) : 1; }

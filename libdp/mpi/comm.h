@@ -60,7 +60,8 @@ void dpi_mpi_abandon(MPI_Request *req, int is_send, void *buf);
 /* A rank that did not answer in time is dead for the rest of the process (its samples go to
  * live ranks). `unanswered` marks it as not having acknowledged the end of the last run: a
  * finalize would then hang, so rank 0 ends the job with MPI_Abort at exit instead. */
-void dpi_mpi_declare_dead(int rank);
+/* 1 if this call declared it (it was alive), 0 if it already was dead. */
+int dpi_mpi_declare_dead(int rank);
 int dpi_mpi_is_dead(int rank);
 void dpi_mpi_set_unanswered(int rank, int unanswered);
 /* The next live worker rank after `after` (round robin), or -1 when none is left. */

@@ -73,16 +73,16 @@ static dp_status exchange(proxy *p, int to, size_t req_bytes, int answer_kind) {
         if (fresh) memcpy(fresh, p->req, req_bytes);
         dpi_mpi_abandon(&rq[0], 0, NULL);
         if (rq[1] != MPI_REQUEST_NULL) {
-            dpi_mpi_abandon(&rq[1], 1, fresh ? p->req : NULL);
+            dpi_mpi_abandon(&rq[1], 1, p->req);
+            p->req = fresh; /* NULL when out of memory: this worker's later batches fail */
             if (!fresh) return host->error(DP_ERR_NOMEM, "mpi: out of memory replacing a message buffer");
-            p->req = fresh;
         }
         if (done == 0) {
-            dpi_mpi_declare_dead(to);
-            host->log(DP_LOG_WARN,
-                      "mpi: worker rank %d did not answer within %.3g s (worker_timeout_s): declared dead; "
-                      "batches routed to it go to the other ranks from now on",
-                      to, (double)p->b->timeout_ns * 1e-9);
+            if (dpi_mpi_declare_dead(to))
+                host->log(DP_LOG_WARN,
+                          "mpi: worker rank %d did not answer within %.3g s (worker_timeout_s): declared dead; "
+                          "batches routed to it go to the other ranks from now on",
+                          to, (double)p->b->timeout_ns * 1e-9);
             return host->error(DP_ERR_TIMEOUT, "mpi: worker rank %d did not answer within %.3g s", to,
                                (double)p->b->timeout_ns * 1e-9);
         }
@@ -138,6 +138,7 @@ dp_status dpi_mpi_proxy_init(void *backend, int worker, int c, int h, int w, voi
 dp_status dpi_mpi_proxy_run(void *ctx, const float *input, int n, int c, int h, int w, float *logits) {
     proxy *p = ctx;
     const dpi_mpi_backend *b = p->b;
+    if (!p->req) return b->host->error(DP_ERR_NOMEM, "mpi: worker %d lost its message buffer", p->worker);
     if (n < 1 || n > b->cfg.max_batch || c != p->c || h != p->h || w != p->w)
         return b->host->error(DP_ERR_SHAPE, "mpi: batch [%d,%d,%d,%d] does not fit the run's [<=%d,%d,%d,%d]", n, c,
                               h, w, b->cfg.max_batch, p->c, p->h, p->w);
@@ -235,10 +236,8 @@ dp_status dpi_mpi_end_run(void *backend) {
             ack_of[r - 1] = &msgs[2 * i + 1];
             continue;
         }
-        if (!dpi_mpi_is_dead(r)) {
-            dpi_mpi_declare_dead(r);
+        if (dpi_mpi_declare_dead(r))
             b->host->log(DP_LOG_WARN, "mpi: worker rank %d did not acknowledge the end of the run: declared dead", r);
-        }
         dpi_mpi_abandon(&rq[2 * i + 1], 0, NULL);
         /* MPI may still read the END_RUN message: all of msgs is kept until exit. */
         dpi_mpi_abandon(&rq[2 * i], 1, kept ? NULL : msgs);
