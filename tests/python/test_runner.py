@@ -318,6 +318,13 @@ def test_runner_argument_errors(fast_model):
         r.run([1, 2, 3])
     with pytest.raises(TypeError):
         r.run(dp.Source.synthetic(samples=5), sinks=["x.csv"])
+    for shape in ((1, 32, 32), (3, 16, 32)):
+        with pytest.raises(ValueError, match="do not fit"):
+            r.run_batch(np.zeros((2,) + shape, np.float32))
+        with pytest.raises(ValueError, match="do not fit"):
+            r.run(dp.Source.synthetic(samples=4, shape=shape))
+        with pytest.raises(ValueError, match="do not fit"):
+            r.submit(np.zeros(shape, np.float32))
     with pytest.raises(dp.Error) as e:
         dp.CsvSink("/nonexistent-dir/x.csv")
     assert e.value.status == dp.Status.DP_ERR_IO and "/nonexistent-dir/x.csv" in e.value.message

@@ -266,7 +266,14 @@ class Runner:
             summary["logits"] = logits
         return summary
 
+    def _check_sample_shape(self, shape):
+        c, h, w = shape
+        if c != self.model.input_channels or min(h, w) < self.model.min_input_size:
+            raise ValueError(f"samples of shape {tuple(shape)} do not fit {self.model.arch}: it needs "
+                             f"{self.model.input_channels} channels and H, W >= {self.model.min_input_size}")
+
     def _run(self, mode, dataset, on_result, batch_ds, source):
+        self._check_sample_shape(dataset.shape)
         ptr = self._ptr()
         dispatch = self._dispatcher(on_result)
         states = self._states(self.partitioner, dataset)
@@ -311,6 +318,7 @@ class Runner:
         shape = tuple(int(v) for v in shape)
         if len(shape) != 3:
             raise ValueError(f"shape must be (C, H, W), got {shape}")
+        self._check_sample_shape(shape)
         self._use_sinks(sinks)
         pending = {}
 
