@@ -15,6 +15,7 @@ import csv
 import glob
 import json
 import os
+import re
 import sys
 
 import matplotlib
@@ -56,6 +57,14 @@ def ordered(values, order=()):
     return [v for v in order if v in vals] + sorted(vals - set(order))
 
 
+def median_points(rows, key):
+    """(workers, median of key) pairs, one per worker count (several rows = repeats)."""
+    by_w = {}
+    for r in rows:
+        by_w.setdefault(r["workers"], []).append(r[key])
+    return [(w, float(np.median(v))) for w, v in sorted(by_w.items())]
+
+
 def save(fig, path, written):
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -88,8 +97,8 @@ def plot_vs_workers(rows, out_dir, written):
         for ax, arch in zip(axes, archs):
             for e in engines:
                 for s in strategies:
-                    pts = sorted((r["workers"], r["throughput"]) for r in sub
-                                 if r["arch"] == arch and r["engine"] == e and r["strategy"] == s)
+                    pts = median_points([r for r in sub if r["arch"] == arch and r["engine"] == e
+                                         and r["strategy"] == s], "throughput")
                     if pts:
                         x, y = zip(*pts)
                         ax.plot(x, y, color=strategy_color(s), label=s if e == engines[0] else None,
@@ -113,8 +122,8 @@ def plot_vs_workers(rows, out_dir, written):
                 ax = axes[row][col]
                 for e in engines:
                     for s in strategies:
-                        pts = sorted((r["workers"], r[key]) for r in sub
-                                     if r["arch"] == arch and r["engine"] == e and r["strategy"] == s)
+                        pts = median_points([r for r in sub if r["arch"] == arch and r["engine"] == e
+                                             and r["strategy"] == s], key)
                         if pts:
                             x, y = zip(*pts)
                             ax.plot(x, y, color=strategy_color(s), label=s if e == engines[0] else None,
@@ -145,10 +154,12 @@ def read_latencies(path):
 
 
 def plot_cdf(res_dir, out_dir, workers, written):
-    """Latency CDF of every W-worker run with per-sample records, one panel per arch."""
+    """Latency CDF of every W-worker run with per-sample records (first repeat), one panel per arch."""
     runs = {}
     for path in glob.glob(os.path.join(res_dir, "cells", "*_w%d_r*.jsonl" % workers)):
         name = os.path.basename(path)[:-len(".jsonl")]
+        if re.search(r"_r[0-9.e+-]+_[0-9]+$", name):  # a later repeat (dp-bench matrix --repeat)
+            continue
         engine = next((e for e in ENGINES if name.startswith(e + "_")), None)
         if engine is None:
             continue

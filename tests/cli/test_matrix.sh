@@ -77,6 +77,20 @@ for r in rows:
     assert int(r["completed"]) == 20 and r["strategy"] == "dynamic" and r["workers"] == "1", r
 PYEOF
 
+# --repeat: the whole matrix again, rows per repeat, per-run files numbered.
+out="$tmp/repeat"
+expect_rc 0 "--repeat 2" "$bench" matrix --arch mobilenet_v2 --strategies dynamic --workers 1 --samples 10 --repeat 2 \
+  --out "$out"
+"$py" - "$out" <<'PYEOF' && ok "--repeat 2 gives two rows and numbered cell files" || bad "--repeat"
+import csv, json, os, sys
+out = sys.argv[1]
+assert len(list(csv.DictReader(open(os.path.join(out, "results.csv"))))) == 2
+assert [c["repeat"] for c in json.load(open(os.path.join(out, "results.json")))["cells"]] == [1, 2]
+names = sorted(os.listdir(os.path.join(out, "cells")))
+assert "libdataparallel_mobilenet_v2_dynamic_w1_r500.json" in names, names
+assert "libdataparallel_mobilenet_v2_dynamic_w1_r500_2.json" in names, names
+PYEOF
+
 # Every run failing (unreadable data) is reported, kept out of the CSV, and makes the exit code 1.
 out="$tmp/failing"
 expect_rc 1 "runs that fail" "$bench" matrix --arch mobilenet_v2 --strategies uniform --workers 1,2 --samples 5 \

@@ -41,7 +41,7 @@ typedef struct matrix_opts {
     int n_rates;
     int engines[2], n_engines;
     long samples;      /* 0: rate x 10 s */
-    long threads, max_batch;
+    long threads, max_batch, repeat;
     const char *data;  /* NULL: the stream tools' default (synthetic) */
     const char *out;
     const char *baseline, *python;
@@ -50,7 +50,7 @@ typedef struct matrix_opts {
 
 /* One run (cell x engine) and what it produced. */
 typedef struct run {
-    int engine;
+    int engine, repeat;
     const char *arch, *strategy;
     int workers;
     double rate;
@@ -77,6 +77,7 @@ static void usage(FILE *f) {
             "                       or next to the build directory)\n"
             "  --python PATH        interpreter for the baseline (default $DP_PYTHON3 or /usr/bin/python3)\n"
             "  --jsonl              keep per-sample JSONL of every run in DIR/cells/ (latency CDFs)\n"
+            "  --repeat N           run the whole matrix N times (default 1); results.md shows medians\n"
             "  --out DIR            output directory (default results)\n"
             "  --help\n"
             "Writes DIR/results.csv, DIR/results.json, DIR/results.md and DIR/cells/*.{json,log}.\n");
@@ -128,7 +129,11 @@ static const char *find_baseline(void) {
 }
 
 static void run_name(const run *r, char *buf, size_t cap) {
-    snprintf(buf, cap, "%s_%s_%s_w%d_r%g", engine_names[r->engine], r->arch, r->strategy, r->workers, r->rate);
+    if (r->repeat > 0)
+        snprintf(buf, cap, "%s_%s_%s_w%d_r%g_%d", engine_names[r->engine], r->arch, r->strategy, r->workers, r->rate,
+                 r->repeat + 1);
+    else
+        snprintf(buf, cap, "%s_%s_%s_w%d_r%g", engine_names[r->engine], r->arch, r->strategy, r->workers, r->rate);
 }
 
 /* Spawn argv with stdout+stderr to log_path; wait; return its exit code (or 128+signal, or -2
@@ -254,6 +259,7 @@ static cJSON *results_json(const matrix_opts *o, const run *runs, int n, int arg
         cJSON_AddNumberToObject(c, "threads", (double)o->threads);
         cJSON_AddNumberToObject(c, "rate", r->rate);
         cJSON_AddNumberToObject(c, "samples", (double)r->samples);
+        cJSON_AddNumberToObject(c, "repeat", r->repeat + 1);
         cJSON_AddBoolToObject(c, "ok", r->summary != NULL);
         cJSON_AddNumberToObject(c, "exit_code", r->exit_code);
         cJSON_AddNumberToObject(c, "run_seconds", r->seconds);
@@ -263,39 +269,54 @@ static cJSON *results_json(const matrix_opts *o, const run *runs, int n, int arg
     return root;
 }
 
-/* The finished run of (engine, arch, rate, strategy, workers), or NULL. */
-static const run *find_run(const run *runs, int n, int engine, const char *arch, double rate, const char *strategy,
-                           int workers) {
-    for (int i = 0; i < n; i++)
-        if (runs[i].summary && runs[i].engine == engine && runs[i].rate == rate && runs[i].workers == workers &&
-            strcmp(runs[i].arch, arch) == 0 && strcmp(runs[i].strategy, strategy) == 0)
-            return &runs[i];
-    return NULL;
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
-/* Both engines side by side: the comparison a reader looks for first. */
+/* Median of `key` (in summary, or in summary.latency_ms with lat) over the finished runs of
+ * (engine, arch, rate, strategy, workers), one per repeat. Returns the number of runs (0: none). */
+static int median_of(const run *runs, int n, int engine, const char *arch, double rate, const char *strategy,
+                     int workers, const char *key, int lat, double *out) {
+    double v[n > 0 ? n : 1];
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        const run *r = &runs[i];
+        if (!r->summary || r->engine != engine || r->rate != rate || r->workers != workers ||
+            strcmp(r->arch, arch) != 0 || strcmp(r->strategy, strategy) != 0)
+            continue;
+        v[m++] = num(lat ? cJSON_GetObjectItemCaseSensitive(r->summary, "latency_ms") : r->summary, key);
+    }
+    if (m == 0) return 0;
+    qsort(v, (size_t)m, sizeof v[0], cmp_double);
+    *out = m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
+    return m;
+}
+
+/* Both engines side by side (medians over repeats): the comparison a reader looks for first. */
 static void write_md_side_by_side(FILE *f, const matrix_opts *o, const run *runs, int n, const char *arch,
                                   double rate) {
+    if (o->repeat > 1) fprintf(f, "Medians of %ld repeats.\n\n", o->repeat);
     fprintf(f, "| strategy | workers | libdataparallel samples/s | p99 ms | efficiency %% | PyTorch samples/s | "
                "p99 ms | efficiency %% | throughput ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int s = 0; s < o->n_strategies; s++) {
         for (int w = 0; w < o->n_workers; w++) {
-            const run *a = find_run(runs, n, ENGINE_OURS, arch, rate, o->strategies[s], (int)o->workers[w]);
-            const run *b = find_run(runs, n, ENGINE_PYTORCH, arch, rate, o->strategies[s], (int)o->workers[w]);
-            if (!a && !b) continue;
+            double thr[2] = {0, 0}, p99, eff;
+            int have[2];
             fprintf(f, "| %s | %ld |", o->strategies[s], o->workers[w]);
             for (int e = 0; e < 2; e++) {
-                const run *r = e ? b : a;
-                if (!r) {
+                have[e] = median_of(runs, n, e, arch, rate, o->strategies[s], (int)o->workers[w], "throughput", 0,
+                                    &thr[e]);
+                if (!have[e]) {
                     fputs(" – | – | – |", f);
                     continue;
                 }
-                const cJSON *lat = cJSON_GetObjectItemCaseSensitive(r->summary, "latency_ms");
-                fprintf(f, " %.1f | %.2f | %.1f |", num(r->summary, "throughput"), num(lat, "p99"),
-                        num(r->summary, "efficiency_pct"));
+                median_of(runs, n, e, arch, rate, o->strategies[s], (int)o->workers[w], "p99", 1, &p99);
+                median_of(runs, n, e, arch, rate, o->strategies[s], (int)o->workers[w], "efficiency_pct", 0, &eff);
+                fprintf(f, " %.1f | %.2f | %.1f |", thr[e], p99, eff);
             }
-            if (a && b && num(b->summary, "throughput") > 0)
-                fprintf(f, " %.2fx |\n", num(a->summary, "throughput") / num(b->summary, "throughput"));
+            if (have[0] && have[1] && thr[1] > 0)
+                fprintf(f, " %.2fx |\n", thr[0] / thr[1]);
             else
                 fputs(" – |\n", f);
         }
@@ -423,10 +444,11 @@ static int parse_args(int argc, char **argv, matrix_opts *o) {
         {"max-batch", required_argument, 0, 'b'}, {"data", required_argument, 0, 'd'},
         {"engines", required_argument, 0, 'e'}, {"baseline", required_argument, 0, 'B'},
         {"python", required_argument, 0, 'P'}, {"jsonl", no_argument, 0, 'j'},
-        {"out", required_argument, 0, 'o'},     {"help", no_argument, 0, 'h'},
+        {"out", required_argument, 0, 'o'},     {"repeat", required_argument, 0, 'R'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *py = getenv("DP_PYTHON3");
-    *o = (matrix_opts){.threads = 1, .max_batch = 1, .out = "results", .python = py && *py ? py : "/usr/bin/python3"};
+    *o = (matrix_opts){.threads = 1, .max_batch = 1, .repeat = 1, .out = "results", .python = py && *py ? py : "/usr/bin/python3"};
     char *engines = NULL, *arch_list = def_archs, *strategy_list = def_strategies;
     const char *workers = "1,2,4", *rates = "500";
     int c;
@@ -446,6 +468,7 @@ static int parse_args(int argc, char **argv, matrix_opts *o) {
         case 'P': o->python = optarg; break;
         case 'j': o->jsonl = 1; break;
         case 'o': o->out = optarg; break;
+        case 'R': if (dpc_parse_int("--repeat", optarg, 1, 100, &o->repeat)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: return dpc_usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -488,21 +511,28 @@ int dpb_matrix(int argc, char **argv) {
         fprintf(stderr, "%s: cannot create %s: %s\n", dpc_prog(), cells_dir, strerror(errno));
         return 1;
     }
-    int n = o.n_archs * o.n_strategies * o.n_workers * o.n_rates * o.n_engines, k = 0;
+    int n = (int)o.repeat * o.n_archs * o.n_strategies * o.n_workers * o.n_rates * o.n_engines, k = 0;
     run *runs = calloc((size_t)n, sizeof *runs);
     if (!runs) return dpc_fail(DP_ERR_NOMEM, "matrix");
-    for (int a = 0; a < o.n_archs; a++)
-        for (int q = 0; q < o.n_rates; q++)
-            for (int w = 0; w < o.n_workers; w++)
-                for (int s = 0; s < o.n_strategies; s++)
-                    for (int e = 0; e < o.n_engines; e++)
-                        runs[k++] = (run){.engine = o.engines[e], .arch = o.archs[a], .strategy = o.strategies[s],
-                                          .workers = (int)o.workers[w], .rate = o.rates[q],
-                                          .samples = o.samples ? o.samples : (long)(o.rates[q] * 10 + 0.5),
-                                          .exit_code = -1};
+    /* Repeats outermost, so that a slow spell of the machine hits one repeat of every cell rather
+     * than every repeat of one cell; engines innermost, so both see the same moment. */
+    for (int rep = 0; rep < o.repeat; rep++)
+        for (int a = 0; a < o.n_archs; a++)
+            for (int q = 0; q < o.n_rates; q++)
+                for (int w = 0; w < o.n_workers; w++)
+                    for (int s = 0; s < o.n_strategies; s++)
+                        for (int e = 0; e < o.n_engines; e++)
+                            runs[k++] = (run){.engine = o.engines[e],
+                                              .repeat = rep,
+                                              .arch = o.archs[a],
+                                              .strategy = o.strategies[s],
+                                              .workers = (int)o.workers[w],
+                                              .rate = o.rates[q],
+                                              .samples = o.samples ? o.samples : (long)(o.rates[q] * 10 + 0.5),
+                                              .exit_code = -1};
     int tty = isatty(2);
-    fprintf(stderr, "%s: %d runs (%d archs x %d rates x %d worker counts x %d strategies x %d engines) -> %s/\n",
-            dpc_prog(), n, o.n_archs, o.n_rates, o.n_workers, o.n_strategies, o.n_engines, o.out);
+    fprintf(stderr, "%s: %d runs (%ld repeats x %d archs x %d rates x %d worker counts x %d strategies x %d engines) -> %s/\n",
+            dpc_prog(), n, o.repeat, o.n_archs, o.n_rates, o.n_workers, o.n_strategies, o.n_engines, o.out);
     /* The command as typed, for the provenance of results.json / results.md. */
     char *cmd[argc + 1];
     cmd[0] = "dp-bench";
