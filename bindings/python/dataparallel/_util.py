@@ -101,17 +101,20 @@ def wait_interruptibly(call, cancel, states, stop_requested=None, poll_s=0.05):
     # can mark the thread as stopped while it still runs.
     threading.Thread(target=target, name="dataparallel-wait", daemon=True).start()
     interrupted = cancelled = False
-    while not done.is_set():
+    # A KeyboardInterrupt can arrive at any bytecode, also a second one while handling the first:
+    # every statement of the wait sits inside the try, and cancel() is marked done only after it
+    # returned, so we never leave while the library may still call back into Python.
+    while True:
         try:
-            done.wait(poll_s)
-            if not cancelled and (first_error(states) is not None or (stop_requested and stop_requested())):
-                cancelled = True
-                cancel()
+            while not done.is_set():
+                if not cancelled and (interrupted or first_error(states) is not None
+                                      or (stop_requested is not None and stop_requested())):
+                    cancel()
+                    cancelled = True
+                done.wait(poll_s)
+            break
         except KeyboardInterrupt:
             interrupted = True
-            if not cancelled:
-                cancelled = True
-                cancel()
     if "exc" in box:
         raise box["exc"]
     return box["rc"], interrupted
