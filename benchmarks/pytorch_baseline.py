@@ -280,7 +280,9 @@ def worker_main(k, cfg, data, own_q, shared_q, ema, conn):
     model = build_model(cfg["arch"], cfg["classes"], cfg["seed"])
     model = prepare(model, cfg["mode"], x_all[:1])
     with torch.inference_mode():
-        for b in sorted({1, cfg["max_batch"]}):  # warm up (jit specialises on the first calls)
+        # Warm up every micro-batch size it can get, as libdataparallel's workers prepare theirs
+        # (the jit profiling executor specialises on the first calls of each shape).
+        for b in sorted(set(range(1, min(cfg["max_batch"], 16) + 1)) | {cfg["max_batch"]}):
             for _ in range(3):
                 model(x_all[:b])
     conn.send(("ready", k))
