@@ -5,11 +5,15 @@
  *
  * `test_sinks --serve PORTFILE SECONDS` instead serves synthetic metrics that grow for SECONDS,
  * writing the port to PORTFILE, then the summary (and creates PORTFILE.done), then keeps serving
- * until killed; the CLI test
- * (tests/cli/test_sinks.sh) scrapes it with curl and checks it with promtool. */
+ * until killed; the CLI test (tests/cli/test_sinks.sh) scrapes it with curl and checks it with
+ * promtool.
+ *
+ * `test_sinks --bench N` prints what each sink costs the runner's metrics thread per record and
+ * per interval row, and what a scrape costs (docs/performance.md, "Sinks overhead"). */
 #define _GNU_SOURCE /* open_memstream, sockets: tests build as plain C11 */
 #include <cjson/cJSON.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "metrics/sink_impl.h"
 #include "sink_test_util.h"
@@ -245,6 +249,26 @@ static void test_jsonl(void) {
     CHECK(with_label > 0 && with_label < samples);
     CHECK(max_latency == 10);
     free(text);
+
+    /* Times before the run's start (a trace or push mode can have them) keep their sign. */
+    CHECK_OK(dp_sink_jsonl_create("early.jsonl", &s));
+    if (s) {
+        dp_run_info info = run_info();
+        dp_result r = record(0);
+        r.intended_ns = T0 - 1500;
+        r.start_ns = T0 - 999999999;
+        dpi_sink_start(s, &info);
+        dpi_sink_record(s, &r);
+        dp_sink_free(s);
+        text = slurp("early.jsonl");
+        cJSON *o = text ? cJSON_Parse(text) : NULL;
+        CHECK(o != NULL);
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(o, "intended_s")) == -0.0000015);
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(o, "start_s")) == -0.999999999);
+        CHECK(fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(o, "latency_ms")) - 1.0015) < 1e-12);
+        cJSON_Delete(o);
+        free(text);
+    }
 
     CHECK_STATUS(dp_sink_jsonl_create("no/such/dir/m.jsonl", &s), DP_ERR_IO);
     CHECK_ERROR_MENTIONS("no/such/dir/m.jsonl");
@@ -503,8 +527,69 @@ static int serve(const char *port_file, double seconds) {
     return 0;
 }
 
+/* ---- bench mode: cost per call ------------------------------------------------------------ */
+
+/* CPU time of this thread (user + system), so that a loaded machine does not inflate the costs. */
+static int64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static double ns_per_record(dp_sink *s, int64_t n) {
+    int64_t t0 = thread_cpu_ns();
+    for (int64_t i = 0; i < n; i++) {
+        dp_result r = record(i);
+        r.status = DP_OK;
+        dpi_sink_record(s, &r);
+    }
+    return (double)(thread_cpu_ns() - t0) / (double)n;
+}
+
+static double ns_per_interval(dp_sink *s, int n) {
+    int64_t t0 = thread_cpu_ns();
+    for (int k = 0; k < n; k++) {
+        dp_interval iv = interval(k, k * 500, k * 500, 0);
+        dpi_sink_interval(s, &iv);
+    }
+    return (double)(thread_cpu_ns() - t0) / n;
+}
+
+static int bench(int64_t n) {
+    dp_sink *csv = NULL, *jsonl = NULL, *prom = NULL, *console = NULL;
+    FILE *devnull = fopen("/dev/null", "w");
+    dp_console_opts co;
+    dp_console_opts_init(&co);
+    co.stream = devnull;
+    co.live = 1;
+    if (!devnull || dp_sink_csv_create("bench.csv", &csv) || dp_sink_jsonl_create("bench.jsonl", &jsonl) ||
+        dp_sink_prometheus_create("127.0.0.1:0", &prom) || dp_sink_console_create(&co, &console)) {
+        fprintf(stderr, "bench: %s\n", dp_last_error());
+        return 1;
+    }
+    dp_run_info info = run_info();
+    dp_sink *all[] = {csv, jsonl, prom, console};
+    const char *names[] = {"csv", "jsonl", "prometheus", "console"};
+    int intervals = 2000;
+    for (int i = 0; i < 4; i++) {
+        dpi_sink_start(all[i], &info);
+        double rec = dpi_sink_wants_records(all[i]) ? ns_per_record(all[i], n) : 0;
+        double iv = ns_per_interval(all[i], intervals);
+        printf("%-10s  %8.0f ns/record  %8.0f ns/interval  (CPU time of the calling thread)\n", names[i], rec, iv);
+    }
+    int port = dp_sink_prometheus_port(prom), scrapes = 200;
+    int64_t t0 = dpi_now_ns();
+    for (int i = 0; i < scrapes; i++) free(http_get(port, "/metrics"));
+    printf("prometheus  %8.0f ns/scrape  (wall time of an HTTP GET over loopback, client included)\n",
+           (double)(dpi_now_ns() - t0) / scrapes);
+    for (int i = 0; i < 4; i++) dp_sink_free(all[i]);
+    fclose(devnull);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "--serve") == 0) return serve(argv[2], atof(argv[3]));
+    if (argc == 3 && strcmp(argv[1], "--bench") == 0) return bench(atoll(argv[2]));
     test_callback();
     test_csv();
     test_jsonl();
