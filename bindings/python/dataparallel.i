@@ -151,4 +151,5 @@ int pydp_runner_drain(pydp_runner *r);
 int pydp_runner_stop(pydp_runner *r);
 const char *pydp_runner_error(const pydp_runner *r);
 void pydp_runner_cancel(pydp_runner *r);
+int pydp_runner_is_worker_rank(const pydp_runner *r);
 dp_status pydp_runner_start(pydp_runner *r, int c, int h, int w);

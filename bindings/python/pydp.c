@@ -583,6 +583,8 @@ void pydp_runner_cancel(pydp_runner *r) {
 
 const char *pydp_runner_error(const pydp_runner *r) { return r ? r->error : ""; }
 
+int pydp_runner_is_worker_rank(const pydp_runner *r) { return r ? dp_runner_is_worker_rank(r->runner) : 0; }
+
 PyObject *pydp_runner_summary_json(const pydp_runner *r) {
     if (!r || !r->has_summary) Py_RETURN_NONE;
     return summary_json(&r->summary);

@@ -95,6 +95,8 @@ int pydp_runner_run_batch(pydp_runner *r, dp_dataset *ds);
 int pydp_runner_drain(pydp_runner *r);
 int pydp_runner_stop(pydp_runner *r);
 const char *pydp_runner_error(const pydp_runner *r);
+/* dp_runner_is_worker_rank(): 1 on an MPI worker rank, whose runs return empty summaries. */
+int pydp_runner_is_worker_rank(const pydp_runner *r);
 /* Ask a running run (any mode) to stop; safe from any thread. */
 void pydp_runner_cancel(pydp_runner *r);
 

@@ -111,7 +111,9 @@ class Runner:
         straggler_factor: flag workers slower than the median by this factor.
         pin_workers: pin worker k to core k % ncores.
         interval_ms: period of the sinks' interval summaries.
-        backend: "threads" (in process) or "mpi" (needs the MPI plugin and mpirun).
+        backend: "threads" (in process) or "mpi": every rank of ``mpirun -np N`` runs the same
+            script; rank 0 runs source, partitioner and sinks, ranks 1..N-1 are the workers
+            (see :attr:`is_worker_rank` and docs/distributed.md).
 
     Three ways to feed it: :meth:`run` (a rate-limited :class:`Source`, stream mode),
     :meth:`run_batch` (a data set as fast as possible, batch mode) and push mode
@@ -293,6 +295,12 @@ class Runner:
             self._running = None
             capi.pydp_runner_set_dispatch(ptr, None)
         return self._summary(rc, interrupted, mode)
+
+    @property
+    def is_worker_rank(self):
+        """True on an MPI worker rank (``backend="mpi"``, rank > 0): its runs only serve rank 0's
+        micro-batches and return empty summaries, so print and write results on rank 0 only."""
+        return bool(capi.pydp_runner_is_worker_rank(self._ptr()))
 
     def cancel(self):
         """Ask a :meth:`run` / :meth:`run_batch` / :meth:`drain` going on to stop: the run then
