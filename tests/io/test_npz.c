@@ -40,6 +40,9 @@ int main(void) {
         int method = v ? 8 : 0;
         fx_buf b = make_npz(method, v == 2);
         dpi_weights *w;
+        /* The format is sniffed from the content, whatever the file is called. */
+        CHECK_OK(load_bytes("misnamed.safetensors", b.p, b.n, &w));
+        dpi_weights_free(w);
         CHECK_OK(load_bytes("ok.npz", b.p, b.n, &w));
         if (!w) continue;
         const float *data;
