@@ -433,7 +433,10 @@ class Runner:
         self.close()
 
     def close(self):
-        """Stop push mode if active and free the workers. The Runner is unusable afterwards."""
+        """Stop push mode if active and free the workers. The Runner is unusable afterwards.
+        Raises Error DP_ERR_BUSY while a run is going on in another thread (cancel() it first)."""
+        if self._running is not None:
+            raise Error(Status.DP_ERR_BUSY, "a run is going on: cancel() it and let run() return first")
         if self._mode == "push":
             self._finish_push()
         if self._h is not None:
