@@ -7,9 +7,9 @@
 #
 # The model is torchvision resnet18 at 32x32 (about 2-3 ms per sample on one core): 3 ranks on a
 # 2-core machine keep up at 300/s (resnet18_cifar, ~20 ms per sample here, cannot).
-# Efficiency is a timing figure on a shared machine: a strategy whose efficiency alone misses is
-# run once more; missing again fails, unless the threads backend, run right then, misses too (the
-# machine is overloaded, which the test reports instead of judging the MPI path).
+# Efficiency is a timing figure on a shared machine: after a miss the threads backend runs the same
+# stream; a strategy fails when it misses twice while the threads backend keeps up. An attempt
+# where the threads backend misses as well is reported (machine overloaded), not judged; up to 3.
 set -uo pipefail
 bench="$DP_BIN_DIR/dp-bench"
 plugin="$DP_LIB_DIR/libdataparallel_mpi.so.0"
@@ -59,7 +59,8 @@ efficiency() { "$py" -c "import json, sys; print('%.3f' % json.load(open(sys.arg
 above() { "$py" -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 99.9 else 1)" "$1"; }
 
 for s in uniform dynamic sharded weighted; do
-    for attempt in 1 2; do
+    misses=0
+    for attempt in 1 2 3; do
         rm -f "$s.json" "$s.csv"
         timeout 120 "${mpirun[@]}" "$bench" stream "${common[@]}" --strategy $s --backend mpi \
             --json "$s.json" --predictions "$s.csv" >"$s.out" 2>&1
@@ -70,15 +71,17 @@ for s in uniform dynamic sharded weighted; do
         read -r eff cpu p99 <<<"$res"
         echo "$s: efficiency $eff %, rank 0 CPU $cpu %, p99 $p99 ms (attempt $attempt)"
         if above "$eff"; then ok; break; fi
-        [ $attempt -eq 1 ] && continue
-        # Missed twice: only a failure if the threads backend keeps up on this machine right now.
+        # A miss counts only if the threads backend, run right after, keeps up on this machine.
         "$bench" stream "${common[@]}" --strategy $s --json "th-$s.json" >/dev/null 2>&1
         th=$(efficiency "th-$s.json")
         if above "$th"; then
-            bad "$s: efficiency $eff % < 99.9 % twice (threads backend now: $th %)"
+            misses=$((misses + 1))
+            echo "$s: the threads backend reached $th % right after"
+            [ $misses -ge 2 ] && { bad "$s: efficiency < 99.9 % twice while the threads backend kept up"; break; }
         else
-            echo "NOTE: $s: efficiency not judged: the machine is overloaded (threads backend now: $th %)"
+            echo "NOTE: $s: the machine is overloaded (threads backend: $th %): attempt not judged"
         fi
+        [ $attempt -eq 3 ] && echo "NOTE: $s: efficiency not judged (machine overloaded)"
     done
 done
 
