@@ -59,7 +59,7 @@ def test_fp32_32x32(arch, fmt, backend):
 
 # Other class counts and input sizes (including non-square and sizes not divisible by 32).
 SHAPES = [("resnet18", 7, 40, 48), ("mobilenet_v2", 7, 64, 64), ("resnet18_cifar", 1, 40, 48),
-          ("mobilenetv2_cifar", 3, 64, 64), ("mobilenet_v2", 1000, 33, 45)]
+          ("mobilenetv2_cifar", 3, 64, 64), ("mobilenet_v2", 1000, 33, 45), ("resnet18", 1000, 224, 224)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
