@@ -136,16 +136,16 @@ static void run_name(const run *r, char *buf, size_t cap) {
         snprintf(buf, cap, "%s_%s_%s_w%d_r%g", engine_names[r->engine], r->arch, r->strategy, r->workers, r->rate);
 }
 
-/* Spawn argv with stdout+stderr to log_path; wait; return its exit code (or 128+signal, or -2
- * when it could not be started). */
-static int spawn_wait(char *const argv[], const char *log_path) {
+/* Spawn path with argv, stdout+stderr to log_path; wait; return its exit code (or 128+signal, or
+ * -2 when it could not be started). */
+static int spawn_wait(const char *path, char *const argv[], const char *log_path) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     pid_t pid;
-    int err = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    int err = posix_spawn(&pid, path, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     if (err) {
         fprintf(stderr, "%s: cannot start %s: %s\n", dpc_prog(), argv[0], strerror(err));
@@ -159,7 +159,7 @@ static int spawn_wait(char *const argv[], const char *log_path) {
 }
 
 static int execute(const matrix_opts *o, run *r, const char *cells_dir) {
-    char name[256], json[PATH_MAX], jsonl[PATH_MAX], log[PATH_MAX], exe[PATH_MAX];
+    char name[256], json[PATH_MAX], jsonl[PATH_MAX], log[PATH_MAX];
     char workers[32], threads[32], rate[64], samples[32], max_batch[32];
     run_name(r, name, sizeof name);
     if (snprintf(json, sizeof json, "%s/%s.json", cells_dir, name) >= (int)sizeof json ||
@@ -176,10 +176,7 @@ static int execute(const matrix_opts *o, run *r, const char *cells_dir) {
     char *argv[40];
     int n = 0;
     if (r->engine == ENGINE_OURS) {
-        ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (len <= 0) return -2;
-        exe[len] = '\0';
-        argv[n++] = exe;
+        argv[n++] = "dp-bench";
     } else {
         argv[n++] = (char *)o->python;
         argv[n++] = (char *)o->baseline;
@@ -199,7 +196,9 @@ static int execute(const matrix_opts *o, run *r, const char *cells_dir) {
     argv[n] = NULL;
     remove(json);
     int64_t t0 = dp_now_ns();
-    r->exit_code = spawn_wait(argv, log);
+    /* Ours runs /proc/self/exe itself, not the path it was started from: that keeps working when
+     * the binary is rebuilt (replaced) during a long matrix. */
+    r->exit_code = spawn_wait(r->engine == ENGINE_OURS ? "/proc/self/exe" : argv[0], argv, log);
     r->seconds = (double)(dp_now_ns() - t0) / 1e9;
     if (r->exit_code != 0) return r->exit_code;
     char *text = dpc_read_file(json);
