@@ -25,6 +25,7 @@ import os
 import platform
 import queue
 import resource
+import signal
 import sys
 import time
 
@@ -271,8 +272,21 @@ def now_ns():
     return time.clock_gettime_ns(time.CLOCK_MONOTONIC)  # system-wide: comparable across processes
 
 
+def die_with_parent(parent_pid):
+    """A worker blocked on its queue would outlive a killed parent: ask Linux to send SIGTERM when
+    the parent goes (PR_SET_PDEATHSIG), and exit if it already has."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
 def worker_main(k, cfg, data, own_q, shared_q, ema, conn):
     """One worker process: builds its model, then serves runs until told to stop."""
+    die_with_parent(cfg["parent"])
     limit_threads(cfg["threads"])
     import torch
     torch.set_num_threads(cfg["threads"])
@@ -376,7 +390,7 @@ class Pool:
         self.shared = ctx.Queue(queue_capacity)
         self.max_batch = max_batch
         cfg = {"arch": arch, "threads": threads, "classes": classes, "mode": mode, "seed": seed,
-               "max_batch": max_batch}
+               "max_batch": max_batch, "parent": os.getpid()}
         self.conns, self.procs = [], []
         for k in range(workers):
             parent, child = ctx.Pipe()

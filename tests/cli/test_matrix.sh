@@ -51,7 +51,7 @@ for r in rows:
     assert float(r["throughput"]) > 0 and float(r["rss_mb"]) > 0, r
 res = json.load(open(os.path.join(out, "results.json")))
 assert len(res["cells"]) == 4 and all(c["ok"] for c in res["cells"]), res["cells"]
-assert "matrix" in res["command"] and res["machine"]["cores"] >= 1
+assert "--strategies uniform,dynamic --workers 1,2" in res["command"] and res["machine"]["cores"] >= 1
 for c in res["cells"]:
     row = next(r for r in rows if r["strategy"] == c["strategy"] and int(r["workers"]) == c["workers"])
     assert abs(float(row["throughput"]) - c["summary"]["throughput"]) <= 1e-4 * c["summary"]["throughput"]

@@ -46,6 +46,8 @@ typedef struct matrix_opts {
     const char *out;
     const char *baseline, *python;
     int jsonl;
+    char *lists;       /* copies of the list arguments the names point into (argv stays intact
+                          for the provenance) */
 } matrix_opts;
 
 /* One run (cell x engine) and what it produced. */
@@ -435,7 +437,6 @@ static void report_run(const run *r, int tty) {
 static int parse_args(int argc, char **argv, matrix_opts *o) {
     static const char *const archs[] = {"resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar"};
     static const char *const strategies[] = {"uniform", "sharded", "dynamic", "weighted"};
-    static char def_archs[] = "resnet18,mobilenet_v2", def_strategies[] = "uniform,sharded,dynamic,weighted";
     static const struct option longopts[] = {
         {"arch", required_argument, 0, 'a'},    {"strategies", required_argument, 0, 's'},
         {"workers", required_argument, 0, 'w'}, {"rates", required_argument, 0, 'r'},
@@ -448,7 +449,7 @@ static int parse_args(int argc, char **argv, matrix_opts *o) {
         {0, 0, 0, 0}};
     const char *py = getenv("DP_PYTHON3");
     *o = (matrix_opts){.threads = 1, .max_batch = 1, .repeat = 1, .out = "results", .python = py && *py ? py : "/usr/bin/python3"};
-    char *engines = NULL, *arch_list = def_archs, *strategy_list = def_strategies;
+    const char *engines = NULL, *arch_list = "resnet18,mobilenet_v2", *strategy_list = "uniform,sharded,dynamic,weighted";
     const char *workers = "1,2,4", *rates = "500";
     int c;
     opterr = 0;
@@ -473,8 +474,13 @@ static int parse_args(int argc, char **argv, matrix_opts *o) {
         }
     }
     if (optind < argc) return dpc_usage_error("unexpected argument '%s'", argv[optind]);
-    if (parse_names("--arch", arch_list, archs, 4, o->archs, &o->n_archs) ||
-        parse_names("--strategies", strategy_list, strategies, 4, o->strategies, &o->n_strategies))
+    /* One buffer holding "archs\0strategies\0engines\0", split in place by parse_names. */
+    size_t la = strlen(arch_list) + 1, ls = strlen(strategy_list) + 1, le = engines ? strlen(engines) + 1 : 1;
+    if (!(o->lists = malloc(la + ls + le))) return dpc_fail(DP_ERR_NOMEM, "matrix");
+    char *arch_copy = memcpy(o->lists, arch_list, la), *strategy_copy = memcpy(o->lists + la, strategy_list, ls);
+    char *engine_copy = engines ? memcpy(o->lists + la + ls, engines, le) : NULL;
+    if (parse_names("--arch", arch_copy, archs, 4, o->archs, &o->n_archs) ||
+        parse_names("--strategies", strategy_copy, strategies, 4, o->strategies, &o->n_strategies))
         return 2;
     if (dpc_parse_int_list("--workers", workers, 1, 1024, o->workers, MAX_LIST, &o->n_workers) ||
         dpc_parse_double_list("--rates", rates, 1e-3, 1e9, o->rates, MAX_LIST, &o->n_rates))
@@ -482,7 +488,7 @@ static int parse_args(int argc, char **argv, matrix_opts *o) {
     char *names[MAX_LIST];
     int n_names = 1;
     names[0] = (char *)engine_names[ENGINE_OURS];
-    if (engines && parse_names("--engines", engines, engine_names, 2, names, &n_names)) return 2;
+    if (engine_copy && parse_names("--engines", engine_copy, engine_names, 2, names, &n_names)) return 2;
     for (int i = 0; i < n_names; i++) {
         int e = strcmp(names[i], engine_names[ENGINE_PYTORCH]) == 0 ? ENGINE_PYTORCH : ENGINE_OURS;
         int dup = 0;
@@ -503,7 +509,10 @@ static int parse_args(int argc, char **argv, matrix_opts *o) {
 int dpb_matrix(int argc, char **argv) {
     matrix_opts o;
     int rc = parse_args(argc, argv, &o);
-    if (rc >= 0) return rc;
+    if (rc >= 0) {
+        free(o.lists);
+        return rc;
+    }
 
     char cells_dir[PATH_MAX];
     if (snprintf(cells_dir, sizeof cells_dir, "%s/cells", o.out) >= (int)sizeof cells_dir || mkdir_p(cells_dir) != 0) {
@@ -550,5 +559,6 @@ int dpb_matrix(int argc, char **argv) {
             o.out, n - failures, n);
     for (int i = 0; i < n; i++) cJSON_Delete(runs[i].summary);
     free(runs);
+    free(o.lists);
     return rc || failures ? 1 : 0;
 }
