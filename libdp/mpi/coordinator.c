@@ -98,6 +98,9 @@ static dp_status exchange(proxy *p, int to, size_t req_bytes, int answer_kind) {
         dp_status st = a->status > DP_OK && a->status < DP_STATUS_COUNT_ ? (dp_status)a->status : DP_ERR_BACKEND;
         return host->error(st, "mpi: worker rank %d: %.*s", to, (int)sizeof a->message, a->message);
     }
+    if (answer_kind == DPI_MSG_LOGITS && (a->n != q->n || a->c != p->b->cfg.num_classes))
+        return host->error(DP_ERR_INTERNAL, "mpi: worker rank %d answered %d x %d logits for %d x %d", to, a->n, a->c,
+                           q->n, p->b->cfg.num_classes);
     return DP_OK;
 }
 
