@@ -31,7 +31,8 @@ void dpi_mpi_parse_fault(dpi_mpi_backend *b) {
 }
 
 /* The previous answer must have left before the answer buffer is reused; then make room for
- * `need` bytes (the buffer only grows: no allocation once the run's largest batch was seen). */
+ * `need` bytes (the buffer only grows: no allocation once the run's largest batch was seen) and
+ * clear the header. */
 static dp_status out_ready(dpi_mpi_backend *b, size_t need) {
     if (b->out_req != MPI_REQUEST_NULL &&
         dpi_mpi_wait(&b->out_req, 1, 0, 0, b->host->now_ns() + b->timeout_ns) != 1) {
@@ -40,12 +41,14 @@ static dp_status out_ready(dpi_mpi_backend *b, size_t need) {
         b->out = NULL;
         b->out_cap = 0;
     }
-    if (need <= b->out_cap) return DP_OK;
-    dpi_mpi_free(b->out);
-    b->out_cap = 0;
-    b->out = dpi_mpi_alloc(need);
-    if (!b->out) return DP_ERR_NOMEM;
-    b->out_cap = need;
+    if (need > b->out_cap) {
+        dpi_mpi_free(b->out);
+        b->out_cap = 0;
+        b->out = dpi_mpi_alloc(need);
+        if (!b->out) return DP_ERR_NOMEM;
+        b->out_cap = need;
+    }
+    memset(b->out, 0, HDR);
     return DP_OK;
 }
 
@@ -67,7 +70,8 @@ static dp_status answer(dpi_mpi_backend *b, const dpi_mpi_hdr *req, int kind, dp
     dpi_mpi_lock();
     int rc = MPI_Isend(b->out, (int)(HDR + payload), MPI_BYTE, 0, tag, dpi_mpi_comm(), &b->out_req);
     dpi_mpi_unlock();
-    if (rc != MPI_SUCCESS) return b->host->error(DP_ERR_BACKEND, "mpi: rank %d: answering rank 0 failed (MPI error %d)", b->rank, rc);
+    if (rc != MPI_SUCCESS)
+        return b->host->error(DP_ERR_BACKEND, "mpi: rank %d: answering rank 0 failed (MPI error %d)", b->rank, rc);
     return DP_OK;
 }
 
@@ -102,7 +106,7 @@ static dp_status run_batch(dpi_mpi_backend *b, const dpi_mpi_hdr *req, size_t by
     dp_status s = DP_OK;
     if (!b->exec || req->n < 1 || req->n > b->prepared_n || req->c < 1 || req->h < 1 || req->w < 1 ||
         bytes != HDR + (size_t)req->n * req->c * req->h * req->w * sizeof(float))
-        s = b->host->error(DP_ERR_SHAPE, "mpi: rank %d: batch [%d,%d,%d,%d] (%zu bytes) does not match the prepared run",
+        s = b->host->error(DP_ERR_SHAPE, "mpi: rank %d: batch [%d,%d,%d,%d] (%zu bytes) does not fit the prepared run",
                            b->rank, req->n, req->c, req->h, req->w, bytes);
     dp_status os = out_ready(b, HDR + (s == DP_OK ? (size_t)req->n * K * sizeof(float) : 0));
     if (os != DP_OK) return os;
