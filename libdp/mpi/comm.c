@@ -24,6 +24,7 @@ static struct {
     pthread_mutex_t init_mu;
     int ready;
     int we_initialised;       /* then we also finalise, at exit */
+    int comm_dup;             /* g.comm exists */
     int serialise;            /* thread level below MPI_THREAD_MULTIPLE */
     pthread_mutex_t call_mu;
     const dpi_worker_host *host;
@@ -57,7 +58,7 @@ static void at_exit(void) {
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (finalized) return;
-    if (g.rank == 0) {
+    if (g.ready && g.rank == 0) {
         dpi_mpi_close_runner(1000000000LL);
         int missing = 0;
         for (int r = 1; r < g.size; r++) missing += atomic_load(&g.unanswered[r]) != 0;
@@ -70,7 +71,7 @@ static void at_exit(void) {
             MPI_Abort(g.comm, 1);
         }
     }
-    MPI_Comm_free(&g.comm);
+    if (g.comm_dup) MPI_Comm_free(&g.comm);
     MPI_Finalize();
     free_grave();
 }
@@ -105,6 +106,7 @@ dp_status dpi_mpi_init(const dpi_worker_host *host) {
             goto out;
         }
         g.we_initialised = 1;
+        atexit(at_exit);
     } else {
         MPI_Query_thread(&level);
     }
@@ -121,6 +123,7 @@ dp_status dpi_mpi_init(const dpi_worker_host *host) {
         s = mpi_fail(rc, "MPI_Comm_dup");
         goto out;
     }
+    g.comm_dup = 1;
     /* A dead peer must come back as an error code, not abort this process. */
     MPI_Comm_set_errhandler(g.comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(g.comm, &g.rank);
@@ -135,7 +138,6 @@ dp_status dpi_mpi_init(const dpi_worker_host *host) {
     long us = env ? strtol(env, NULL, 10) : POLL_MAX_DEFAULT_US;
     g.poll_max_ns = (us >= 1 && us <= 1000000 ? us : POLL_MAX_DEFAULT_US) * 1000L;
     if (g.poll_max_ns < POLL_MIN_NS) g.poll_max_ns = POLL_MIN_NS;
-    if (g.we_initialised) atexit(at_exit);
     g.ready = 1;
 out:
     pthread_mutex_unlock(&g.init_mu);
