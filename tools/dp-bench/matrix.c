@@ -275,18 +275,26 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Median of `key` (in summary, or in summary.latency_ms with lat) over the finished runs of
- * (engine, arch, rate, strategy, workers), one per repeat. Returns the number of runs (0: none). */
+static double get_throughput(const cJSON *s) { return num(s, "throughput"); }
+static double get_efficiency(const cJSON *s) { return num(s, "efficiency_pct"); }
+static double get_p99(const cJSON *s) { return num(cJSON_GetObjectItemCaseSensitive(s, "latency_ms"), "p99"); }
+/* Process CPU per completed sample: on a shared, loaded machine the steadiest measure of cost. */
+static double get_cpu_ms(const cJSON *s) {
+    double done = num(s, "completed");
+    return done > 0 ? num(s, "cpu_pct") * 10.0 * num(s, "elapsed_s") / done : 0.0;
+}
+
+/* Median of get(summary) over the finished runs of (engine, arch, rate, strategy, workers), one
+ * per repeat. Returns the number of runs (0: none, *out untouched). */
 static int median_of(const run *runs, int n, int engine, const char *arch, double rate, const char *strategy,
-                     int workers, const char *key, int lat, double *out) {
+                     int workers, double (*get)(const cJSON *), double *out) {
     double v[n > 0 ? n : 1];
     int m = 0;
     for (int i = 0; i < n; i++) {
         const run *r = &runs[i];
-        if (!r->summary || r->engine != engine || r->rate != rate || r->workers != workers ||
-            strcmp(r->arch, arch) != 0 || strcmp(r->strategy, strategy) != 0)
-            continue;
-        v[m++] = num(lat ? cJSON_GetObjectItemCaseSensitive(r->summary, "latency_ms") : r->summary, key);
+        if (r->summary && r->engine == engine && r->rate == rate && r->workers == workers &&
+            strcmp(r->arch, arch) == 0 && strcmp(r->strategy, strategy) == 0)
+            v[m++] = get(r->summary);
     }
     if (m == 0) return 0;
     qsort(v, (size_t)m, sizeof v[0], cmp_double);
@@ -297,24 +305,26 @@ static int median_of(const run *runs, int n, int engine, const char *arch, doubl
 /* Both engines side by side (medians over repeats): the comparison a reader looks for first. */
 static void write_md_side_by_side(FILE *f, const matrix_opts *o, const run *runs, int n, const char *arch,
                                   double rate) {
+    static double (*const cols[])(const cJSON *) = {get_throughput, get_p99, get_efficiency, get_cpu_ms};
+    static const char *const fmt[] = {" %.1f |", " %.2f |", " %.1f |", " %.2f |"};
     if (o->repeat > 1) fprintf(f, "Medians of %ld repeats.\n\n", o->repeat);
-    fprintf(f, "| strategy | workers | libdataparallel samples/s | p99 ms | efficiency %% | PyTorch samples/s | "
-               "p99 ms | efficiency %% | throughput ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    fprintf(f, "| strategy | workers | libdataparallel samples/s | p99 ms | efficiency %% | CPU ms/sample | "
+               "PyTorch samples/s | p99 ms | efficiency %% | CPU ms/sample | throughput ratio |\n"
+               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int s = 0; s < o->n_strategies; s++) {
         for (int w = 0; w < o->n_workers; w++) {
-            double thr[2] = {0, 0}, p99, eff;
+            double thr[2] = {0, 0}, v;
             int have[2];
             fprintf(f, "| %s | %ld |", o->strategies[s], o->workers[w]);
             for (int e = 0; e < 2; e++) {
-                have[e] = median_of(runs, n, e, arch, rate, o->strategies[s], (int)o->workers[w], "throughput", 0,
+                have[e] = median_of(runs, n, e, arch, rate, o->strategies[s], (int)o->workers[w], get_throughput,
                                     &thr[e]);
-                if (!have[e]) {
-                    fputs(" – | – | – |", f);
-                    continue;
+                for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
+                    if (have[e] && median_of(runs, n, e, arch, rate, o->strategies[s], (int)o->workers[w], cols[c], &v))
+                        fprintf(f, fmt[c], v);
+                    else
+                        fputs(" – |", f);
                 }
-                median_of(runs, n, e, arch, rate, o->strategies[s], (int)o->workers[w], "p99", 1, &p99);
-                median_of(runs, n, e, arch, rate, o->strategies[s], (int)o->workers[w], "efficiency_pct", 0, &eff);
-                fprintf(f, " %.1f | %.2f | %.1f |", thr[e], p99, eff);
             }
             if (have[0] && have[1] && thr[1] > 0)
                 fprintf(f, " %.2fx |\n", thr[0] / thr[1]);
