@@ -2,15 +2,17 @@
  * On a terminal one status line is redrawn in place (\r, then erase-to-end-of-line) every
  * interval; otherwise (a log file, a pipe, CI) each interval is a plain line. The final summary
  * is a table, per-worker rows included. quiet keeps only the table. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "sink_impl.h"
 #include "util/util.h"
 
-#define BAR_WIDTH 20
+#define BAR_WIDTH 10
 
 typedef struct console_sink {
     FILE *out;
@@ -49,30 +51,53 @@ static double progress(const console_sink *c, const dp_interval *iv) {
     return p > 1 ? 1 : p;
 }
 
+/* snprintf at buf+n that never runs past cap; returns the new length. */
+static size_t append(char *buf, size_t cap, size_t n, const char *fmt, ...) DPI_PRINTF(4, 5);
+static size_t append(char *buf, size_t cap, size_t n, const char *fmt, ...) {
+    if (n >= cap) return n;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + n, cap - n, fmt, ap);
+    va_end(ap);
+    return k < 0 ? n : (n + (size_t)k < cap ? n + (size_t)k : cap - 1);
+}
+
+/* Columns of the terminal behind f, or 0 if unknown. */
+static int terminal_width(FILE *f) {
+    struct winsize ws;
+    return ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
+}
+
 static void console_interval(const dp_interval *iv, void *user) {
     console_sink *c = user;
     if (c->quiet) return;
+    char line[512];
+    size_t n = append(line, sizeof line, 0, "%7.1f s", iv->t_s);
     double p = progress(c, iv);
-    if (c->live) fputc('\r', c->out);
-    fprintf(c->out, "%7.1f s  offered %lld  completed %lld  dropped %lld", iv->t_s, (long long)iv->offered,
-            (long long)iv->completed, (long long)iv->dropped);
-    if (iv->failed) fprintf(c->out, "  failed %lld", (long long)iv->failed);
-    fprintf(c->out, "  %.1f/s  p99 %.2f ms  queue %d", iv->throughput, iv->latency_ms.p99, iv->queue_depth);
     if (p >= 0) {
         if (c->live) {
             char bar[BAR_WIDTH + 1];
             int full = (int)(p * BAR_WIDTH + 0.5);
             for (int i = 0; i < BAR_WIDTH; i++) bar[i] = i < full ? '#' : '-';
             bar[BAR_WIDTH] = '\0';
-            fprintf(c->out, "  [%s]", bar);
+            n = append(line, sizeof line, n, "  [%s]", bar);
         }
-        fprintf(c->out, " %3.0f%%", 100 * p);
+        n = append(line, sizeof line, n, " %3.0f%%", 100 * p);
     }
+    /* Rate and latency first: they are what a narrow terminal should still show. */
+    n = append(line, sizeof line, n, "  %.1f/s  p99 %.2f ms  queue %d", iv->throughput, iv->latency_ms.p99, iv->queue_depth);
+    n = append(line, sizeof line, n, "  offered %lld  completed %lld  dropped %lld", (long long)iv->offered,
+               (long long)iv->completed, (long long)iv->dropped);
+    if (iv->failed) n = append(line, sizeof line, n, "  failed %lld", (long long)iv->failed);
     if (c->live) {
-        fputs("\033[K", c->out); /* erase what a longer previous line left behind */
+        /* A line wider than the terminal wraps, and \r then redraws only its last part. */
+        int cols = terminal_width(c->out);
+        if (cols > 1 && n >= (size_t)cols) line[cols - 1] = '\0';
+        /* \033[K erases what a longer previous line left behind. */
+        fprintf(c->out, "\r%s\033[K", line);
         c->line_drawn = 1;
     } else {
-        fputc('\n', c->out);
+        fprintf(c->out, "%s\n", line);
     }
     fflush(c->out);
 }

@@ -316,7 +316,7 @@ static void test_console(void) {
 
     char *live = console_output(1, 0);
     CHECK(count_of(live, "\r") >= 3 && count_of(live, "\033[K") >= 3);
-    CHECK(strstr(live, "[####################]") != NULL); /* full bar at the end */
+    CHECK(strstr(live, "[##########] 100%") != NULL); /* full bar at the end */
     CHECK(strstr(live, "completed 86") != NULL);
 
     char *quiet = console_output(1, 1);
