@@ -1,7 +1,8 @@
 /* pydp.c — see pydp.h. Everything here runs either with the GIL held (called from Python) or on a
- * library thread inside PyGILState_Ensure()/Release() (the trampolines). */
+ * library thread between gil_enter() and gil_leave() (the trampolines). */
 #include "pydp.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,81 @@ struct pydp_runner {
 };
 
 static _Thread_local unsigned long long last_input;
+
+/* ---- the GIL on library threads ---------------------------------------------------------------- */
+
+/* PyGILState_Ensure() on a thread Python does not know creates a thread state and Release()
+ * destroys it again: ~20 us per callback (measured, docs/python.md), more than the rest of a
+ * trampoline. A library thread (worker, metrics thread) therefore keeps the thread state of its
+ * first callback until it exits; a pthread key destructor deletes it then. Threads Python knows
+ * (e.g. dp_dataset_get() called from Python) and nested entries use PyGILState as usual. */
+typedef struct gil_cache {
+    PyThreadState *ts;     /* saved while the thread is outside Python */
+    int inside;
+} gil_cache;
+
+typedef struct gil_token {
+    gil_cache *cache;      /* NULL: plain PyGILState */
+    PyGILState_STATE g;
+} gil_token;
+
+static pthread_key_t gil_key;
+static pthread_once_t gil_once = PTHREAD_ONCE_INIT;
+static int gil_key_ok;
+
+static int interpreter_finalizing(void) {
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}
+
+static void gil_cache_destroy(void *p) {
+    gil_cache *c = p;
+    /* Once the interpreter is finalizing a thread may not take the GIL: leak the state then.
+     * Not PyGILState_Release(): glibc has already cleared Python's own thread-specific slot. */
+    if (c->ts && !interpreter_finalizing()) {
+        PyEval_RestoreThread(c->ts);
+        PyThreadState_Clear(c->ts);
+        PyThreadState_DeleteCurrent();
+    }
+    free(c);
+}
+
+static void gil_key_init(void) { gil_key_ok = pthread_key_create(&gil_key, gil_cache_destroy) == 0; }
+
+static gil_token gil_enter(void) {
+    gil_token t = {NULL, PyGILState_UNLOCKED};
+    pthread_once(&gil_once, gil_key_init);
+    gil_cache *c = gil_key_ok ? pthread_getspecific(gil_key) : NULL;
+    if (c && !c->inside) {
+        PyEval_RestoreThread(c->ts);
+        c->inside = 1;
+        t.cache = c;
+        return t;
+    }
+    int foreign = gil_key_ok && !c && PyGILState_GetThisThreadState() == NULL;
+    t.g = PyGILState_Ensure();
+    if (foreign && (c = calloc(1, sizeof *c)) != NULL) {
+        if (pthread_setspecific(gil_key, c) == 0) {
+            c->inside = 1;
+            t.cache = c;
+        } else {
+            free(c);
+        }
+    }
+    return t;
+}
+
+static void gil_leave(gil_token t) {
+    if (t.cache) {
+        t.cache->inside = 0;
+        t.cache->ts = PyEval_SaveThread();
+    } else {
+        PyGILState_Release(t.g);
+    }
+}
 
 /* ---- errors ----------------------------------------------------------------------------------- */
 
@@ -261,7 +337,7 @@ dp_status pydp_dataset_from_memory(pydp_pin *data, pydp_pin *labels, long long n
 static int dataset_trampoline(int64_t i, float *dst, int32_t *label, void *user) {
     pydp_fn *f = user;
     int rc = 1;
-    PyGILState_STATE g = PyGILState_Ensure();
+    gil_token g = gil_enter();
     PyObject *mv = PyMemoryView_FromMemory((char *)dst, (Py_ssize_t)(f->nfloats * sizeof(float)), PyBUF_WRITE);
     if (mv) {
         PyObject *r = call_fn(f, Py_BuildValue("(LO)", (long long)i, mv));
@@ -282,7 +358,7 @@ static int dataset_trampoline(int64_t i, float *dst, int32_t *label, void *user)
     } else {
         PyErr_Clear();
     }
-    PyGILState_Release(g);
+    gil_leave(g);
     return rc;
 }
 
@@ -352,7 +428,7 @@ dp_status pydp_partitioner_create(const char *name, const double *seq, int seq_l
 
 static int partition_trampoline(int64_t sample_id, int64_t key, int workers, void *user) {
     int worker = -1;
-    PyGILState_STATE g = PyGILState_Ensure();
+    gil_token g = gil_enter();
     PyObject *r = call_fn(user, Py_BuildValue("(LLi)", (long long)sample_id, (long long)key, workers));
     if (r) {
         long v = PyLong_AsLong(r);
@@ -360,7 +436,7 @@ static int partition_trampoline(int64_t sample_id, int64_t key, int workers, voi
         PyErr_Clear();
         Py_DECREF(r);
     }
-    PyGILState_Release(g);
+    gil_leave(g);
     return worker;
 }
 
@@ -380,14 +456,14 @@ dp_status pydp_sink_console(int live, int quiet, int stream, dp_sink **out) {
 
 /* Sink events: build the dict and call fn(kind, dict) under the GIL. */
 static void sink_event(void *user, const char *kind, PyObject *(*build)(const void *), const void *arg) {
-    PyGILState_STATE g = PyGILState_Ensure();
+    gil_token g = gil_enter();
     PyObject *d = build(arg);
     if (d) {
         Py_XDECREF(call_fn(user, Py_BuildValue("(sN)", kind, d)));
     } else {
         PyErr_WriteUnraisable(((pydp_fn *)user)->fn);
     }
-    PyGILState_Release(g);
+    gil_leave(g);
 }
 
 static PyObject *build_info(const void *p) { return info_dict(p); }
@@ -401,13 +477,13 @@ static void sink_on_interval(const dp_interval *iv, void *user) {
 }
 
 static void sink_on_summary(const dp_run_info *info, const dp_summary *s, void *user) {
-    PyGILState_STATE g = PyGILState_Ensure();
+    gil_token g = gil_enter();
     PyObject *args = Py_BuildValue("(s(NN))", "summary", summary_json(s), info_dict(info));
     if (args)
         Py_XDECREF(call_fn(user, args));
     else
         PyErr_WriteUnraisable(((pydp_fn *)user)->fn);
-    PyGILState_Release(g);
+    gil_leave(g);
 }
 
 dp_status pydp_sink_callback(pydp_fn *fn, int want_records, dp_sink **out) {
@@ -435,13 +511,13 @@ static void runner_on_result(const dp_result *res, void *sample_ctx, void *user)
             memcpy(r->logits + res->index * r->num_classes, res->logits, (size_t)r->num_classes * sizeof(float));
     }
     if (r->dispatch) {
-        PyGILState_STATE g = PyGILState_Ensure();
+        gil_token g = gil_enter();
         PyObject *d = result_dict(res);
         if (d)
             Py_XDECREF(call_fn(r->dispatch, Py_BuildValue("(N)", d)));
         else
             PyErr_WriteUnraisable(r->dispatch->fn);
-        PyGILState_Release(g);
+        gil_leave(g);
     }
 }
 

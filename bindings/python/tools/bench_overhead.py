@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--samples", type=int, default=2000)
     args = ap.parse_args()
 
+    load0 = os.getloadavg()[0]
     m = dp.Model(args.arch, threads=1)
     x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
     out = np.empty((1, m.num_classes), np.float32)
@@ -47,13 +48,16 @@ def main():
         y = as_float32_batch(x, channels=3, min_size=32)
         np.empty((y.shape[0], m.num_classes), np.float32)
 
-    res = {k: [] for k in ("infer_us", "swig_us", "checks_us", "batch_s", "batch_cb_s", "one_thread_ips", "two_threads_ips")}
+    res = {k: [] for k in ("infer_us", "swig_us", "checks_us", "batch_s", "batch_cb_s", "batch_cpu_s", "batch_cb_cpu_s",
+                           "one_thread_ips", "two_threads_ips")}
     for _ in range(args.rounds):
         res["infer_us"].append(timed(lambda: m.infer(x), 300) * 1e6)
         res["swig_us"].append(timed(lambda: dp.capi.pydp_infer(*ptrs, x, out), 300) * 1e6)
         res["checks_us"].append(timed(checks, 3000) * 1e6)
-        res["batch_s"].append(runner.run_batch(data)["elapsed_s"])
-        res["batch_cb_s"].append(runner.run_batch(data, on_result=lambda r: None)["elapsed_s"])
+        for key, kw in (("batch", {}), ("batch_cb", {"on_result": lambda r: None})):
+            cpu = time.process_time()
+            res[key + "_s"].append(runner.run_batch(data, **kw)["elapsed_s"])
+            res[key + "_cpu_s"].append(time.process_time() - cpu)
         n = 200
         res["one_thread_ips"].append(n / (timed(lambda: m.infer(x), n) * n))
         models = [dp.Model(args.arch, threads=1) for _ in range(2)]
@@ -68,12 +72,15 @@ def main():
         res["two_threads_ips"].append(2 * n / (time.perf_counter() - t))
 
     med = {k: statistics.median(v) for k, v in res.items()}
-    print(f"arch {args.arch}, {args.rounds} interleaved rounds, load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"arch {args.arch}, {args.rounds} interleaved rounds, load average {load0:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end")
     print(f"(a) infer batch 1: Model.infer {med['infer_us']:.1f} us, bare SWIG call {med['swig_us']:.1f} us, "
           f"Python-side checks alone {med['checks_us']:.2f} us/call")
     print(f"(b) run_batch {args.samples} x 2 workers: {med['batch_s'] * 1e3:.1f} ms plain, "
           f"{med['batch_cb_s'] * 1e3:.1f} ms with on_result: "
-          f"{(med['batch_cb_s'] - med['batch_s']) / args.samples * 1e6:.1f} us/sample for the Python callback")
+          f"{(med['batch_cb_s'] - med['batch_s']) / args.samples * 1e6:.1f} us/sample wall; process CPU "
+          f"{med['batch_cpu_s']:.2f} s vs {med['batch_cb_cpu_s']:.2f} s: "
+          f"{(med['batch_cb_cpu_s'] - med['batch_cpu_s']) / args.samples * 1e6:.1f} us/sample of CPU for the callback")
     print(f"(c) infer batch 1: one thread {med['one_thread_ips']:.0f} img/s, two threads (separate models) "
           f"{med['two_threads_ips']:.0f} img/s total ({med['two_threads_ips'] / med['one_thread_ips']:.2f}x)")
     for k, v in res.items():
