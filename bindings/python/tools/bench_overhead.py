@@ -32,7 +32,15 @@ def main():
     ap.add_argument("--arch", default="mobilenet_v2")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--samples", type=int, default=2000)
+    ap.add_argument("--callback-only", type=int, metavar="N",
+                    help="only run_batch N samples on 1 worker with a no-op on_result (to profile with perf)")
     args = ap.parse_args()
+    if args.callback_only:
+        m = dp.Model(args.arch, threads=1)
+        data = np.random.default_rng(1).random((args.callback_only, 3, 32, 32), dtype=np.float32)
+        s = dp.Runner(m, workers=1).run_batch(data, on_result=lambda r: None)
+        print(f"{s['completed']} samples with a Python on_result in {s['elapsed_s']:.2f} s")
+        return
 
     load0 = os.getloadavg()[0]
     m = dp.Model(args.arch, threads=1)
