@@ -15,11 +15,6 @@ def fast_model():
     return dp.Model(FAST_ARCH, classes=10, seed=3)
 
 
-@pytest.fixture
-def tmp_dir(tmp_path):
-    return tmp_path
-
-
 def export_torchvision(arch, path, classes=10, seed=0):
     """A seeded torchvision model (BN statistics randomised too, so folding is exercised) in eval
     mode, with its state_dict saved to path as .npz. Returns the torch model."""
