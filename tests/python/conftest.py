@@ -4,14 +4,14 @@ import os
 import numpy as np
 import pytest
 
-import dataparallel as dp
-
 # The cheapest network at 32x32 (torchvision stem: stride 2 + pooling), for runner tests.
 FAST_ARCH = "mobilenet_v2"
 
 
 @pytest.fixture(scope="session")
 def fast_model():
+    import dataparallel as dp   # imported here: other tests in this directory may not need it
+
     return dp.Model(FAST_ARCH, classes=10, seed=3)
 
 
