@@ -9,6 +9,7 @@
  * routed to the dead rank's worker always go to live ranks (round robin), so the partitioner's
  * choice of worker stays valid and nothing else is lost.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,10 +120,18 @@ dp_status dpi_mpi_proxy_init(void *backend, int worker, int c, int h, int w, voi
     p->sample_bytes = (size_t)c * h * w * sizeof(float);
     p->req_cap = HDR + mb * p->sample_bytes;
     p->ans_cap = HDR + mb * K * sizeof(float);
-    p->req = dpi_mpi_alloc(p->req_cap);
-    p->ans = dpi_mpi_alloc(p->ans_cap);
     p->saved_slack = dpi_mpi_fine_timers();
-    dp_status s = p->req && p->ans ? DP_OK : DP_ERR_NOMEM;
+    dp_status s = DP_OK;
+    if (p->req_cap > INT_MAX || p->ans_cap > INT_MAX)
+        s = b->host->error(DP_ERR_UNSUPPORTED,
+                           "mpi: a micro-batch of %d x [%d,%d,%d] is %zu bytes, more than one MPI message can "
+                           "carry (2 GiB): lower max_batch",
+                           b->cfg.max_batch, c, h, w, p->req_cap);
+    if (s == DP_OK) {
+        p->req = dpi_mpi_alloc(p->req_cap);
+        p->ans = dpi_mpi_alloc(p->ans_cap);
+        if (!p->req || !p->ans) s = DP_ERR_NOMEM;
+    }
     /* The server builds its primitives now, so the first batch of the run pays no set-up. A rank
      * that does not answer is declared dead here: the run goes on without it. */
     if (s == DP_OK && !dpi_mpi_is_dead(p->home)) {
