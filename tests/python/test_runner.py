@@ -407,3 +407,20 @@ def test_cifar10_and_array_datasets(fast_model, tmp_path):
     with pytest.raises(dp.Error) as e:
         dp.Dataset.npy(tmp_path / "missing.npy")
     assert "missing.npy" in e.value.message
+
+
+def test_partitioner_objects_and_options(fast_model):
+    p = dp.Partitioner("weighted", weights=[1, 3])
+    assert p.name == "weighted" and "weighted" in repr(p)
+    s = dp.Runner(fast_model, workers=2, partitioner=p).run_batch(dp.Dataset.synthetic(40))
+    assert [w["completed"] for w in s["per_worker"]] == [10, 30]      # ranges proportional to weights
+    s = dp.Runner(fast_model, workers=2, partitioner=dp.Partitioner("sharded", num_shards=4)).run_batch(
+        dp.Dataset.synthetic(40))
+    assert s["completed"] == 40 and s["strategy"] == "sharded"
+    custom = dp.Partitioner.custom(lambda sample_id, key, workers: 1)
+    assert custom.name == "custom"
+    s = dp.Runner(fast_model, workers=2, partitioner=custom).run(dp.Source.synthetic(rate=500, samples=20))
+    assert [w["completed"] for w in s["per_worker"]] == [0, 20]
+    with pytest.raises(dp.Error) as e:
+        dp.Partitioner("weighted", weights=[1, -3])
+    assert e.value.status == dp.Status.DP_ERR_INVALID_ARG and "-3" in e.value.message
