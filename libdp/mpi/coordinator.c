@@ -31,7 +31,7 @@ typedef struct proxy {
     size_t req_cap;
     unsigned char *ans;      /* header + [max_batch,K] */
     size_t ans_cap;
-    int64_t rtt_ema_ns;
+    int64_t infer_ema_ns;    /* the rank's inference time per sample, as it reports it */
     unsigned long saved_slack;
     dpi_mpi_wstats st;
 } proxy;
@@ -63,7 +63,9 @@ static dp_status exchange(proxy *p, int to, size_t req_bytes, int answer_kind) {
     dpi_mpi_unlock();
     int done = -1;
     if (rc == MPI_SUCCESS) {
-        int64_t first = answer_kind == DPI_MSG_LOGITS ? p->rtt_ema_ns * 3 / 4 : 0;
+        /* No answer can come before the inference is done: sleep through most of it. The
+         * rank's own inference time is the bound, not the round trip, which grows with load. */
+        int64_t first = answer_kind == DPI_MSG_LOGITS ? p->infer_ema_ns * q->n * 3 / 4 : 0;
         done = dpi_mpi_wait(rq, 2, first, ANSWER_NAP_NS, host->now_ns() + p->b->timeout_ns);
     } else {
         host->error(DP_ERR_BACKEND, "mpi: sending to worker rank %d failed (MPI error %d)", to, rc);
@@ -167,7 +169,8 @@ dp_status dpi_mpi_proxy_run(void *ctx, const float *input, int n, int c, int h, 
             const dpi_mpi_hdr *a = (const dpi_mpi_hdr *)p->ans;
             int64_t rtt = b->host->now_ns() - t0;
             memcpy(logits, p->ans + HDR, (size_t)n * b->cfg.num_classes * sizeof(float));
-            p->rtt_ema_ns = p->rtt_ema_ns ? (7 * p->rtt_ema_ns + rtt) / 8 : rtt;
+            int64_t per_sample = a->service_ns / n;
+            p->infer_ema_ns = p->infer_ema_ns ? (7 * p->infer_ema_ns + per_sample) / 8 : per_sample;
             p->st.batches++;
             p->st.samples += n;
             p->st.rtt_ns += rtt;
