@@ -32,6 +32,7 @@ ENGINE_COLOR = {"libdataparallel": "#1f77b4", "pytorch": "#d62728"}
 ENGINE_HATCH = {"libdataparallel": "", "pytorch": "//"}
 STRATEGY_COLOR = {"uniform": "#1f77b4", "sharded": "#ff7f0e", "dynamic": "#2ca02c", "weighted": "#9467bd"}
 STRATEGY_ORDER = ("uniform", "sharded", "dynamic", "weighted")
+ARCH_ORDER = ("resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar")
 
 
 def strategy_color(s):
@@ -88,7 +89,7 @@ def plot_vs_workers(rows, out_dir, written):
     """Throughput vs workers, and p50/p99 latency vs workers, per arch (one panel each)."""
     for rate in sorted({r["rate"] for r in rows}):
         sub = [r for r in rows if r["rate"] == rate]
-        archs = ordered([r["arch"] for r in sub])
+        archs = ordered([r["arch"] for r in sub], ARCH_ORDER)
         engines = ordered([r["engine"] for r in sub], ENGINES)
         strategies = ordered([r["strategy"] for r in sub], STRATEGY_ORDER)
         suffix = "" if len({r["rate"] for r in rows}) == 1 else "_r%g" % rate
@@ -172,11 +173,12 @@ def plot_cdf(res_dir, out_dir, workers, written):
         print("plot.py: no %d-worker per-sample records in %s/cells: no latency CDF" % (workers, res_dir),
               file=sys.stderr)
         return
-    archs = ordered(runs)
+    archs = ordered(runs, ARCH_ORDER)
     fig, axes = per_arch_axes(len(archs), 4.6)
     for ax, arch in zip(axes, archs):
         engines = ordered([e for e, _, _ in runs[arch]], ENGINES)
-        for e, s, lat in sorted(runs[arch], key=lambda t: (ENGINES.index(t[0]), t[1])):
+        rank = {s: i for i, s in enumerate(STRATEGY_ORDER)}
+        for e, s, lat in sorted(runs[arch], key=lambda t: (ENGINES.index(t[0]), rank.get(t[1], 99), t[1])):
             y = np.arange(1, len(lat) + 1) / len(lat)
             style = dict(ENGINE_STYLE[e], marker=None)
             ax.plot(lat, y, color=strategy_color(s), label=s if e == engines[0] else None, **style)
@@ -212,7 +214,7 @@ def plot_straggler(res_dir, out_dir, written, md):
     if not runs:
         print("plot.py: no straggler runs in %s/straggler" % res_dir, file=sys.stderr)
         return
-    archs = ordered([d["arch"] for d in runs])
+    archs = ordered([d["arch"] for d in runs], ARCH_ORDER)
     md.append("\n## Straggler: per-worker load with `--slowdown`\n")
     md.append("| arch | engine | strategy | slowdown | samples per worker | throughput (samples/s) | p99 ms | flagged |")
     md.append("|---|---|---|---|---|---:|---:|---|")
@@ -285,8 +287,10 @@ def plot_capacity(res_dir, out_dir, slo, written, md):
             x = li - 0.4 + (ei + 0.5) * width
             ax.bar(x, d["capacity"], width * 0.9, color=ENGINE_COLOR[e], hatch=ENGINE_HATCH[e], edgecolor="black",
                    linewidth=0.5, label=e if li == 0 or not ax.get_legend_handles_labels()[1].count(e) else None)
+            lowest = min((p["rate"] for p in d.get("probes", [])), default=None)
             ax.text(x, d["capacity"] + top * 0.01, "%.0f" % d["capacity"] if d["capacity"] > 0 else
-                    "0: p99 > %g ms\neven at the\nlowest rate tried" % d.get("slo_p99_ms", slo),
+                    "0: p99 > %g ms\neven at\n%s" % (d.get("slo_p99_ms", slo),
+                                                    "%.3g/s" % lowest if lowest else "the lowest rate"),
                     ha="center", va="bottom", fontsize=8)
             md.append("| %s | %s | %s | %d | %g | %.1f |" % (d["arch"], e, d["strategy"], d["workers"],
                                                           d.get("slo_p99_ms", slo), d["capacity"]))
