@@ -272,8 +272,10 @@ def plot_capacity(res_dir, out_dir, slo, written, md):
     md.append("\n## Capacity: highest constant rate with p99 <= SLO and nothing dropped\n")
     md.append("| arch | engine | strategy | workers | SLO p99 ms | capacity (samples/s) |")
     md.append("|---|---|---|---:|---:|---:|")
-    labels = ordered(["%s\n%s, %d worker%s" % (d["arch"], d["strategy"], d["workers"], "" if d["workers"] == 1 else "s")
-                      for d in caps])
+    rank = {a: i for i, a in enumerate(ARCH_ORDER)}
+    caps.sort(key=lambda d: (rank.get(d["arch"], 99), d["arch"], d["strategy"], d["workers"]))
+    labels = list(dict.fromkeys("%s\n%s, %d worker%s" % (d["arch"], d["strategy"], d["workers"],
+                                                         "" if d["workers"] == 1 else "s") for d in caps))
     engines = ordered([d["engine"] for d in caps], ENGINES)
     fig, ax = plt.subplots(figsize=(max(6.0, 2.4 * len(labels)), 4.6))
     width = 0.8 / len(engines)
