@@ -45,6 +45,8 @@ static dp_status route(dp_runner *r, const dpi_slot *s, int *depths, int *worker
     for (int k = 0; k < r->workers; k++) depths[k] = atomic_load_explicit(&r->queues[k].depth, memory_order_relaxed);
     dp_status st = dp_partitioner_route(r->partitioner, s->sample_id, s->index, depths, worker);
     if (st != DP_OK) return st;
+    /* A strategy that asked for the shared queue gets it whatever it answers per sample. */
+    if (r->shared) *worker = DP_ROUTE_SHARED;
     if (*worker == DP_ROUTE_SHARED ? !r->shared : (*worker < 0 || *worker >= r->workers))
         return dpi_error(DP_ERR_INTERNAL, "runner: partitioner %s routed sample %lld to %d",
                          dp_partitioner_name(r->partitioner), (long long)s->sample_id, *worker);
