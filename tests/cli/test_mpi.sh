@@ -4,6 +4,7 @@
 # the threads backend, efficiency >= 99.9 %, rank 0 not spinning a core. Then a worker rank that
 # stops answering or is killed mid-run: the run ends within the timeout, the summary is written and
 # offered == completed + dropped + failed (its in-flight batch failed, or re-dispatched with --retry).
+# Also: two micro-batches in flight per rank (--workers 4), batch mode, the per-worker round-trip log.
 #
 # The model is torchvision resnet18 at 32x32 (about 2-3 ms per sample on one core): 3 ranks on a
 # 2-core machine keep up at 300/s (resnet18_cifar, ~20 ms per sample here, cannot).
@@ -89,6 +90,18 @@ done
 timeout 120 "${mpirun[@]}" "$bench" stream "${common[@]}" --strategy dynamic --backend mpi \
     --workers 4 --json w4.json --predictions w4.csv >w4.out 2>&1
 if res=$("$py" check.py w4.json w4.csv ref.csv 4 2>&1); then ok; else bad "--workers 4: $res"; cat w4.out; fi
+
+# Batch mode over MPI (the data set split by the partitioner): every sample exactly once.
+timeout 120 "${mpirun[@]}" "$bench" batch --arch resnet18 --workers 2 --strategy weighted --samples 300 \
+    --backend mpi --quiet --json batch.json --predictions batch.csv >batch.out 2>&1
+if "$py" - batch.json batch.csv <<'EOF2'
+import csv, json, sys
+j = json.load(open(sys.argv[1]))
+ids = sorted(int(r["sample_id"]) for r in csv.DictReader(open(sys.argv[2])))
+assert ids == list(range(300)), len(ids)
+assert j["per_worker"][0]["completed"] + j["per_worker"][1]["completed"] == 300, j["per_worker"]
+EOF2
+then ok; else bad "batch mode over MPI"; cat batch.out; fi
 
 # Rank 0's per-worker log of round trip vs inference on the rank (tests/mpi/mpi_overhead.c).
 timeout 60 "${mpirun[@]}" "$DP_BUILD_DIR/tests/mpi_overhead" resnet18 300 300 >overhead.out 2>&1
