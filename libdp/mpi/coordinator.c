@@ -18,6 +18,8 @@
 #define HDR sizeof(dpi_mpi_hdr)
 /* After the first (long) sleep an answer is due: poll at a fine grain. */
 #define ANSWER_NAP_NS 50000
+/* The least time a rank gets to prepare for a run (build its primitives). */
+#define PREPARE_TIMEOUT_NS 30000000000LL
 /* How long end_run waits for a rank already declared dead to acknowledge. */
 #define DEAD_GRACE_NS 1000000000LL
 
@@ -50,8 +52,8 @@ static void fill_hdr(proxy *p, int kind, int n) {
 }
 
 /* One request (req_bytes of p->req) to rank `to` and its answer into p->ans. DP_ERR_TIMEOUT
- * when the rank did not answer in time (it is then declared dead). */
-static dp_status exchange(proxy *p, int to, size_t req_bytes, int answer_kind) {
+ * when the rank did not answer within timeout_ns (it is then declared dead). */
+static dp_status exchange(proxy *p, int to, size_t req_bytes, int answer_kind, int64_t timeout_ns) {
     const dpi_worker_host *host = p->b->host;
     dpi_mpi_hdr *q = (dpi_mpi_hdr *)p->req;
     MPI_Comm comm = dpi_mpi_comm();
@@ -66,7 +68,7 @@ static dp_status exchange(proxy *p, int to, size_t req_bytes, int answer_kind) {
         /* No answer can come before the inference is done: sleep through most of it. The
          * rank's own inference time is the bound, not the round trip, which grows with load. */
         int64_t first = answer_kind == DPI_MSG_LOGITS ? p->infer_ema_ns * q->n * 3 / 4 : 0;
-        done = dpi_mpi_wait(rq, 2, first, ANSWER_NAP_NS, host->now_ns() + p->b->timeout_ns);
+        done = dpi_mpi_wait(rq, 2, first, ANSWER_NAP_NS, host->now_ns() + timeout_ns);
     } else {
         host->error(DP_ERR_BACKEND, "mpi: sending to worker rank %d failed (MPI error %d)", to, rc);
     }
@@ -83,11 +85,11 @@ static dp_status exchange(proxy *p, int to, size_t req_bytes, int answer_kind) {
         if (done == 0) {
             if (dpi_mpi_declare_dead(to))
                 host->log(DP_LOG_WARN,
-                          "mpi: worker rank %d did not answer within %.3g s (worker_timeout_s): declared dead; "
+                          "mpi: worker rank %d did not answer within %.3g s: declared dead; "
                           "batches routed to it go to the other ranks from now on",
-                          to, (double)p->b->timeout_ns * 1e-9);
+                          to, (double)timeout_ns * 1e-9);
             return host->error(DP_ERR_TIMEOUT, "mpi: worker rank %d did not answer within %.3g s", to,
-                               (double)p->b->timeout_ns * 1e-9);
+                               (double)timeout_ns * 1e-9);
         }
         return DP_ERR_BACKEND;
     }
@@ -134,11 +136,13 @@ dp_status dpi_mpi_proxy_init(void *backend, int worker, int c, int h, int w, voi
         p->ans = dpi_mpi_alloc(p->ans_cap);
         if (!p->req || !p->ans) s = DP_ERR_NOMEM;
     }
-    /* The server builds its primitives now, so the first batch of the run pays no set-up. A rank
-     * that does not answer is declared dead here: the run goes on without it. */
+    /* The server builds its primitives now, so the first batch of the run pays no set-up. That
+     * can take seconds on a busy host, so it gets at least PREPARE_TIMEOUT_NS. A rank that does
+     * not answer is declared dead here: the run goes on without it. */
     if (s == DP_OK && !dpi_mpi_is_dead(p->home)) {
         fill_hdr(p, DPI_MSG_PREPARE, (int)mb);
-        s = exchange(p, p->home, HDR, DPI_MSG_READY);
+        s = exchange(p, p->home, HDR, DPI_MSG_READY,
+                     b->timeout_ns > PREPARE_TIMEOUT_NS ? b->timeout_ns : PREPARE_TIMEOUT_NS);
         if (s == DP_ERR_TIMEOUT) s = DP_OK;
     }
     if (s != DP_OK) {
@@ -164,7 +168,7 @@ dp_status dpi_mpi_proxy_run(void *ctx, const float *input, int n, int c, int h, 
         if (to < 0)
             return b->host->error(DP_ERR_TIMEOUT, "mpi: no live worker rank left for worker %d's batch", p->worker);
         int64_t t0 = b->host->now_ns();
-        dp_status s = exchange(p, to, bytes, DPI_MSG_LOGITS);
+        dp_status s = exchange(p, to, bytes, DPI_MSG_LOGITS, b->timeout_ns);
         if (s == DP_OK) {
             const dpi_mpi_hdr *a = (const dpi_mpi_hdr *)p->ans;
             int64_t rtt = b->host->now_ns() - t0;
