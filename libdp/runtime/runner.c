@@ -331,7 +331,6 @@ static void compute_summary(dp_runner *r, dp_summary *S, double target_rate) {
     memset(S, 0, sizeof *S);
     S->size = sizeof *S;
     dpi_hist_reset(r->merged);
-    double means[W > 0 ? W : 1];
     int nmeans = 0;
     for (int k = 0; k < W; k++) {
         dpi_worker *w = &r->w[k];
@@ -354,14 +353,21 @@ static void compute_summary(dp_runner *r, dp_summary *S, double target_rate) {
                                   .mean_batch = batches ? (double)run / batches : 0,
                                   .mean_service_ms = run ? busy * 1e-6 / run : 0};
         if (w->q) ws->queue_hwm = w->q->hwm;
-        if (run) means[nmeans++] = ws->mean_service_ms;
+        nmeans += run > 0;
     }
-    /* Straggler: mean service time above straggler_factor x the median over the workers that ran. */
+    /* Straggler: mean service time above straggler_factor x the median of the *other* workers
+     * that ran. (With the median of all, two workers could never flag one below 3x at 1.5.) */
     if (nmeans >= 2) {
-        qsort(means, (size_t)nmeans, sizeof means[0], cmp_double);
-        double median = nmeans % 2 ? means[nmeans / 2] : 0.5 * (means[nmeans / 2 - 1] + means[nmeans / 2]);
-        for (int k = 0; k < W; k++)
+        double others[W > 0 ? W : 1];
+        for (int k = 0; k < W; k++) {
+            int n = 0;
+            for (int j = 0; j < W; j++)
+                if (j != k && atomic_load(&r->w[j].c.samples_run) > 0) others[n++] = r->ws[j].mean_service_ms;
+            if (n == 0 || atomic_load(&r->w[k].c.samples_run) == 0) continue;
+            qsort(others, (size_t)n, sizeof others[0], cmp_double);
+            double median = n % 2 ? others[n / 2] : 0.5 * (others[n / 2 - 1] + others[n / 2]);
             r->ws[k].straggler = r->ws[k].mean_service_ms > r->opts.straggler_factor * median;
+        }
     }
     if (r->kind != DPI_BATCH) S->offered = atomic_load(&r->offered);
     S->failed += atomic_load(&r->failed_route);

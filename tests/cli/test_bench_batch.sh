@@ -75,6 +75,11 @@ assert j["slowdown"] == [1, 1, 8]
 EOF
 then ok; else bad "straggler flag / weighted shift"; fi
 
+# Two workers, one 6x slower: it is flagged against its peer, the fast one is not.
+expect 0 "straggler of two" -- "$bench" batch --arch resnet18 --samples 30 --quiet --workers 2 --slowdown 1,6 --json "$tmp/s2.json"
+if "$py" -c "
+import json; p=json.load(open('$tmp/s2.json'))['per_worker']; assert p[1]['straggler'] is True and p[0]['straggler'] is False, p"; then ok; else bad "straggler of two"; fi
+
 # CIFAR-10 binary records (label byte + 3072 bytes) and a .npy array.
 "$py" - "$tmp" <<'EOF'
 import os, sys, numpy as np
