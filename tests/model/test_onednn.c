@@ -239,6 +239,9 @@ int main(void) {
     parity("resnet18_cifar", 10, 2, 32, 32, bf16);
     parity("mobilenetv2_cifar", 3, 3, 32, 32, bf16);
     parity("resnet18", 1, 1, 64, 48, 0); /* non-trivial average pool (2x2), one class */
+    /* Odd sizes: kernel windows cut asymmetrically (taps meeting only padding on one side). */
+    parity("resnet18", 5, 1, 33, 47, 0);
+    parity("mobilenet_v2", 4, 1, 35, 65, 0);
     shape_cache();
     threads();
     profiling();
