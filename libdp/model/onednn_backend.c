@@ -21,15 +21,6 @@ dp_status dpo_error(dnnl_status_t st, const char *what, const char *layer) {
     return dpi_error(s, "oneDNN %s failed for %s: %s", what, layer, dnnl_status2str(st));
 }
 
-#define DNN(call, what, layer)                                       \
-    do {                                                             \
-        dnnl_status_t st_ = (call);                                  \
-        if (st_ != dnnl_success) {                                   \
-            s = dpo_error(st_, what, layer);                         \
-            goto fail;                                               \
-        }                                                            \
-    } while (0)
-
 /* ---- model: fold BN, keep weights plain, reorder lazily per requested layout ------------------ */
 
 static int cpu_has_bf16(void) {

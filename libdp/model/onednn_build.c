@@ -52,15 +52,6 @@ typedef struct builder {
     size_t scratch;
 } builder;
 
-#define DNN(call, what, layer)                   \
-    do {                                         \
-        dnnl_status_t st_ = (call);              \
-        if (st_ != dnnl_success) {               \
-            s = dpo_error(st_, what, layer);     \
-            goto fail;                           \
-        }                                        \
-    } while (0)
-
 static const char *impl_of(const_dnnl_primitive_desc_t pd) {
     const char *impl = NULL;
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return "?";

@@ -97,6 +97,16 @@ const char *dpo_intern(dpo_exec *x, const char *s);
 /* A oneDNN failure as a dp_status with a message naming the call and the layer. */
 dp_status dpo_error(dnnl_status_t st, const char *what, const char *layer);
 
+/* Run a oneDNN call; on failure set `s` (a dp_status in scope) and jump to the `fail` label. */
+#define DNN(call, what, layer)                   \
+    do {                                         \
+        dnnl_status_t st_ = (call);              \
+        if (st_ != dnnl_success) {               \
+            s = dpo_error(st_, what, layer);     \
+            goto fail;                           \
+        }                                        \
+    } while (0)
+
 /* The window of node's weights in layout md: from the cache, or reordered now (uses stream). */
 dp_status dpo_weights_get(dpo_model *m, dnnl_stream_t stream, int node, const dpo_window *win,
                           const dnnl_memory_desc_t *md, dnnl_memory_t *out);
