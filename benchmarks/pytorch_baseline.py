@@ -53,104 +53,12 @@ LATENCY_KEYS = ("mean", "p50", "p90", "p99", "p999", "max")
 
 # ---- models ------------------------------------------------------------------------------------
 
-_cifar_classes = None
-
-
 def cifar_models():
-    """(ResNet18Cifar, MobileNetV2Cifar): pytorch-cifar's models, parameter names per DESIGN.md §3.
-    Defined on first use so that importing this module does not import torch."""
-    global _cifar_classes
-    if _cifar_classes is not None:
-        return _cifar_classes
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    class BasicBlock(nn.Module):
-        def __init__(self, in_planes, planes, stride=1):
-            super().__init__()
-            self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.shortcut = nn.Sequential()
-            if stride != 1 or in_planes != planes:
-                self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False),
-                                              nn.BatchNorm2d(planes))
-
-        def forward(self, x):
-            out = F.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            return F.relu(out + self.shortcut(x))
-
-    class ResNet18Cifar(nn.Module):
-        def __init__(self, num_classes=10):
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
-            in_planes = 64
-            for i, (planes, stride) in enumerate(((64, 1), (128, 2), (256, 2), (512, 2)), 1):
-                blocks = [BasicBlock(in_planes, planes, stride), BasicBlock(planes, planes, 1)]
-                setattr(self, "layer%d" % i, nn.Sequential(*blocks))
-                in_planes = planes
-            self.linear = nn.Linear(512, num_classes)
-
-        def forward(self, x):
-            out = F.relu(self.bn1(self.conv1(x)))
-            out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-            # Global average pool (pytorch-cifar's avg_pool2d(out, 4) is the same at 32x32).
-            out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-            return self.linear(out)
-
-    class InvertedResidual(nn.Module):
-        def __init__(self, in_planes, out_planes, expansion, stride):
-            super().__init__()
-            self.stride = stride
-            planes = expansion * in_planes
-            self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, groups=planes, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.conv3 = nn.Conv2d(planes, out_planes, 1, bias=False)
-            self.bn3 = nn.BatchNorm2d(out_planes)
-            self.shortcut = nn.Sequential()
-            if stride == 1 and in_planes != out_planes:
-                self.shortcut = nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, bias=False),
-                                              nn.BatchNorm2d(out_planes))
-
-        def forward(self, x):
-            out = F.relu(self.bn1(self.conv1(x)))
-            out = F.relu(self.bn2(self.conv2(out)))
-            out = self.bn3(self.conv3(out))
-            return out + self.shortcut(x) if self.stride == 1 else out
-
-    class MobileNetV2Cifar(nn.Module):
-        # (expansion, out_planes, num_blocks, stride)
-        cfg = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-               (6, 160, 3, 2), (6, 320, 1, 1))
-
-        def __init__(self, num_classes=10):
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, 32, 3, 1, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(32)
-            layers, in_planes = [], 32
-            for expansion, out_planes, n, stride in self.cfg:
-                for s in [stride] + [1] * (n - 1):
-                    layers.append(InvertedResidual(in_planes, out_planes, expansion, s))
-                    in_planes = out_planes
-            self.layers = nn.Sequential(*layers)
-            self.conv2 = nn.Conv2d(320, 1280, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(1280)
-            self.linear = nn.Linear(1280, num_classes)
-
-        def forward(self, x):
-            out = F.relu(self.bn1(self.conv1(x)))
-            out = self.layers(out)
-            out = F.relu(self.bn2(self.conv2(out)))
-            out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-            return self.linear(out)
-
-    _cifar_classes = (ResNet18Cifar, MobileNetV2Cifar)
-    return _cifar_classes
+    """(ResNet18Cifar, MobileNetV2Cifar) from cifar_models.py beside this file (shared with the
+    parity tests), imported on first use so that importing this module does not import torch."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import cifar_models as m
+    return m.ResNet18Cifar, m.MobileNetV2Cifar
 
 
 def build_model(arch, classes=10, seed=0):

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks"))
 import cifar_models  # noqa: E402  (imports torch, or fails the test saying so)
 
 ARCHS = [("resnet18", 1000), ("mobilenet_v2", 1000), ("resnet18_cifar", 10), ("mobilenetv2_cifar", 10),

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks"))
 from parity_util import (TMP, make_model, param_count, rel_err, run_infer, save_npz,  # noqa: E402
                          save_safetensors, torch_logits)
 import torch  # noqa: E402

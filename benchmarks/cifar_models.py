@@ -5,8 +5,8 @@ import sys
 try:
     import torch.nn as nn
     import torch.nn.functional as F
-except ImportError as e:  # parity must fail loudly in CI, never skip
-    raise ImportError(f"parity tests need PyTorch, which {sys.executable} cannot import: {e}") from e
+except ImportError as e:  # the parity tests must fail loudly in CI, never skip
+    raise ImportError(f"the PyTorch models need torch, which {sys.executable} cannot import: {e}") from e
 
 
 class BasicBlock(nn.Module):
