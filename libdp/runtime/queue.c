@@ -42,13 +42,6 @@ void dpi_queue_destroy(dpi_queue *q) {
     q->data = NULL;
 }
 
-void dpi_queue_reset(dpi_queue *q) {
-    pthread_mutex_lock(&q->mu);
-    q->head = q->count = q->hwm = q->closed = 0;
-    atomic_store_explicit(&q->depth, 0, memory_order_relaxed);
-    pthread_mutex_unlock(&q->mu);
-}
-
 static void put_locked(dpi_queue *q, const dpi_slot *s, const float *data) {
     int pos = (q->head + q->count) % q->cap;
     q->slots[pos] = *s;

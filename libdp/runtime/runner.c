@@ -409,6 +409,13 @@ void dpi_runner_end(dp_runner *r, dp_summary *out, double target_rate) {
                     (long long)S.per_worker[k].failed, dp_status_str(r->w[k].run_error));
             break;
         }
+    if (r->num_sinks) {
+        int64_t waits = r->drop_ring.full_waits;
+        for (int k = 0; k < r->workers; k++) waits += r->w[k].ring.full_waits;
+        if (waits)
+            dpi_log(DP_LOG_WARN, "runner: workers waited %lld times for a full record ring: a sink's on_record is "
+                    "slower than the workers", (long long)waits);
+    }
     if (r->metrics_started) dpi_metrics_finish(r, &S);
     copy_summary(out, &S);
     free_run_buffers(r);

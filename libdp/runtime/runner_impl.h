@@ -40,8 +40,6 @@ typedef enum dpi_push_result { DPI_PUSHED = 0, DPI_DROPPED_NEWEST = 1, DPI_DROPP
 
 dp_status dpi_queue_init(dpi_queue *q, int cap, size_t sample_floats);
 void dpi_queue_destroy(dpi_queue *q);
-/* Reopen an empty queue for a new run. */
-void dpi_queue_reset(dpi_queue *q);
 /* Enqueue s (and its payload, when the queue stores payloads). On overflow: BLOCK waits for
  * room; DROP_NEWEST leaves the queue alone; DROP_OLDEST evicts the head into *evicted. */
 dpi_push_result dpi_queue_push(dpi_queue *q, const dpi_slot *s, const float *data, dp_overflow policy,
