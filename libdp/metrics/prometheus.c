@@ -104,12 +104,8 @@ static void prom_interval(const dp_interval *iv, void *user) {
     pthread_mutex_lock(&p->mu);
     p->offered = iv->offered;
     p->completed = iv->completed;
-    /* A runner that does not split drops by reason leaves the split to the summary rather than
-     * guessing it (a wrong guess would have to go down later). */
-    if (iv->dropped_newest + iv->dropped_oldest == iv->dropped) {
-        p->dropped_newest = iv->dropped_newest;
-        p->dropped_oldest = iv->dropped_oldest;
-    }
+    p->dropped_newest = iv->dropped_newest;
+    p->dropped_oldest = iv->dropped_oldest;
     p->failed = iv->failed;
     p->queue_depth = iv->queue_depth;
     p->cpu_pct = iv->cpu_pct;

@@ -57,7 +57,9 @@ static void emit_interval(metrics_state *m, int64_t now) {
     iv.offered = r->kind == DPI_BATCH ? offered : atomic_load(&r->offered);
     iv.completed = completed;
     iv.failed = failed;
-    iv.dropped = atomic_load(&r->dropped_newest) + atomic_load(&r->dropped_oldest);
+    iv.dropped_newest = atomic_load(&r->dropped_newest);
+    iv.dropped_oldest = atomic_load(&r->dropped_oldest);
+    iv.dropped = iv.dropped_newest + iv.dropped_oldest;
     double dt = (double)(now - m->t_prev) * 1e-9;
     iv.throughput = dt > 0 ? (double)(completed - m->completed_prev) / dt : 0;
     dpi_hist_latency_ms(r->interval_hist, &iv.latency_ms);

@@ -105,6 +105,7 @@ static void source_loop(dp_runner *r, dp_source *src) {
         }
         if (st != DP_OK) {
             r->route_error = st;
+            snprintf(r->route_msg, sizeof r->route_msg, "%s", dp_last_error());
             break;
         }
         note_emit(r, dpi_now_ns());
@@ -114,7 +115,10 @@ static void source_loop(dp_runner *r, dp_source *src) {
         st = route(r, &s, depths, &worker);
         if (st != DP_OK) {
             /* e.g. a custom callback out of range: this sample fails, the run goes on. */
-            if (r->route_error == DP_OK) r->route_error = st;
+            if (r->route_error == DP_OK) {
+                r->route_error = st;
+                snprintf(r->route_msg, sizeof r->route_msg, "%s", dp_last_error());
+            }
             int64_t now = dpi_now_ns();
             dp_result res = {.sample_id = s.sample_id, .index = s.index, .worker = -1, .top1 = -1, .label = -1,
                              .status = st, .intended_ns = s.intended_ns, .start_ns = now, .end_ns = now,
@@ -165,7 +169,7 @@ DP_API dp_status dp_runner_run(dp_runner *r, dp_source *src, dp_summary *summary
     r->ds = NULL;
     int stopped = atomic_load(&r->stop);
     atomic_store(&r->state, DPI_IDLE);
-    if (s != DP_OK) return dpi_error(s, "dp_runner_run: %s", dp_last_error());
+    if (s != DP_OK) return dpi_error(s, "dp_runner_run: %s", r->route_msg);
     return stopped ? dpi_error(DP_ERR_CANCELLED, "dp_runner_run: stopped") : DP_OK;
 }
 

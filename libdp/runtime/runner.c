@@ -287,6 +287,12 @@ static void reset_run_state(dp_runner *r) {
 
 dp_status dpi_runner_begin(dp_runner *r, const char *mode, int c, int h, int w, int64_t expected,
                            double target_rate) {
+    /* Workers copy c*h*w floats per sample into buffers sized for the model's input: a data set
+     * of another channel count or too small an image must be refused before any sample moves. */
+    int want_c = dp_model_input_channels(r->model), min_hw = dp_model_min_input_size(r->model);
+    if (c != want_c || h < min_hw || w < min_hw)
+        return dpi_error(DP_ERR_SHAPE, "runner: samples are [%d,%d,%d] but %s needs [%d,H,W] with H,W >= %d", c, h, w,
+                         dp_model_arch(r->model), want_c, min_hw);
     reset_run_state(r);
     r->c = c;
     r->h = h;

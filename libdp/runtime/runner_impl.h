@@ -151,6 +151,7 @@ struct dp_runner {
     atomic_int inflight;         /* push mode: submits between their check and their enqueue */
     atomic_int accepting;
     dp_status route_error;
+    char route_msg[256];            /* its message: later calls overwrite dp_last_error() */
 
     /* metrics thread */
     pthread_t metrics_thread;

@@ -408,15 +408,6 @@ static void test_prometheus(void) {
     CHECK(strstr(mid, "# TYPE dp_latency_seconds histogram") != NULL);
     CHECK(strstr(mid, "# HELP dp_samples_offered_total ") != NULL);
 
-    /* Drops not split by reason: the split waits for the summary. */
-    dp_interval unsplit = interval(2, 60, 50, 8);
-    unsplit.dropped_newest = 0;
-    dpi_sink_interval(s, &unsplit);
-    char *mid2 = http_get(port, "/metrics");
-    CHECK(metric(mid2, "dp_samples_dropped_total{reason=\"newest\"}") == 2);
-    CHECK(metric(mid2, "dp_samples_offered_total") == 60);
-    free(mid2);
-
     /* The rest, and the summary: counters only grow; _count ends equal to completed. */
     for (int64_t i = 50; i < 100; i++) {
         dp_result r = record(i);

@@ -107,8 +107,14 @@ int main(void) {
     /* A sample shape the model refuses: the workers cannot start; clear status, no hang. */
     dp_dataset *tiny = NULL;
     CHECK_OK(dp_dataset_synthetic(4, 3, 8, 8, 1, &tiny));
-    CHECK(dp_runner_run_batch(r, tiny, &s) != DP_OK);
+    CHECK_STATUS(dp_runner_run_batch(r, tiny, &s), DP_ERR_SHAPE);
+    /* One channel where the model wants three: refused before any sample is read. */
+    dp_dataset *gray = NULL;
+    CHECK_OK(dp_dataset_synthetic(4, 1, 32, 32, 1, &gray));
+    CHECK_STATUS(dp_runner_run_batch(r, gray, &s), DP_ERR_SHAPE);
+    CHECK_ERROR_MENTIONS("[1,32,32]");
     CHECK(dp_runner_run_batch(r, ds, &s) == DP_OK && s.completed == 8); /* still usable */
+    dp_dataset_free(gray);
     dp_dataset_free(tiny);
     dp_runner_free(r);
     dp_runner_free(NULL);
@@ -126,6 +132,7 @@ int main(void) {
     so.rate = 1000;
     CHECK_OK(dp_source_create(ds, &so, &src));
     CHECK_STATUS(dp_runner_run(r, src, &s), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("custom");  /* the partitioner's message, not the source's end-of-stream */
     CHECK_ACCOUNTING(s);
     CHECK(s.offered == 8 && s.failed == 1 && s.completed == 7);
     dp_source_free(src);
