@@ -1,24 +1,8 @@
 #!/usr/bin/env bash
 # dp-bench batch: every strategy gives every sample exactly once in --predictions with the same
 # top-1 as one worker; JSON fields; stragglers flagged; CIFAR-10 and .npy data; usage errors.
-set -uo pipefail
-bench="$DP_BIN_DIR/dp-bench"
-py="${DP_PYTHON3:-/usr/bin/python3}"
-tmp="$DP_TEST_TMP/bench_batch"
-rm -rf "$tmp" && mkdir -p "$tmp"
-export OMP_WAIT_POLICY=PASSIVE
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-# expect CODE DESCRIPTION -- command...: exit status must be CODE; output kept in $tmp/out
-expect() {
-    local code=$1 what=$2
-    shift 3
-    "$@" >"$tmp/out" 2>&1
-    local rc=$?
-    if [ $rc -eq "$code" ]; then ok; else bad "$what: exit $rc, expected $code"; cat "$tmp/out"; fi
-}
-mentions() { if grep -q -- "$1" "$tmp/out"; then ok; else bad "output lacks '$1'"; cat "$tmp/out"; fi; }
+. "$(dirname "$0")/lib.sh"
+cli_begin bench_batch
 
 expect 0 "--help" -- "$bench" batch --help
 mentions "--strategy"
@@ -104,5 +88,4 @@ if "$py" -c "import json; j=json.load(open('$tmp/n.json')); assert j['completed'
 expect 0 "zero samples" -- "$bench" batch --arch resnet18 --samples 0 --workers 2 --quiet --json "$tmp/z.json"
 if "$py" -c "import json; j=json.load(open('$tmp/z.json')); assert j['offered']==0 and j['completed']==0, j"; then ok; else bad "zero samples"; fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

@@ -1,22 +1,7 @@
 #!/usr/bin/env bash
 # dp-bench capacity: probes printed, the search brackets and bisects, JSON, usage errors.
-set -uo pipefail
-bench="$DP_BIN_DIR/dp-bench"
-py="${DP_PYTHON3:-/usr/bin/python3}"
-tmp="$DP_TEST_TMP/bench_capacity"
-rm -rf "$tmp" && mkdir -p "$tmp"
-export OMP_WAIT_POLICY=PASSIVE
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-expect() {
-    local code=$1 what=$2
-    shift 3
-    "$@" >"$tmp/out" 2>&1
-    local rc=$?
-    if [ $rc -eq "$code" ]; then ok; else bad "$what: exit $rc, expected $code"; cat "$tmp/out"; fi
-}
-mentions() { if grep -q -- "$1" "$tmp/out"; then ok; else bad "output lacks '$1'"; cat "$tmp/out"; fi; }
+. "$(dirname "$0")/lib.sh"
+cli_begin bench_capacity
 
 expect 0 "--help" -- "$bench" capacity --help
 mentions "--slo-p99-ms"
@@ -57,5 +42,4 @@ assert j["capacity"] == max(ok) and j["capacity"] < min(bad) <= j["capacity"] * 
 EOF
 then ok; else bad "bisection"; fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

@@ -1,23 +1,8 @@
 #!/usr/bin/env bash
 # dp-bench infer: flags, JSON fields, the layer profile, usage errors, and bf16 where the CPU (or
 # oneDNN capped by DNNL_MAX_CPU_ISA) lacks AVX512-BF16: a clear DP_ERR_UNSUPPORTED, not a crash.
-set -uo pipefail
-bench="$DP_BIN_DIR/dp-bench"
-py="${DP_PYTHON3:-/usr/bin/python3}"
-tmp="$DP_TEST_TMP/bench_infer"
-rm -rf "$tmp" && mkdir -p "$tmp"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-# expect CODE DESCRIPTION -- command...: exit status must be CODE; output kept in $tmp/out
-expect() {
-    local code=$1 what=$2
-    shift 3
-    "$@" >"$tmp/out" 2>&1
-    local rc=$?
-    if [ $rc -eq "$code" ]; then ok; else bad "$what: exit $rc, expected $code"; cat "$tmp/out"; fi
-}
-mentions() { if grep -q -- "$1" "$tmp/out"; then ok; else bad "output lacks '$1'"; cat "$tmp/out"; fi; }
+. "$(dirname "$0")/lib.sh"
+cli_begin bench_infer
 
 expect 0 "--help" -- "$bench" infer --help
 mentions "--arch"
@@ -76,5 +61,4 @@ mentions "AVX512-BF16"
 # fp32 still runs under the same cap
 DNNL_MAX_CPU_ISA=AVX2 expect 0 "fp32 capped to AVX2" -- "$bench" infer --arch resnet18 "${quick[@]}"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+cli_end

@@ -2,23 +2,8 @@
 # dp-bench stream: every sample id exactly once in --predictions for every strategy, the JSON
 # fields of DESIGN.md section 5-6, overload accounting per overflow policy, arrivals (poisson,
 # trace), sinks, the MPI backend without its plugin, usage errors.
-set -uo pipefail
-bench="$DP_BIN_DIR/dp-bench"
-py="${DP_PYTHON3:-/usr/bin/python3}"
-tmp="$DP_TEST_TMP/bench_stream"
-rm -rf "$tmp" && mkdir -p "$tmp"
-export OMP_WAIT_POLICY=PASSIVE
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-expect() {
-    local code=$1 what=$2
-    shift 3
-    "$@" >"$tmp/out" 2>&1
-    local rc=$?
-    if [ $rc -eq "$code" ]; then ok; else bad "$what: exit $rc, expected $code"; cat "$tmp/out"; fi
-}
-mentions() { if grep -q -- "$1" "$tmp/out"; then ok; else bad "output lacks '$1'"; cat "$tmp/out"; fi; }
+. "$(dirname "$0")/lib.sh"
+cli_begin bench_stream
 
 expect 0 "--help" -- "$bench" stream --help
 for f in --rate --arrival --max-batch --max-delay-us --queue-capacity --overflow --backend --csv --jsonl --prometheus --quiet; do
@@ -94,5 +79,4 @@ if [ ! -e "$DP_LIB_DIR/libdataparallel_mpi.so.0" ]; then
     mentions "libdataparallel_mpi"
 fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

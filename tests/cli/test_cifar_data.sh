@@ -2,23 +2,8 @@
 # CIFAR-10 data through dp-bench batch: the same records as a .bin, a directory of batches and a
 # cifar-10-binary.tar.gz (written by Python's tarfile, not by the library) give the same top-1
 # per sample, equal to a .npy normalised independently with NumPy; broken files fail naming them.
-set -uo pipefail
-bench="$DP_BIN_DIR/dp-bench"
-py="${DP_PYTHON3:-/usr/bin/python3}"
-tmp="$DP_TEST_TMP/cifar_data"
-rm -rf "$tmp" && mkdir -p "$tmp"
-export OMP_WAIT_POLICY=PASSIVE
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-expect() {
-    local code=$1 what=$2
-    shift 3
-    "$@" >"$tmp/out" 2>&1
-    local rc=$?
-    if [ $rc -eq "$code" ]; then ok; else bad "$what: exit $rc, expected $code"; cat "$tmp/out"; fi
-}
-mentions() { if grep -q -- "$1" "$tmp/out"; then ok; else bad "output lacks '$1'"; cat "$tmp/out"; fi; }
+. "$(dirname "$0")/lib.sh"
+cli_begin cifar_data
 
 # 25 records in data_batch_1 (10) + data_batch_2 (8) + test_batch (7); the same bytes as one .bin
 # in that order; the archive lists its members out of order; x.npy is the normalised float data.
@@ -88,5 +73,4 @@ expect 1 "missing file" -- "$bench" batch "${common[@]}" --data "cifar10:$tmp/no
 mentions "nope.tar.gz"
 mentions "DP_ERR_IO"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end
