@@ -338,3 +338,26 @@ void dpb_print_summary(const char *what, const dp_summary *s) {
     if (s->labelled > 0) printf(", accuracy %.2f %%", 100.0 * (double)s->correct / (double)s->labelled);
     printf("\n");
 }
+
+int dpb_finish_run(dpb_env *e, const dpb_opts *o, dp_status st, const dp_summary *s, const char *mode, int argc,
+                   char **argv) {
+    int rc = 0;
+    if (dp_runner_is_worker_rank(e->runner)) {
+        rc = st == DP_OK ? 0 : dpc_fail(st, "serving");
+    } else if (st != DP_OK && st != DP_ERR_CANCELLED) {
+        char what[32];
+        snprintf(what, sizeof what, "%s run", mode);
+        rc = dpc_fail(st, what);
+    } else {
+        if (!o->quiet) dpb_print_summary(mode, s);
+        if (o->predictions) rc |= dpb_write_predictions(e, o->predictions);
+        if (o->json) {
+            cJSON *j = dpb_summary_json(s, o, argc, argv);
+            rc |= j ? dpc_write_json(o->json, j) : 1;
+            cJSON_Delete(j);
+        }
+        if (st == DP_ERR_CANCELLED) rc = 130;
+    }
+    dpb_env_free(e);
+    return rc;
+}

@@ -67,5 +67,9 @@ cJSON *dpb_summary_json(const dp_summary *s, const dpb_opts *o, int argc, char *
 
 /* One line with the headline figures, to stdout. */
 void dpb_print_summary(const char *what, const dp_summary *s);
+/* After a batch or stream run that returned st: worker ranks (MPI) just exit; otherwise print the
+ * summary, write --predictions and --json. Frees e. Returns the exit code (130 when stopped). */
+int dpb_finish_run(dpb_env *e, const dpb_opts *o, dp_status st, const dp_summary *s, const char *mode, int argc,
+                   char **argv);
 
 #endif

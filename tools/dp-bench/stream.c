@@ -45,22 +45,5 @@ int dpb_stream(int argc, char **argv) {
     }
     dp_summary s = {.size = sizeof s};
     dp_status st = dp_runner_run(e.runner, e.src, &s);
-    if (dp_runner_is_worker_rank(e.runner)) {
-        dpb_env_free(&e);
-        return st == DP_OK ? 0 : dpc_fail(st, "serving");
-    }
-    if (st != DP_OK && st != DP_ERR_CANCELLED) {
-        rc = dpc_fail(st, "stream run");
-        dpb_env_free(&e);
-        return rc;
-    }
-    if (!o.quiet) dpb_print_summary("stream", &s);
-    if (o.predictions) rc |= dpb_write_predictions(&e, o.predictions);
-    if (o.json) {
-        cJSON *j = dpb_summary_json(&s, &o, argc, argv);
-        rc |= j ? dpc_write_json(o.json, j) : 1;
-        cJSON_Delete(j);
-    }
-    dpb_env_free(&e);
-    return st == DP_ERR_CANCELLED ? 130 : rc;
+    return dpb_finish_run(&e, &o, st, &s, "stream", argc, argv);
 }
