@@ -96,7 +96,9 @@ static void *metrics_main(void *arg) {
     dp_runner *r = m->r;
     int64_t interval_ns = (int64_t)r->opts.interval_ms * 1000000;
     int64_t next = r->info.start_ns + interval_ns;
-    const struct timespec nap = {0, 1000000};
+    /* 10 ms: the rings hold >= 1024 records per worker, and a rarer wake-up takes less CPU
+     * away from the workers on a small machine (measured in docs/performance.md). */
+    const struct timespec nap = {0, 10000000};
     for (int i = 0; i < r->num_sinks; i++) {
         r->sinks[i]->rows_dropped = 0;
         dpi_sink_start(r->sinks[i], &r->info);
