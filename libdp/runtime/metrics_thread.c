@@ -96,9 +96,10 @@ static void *metrics_main(void *arg) {
     dp_runner *r = m->r;
     int64_t interval_ns = (int64_t)r->opts.interval_ms * 1000000;
     int64_t next = r->info.start_ns + interval_ns;
-    /* 10 ms: the rings hold >= 1024 records per worker, and a rarer wake-up takes less CPU
-     * away from the workers on a small machine (measured in docs/performance.md). */
-    const struct timespec nap = {0, 10000000};
+    /* Wake for the next interval row, and at least every 10 ms to drain the rings (they hold
+     * >= 1024 records per worker). Waking every 1 ms took CPU from the workers on a small machine
+     * (docs/performance.md, "Sinks overhead"). */
+    const int64_t max_nap_ns = 10000000;
     for (int i = 0; i < r->num_sinks; i++) {
         r->sinks[i]->rows_dropped = 0;
         dpi_sink_start(r->sinks[i], &r->info);
@@ -121,7 +122,12 @@ static void *metrics_main(void *arg) {
                 next += missed * interval_ns;
             }
         }
-        nanosleep(&nap, NULL);
+        int64_t nap_ns = next - dpi_now_ns();
+        if (nap_ns > max_nap_ns) nap_ns = max_nap_ns;
+        if (nap_ns > 0) {
+            struct timespec nap = {0, (long)nap_ns};
+            nanosleep(&nap, NULL);
+        }
     }
     drain(r);
     emit_interval(m, dpi_now_ns());
