@@ -70,4 +70,24 @@ static inline int rt_custom_mod(int64_t id, int64_t key, int workers, void *user
     CHECK_MSG((s).offered == (s).completed + (s).dropped + (s).failed, "offered %lld completed %lld dropped %lld failed %lld", \
               (long long)(s).offered, (long long)(s).completed, (long long)(s).dropped, (long long)(s).failed)
 
+/* Top-1 of every sample of ds from one worker, uniform, batches of 1: the reference every other
+ * configuration must reproduce. Returns the number of completed samples. */
+static inline int64_t rt_reference_top1(dp_model *m, dp_dataset *ds, int *top1) {
+    rt_seen *seen = rt_seen_new();
+    dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+    dp_runner_opts o;
+    dp_runner_opts_init(&o);
+    o.on_result = rt_on_result;
+    o.on_result_user = seen;
+    dp_runner *r = NULL;
+    CHECK_OK(dp_runner_create(m, p, &o, &r));
+    RT_SUMMARY(s);
+    CHECK_OK(dp_runner_run_batch(r, ds, &s));
+    for (int64_t i = 0; i < dp_dataset_count(ds); i++) top1[i] = atomic_load(&seen->top1[i]);
+    dp_runner_free(r);
+    dp_partitioner_free(p);
+    free(seen);
+    return s.completed;
+}
+
 #endif

@@ -47,23 +47,7 @@ int main(void) {
         CHECK_OK(dp_dataset_synthetic(n, 3, 32, 32, 42, &ds));
         /* The reference: one worker, uniform, batches of 1. */
         int ref[16] = {0};
-        if (n > 0) {
-            rt_seen *seen = rt_seen_new();
-            dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
-            dp_runner_opts o;
-            dp_runner_opts_init(&o);
-            o.on_result = rt_on_result;
-            o.on_result_user = seen;
-            dp_runner *r = NULL;
-            CHECK_OK(dp_runner_create(m, p, &o, &r));
-            RT_SUMMARY(s);
-            CHECK_OK(dp_runner_run_batch(r, ds, &s));
-            for (int64_t i = 0; i < n; i++) ref[i] = atomic_load(&seen->top1[i]);
-            CHECK(s.completed == n);
-            dp_runner_free(r);
-            dp_partitioner_free(p);
-            free(seen);
-        }
+        if (n > 0) CHECK(rt_reference_top1(m, ds, ref) == n);
         for (size_t k = 0; k < sizeof strategies / sizeof strategies[0]; k++)
             for (int W = 1; W <= 4; W++) run_case(m, ds, strategies[k], W, W == 3 ? 4 : 1, n ? ref : NULL, n);
         dp_dataset_free(ds);

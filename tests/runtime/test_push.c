@@ -51,22 +51,7 @@ int main(void) {
     for (int i = 0; i < N; i++) CHECK_OK(dp_dataset_get(ds, i, data[i], NULL));
 
     int ref[N];
-    {
-        rt_seen *seen = rt_seen_new();
-        dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
-        dp_runner_opts o;
-        dp_runner_opts_init(&o);
-        o.on_result = rt_on_result;
-        o.on_result_user = seen;
-        dp_runner *r = NULL;
-        CHECK_OK(dp_runner_create(m, p, &o, &r));
-        RT_SUMMARY(s);
-        CHECK_OK(dp_runner_run_batch(r, ds, &s));
-        for (int i = 0; i < N; i++) ref[i] = atomic_load(&seen->top1[i]);
-        dp_runner_free(r);
-        dp_partitioner_free(p);
-        free(seen);
-    }
+    CHECK(rt_reference_top1(m, ds, ref) == N);
 
     const char *strategies[] = {"uniform", "dynamic", "weighted", "sharded"};
     for (int k = 0; k < 4; k++) {

@@ -312,17 +312,7 @@ int main(void) {
     CHECK_OK(dp_dataset_synthetic(16, 3, 32, 32, 5, &ds));
     /* Reference top-1 from batch mode. */
     int ref[16];
-    {
-        rt_seen *seen = rt_seen_new();
-        dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
-        dp_runner *r = make_runner(m, p, 1, seen, NULL);
-        RT_SUMMARY(s);
-        CHECK_OK(dp_runner_run_batch(r, ds, &s));
-        for (int i = 0; i < 16; i++) ref[i] = atomic_load(&seen->top1[i]);
-        dp_runner_free(r);
-        dp_partitioner_free(p);
-        free(seen);
-    }
+    CHECK(rt_reference_top1(m, ds, ref) == 16);
     normal_load(m, ds, ref);
     overload(m, ds, DP_OVERFLOW_BLOCK, "uniform");
     overload(m, ds, DP_OVERFLOW_DROP_NEWEST, "uniform");
