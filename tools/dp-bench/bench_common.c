@@ -28,31 +28,34 @@ static const flag flags[] = {
 #define NFLAGS (int)(sizeof flags / sizeof flags[0])
 
 static void defaults(int cmd, dpb_opts *o) {
+    /* Runner settings default to the library's own, so the tool cannot drift from them. */
+    dp_runner_opts ro;
+    dp_runner_opts_init(&ro);
     memset(o, 0, sizeof *o);
     o->cmd = cmd;
     o->arch = "resnet18";
     o->strategy = "uniform";
     o->data = "synthetic";
-    o->workers = 1;
-    o->threads = 1;
+    o->workers = ro.workers;
+    o->threads = ro.threads_per_worker;
     o->samples = cmd == DPB_BATCH ? 1000 : 2500;
-    o->max_batch = 1;
-    o->max_delay_us = 0;
-    o->queue_capacity = 1024;
+    o->max_batch = ro.max_batch;
+    o->max_delay_us = ro.max_delay_us;
+    o->queue_capacity = ro.queue_capacity;
     o->classes = 10;
     o->seed = 0;
-    o->interval_ms = 1000;
+    o->interval_ms = ro.interval_ms;
     o->rate = 500;
-    o->straggler_factor = 1.5;
+    o->straggler_factor = ro.straggler_factor;
     o->slo_p99_ms = 10;
     o->seconds = 2;
     o->start_rate = 100;
     o->max_rate = 100000;
     o->precision = DP_PRECISION_FP32;
     o->arrival = DP_RATE_CONSTANT;
-    o->overflow = DP_OVERFLOW_BLOCK;
-    o->backend = DP_RUNNER_THREADS;
-    o->worker_timeout_s = 10;
+    o->overflow = ro.overflow;
+    o->backend = ro.backend;
+    o->worker_timeout_s = ro.worker_timeout_s;
 }
 
 static int parse_one(dpb_opts *o, const char *name, const char *v) {
