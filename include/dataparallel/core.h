@@ -5,8 +5,8 @@
  * leaves a human-readable message, naming the file, tensor or argument at fault, in a thread-local
  * buffer read with dp_last_error(). The library never prints: diagnostics go to the log hook.
  *
- * Thread safety: all functions here may be called from any thread. dp_set_log_fn() should be
- * called before other threads use the library (the hook is read without a lock).
+ * Thread safety: all functions here may be called from any thread, dp_set_log_fn() too (a
+ * message logged while the hook changes goes to the old or the new one).
  */
 #ifndef DATAPARALLEL_CORE_H
 #define DATAPARALLEL_CORE_H

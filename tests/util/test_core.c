@@ -1,5 +1,6 @@
 /* ABI basics: status names, version consistency, thread-local errors, the log hook. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "test.h"
@@ -20,6 +21,17 @@ static void hook(dp_log_level level, const char *msg, void *user) {
     log_calls += *(int *)user;
     last_level = level;
     snprintf(last_msg, sizeof last_msg, "%s", msg);
+}
+
+static atomic_int counted;
+static void count_hook(dp_log_level level, const char *msg, void *user) {
+    (void)level, (void)msg, (void)user;
+    atomic_fetch_add(&counted, 1);
+}
+static void *log_loop(void *arg) {
+    atomic_int *stop = arg;
+    while (!atomic_load(stop)) dpi_log(DP_LOG_WARN, "from another thread");
+    return NULL;
 }
 
 int main(void) {
@@ -44,11 +56,9 @@ int main(void) {
     CHECK(strcmp(dp_version_string(), expect) == 0);
     CHECK(strstr(dp_build_info(), "onednn") != NULL);
 
-    /* errors: message set, prefixed, thread-local */
+    /* errors: message set, thread-local */
     CHECK(dpi_error(DP_ERR_SHAPE, "w.npz: tensor %s has shape [%d]", "fc.weight", 3) == DP_ERR_SHAPE);
     CHECK(strcmp(dp_last_error(), "w.npz: tensor fc.weight has shape [3]") == 0);
-    dpi_error_prefix("loading %s", "resnet18");
-    CHECK(strcmp(dp_last_error(), "loading resnet18: w.npz: tensor fc.weight has shape [3]") == 0);
     pthread_t th;
     void *clean = NULL;
     pthread_create(&th, NULL, other_thread, NULL);
@@ -67,6 +77,15 @@ int main(void) {
     dp_set_log_fn(NULL, NULL, DP_LOG_DEBUG);
     dpi_log(DP_LOG_ERROR, "dropped again");
     CHECK(log_calls == 1);
+
+    /* The hook may be swapped while library threads log (TSan checks there is no race). */
+    atomic_int stop = 0;
+    pthread_t logger;
+    pthread_create(&logger, NULL, log_loop, &stop);
+    for (int i = 0; i < 2000; i++) dp_set_log_fn(i % 2 ? count_hook : NULL, NULL, DP_LOG_WARN);
+    atomic_store(&stop, 1);
+    pthread_join(logger, NULL);
+    dp_set_log_fn(NULL, NULL, DP_LOG_WARN);
 
     /* clock: monotonic, and sleeping to an absolute deadline does not return early */
     int64_t t0 = dp_now_ns();
