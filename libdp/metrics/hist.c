@@ -113,12 +113,6 @@ void dpi_hist_quantiles(const dpi_hist *h, const double *qs, int n, int64_t *out
     }
 }
 
-int64_t dpi_hist_quantile(const dpi_hist *h, double q) {
-    int64_t v;
-    dpi_hist_quantiles(h, &q, 1, &v);
-    return v;
-}
-
 double dpi_hist_mean(const dpi_hist *h) { return h->count ? h->sum / (double)h->count : 0.0; }
 
 uint64_t dpi_hist_count_le(const dpi_hist *h, int64_t v) {

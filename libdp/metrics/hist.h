@@ -28,10 +28,9 @@ void dpi_hist_reset(dpi_hist *h);
 void dpi_hist_record(dpi_hist *h, int64_t value_ns);
 /* dst += src, exactly as if src's values had been recorded into dst. */
 void dpi_hist_merge(dpi_hist *dst, const dpi_hist *src);
-/* Value at quantile q in [0,1] (nearest rank; the bucket's highest equivalent value, clamped to
- * [min,max]; q <= 0 gives min, q >= 1 max). 0 if empty. */
-int64_t dpi_hist_quantile(const dpi_hist *h, double q);
-/* n quantiles in one pass (fastest when qs is ascending). */
+/* The values at n quantiles qs[k] in [0,1], in one pass (fastest when qs is ascending): nearest
+ * rank; the bucket's highest equivalent value, clamped to [min,max]; q <= 0 (or NaN) gives min,
+ * q >= 1 max. All 0 if empty. */
 void dpi_hist_quantiles(const dpi_hist *h, const double *qs, int n, int64_t *out);
 double dpi_hist_mean(const dpi_hist *h);
 /* How many recorded values are <= v (for Prometheus cumulative buckets). Values in v's own

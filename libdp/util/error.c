@@ -1,6 +1,5 @@
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "util.h"
 
@@ -39,24 +38,3 @@ dp_status dpi_error(dp_status s, const char *fmt, ...) {
     va_end(ap);
     return s;
 }
-
-void dpi_error_prefix(const char *fmt, ...) {
-    char prefix[MSG_CAP], old[MSG_CAP];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
-    memcpy(old, last_error, sizeof old);
-    /* Truncation is acceptable: the message stays NUL-terminated and readable. */
-    size_t n = strlen(prefix);
-    if (n > sizeof last_error - 3) n = sizeof last_error - 3;
-    memcpy(last_error, prefix, n);
-    memcpy(last_error + n, ": ", 2);
-    size_t room = sizeof last_error - n - 3;
-    size_t m = strlen(old);
-    if (m > room) m = room;
-    memcpy(last_error + n + 2, old, m);
-    last_error[n + 2 + m] = '\0';
-}
-
-void dpi_clear_error(void) { last_error[0] = '\0'; }

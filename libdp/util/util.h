@@ -18,9 +18,6 @@
 /* Record a failure for dp_last_error() and return s, so callers write
  * `return dpi_error(DP_ERR_SHAPE, "%s: tensor %s has shape ...", path, name);` */
 dp_status dpi_error(dp_status s, const char *fmt, ...) DPI_PRINTF(2, 3);
-/* Prefix the current thread's message with "prefix: " (adds context on the way up). */
-void dpi_error_prefix(const char *fmt, ...) DPI_PRINTF(1, 2);
-void dpi_clear_error(void);
 
 /* Send a message to the user's log hook (nothing happens without one). */
 void dpi_log(dp_log_level level, const char *fmt, ...) DPI_PRINTF(2, 3);
