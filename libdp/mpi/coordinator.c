@@ -1,5 +1,6 @@
 /*
- * Rank 0's side of the MPI backend: runner worker thread k is a proxy for worker rank k + 1.
+ * Rank 0's side of the MPI backend: runner worker thread k is a proxy for worker rank
+ * 1 + k % (size - 1), its home rank.
  * run() sends the micro-batch (one message: header + raw float32 tensor) with MPI_Isend, posts
  * the receive of the answer first, and waits for both without spinning (comm.h); the runner
  * stamps start/end around run(), so a sample's service time on rank 0 is the round trip.
@@ -238,9 +239,12 @@ dp_status dpi_mpi_end_run(void *backend) {
         *end = (dpi_mpi_hdr){.magic = DPI_MPI_MAGIC, .epoch = b->epoch, .kind = DPI_MSG_END_RUN};
         rq[2 * i] = rq[2 * i + 1] = MPI_REQUEST_NULL;
         dpi_mpi_lock();
-        MPI_Irecv(ack, (int)HDR, MPI_BYTE, order[i], DPI_TAG_END_ACK, comm, &rq[2 * i + 1]);
-        MPI_Isend(end, (int)HDR, MPI_BYTE, order[i], DPI_TAG_REQUEST, comm, &rq[2 * i]);
+        int rc = MPI_Irecv(ack, (int)HDR, MPI_BYTE, order[i], DPI_TAG_END_ACK, comm, &rq[2 * i + 1]);
+        if (rc == MPI_SUCCESS) rc = MPI_Isend(end, (int)HDR, MPI_BYTE, order[i], DPI_TAG_REQUEST, comm, &rq[2 * i]);
         dpi_mpi_unlock();
+        /* A rank we cannot even post to never acknowledges: the loop below declares it dead. */
+        if (rc != MPI_SUCCESS)
+            b->host->log(DP_LOG_WARN, "mpi: ending the run on worker rank %d failed (MPI error %d)", order[i], rc);
     }
     int64_t grace = b->timeout_ns < DEAD_GRACE_NS ? b->timeout_ns : DEAD_GRACE_NS;
     if (live > 0) dpi_mpi_wait(rq, 2 * live, 0, 0, b->host->now_ns() + b->timeout_ns);
@@ -250,6 +254,8 @@ dp_status dpi_mpi_end_run(void *backend) {
         dpi_mpi_lock();
         MPI_Testall(2, &rq[2 * i], &done, MPI_STATUSES_IGNORE);
         dpi_mpi_unlock();
+        /* Requests that could not be posted "complete" at once: only a real answer counts. */
+        done = done && msgs[2 * i + 1].magic == DPI_MPI_MAGIC;
         dpi_mpi_set_unanswered(r, !done);
         if (done) {
             ack_of[r - 1] = &msgs[2 * i + 1];
@@ -259,8 +265,10 @@ dp_status dpi_mpi_end_run(void *backend) {
             b->host->log(DP_LOG_WARN, "mpi: worker rank %d did not acknowledge the end of the run: declared dead", r);
         dpi_mpi_abandon(&rq[2 * i + 1], 0, NULL);
         /* MPI may still read the END_RUN message: all of msgs is kept until exit. */
-        dpi_mpi_abandon(&rq[2 * i], 1, kept ? NULL : msgs);
-        kept = 1;
+        if (rq[2 * i] != MPI_REQUEST_NULL) {
+            dpi_mpi_abandon(&rq[2 * i], 1, kept ? NULL : msgs);
+            kept = 1;
+        }
     }
     for (int k = 0; k < b->workers; k++) log_stats(b, k, ack_of[k % n]);
     memset(b->stats, 0, (size_t)b->workers * sizeof *b->stats);

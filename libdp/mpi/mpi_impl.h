@@ -1,7 +1,8 @@
 /*
  * libdp/mpi/mpi_impl.h — the MPI backend of the worker seam (libdp/runtime/worker.h), shared by
  * its two sides:
- *   coordinator.c  rank 0: worker thread k proxies its micro-batches to worker rank k + 1;
+ *   coordinator.c  rank 0: worker thread k proxies its micro-batches to worker rank
+ *                  1 + k % (size - 1) (plugin.c: W is the rank count or a multiple of it);
  *   server.c       ranks > 0: serve() receives micro-batches, runs them on a local dp_exec,
  *                  answers with logits, until rank 0 ends the run.
  */

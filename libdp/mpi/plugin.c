@@ -4,7 +4,8 @@
  * exported symbol is the entry point DPI_MPI_PLUGIN_ENTRY_NAME of libdp/runtime/worker.h.
  *
  * Every rank runs the same program. Rank 0 is the coordinator: its runner does everything as in
- * the threads backend, except that worker thread k sends its micro-batches to rank k + 1. Ranks
+ * the threads backend, except that worker thread k sends its micro-batches to rank
+ * 1 + k % (size - 1). Ranks
  * > 0 are servers: their run functions serve micro-batches until rank 0's run ends. MPI is
  * initialised by the first runner and finalised at exit. See docs/distributed.md.
  */

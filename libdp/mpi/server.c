@@ -140,7 +140,11 @@ static int receive(dpi_mpi_backend *b, size_t *bytes, int64_t deadline_ns) {
     MPI_Status st;
     int count = 0, got = dpi_mpi_probe(0, DPI_TAG_REQUEST, &st, deadline_ns);
     if (got != 1) return got;
-    MPI_Get_count(&st, MPI_BYTE, &count);
+    int rc = MPI_Get_count(&st, MPI_BYTE, &count);
+    if (rc != MPI_SUCCESS || count == MPI_UNDEFINED) {
+        b->host->error(DP_ERR_BACKEND, "mpi: rank %d: cannot size rank 0's message (MPI error %d)", b->rank, rc);
+        return -1;
+    }
     *bytes = count > 0 ? (size_t)count : 0;
     if (*bytes > b->in_cap) {
         dpi_mpi_free(b->in);
@@ -150,7 +154,7 @@ static int receive(dpi_mpi_backend *b, size_t *bytes, int64_t deadline_ns) {
         b->in_cap = *bytes;
     }
     dpi_mpi_lock();
-    int rc = MPI_Recv(b->in, count, MPI_BYTE, 0, DPI_TAG_REQUEST, dpi_mpi_comm(), MPI_STATUS_IGNORE);
+    rc = MPI_Recv(b->in, count, MPI_BYTE, 0, DPI_TAG_REQUEST, dpi_mpi_comm(), MPI_STATUS_IGNORE);
     dpi_mpi_unlock();
     if (rc != MPI_SUCCESS) {
         b->host->error(DP_ERR_BACKEND, "mpi: rank %d: receiving from rank 0 failed (MPI error %d)", b->rank, rc);

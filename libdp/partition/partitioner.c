@@ -58,7 +58,7 @@ static dp_status partitioner_new(const dpi_strategy *s, const dp_partitioner_opt
     else if (o->vnodes > 65536)
         st = dpi_error(DP_ERR_INVALID_ARG, "partitioner options: vnodes %d is more than 65536", o->vnodes);
     else if (!(o->ema_alpha >= 0 && o->ema_alpha <= 1))
-        st = dpi_error(DP_ERR_INVALID_ARG, "partitioner options: ema_alpha %g is not in (0, 1]", o->ema_alpha);
+        st = dpi_error(DP_ERR_INVALID_ARG, "partitioner options: ema_alpha %g is not in [0, 1] (0: the default)", o->ema_alpha);
     else if (o->weights)
         st = check_weights(o->weights, o->num_weights, "partitioner options");
     if (st == DP_OK && o->weights) st = store_weights(p, o->weights, o->num_weights);
