@@ -1,4 +1,4 @@
-"""The two pytorch-cifar architectures (github.com/kuangliu/pytorch-cifar) as DESIGN.md §3
+"""The two pytorch-cifar architectures (github.com/kuangliu/pytorch-cifar) as docs/models.md
 defines them: global average pooling instead of the fixed 4x4 pool, so any input >= 32 works."""
 import sys
 

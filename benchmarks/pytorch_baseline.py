@@ -5,13 +5,13 @@ user would, so every number of ours has a side-by-side PyTorch number measured o
   infer     time back-to-back batches of one model (img/s), eager or jit-frozen
             (the fields of `dp-bench infer --json`).
   stream    serve a rate-limited stream over W worker processes with a partitioning strategy
-            (the fields of `dp-bench stream --json`; definitions of DESIGN.md section 5).
+            (the fields of `dp-bench stream --json`; definitions of docs/metrics.md).
   capacity  the highest constant rate whose p99 latency meets an SLO with nothing dropped.
   matrix    stream over archs x strategies x workers x rates; rows appended to a results.csv
             shared with `dp-bench matrix` (engine=pytorch).
 
 Models: torchvision resnet18 / mobilenet_v2 (random weights, num_classes=K) and the pytorch-cifar
-ResNet18 / MobileNetV2 defined below exactly as DESIGN.md section 3 describes them (same
+ResNet18 / MobileNetV2 defined below exactly as docs/models.md describes them (same
 state_dict() names as libdataparallel expects). Run with /usr/bin/python3 (it has torch).
 
 torch is imported lazily: the stream source (the parent process) never loads it, so its CPU and
@@ -116,7 +116,7 @@ def load_data(spec, size=32, synthetic_n=1024, seed=1):
     return np.ascontiguousarray(x, dtype=np.float32), rec[:, 0].astype(np.int32)
 
 
-# ---- partitioners (stream mode, as DESIGN.md section 4) ------------------------------------------
+# ---- partitioners (stream mode, as docs/partitioners.md) --------------------------------------------
 
 def splitmix64(x):
     x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF

@@ -1,4 +1,4 @@
-/* dp_summary_to_json: the summary with the field names of DESIGN.md section 5-6. */
+/* dp_summary_to_json: the summary with the field names docs/metrics.md defines. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # dp-bench stream: every sample id exactly once in --predictions for every strategy, the JSON
-# fields of DESIGN.md section 5-6, overload accounting per overflow policy, arrivals (poisson,
+# fields of docs/metrics.md, overload accounting per overflow policy, arrivals (poisson,
 # trace), sinks, the MPI backend without its plugin, usage errors.
 . "$(dirname "$0")/lib.sh"
 cli_begin bench_stream

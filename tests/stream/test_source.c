@@ -31,7 +31,7 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* DESIGN.md §5: rate_accuracy_pct = 100 * ((n-1) / (t_last - t_first)) / rate, on the times at
+/* docs/metrics.md: rate_accuracy_pct = 100 * ((n-1) / (t_last - t_first)) / rate, on the times at
  * which next() actually returned. Returns it (0 on failure). */
 static double constant_pacing(dp_dataset *ds) {
     enum { N = 10000 };

@@ -1,4 +1,4 @@
-/* dp-bench stream — serve a rate-limited stream over workers and report the DESIGN.md section 5
+/* dp-bench stream — serve a rate-limited stream over workers and report the docs/metrics.md
  * metrics: throughput, efficiency, rate accuracy, latency from intended arrival, drops. */
 #include <stdio.h>
 
