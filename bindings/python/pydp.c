@@ -530,7 +530,10 @@ dp_status pydp_runner_create(const dp_model *model, dp_partitioner *partitioner,
                              const double *seq, int seq_len, double straggler_factor, int pin_workers,
                              int keep_logits, int interval_ms, pydp_runner **out) {
     pydp_runner *r = calloc(1, sizeof *r);
-    if (!r) return DP_ERR_NOMEM;
+    if (!r) {
+        PyErr_NoMemory();
+        return DP_ERR_NOMEM;
+    }
     dp_runner_opts o;
     dp_runner_opts_init(&o);
     o.workers = workers;
