@@ -47,22 +47,30 @@ SPIN_NS = 200_000           # the source sleeps to deadline - SPIN_NS, then spin
 CSV_FIELDS = ("engine", "arch", "strategy", "workers", "threads", "rate", "samples", "offered",
               "completed", "dropped", "failed", "rate_accuracy_pct", "throughput", "efficiency_pct",
               "latency_mean_ms", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
-              "latency_p999_ms", "latency_max_ms", "cpu_pct", "rss_mb", "elapsed_s")
+              "latency_p999_ms", "latency_max_ms", "cpu_pct", "rss_mb", "elapsed_s", "accuracy_pct")
 LATENCY_KEYS = ("mean", "p50", "p90", "p99", "p999", "max")
 
 
 # ---- models ------------------------------------------------------------------------------------
 
+def sibling(name):
+    """The module `name`.py beside this file (cifar_models, fashion_mnist), imported on first use
+    so that importing this module does not import torch."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import importlib
+    return importlib.import_module(name)
+
+
 def cifar_models():
-    """(ResNet18Cifar, MobileNetV2Cifar) from cifar_models.py beside this file (shared with the
-    parity tests), imported on first use so that importing this module does not import torch."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import cifar_models as m
+    """(ResNet18Cifar, MobileNetV2Cifar), shared with the parity tests and benchmarks/train.py."""
+    m = sibling("cifar_models")
     return m.ResNet18Cifar, m.MobileNetV2Cifar
 
 
-def build_model(arch, classes=10, seed=0):
-    """A seeded, randomly initialised model in eval mode."""
+def build_model(arch, classes=10, seed=0, weights=None):
+    """A model in eval mode: seeded random weights, or a state_dict() saved as .npz (weights)."""
     import torch
     import torchvision
     torch.manual_seed(seed)
@@ -76,6 +84,9 @@ def build_model(arch, classes=10, seed=0):
         model = cifar_models()[1](classes)
     else:
         raise ValueError("unknown arch %r (expected one of %s)" % (arch, ", ".join(ARCHS)))
+    if weights:
+        with np.load(weights) as z:
+            model.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
     return model.eval()
 
 
@@ -95,14 +106,25 @@ def prepare(model, mode, example):
 # ---- data --------------------------------------------------------------------------------------
 
 def load_data(spec, size=32, synthetic_n=1024, seed=1):
-    """(images float32 [N,3,S,S], labels int32 [N]) from 'synthetic' or 'cifar10:FILE' (CIFAR-10
-    binary records: label byte + 3072 bytes, normalised with CIFAR-10's mean/std)."""
+    """(images float32 [N,3,S,S], labels int32 [N]) from 'synthetic', 'cifar10:FILE' (CIFAR-10
+    binary records: label byte + 3072 bytes, normalised with CIFAR-10's mean/std) or
+    'fashion-mnist:PATH' (a directory: its test set; or a *-images-idx3-ubyte.gz file)."""
     if spec == "synthetic":
         rng = np.random.default_rng(seed)
         x = rng.uniform(-1.0, 1.0, size=(synthetic_n, 3, size, size)).astype(np.float32)
         return x, (np.arange(synthetic_n) % 10).astype(np.int32)
+    if spec.startswith("fashion-mnist:"):
+        if size != 32:
+            raise ValueError("--size must be 32 with Fashion-MNIST data")
+        path = spec[len("fashion-mnist:"):]
+        split, source = "test", path
+        if not os.path.isdir(path):
+            split, source = os.path.basename(path).split("-")[0], os.path.dirname(path)
+        split = "train" if split == "train" else "test"
+        x, labels = sibling("fashion_mnist").tensors(split, source)
+        return x, labels.astype(np.int32)
     if not spec.startswith("cifar10:"):
-        raise ValueError("--data: expected cifar10:FILE or synthetic, got %r" % spec)
+        raise ValueError("--data: expected cifar10:FILE, fashion-mnist:PATH or synthetic, got %r" % spec)
     path = spec[len("cifar10:"):]
     raw = np.fromfile(path, dtype=np.uint8)
     if raw.size == 0 or raw.size % CIFAR_RECORD:
@@ -199,7 +221,7 @@ def worker_main(k, cfg, data, own_q, shared_q, ema, conn):
     import torch
     torch.set_num_threads(cfg["threads"])
     x_all = torch.from_numpy(data)
-    model = build_model(cfg["arch"], cfg["classes"], cfg["seed"])
+    model = build_model(cfg["arch"], cfg["classes"], cfg["seed"], cfg["weights"])
     model = prepare(model, cfg["mode"], x_all[:1])
     with torch.inference_mode():
         # Warm up every micro-batch size it can get, as libdataparallel's workers prepare theirs
@@ -286,7 +308,7 @@ class Pool:
     rates) so the model is built and jit-compiled once per (arch, workers, threads)."""
 
     def __init__(self, arch, workers, threads=1, classes=10, mode="jit", data="synthetic", size=32,
-                 max_batch=1, queue_capacity=1024, seed=0):
+                 max_batch=1, queue_capacity=1024, seed=0, weights=None):
         # fork: the parent has not imported torch, so there is no OpenMP pool to break, and the
         # data set is shared copy-on-write instead of pickled to every worker.
         ctx = mp.get_context("fork")
@@ -298,7 +320,7 @@ class Pool:
         self.shared = ctx.Queue(queue_capacity)
         self.max_batch = max_batch
         cfg = {"arch": arch, "threads": threads, "classes": classes, "mode": mode, "seed": seed,
-               "max_batch": max_batch, "parent": os.getpid()}
+               "weights": weights, "max_batch": max_batch, "parent": os.getpid()}
         self.conns, self.procs = [], []
         for k in range(workers):
             parent, child = ctx.Pipe()
@@ -447,7 +469,7 @@ def summarise(pool, strategy, rate, offered, parts, dropped, overflow, t0, t_fir
         "cpu_pct": 100.0 * (src_cpu + sum(p["cpu_s"] for p in parts)) / elapsed,
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 + sum(p["rss_mb"] for p in parts),
         "elapsed_s": elapsed, "labelled": completed, "correct": int((rec["top1"] == labels).sum()),
-        "accuracy": float((rec["top1"] == labels).mean()) if completed else 0.0,
+        **({"accuracy_pct": 100.0 * float((rec["top1"] == labels).mean())} if completed else {}),
         "per_worker": per_worker,
     }
     rec["label"] = labels
@@ -487,6 +509,7 @@ def csv_row(s):
         row[k] = s[k]
     for k in LATENCY_KEYS:
         row["latency_%s_ms" % k] = s["latency_ms"][k]
+    row["accuracy_pct"] = s.get("accuracy_pct", "")
     return row
 
 
@@ -539,7 +562,7 @@ def cmd_infer(args):
     limit_threads(args.threads)
     import torch
     torch.set_num_threads(args.threads)
-    model = build_model(args.arch, args.classes, args.seed)
+    model = build_model(args.arch, args.classes, args.seed, args.weights)
     x = torch.randn(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(1))
     model = prepare(model, args.mode, x)
     with torch.inference_mode():
@@ -571,7 +594,8 @@ def cmd_infer(args):
 
 def pool_from(args, workers):
     return Pool(args.arch if isinstance(args.arch, str) else args.arch[0], workers, args.threads,
-                args.classes, args.mode, args.data, args.size, args.max_batch, args.queue_capacity)
+                args.classes, args.mode, args.data, args.size, args.max_batch, args.queue_capacity,
+                weights=getattr(args, "weights", None))
 
 
 def cmd_stream(args):
@@ -718,13 +742,14 @@ def parser():
             sp.add_argument("--arch", type=list_of(str, ARCHS), default=["resnet18", "mobilenet_v2"])
         else:
             sp.add_argument("--arch", choices=ARCHS, required=True)
+            sp.add_argument("--weights", help="state_dict() as .npz (default: seeded random weights)")
         sp.add_argument("--threads", type=positive_int, default=1, help="torch threads per worker")
         sp.add_argument("--mode", choices=("eager", "jit"), default="jit")
         sp.add_argument("--classes", type=positive_int, default=10)
         sp.add_argument("--size", type=int, default=32, help="input height and width (>= 32)")
 
     def stream_opts(sp):
-        sp.add_argument("--data", default="synthetic", help="cifar10:FILE or synthetic")
+        sp.add_argument("--data", default="synthetic", help="cifar10:FILE, fashion-mnist:PATH or synthetic")
         sp.add_argument("--max-batch", type=positive_int, default=1)
         sp.add_argument("--queue-capacity", type=positive_int, default=1024)
         sp.add_argument("--json", help="write the result as JSON here ('-' = stdout)")

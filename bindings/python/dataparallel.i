@@ -108,7 +108,7 @@ dp_status dp_exec_prepare(dp_exec *exec, int n, int h, int w);
 
 dp_status dp_dataset_synthetic(int64_t n, int c, int h, int w, uint64_t seed, dp_dataset **out);
 dp_status dp_dataset_npy(const char *path, dp_dataset **out);
-dp_status pydp_dataset_cifar10(const char *path, const double *seq, int seq_len, dp_dataset **out);
+dp_status pydp_dataset_images(int fashion, const char *path, const double *seq, int seq_len, dp_dataset **out);
 dp_status pydp_dataset_from_memory(pydp_pin *data, pydp_pin *labels, long long n, int c, int h, int w,
                                    dp_dataset **out);
 dp_status pydp_dataset_callback(long long n, int c, int h, int w, pydp_fn *fn, dp_dataset **out);

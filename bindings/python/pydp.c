@@ -368,15 +368,17 @@ dp_status pydp_dataset_callback(long long n, int c, int h, int w, pydp_fn *fn, d
     return dp_dataset_callback(n, c, h, w, dataset_trampoline, fn, out);
 }
 
-dp_status pydp_dataset_cifar10(const char *path, const double *seq, int seq_len, dp_dataset **out) {
-    if (!seq) return dp_dataset_cifar10(path, NULL, out);
+dp_status pydp_dataset_images(int fashion, const char *path, const double *seq, int seq_len, dp_dataset **out) {
+    dp_status (*make)(const char *, const dp_normalize *, dp_dataset **) =
+        fashion ? dp_dataset_fashion_mnist : dp_dataset_cifar10;
+    if (!seq) return make(path, NULL, out);
     if (seq_len != 6) return fail(PyExc_ValueError, "normalize must be (mean[3], std[3])");
     dp_normalize norm;
     for (int k = 0; k < 3; k++) {
         norm.mean[k] = (float)seq[k];
         norm.std[k] = (float)seq[3 + k];
     }
-    return dp_dataset_cifar10(path, &norm, out);
+    return make(path, &norm, out);
 }
 
 dp_status pydp_dataset_get(const dp_dataset *ds, long long i, PyObject *dst, int *label) {

@@ -55,7 +55,8 @@ dp_status pydp_dataset_from_memory(pydp_pin *data, pydp_pin *labels, long long n
 /* fn(i, memoryview of c*h*w float32 to fill) -> label (>= -1) or anything else to fail the sample. */
 dp_status pydp_dataset_callback(long long n, int c, int h, int w, pydp_fn *fn, dp_dataset **out);
 /* seq: None (CIFAR-10 statistics) or (mean0, mean1, mean2, std0, std1, std2). */
-dp_status pydp_dataset_cifar10(const char *path, const double *seq, int seq_len, dp_dataset **out);
+/* CIFAR-10 (fashion = 0) or Fashion-MNIST (1); seq: (mean[3], std[3]) or NULL for the set's own. */
+dp_status pydp_dataset_images(int fashion, const char *path, const double *seq, int seq_len, dp_dataset **out);
 /* Sample i of ds into the writable float32 buffer dst (c*h*w); returns the label. */
 dp_status pydp_dataset_get(const dp_dataset *ds, long long i, PyObject *dst, int *label);
 

@@ -4,8 +4,8 @@
  * A dp_dataset is random access to samples: sample i as float32 [C,H,W] (already normalised) and
  * its label (-1 when unknown). Batch mode reads a data set directly (each worker reads only the
  * samples its partitioner gives it). Payloads: synthetic (seeded), .npy [N,C,H,W], CIFAR-10 binary
- * (data_batch_N.bin / test_batch.bin, or cifar-10-binary.tar.gz read through zlib), caller memory
- * (borrowed, no copy) or a user callback.
+ * (data_batch_N.bin / test_batch.bin, or cifar-10-binary.tar.gz read through zlib), Fashion-MNIST
+ * IDX files (padded to 3x32x32), caller memory (borrowed, no copy) or a user callback.
  *
  * A dp_source yields `samples` samples drawn from a data set in order (wrapping around) at a rate
  * policy: unlimited, constant (t_i = t0 + i/rate), poisson (seeded exponential gaps) or trace
@@ -37,6 +37,8 @@ typedef struct dp_normalize {
 
 /* CIFAR-10's usual statistics (mean 0.4914,0.4822,0.4465; std 0.2470,0.2435,0.2616). */
 DP_API dp_normalize dp_normalize_cifar10(void);
+/* Fashion-MNIST's usual statistics (mean 0.2860, std 0.3530 on every channel). */
+DP_API dp_normalize dp_normalize_fashion_mnist(void);
 /* mean 0, std 1: values in [0,1]. */
 DP_API dp_normalize dp_normalize_identity(void);
 
@@ -47,6 +49,13 @@ DP_API dp_status dp_dataset_npy(const char *path, dp_dataset **out);
 /* CIFAR-10 binary: a .bin file, a directory holding data_batch_*.bin / test_batch.bin, or the
  * cifar-10-binary.tar.gz archive. norm may be NULL (CIFAR-10 statistics). */
 DP_API dp_status dp_dataset_cifar10(const char *path, const dp_normalize *norm, dp_dataset **out);
+/* Fashion-MNIST (or MNIST) IDX files, e.g. Debian's dataset-fashion-mnist package
+ * (/usr/share/datasets/fashion-mnist): a directory (its t10k test pair, 10 000 samples) or a
+ * *-images-idx3-ubyte[.gz] file (its labels from the *-labels-idx1-ubyte[.gz] file beside it, so
+ * train-images-idx3-ubyte.gz gives the 60 000 training samples). Each 28x28 grey image becomes
+ * [3,32,32]: padded with zeros (2 pixels per side), the same plane in R, G and B, as the CIFAR-10
+ * converter benchmarks/fashion_mnist.py writes it. norm may be NULL (Fashion-MNIST statistics). */
+DP_API dp_status dp_dataset_fashion_mnist(const char *path, const dp_normalize *norm, dp_dataset **out);
 /* Borrow caller memory: data float32 [n,c,h,w], labels int32[n] or NULL. Not copied: it must
  * stay valid and unchanged while the data set is used. */
 DP_API dp_status dp_dataset_from_memory(const float *data, const int32_t *labels, int64_t n, int c, int h,

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "formats.h"
 #include "util/util.h"
 
 #define TAR_BLOCK 512
@@ -101,7 +102,7 @@ static dp_status gz_read_rest(gzFile f, const char *name, const uint8_t *prefix,
     size_t cap = nprefix > (1u << 20) ? 2 * nprefix : (1u << 20), len = nprefix;
     uint8_t *buf = malloc(cap);
     if (!buf) return dpi_error(DP_ERR_NOMEM, "%s: out of memory", name);
-    memcpy(buf, prefix, nprefix);
+    if (nprefix) memcpy(buf, prefix, nprefix);
     for (;;) {
         if (len == cap) {
             uint8_t *b = realloc(buf, cap * 2);
@@ -124,6 +125,14 @@ static dp_status gz_read_rest(gzFile f, const char *name, const uint8_t *prefix,
     *out = buf;
     *out_len = len;
     return DP_OK;
+}
+
+dp_status dpi_gz_read_whole_file(const char *path, uint8_t **buf, size_t *len) {
+    gzFile f = gzopen(path, "rb");
+    if (!f) return dpi_error(DP_ERR_IO, "%s: cannot open: %s", path, errno ? strerror(errno) : "gzopen failed");
+    dp_status st = gz_read_rest(f, path, NULL, 0, buf, len);
+    gzclose(f);
+    return st;
 }
 
 static uint64_t tar_octal(const uint8_t *p, int n, int *ok) {

@@ -25,4 +25,11 @@ typedef struct dpi_cifar10 {
 dp_status dpi_cifar10_load(const char *path, dpi_cifar10 *out);
 void dpi_cifar10_release(dpi_cifar10 *c);
 
+/* Fashion-MNIST / MNIST IDX files as CIFAR-10 records (idx.c): 28x28 grey padded with zeros to
+ * 32x32 and replicated into R, G, B; labels kept. path: a directory (its t10k-*-ubyte[.gz] test
+ * pair) or a *-images-idx3-ubyte[.gz] file (labels from *-labels-idx1-ubyte[.gz] beside it).
+ * Errors name the file: DP_ERR_IO, DP_ERR_FORMAT (bad magic, truncated, counts differ, label > 9),
+ * DP_ERR_NOT_FOUND (directory without the test pair), DP_ERR_INVALID_ARG (another file name). */
+dp_status dpi_fashion_mnist_load(const char *path, dpi_cifar10 *out);
+
 #endif

@@ -124,7 +124,7 @@ static void console_summary(const dp_run_info *info, const dp_summary *s, void *
             s->latency_ms.p50, s->latency_ms.p90, s->latency_ms.p99, s->latency_ms.p999, s->latency_ms.max);
     fprintf(o, "  process      cpu %.1f %%  peak rss %.1f MB\n", s->cpu_pct, s->rss_mb);
     if (s->labelled > 0)
-        fprintf(o, "  accuracy     %.2f %% (%lld of %lld labelled)\n", 100.0 * (double)s->correct / (double)s->labelled,
+        fprintf(o, "  top-1        %.2f %% (%lld of %lld labelled)\n", 100.0 * (double)s->correct / (double)s->labelled,
                 (long long)s->correct, (long long)s->labelled);
     if (s->per_worker && s->workers > 0) {
         fprintf(o, "  %6s %10s %7s %7s %10s %11s %9s %s\n", "worker", "completed", "failed", "busy %", "mean batch",

@@ -55,7 +55,7 @@ DP_API size_t dp_summary_to_json(const dp_summary *s, char *buf, size_t cap) {
     cJSON_AddNumberToObject(o, "elapsed_s", s->elapsed_s);
     cJSON_AddNumberToObject(o, "labelled", (double)s->labelled);
     cJSON_AddNumberToObject(o, "correct", (double)s->correct);
-    if (s->labelled > 0) cJSON_AddNumberToObject(o, "accuracy", (double)s->correct / (double)s->labelled);
+    if (s->labelled > 0) cJSON_AddNumberToObject(o, "accuracy_pct", 100.0 * (double)s->correct / (double)s->labelled);
     cJSON_AddNumberToObject(o, "workers", s->workers);
     cJSON *pw = cJSON_AddArrayToObject(o, "per_worker");
     for (int k = 0; s->per_worker && k < s->workers; k++) cJSON_AddItemToArray(pw, worker_json(&s->per_worker[k]));

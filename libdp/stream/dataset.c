@@ -1,5 +1,6 @@
 /* dp_dataset: random access to samples from a synthetic generator, float32 arrays (.npy or
- * caller memory), CIFAR-10 bytes (normalised when read) or a user callback. Every kind is
+ * caller memory), CIFAR-10 bytes (normalised when read; Fashion-MNIST is converted to them) or a
+ * user callback. Every kind is
  * read-only after creation, so dp_dataset_get() needs no lock. */
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +34,10 @@ struct dp_dataset {
 
 DP_API dp_normalize dp_normalize_cifar10(void) {
     return (dp_normalize){{0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}};
+}
+
+DP_API dp_normalize dp_normalize_fashion_mnist(void) {
+    return (dp_normalize){{0.2860f, 0.2860f, 0.2860f}, {0.3530f, 0.3530f, 0.3530f}};
 }
 
 DP_API dp_normalize dp_normalize_identity(void) { return (dp_normalize){{0, 0, 0}, {1, 1, 1}}; }
@@ -115,17 +120,19 @@ DP_API dp_status dp_dataset_npy(const char *path, dp_dataset **out) {
     return DP_OK;
 }
 
-DP_API dp_status dp_dataset_cifar10(const char *path, const dp_normalize *norm, dp_dataset **out) {
-    if (!out) return dpi_error(DP_ERR_INVALID_ARG, "dp_dataset_cifar10: out is NULL");
+/* A data set over CIFAR-10 records (from a CIFAR-10 file, or converted from Fashion-MNIST by
+ * load), normalised on read through a per-channel lookup table. */
+static dp_status bytes_dataset(const char *fn, const char *path, const dp_normalize *norm,
+                               dp_status (*load)(const char *, dpi_cifar10 *), dp_dataset **out) {
+    if (!out) return dpi_error(DP_ERR_INVALID_ARG, "%s: out is NULL", fn);
     *out = NULL;
-    if (!path) return dpi_error(DP_ERR_INVALID_ARG, "dp_dataset_cifar10: path is NULL");
-    dp_normalize nm = norm ? *norm : dp_normalize_cifar10();
+    if (!path) return dpi_error(DP_ERR_INVALID_ARG, "%s: path is NULL", fn);
     for (int ch = 0; ch < 3; ch++)
-        if (!isfinite(nm.mean[ch]) || !isfinite(nm.std[ch]) || nm.std[ch] == 0)
-            return dpi_error(DP_ERR_INVALID_ARG, "dp_dataset_cifar10: normalisation channel %d has mean %g, std %g "
-                             "(need finite values, std != 0)", ch, nm.mean[ch], nm.std[ch]);
+        if (!isfinite(norm->mean[ch]) || !isfinite(norm->std[ch]) || norm->std[ch] == 0)
+            return dpi_error(DP_ERR_INVALID_ARG, "%s: normalisation channel %d has mean %g, std %g "
+                             "(need finite values, std != 0)", fn, ch, norm->mean[ch], norm->std[ch]);
     dpi_cifar10 cf;
-    dp_status st = dpi_cifar10_load(path, &cf);
+    dp_status st = load(path, &cf);
     if (st != DP_OK) return st;
     if ((st = ds_new(DS_CIFAR10, cf.n, 3, DPI_CIFAR10_SIDE, DPI_CIFAR10_SIDE, out)) != DP_OK) {
         dpi_cifar10_release(&cf);
@@ -133,8 +140,18 @@ DP_API dp_status dp_dataset_cifar10(const char *path, const dp_normalize *norm, 
     }
     (*out)->cifar = cf;
     for (int ch = 0; ch < 3; ch++)
-        for (int v = 0; v < 256; v++) (*out)->lut[ch][v] = ((float)v / 255.0f - nm.mean[ch]) / nm.std[ch];
+        for (int v = 0; v < 256; v++) (*out)->lut[ch][v] = ((float)v / 255.0f - norm->mean[ch]) / norm->std[ch];
     return DP_OK;
+}
+
+DP_API dp_status dp_dataset_cifar10(const char *path, const dp_normalize *norm, dp_dataset **out) {
+    dp_normalize nm = norm ? *norm : dp_normalize_cifar10();
+    return bytes_dataset("dp_dataset_cifar10", path, &nm, dpi_cifar10_load, out);
+}
+
+DP_API dp_status dp_dataset_fashion_mnist(const char *path, const dp_normalize *norm, dp_dataset **out) {
+    dp_normalize nm = norm ? *norm : dp_normalize_fashion_mnist();
+    return bytes_dataset("dp_dataset_fashion_mnist", path, &nm, dpi_fashion_mnist_load, out);
 }
 
 DP_API void dp_dataset_free(dp_dataset *ds) {

@@ -33,7 +33,7 @@ assert all(int(r["top1"]) == ref[int(r["sample_id"])] for r in rows), "top-1 dif
 w = int(sys.argv[4])
 assert all(0 <= int(r["worker"]) < w for r in rows)
 j = json.load(open(sys.argv[3]))
-for k in ["elapsed_s", "throughput", "per_worker", "offered", "completed", "accuracy", "arch", "strategy",
+for k in ["elapsed_s", "throughput", "per_worker", "offered", "completed", "accuracy_pct", "arch", "strategy",
           "workers", "threads_per_worker"]:
     assert k in j, k
 assert j["completed"] == 23 and j["workers"] == w and len(j["per_worker"]) == w
@@ -79,12 +79,12 @@ expect 0 "cifar10 data" -- "$bench" batch --arch resnet18 --workers 2 --strategy
     --json "$tmp/c.json" --predictions "$tmp/c.csv"
 mentions "accuracy"
 if "$py" -c "
-import json,sys; j=json.load(open('$tmp/c.json')); assert j['labelled']==30 and j['completed']==30 and 0<=j['accuracy']<=1, j" \
+import json,sys; j=json.load(open('$tmp/c.json')); assert j['labelled']==30 and j['completed']==30 and 0<=j['accuracy_pct']<=100, j" \
     && [ "$(wc -l <"$tmp/c.csv")" -eq 31 ]; then ok; else bad "cifar10 accuracy/predictions"; fi
 expect 0 "cifar10 --samples" -- "$bench" batch --arch resnet18 --data cifar10:$tmp/test_batch.bin --samples 7 --quiet --json "$tmp/c7.json"
 if "$py" -c "import json; j=json.load(open('$tmp/c7.json')); assert j['completed']==7, j"; then ok; else bad "--samples subset"; fi
 expect 0 "npy data" -- "$bench" batch --arch resnet18 --workers 2 --data npy:$tmp/x.npy --quiet --json "$tmp/n.json"
-if "$py" -c "import json; j=json.load(open('$tmp/n.json')); assert j['completed']==9 and j['labelled']==0 and 'accuracy' not in j, j"; then ok; else bad "npy data"; fi
+if "$py" -c "import json; j=json.load(open('$tmp/n.json')); assert j['completed']==9 and j['labelled']==0 and 'accuracy_pct' not in j, j"; then ok; else bad "npy data"; fi
 expect 0 "zero samples" -- "$bench" batch --arch resnet18 --samples 0 --workers 2 --quiet --json "$tmp/z.json"
 if "$py" -c "import json; j=json.load(open('$tmp/z.json')); assert j['offered']==0 and j['completed']==0, j"; then ok; else bad "zero samples"; fi
 

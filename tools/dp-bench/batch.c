@@ -14,7 +14,7 @@ static void usage(FILE *f) {
             "  --workers W           worker threads sharing the model (default 1)\n"
             "  --threads T           oneDNN threads per worker (default 1)\n"
             "  --samples N           samples (synthetic: generated; files: the first N; default 1000 / all)\n"
-            "  --data D              synthetic | cifar10:FILE | npy:FILE (default synthetic 3x32x32)\n"
+            "  --data D              synthetic | cifar10:FILE | fashion-mnist:PATH | npy:FILE (default synthetic)\n"
             "  --slowdown f0,f1,...  stretch worker k's service time by f_k (busy-wait), default 1\n"
             "  --max-batch B         samples per inference call (default 1)\n"
             "  --weights F --seed N --classes K --precision fp32|bf16   the model\n"

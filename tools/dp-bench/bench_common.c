@@ -165,10 +165,12 @@ static int load_data(dpb_env *e, const dpb_opts *o) {
         s = dp_dataset_synthetic(n, 3, 32, 32, (uint64_t)o->seed, &e->base);
     } else if (strncmp(d, "cifar10:", 8) == 0) {
         s = dp_dataset_cifar10(d + 8, NULL, &e->base);
+    } else if (strncmp(d, "fashion-mnist:", 14) == 0) {
+        s = dp_dataset_fashion_mnist(d + 14, NULL, &e->base);
     } else if (strncmp(d, "npy:", 4) == 0) {
         s = dp_dataset_npy(d + 4, &e->base);
     } else {
-        return dpc_usage_error("--data: '%s' is not cifar10:FILE, npy:FILE or synthetic", d);
+        return dpc_usage_error("--data: '%s' is not cifar10:FILE, fashion-mnist:PATH, npy:FILE or synthetic", d);
     }
     if (s != DP_OK) return dpc_fail(s, "loading the data set");
     e->ds = e->base;
@@ -338,7 +340,7 @@ void dpb_print_summary(const char *what, const dp_summary *s) {
     if (s->target_rate > 0)
         printf(", efficiency %.2f %%, rate accuracy %.3f %%", s->efficiency_pct, s->rate_accuracy_pct);
     printf(", latency p50 %.3f p99 %.3f max %.3f ms", s->latency_ms.p50, s->latency_ms.p99, s->latency_ms.max);
-    if (s->labelled > 0) printf(", accuracy %.2f %%", 100.0 * (double)s->correct / (double)s->labelled);
+    if (s->labelled > 0) printf(", top-1 accuracy %.2f %%", 100.0 * (double)s->correct / (double)s->labelled);
     printf("\n");
 }
 

@@ -43,6 +43,7 @@ typedef struct matrix_opts {
     long samples;      /* 0: rate x 10 s */
     long threads, max_batch, repeat;
     const char *data;  /* NULL: the stream tools' default (synthetic) */
+    const char *weights_dir; /* DIR/<arch>.npz for every run of arch; NULL: seeded weights */
     const char *out;
     const char *baseline, *python;
     int jsonl;
@@ -72,7 +73,9 @@ static void usage(FILE *f) {
             "  --samples N          samples per run (default rate x 10 s)\n"
             "  --threads T          threads per worker (default 1)\n"
             "  --max-batch B        micro-batch limit passed to stream (default 1)\n"
-            "  --data SPEC          cifar10:FILE or synthetic (default: stream's default, synthetic)\n"
+            "  --data SPEC          cifar10:FILE, fashion-mnist:PATH or synthetic (default synthetic)\n"
+            "  --weights-dir DIR    load DIR/<arch>.npz in every run of <arch>, both engines (e.g. the\n"
+            "                       models benchmarks/train.py writes; default: seeded weights)\n"
             "  --engines LIST       libdataparallel,pytorch (default libdataparallel); with both, the\n"
             "                       engines alternate cell by cell\n"
             "  --baseline PATH      benchmarks/pytorch_baseline.py (default: found from $DP_SOURCE_DIR\n"
@@ -162,7 +165,7 @@ static int spawn_wait(const char *path, char *const argv[], const char *log_path
 
 static int execute(const matrix_opts *o, run *r, const char *cells_dir) {
     char name[256], json[PATH_MAX], jsonl[PATH_MAX], log[PATH_MAX];
-    char workers[32], threads[32], rate[64], samples[32], max_batch[32];
+    char workers[32], threads[32], rate[64], samples[32], max_batch[32], weights[PATH_MAX];
     run_name(r, name, sizeof name);
     if (snprintf(json, sizeof json, "%s/%s.json", cells_dir, name) >= (int)sizeof json ||
         snprintf(jsonl, sizeof jsonl, "%s/%s.jsonl", cells_dir, name) >= (int)sizeof jsonl ||
@@ -190,6 +193,11 @@ static int execute(const matrix_opts *o, run *r, const char *cells_dir) {
     if (o->data) {
         argv[n++] = "--data";
         argv[n++] = (char *)o->data;
+    }
+    if (o->weights_dir) {
+        snprintf(weights, sizeof weights, "%s/%s.npz", o->weights_dir, r->arch);
+        argv[n++] = "--weights";
+        argv[n++] = weights;
     }
     if (o->jsonl) {
         argv[n++] = "--jsonl";
@@ -231,7 +239,7 @@ static void write_csv_header(FILE *f) {
     for (size_t i = 0; i < COUNT(rate_keys); i++) fprintf(f, ",%s", rate_keys[i]);
     for (size_t i = 0; i < COUNT(latency_keys); i++) fprintf(f, ",latency_%s_ms", latency_keys[i]);
     for (size_t i = 0; i < COUNT(tail_keys); i++) fprintf(f, ",%s", tail_keys[i]);
-    fputc('\n', f);
+    fputs(",accuracy_pct\n", f);
 }
 
 static void write_csv_row(FILE *f, const matrix_opts *o, const run *r) {
@@ -242,6 +250,9 @@ static void write_csv_row(FILE *f, const matrix_opts *o, const run *r) {
     for (size_t i = 0; i < COUNT(rate_keys); i++) fprintf(f, ",%.6g", num(s, rate_keys[i]));
     for (size_t i = 0; i < COUNT(latency_keys); i++) fprintf(f, ",%.6g", num(lat, latency_keys[i]));
     for (size_t i = 0; i < COUNT(tail_keys); i++) fprintf(f, ",%.6g", num(s, tail_keys[i]));
+    /* Empty, not 0, for unlabelled data: there is no accuracy to report. */
+    if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "accuracy_pct"))) fprintf(f, ",%.6g", num(s, "accuracy_pct"));
+    else fputc(',', f);
     fputc('\n', f);
 }
 
@@ -341,28 +352,34 @@ static void write_md(FILE *f, const matrix_opts *o, const run *runs, int n, int 
             sysconf(_SC_NPROCESSORS_ONLN), dp_version_string(),
             getenv("DP_GIT_COMMIT") && *getenv("DP_GIT_COMMIT") ? getenv("DP_GIT_COMMIT") : "unknown");
     for (int i = 0; i < argc; i++) fprintf(f, "%s%s", i ? " " : "", argv[i]);
-    fprintf(f, "\n```\n\nEvery run is one `stream` process (%ld thread(s) per worker, data %s). Latency counts "
-               "from each sample's intended arrival time; efficiency = throughput / target rate.\n",
-            o->threads, o->data ? o->data : "synthetic");
+    fprintf(f, "\n```\n\nEvery run is one `stream` process (%ld thread(s) per worker, data %s, weights %s). "
+               "Latency counts from each sample's intended arrival time; efficiency = throughput / target rate; "
+               "top-1 = accuracy_pct over the labelled completed samples.\n",
+            o->threads, o->data ? o->data : "synthetic", o->weights_dir ? o->weights_dir : "seeded");
     for (int a = 0; a < o->n_archs; a++) {
         for (int q = 0; q < o->n_rates; q++) {
             fprintf(f, "\n## %s at %g samples/s\n\n", o->archs[a], o->rates[q]);
             if (o->n_engines == 2) write_md_side_by_side(f, o, runs, n, o->archs[a], o->rates[q]);
             fprintf(f, "| strategy | workers | engine | throughput (samples/s) | efficiency %% | p50 ms | p99 ms | "
-                       "max ms | dropped | CPU %% | RSS MB |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                       "max ms | dropped | CPU %% | RSS MB | top-1 %% |\n"
+                       "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
             for (int i = 0; i < n; i++) {
                 const run *r = &runs[i];
                 if (r->exit_code == -1 || strcmp(r->arch, o->archs[a]) != 0 || r->rate != o->rates[q]) continue;
                 if (!r->summary) {
-                    fprintf(f, "| %s | %d | %s | failed (exit %d) | | | | | | | |\n", r->strategy, r->workers,
+                    fprintf(f, "| %s | %d | %s | failed (exit %d) | | | | | | | | |\n", r->strategy, r->workers,
                             engine_names[r->engine], r->exit_code);
                     continue;
                 }
                 const cJSON *s = r->summary, *lat = cJSON_GetObjectItemCaseSensitive(s, "latency_ms");
-                fprintf(f, "| %s | %d | %s | %.1f | %.1f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f |\n", r->strategy,
+                fprintf(f, "| %s | %d | %s | %.1f | %.1f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f |", r->strategy,
                         r->workers, engine_names[r->engine], num(s, "throughput"), num(s, "efficiency_pct"),
                         num(lat, "p50"), num(lat, "p99"), num(lat, "max"), num(s, "dropped"), num(s, "cpu_pct"),
                         num(s, "rss_mb"));
+                if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "accuracy_pct")))
+                    fprintf(f, " %.2f |\n", num(s, "accuracy_pct"));
+                else
+                    fputs(" – |\n", f);
             }
         }
     }
@@ -455,6 +472,7 @@ static int parse_args(int argc, char **argv, matrix_opts *o) {
         {"engines", required_argument, 0, 'e'}, {"baseline", required_argument, 0, 'B'},
         {"python", required_argument, 0, 'P'}, {"jsonl", no_argument, 0, 'j'},
         {"out", required_argument, 0, 'o'},     {"repeat", required_argument, 0, 'R'},
+        {"weights-dir", required_argument, 0, 'W'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *py = getenv("DP_PYTHON3");
@@ -473,6 +491,7 @@ static int parse_args(int argc, char **argv, matrix_opts *o) {
         case 't': if (dpc_parse_int("--threads", optarg, 1, 1024, &o->threads)) return 2; break;
         case 'b': if (dpc_parse_int("--max-batch", optarg, 1, 4096, &o->max_batch)) return 2; break;
         case 'd': o->data = optarg; break;
+        case 'W': o->weights_dir = optarg; break;
         case 'e': engines = optarg; break;
         case 'B': o->baseline = optarg; break;
         case 'P': o->python = optarg; break;
@@ -495,6 +514,11 @@ static int parse_args(int argc, char **argv, matrix_opts *o) {
     if (dpc_parse_int_list("--workers", workers, 1, 1024, o->workers, MAX_LIST, &o->n_workers) ||
         dpc_parse_double_list("--rates", rates, 1e-3, 1e9, o->rates, MAX_LIST, &o->n_rates))
         return 2;
+    for (int a = 0; o->weights_dir && a < o->n_archs; a++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s.npz", o->weights_dir, o->archs[a]);
+        if (access(path, R_OK) != 0) return dpc_usage_error("--weights-dir: cannot read %s: %s", path, strerror(errno));
+    }
     char *names[MAX_LIST];
     int n_names = 1;
     names[0] = (char *)engine_names[ENGINE_OURS];

@@ -17,7 +17,7 @@ static void usage(FILE *f) {
             "  --arrival A           constant | poisson | trace | unlimited (default constant)\n"
             "  --trace F             arrival offsets (s), one per line or a CSV with a time column\n"
             "  --samples N           samples to emit (default 2500; trace: one per entry)\n"
-            "  --data D              synthetic | cifar10:FILE | npy:FILE (default synthetic 3x32x32)\n"
+            "  --data D              synthetic | cifar10:FILE | fashion-mnist:PATH | npy:FILE (default synthetic)\n"
             "  --max-batch B         micro-batch limit (default 1)\n"
             "  --max-delay-us D      wait at most D us to fill a micro-batch (default 0)\n"
             "  --queue-capacity Q    per queue (default 1024)\n"

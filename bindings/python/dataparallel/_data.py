@@ -17,25 +17,33 @@ def _shape3(shape):
     return shape
 
 
-def _normalize(normalize):
-    if normalize is None or normalize == "cifar10":
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+_NORMS = {"cifar10": (0.4914, 0.4822, 0.4465, 0.2470, 0.2435, 0.2616),
+          "fashion-mnist": (0.2860, 0.2860, 0.2860, 0.3530, 0.3530, 0.3530),
+          "identity": (0.0, 0.0, 0.0, 1.0, 1.0, 1.0)}
+
+
+def _normalize(normalize, own):
+    """None (the library's default for the data set, named `own`) or (mean[3] + std[3])."""
+    if normalize is None or normalize == own:
         return None
-    if normalize == "identity":
-        return (0.0, 0.0, 0.0, 1.0, 1.0, 1.0)
+    if isinstance(normalize, str) and normalize in _NORMS:
+        return _NORMS[normalize]
     try:
         mean, std = normalize
         seq = tuple(float(v) for v in mean) + tuple(float(v) for v in std)
     except (TypeError, ValueError):
         seq = ()
     if len(seq) != 6:
-        raise ValueError(f"normalize must be 'cifar10', 'identity' or (mean[3], std[3]), got {normalize!r}")
+        raise ValueError(f"normalize must be one of {', '.join(map(repr, _NORMS))} or (mean[3], std[3]), "
+                         f"got {normalize!r}")
     return seq
 
 
 class Dataset:
     """Random access to samples, each float32 (C, H, W) plus a label (-1 when unknown).
 
-    Build one with a class method: :meth:`synthetic`, :meth:`npy`, :meth:`cifar10`,
+    Build one with a class method: :meth:`synthetic`, :meth:`npy`, :meth:`cifar10`, :meth:`fashion_mnist`,
     :meth:`from_array` or :meth:`callback`. Data sets feed :class:`Source` (stream mode) and
     :meth:`Runner.run_batch` (batch mode, where each worker reads only its own samples).
     """
@@ -61,7 +69,16 @@ class Dataset:
         """CIFAR-10 binary: a data_batch_N.bin / test_batch.bin file, a directory of them, or
         cifar-10-binary.tar.gz. ``normalize``: "cifar10" (its usual mean/std), "identity" (values
         in [0, 1]) or ``(mean[3], std[3])``."""
-        return cls(capi.pydp_dataset_cifar10(os.fspath(path), _normalize(normalize)))
+        return cls(capi.pydp_dataset_images(0, os.fspath(path), _normalize(normalize, "cifar10")))
+
+    @classmethod
+    def fashion_mnist(cls, path=FASHION_MNIST_DIR, normalize="fashion-mnist"):
+        """Fashion-MNIST IDX files (Debian's dataset-fashion-mnist): a directory gives its
+        10 000-image test set, a ``train-images-idx3-ubyte.gz`` file the 60 000 training images
+        (labels from the file beside it). Each 28x28 image is padded with zeros to 32x32 and
+        replicated into 3 channels. ``normalize``: "fashion-mnist" (mean 0.2860, std 0.3530),
+        "cifar10", "identity" or ``(mean[3], std[3])``."""
+        return cls(capi.pydp_dataset_images(1, os.fspath(path), _normalize(normalize, "fashion-mnist")))
 
     @classmethod
     def from_array(cls, x, labels=None):

@@ -126,7 +126,7 @@ class Runner:
     Every summary is a dict with exactly the fields of the library's JSON summary (docs/metrics.md):
     offered, completed, dropped, dropped_newest, dropped_oldest, failed, target_rate,
     rate_accuracy_pct, throughput, efficiency_pct, latency_ms {mean, p50, p90, p99, p999, max},
-    cpu_pct, rss_mb, elapsed_s, labelled, correct (accuracy when labelled), workers, per_worker
+    cpu_pct, rss_mb, elapsed_s, labelled, correct (accuracy_pct when labelled), workers, per_worker
     [{worker, completed, failed, busy_s, busy_pct, mean_batch, mean_service_ms, queue_hwm,
     straggler, ...}], plus arch, strategy, threads_per_worker, mode, status ("DP_OK" or
     "DP_ERR_CANCELLED") and cancelled. offered == completed + dropped + failed.
