@@ -9,17 +9,22 @@ import pytest
 
 import dataparallel
 
+# Each rank writes its line to its own file: mpirun forwards the ranks' stdout in chunks that may
+# interleave mid-line.
 SCRIPT = textwrap.dedent("""
+    import os
     import dataparallel as dp
     m = dp.Model("mobilenet_v2", seed=1)
     r = dp.Runner(m, workers=2, backend="mpi", partitioner="dynamic")
     s = r.run(dp.Source.synthetic(rate=300, samples=120))
     b = r.run_batch(dp.Dataset.synthetic(30))
-    if r.is_worker_rank:
-        print("WORKER", s["offered"], b["offered"])
-    else:
-        print("COORDINATOR", s["offered"], s["completed"], b["completed"], int((b["top1"] >= 0).sum()),
-              [w["completed"] for w in s["per_worker"]])
+    rank = os.environ.get("OMPI_COMM_WORLD_RANK") or os.environ.get("PMI_RANK") or str(os.getpid())
+    with open(f"rank_{rank}.txt", "w") as f:
+        if r.is_worker_rank:
+            print("WORKER", s["offered"], b["offered"], file=f)
+        else:
+            print("COORDINATOR", s["offered"], s["completed"], b["completed"], int((b["top1"] >= 0).sum()),
+                  [w["completed"] for w in s["per_worker"]], file=f)
 """)
 
 
@@ -33,9 +38,9 @@ def test_mpi_backend_from_python(tmp_path):
     proc = subprocess.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "3", sys.executable,
                            str(script)], capture_output=True, text=True, timeout=300, cwd=str(tmp_path), env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = proc.stdout.split("\n")
+    lines = [p.read_text().strip() for p in sorted(tmp_path.glob("rank_*.txt"))]
     coord = [line.split(" ", 5) for line in lines if line.startswith("COORDINATOR")]
     workers = [line.split() for line in lines if line.startswith("WORKER")]
-    assert len(coord) == 1 and len(workers) == 2, proc.stdout
+    assert len(coord) == 1 and len(workers) == 2, lines
     assert coord[0][1:5] == ["120", "120", "30", "30"], coord
     assert all(w[1:] == ["0", "0"] for w in workers)
