@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
         dp_runner_opts ro;
         dp_runner_opts_init(&ro);
         ro.workers = 2;
-        ro.handle_sigint = 1;
+        ro.handle_signals = 1;
         s = dp_runner_create(model, part, &ro, &runner);
     }
     dp_summary sum = {.size = sizeof sum};

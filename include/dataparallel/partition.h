@@ -1,14 +1,11 @@
 /*
  * dataparallel/partition.h — which worker gets which samples.
  *
- * A dp_partitioner is a strategy object used in two modes:
- *  - batch mode: N samples known up front are split over W workers. After
- *    dp_partitioner_batch_begin(), each worker calls dp_partitioner_batch_next() for its next
- *    range of sample indices until it gets count 0. Static strategies hand out a precomputed
- *    plan; `dynamic` hands out guided (shrinking) chunks from a shared atomic counter.
- *  - stream mode: each arriving sample is routed to one worker queue by dp_partitioner_route(),
- *    or to the shared queue (DP_ROUTE_SHARED) for `dynamic`. Workers report their service times
- *    with dp_partitioner_observe(), which `weighted` uses to re-estimate its weights online.
+ * A dp_partitioner is a strategy object given to dp_runner_create(). It serves the runner in two
+ * modes: batch mode (a data set of N samples is split over W workers) and stream mode (each
+ * arriving sample is routed to one worker's queue, or to one queue all workers share). The
+ * protocol a runner follows to drive it is in dataparallel/partition_protocol.h; a program that
+ * only runs models needs nothing from there.
  *
  * Strategies (docs/partitioners.md states their guarantees):
  *   uniform   batch: W contiguous ranges of equal size (+-1)      stream: round-robin
@@ -17,8 +14,11 @@
  *   weighted  batch: ranges proportional to worker speed          stream: smooth weighted RR (EMA)
  *   custom    a user callback, both modes
  *
- * Thread safety: batch_begin / stream_begin / route are called by one thread; batch_next and
- * observe may be called concurrently by the workers (one call per worker at a time).
+ * One partitioner serves one runner: it holds that runner's run state (plans, round-robin
+ * position, measured speeds), so dp_runner_create() with a partitioner another runner still uses
+ * fails with DP_ERR_BUSY. Create one per runner; free it after its runner.
+ *
+ * Thread safety: create/free/set_weights between runs; name and weights from any thread.
  */
 #ifndef DATAPARALLEL_PARTITION_H
 #define DATAPARALLEL_PARTITION_H
@@ -30,6 +30,11 @@ extern "C" {
 #endif
 
 typedef struct dp_partitioner dp_partitioner;
+
+/* The most workers a partitioner or a runner takes. Each worker holds a latency histogram
+ * (~270 KB) and, with sinks, a record ring: beyond this a bad argument would become an
+ * allocation of gigabytes. */
+#define DP_MAX_WORKERS 1024
 
 typedef struct dp_partitioner_opts {
     size_t size;             /* sizeof(dp_partitioner_opts), set by dp_partitioner_opts_init() */
@@ -58,23 +63,6 @@ DP_API const char *dp_partitioner_name(const dp_partitioner *p);
 
 /* Set relative speeds (weighted; others ignore it), e.g. from a profiling pass. */
 DP_API dp_status dp_partitioner_set_weights(dp_partitioner *p, const double *weights, int workers);
-
-/* ---- batch mode ---- */
-DP_API dp_status dp_partitioner_batch_begin(dp_partitioner *p, int64_t n, int workers);
-/* Next range [*start, *start + *count) for worker; *count == 0: no more work for it. */
-DP_API dp_status dp_partitioner_batch_next(dp_partitioner *p, int worker, int64_t *start, int64_t *count);
-
-/* ---- stream mode ---- */
-#define DP_ROUTE_SHARED (-1)
-DP_API dp_status dp_partitioner_stream_begin(dp_partitioner *p, int workers);
-/* 1 if the strategy wants one shared queue that all workers pull from (dynamic). */
-DP_API int dp_partitioner_uses_shared_queue(const dp_partitioner *p);
-/* Route one sample; queue_depths[w] are current queue lengths (may be NULL). *worker gets the
- * worker index or DP_ROUTE_SHARED. */
-DP_API dp_status dp_partitioner_route(dp_partitioner *p, int64_t sample_id, int64_t key,
-                                      const int *queue_depths, int *worker);
-/* A worker finished a batch of `batch` samples in service_ns. */
-DP_API void dp_partitioner_observe(dp_partitioner *p, int worker, int batch, int64_t service_ns);
 /* Current weight of each worker (weighted: normalised estimates; others: 1). */
 DP_API dp_status dp_partitioner_weights(const dp_partitioner *p, double *weights, int workers);
 

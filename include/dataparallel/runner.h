@@ -58,7 +58,7 @@ typedef void (*dp_result_fn)(const dp_result *result, void *sample_ctx, void *us
 
 typedef struct dp_runner_opts {
     size_t size;                /* sizeof(dp_runner_opts), set by dp_runner_opts_init() */
-    int workers;                /* W >= 1; default 1 */
+    int workers;                /* 1 <= W <= DP_MAX_WORKERS (partition.h); default 1 */
     int threads_per_worker;     /* >= 1; default 1. More than cores is allowed (logged warning) */
     int max_batch;              /* micro-batch limit; default 1 */
     int64_t max_delay_us;       /* wait at most this long to fill a micro-batch; default 0 */
@@ -71,7 +71,11 @@ typedef struct dp_runner_opts {
     int pin_workers;            /* pin worker k to core k % ncores; default 0 */
     int keep_logits;            /* pass logits to callbacks/sinks; default 0 */
     int interval_ms;            /* sink interval summaries; default 1000 */
-    int handle_sigint;          /* SIGINT stops the run gracefully; default 0 */
+    union {
+        int handle_signals;     /* SIGINT and SIGTERM stop the run gracefully (summary complete);
+                                   default 0 */
+        int handle_sigint;      /* the same field under its old name */
+    };
     dp_result_fn on_result;     /* push mode completion callback (also called in other modes) */
     void *on_result_user;
     double worker_timeout_s;    /* mpi: a worker silent this long is declared dead; default 10 */
@@ -116,7 +120,14 @@ typedef struct dp_summary {
     int64_t correct;            /* of those, top-1 == label */
     int workers;
     const dp_worker_summary *per_worker;  /* `workers` entries, owned by the runner, valid until
-                                             its next run or dp_runner_free() */
+                                             its next run or dp_runner_free(); NULL when the call
+                                             failed before the run started */
+    int64_t nonfinite_inputs;   /* samples whose input held NaN or infinity: they run as given
+                                   (their logits are usually NaN) and count as completed */
+    int64_t records_dropped;    /* per-sample records the sinks did not get (their rings were full:
+                                   a sink's on_record slower than the workers); the counters above
+                                   still count those samples */
+    int signal;                 /* the signal that stopped the run (SIGINT, SIGTERM) or 0 */
 } dp_summary;
 
 DP_API dp_status dp_runner_create(const dp_model *model, dp_partitioner *partitioner,

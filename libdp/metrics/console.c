@@ -15,7 +15,8 @@
 #define BAR_WIDTH 10
 
 typedef struct console_sink {
-    FILE *out;
+    dpi_sink_file file; /* the stream it was given */
+    FILE *out;          /* == file.f */
     int live;           /* resolved: 1 or 0 */
     int quiet;
     int line_drawn;     /* a live line is on screen and must be cleared before the table */
@@ -41,7 +42,7 @@ static void console_start(const dp_run_info *info, void *user) {
     if (info->target_rate > 0) fprintf(c->out, ", %.6g samples/s", info->target_rate);
     if (info->expected_samples >= 0) fprintf(c->out, ", %lld samples", (long long)info->expected_samples);
     fputc('\n', c->out);
-    fflush(c->out);
+    dpi_sink_file_flush(&c->file);
 }
 
 /* Finished samples (completed + dropped + failed) as a fraction of the expected count, or -1. */
@@ -99,7 +100,7 @@ static void console_interval(const dp_interval *iv, void *user) {
     } else {
         fprintf(c->out, "%s\n", line);
     }
-    fflush(c->out);
+    dpi_sink_file_flush(&c->file);
 }
 
 static void console_summary(const dp_run_info *info, const dp_summary *s, void *user) {
@@ -136,10 +137,15 @@ static void console_summary(const dp_run_info *info, const dp_summary *s, void *
                     w->straggler ? "yes" : "no");
         }
     }
-    fflush(o);
+    dpi_sink_file_flush(&c->file);
 }
 
-static void console_destroy(void *user) { free(user); }
+static void console_destroy(void *user) {
+    console_sink *c = user;
+    if (!c) return;
+    dpi_sink_file_close(&c->file);
+    free(c);
+}
 
 DP_API dp_status dp_sink_console_create(const dp_console_opts *opts, dp_sink **out) {
     if (!out) return dpi_error(DP_ERR_INVALID_ARG, "dp_sink_console_create: out is NULL");
@@ -156,7 +162,13 @@ DP_API dp_status dp_sink_console_create(const dp_console_opts *opts, dp_sink **o
         return dpi_error(DP_ERR_INVALID_ARG, "dp_sink_console_create: live is %d, expected -1 (auto), 0 or 1", o.live);
     console_sink *c = calloc(1, sizeof *c);
     if (!c) return dpi_error(DP_ERR_NOMEM, "dp_sink_console_create: out of memory");
-    c->out = o.stream ? o.stream : stderr;
+    FILE *stream = o.stream ? o.stream : stderr;
+    if (dpi_sink_file_borrow(&c->file, "console sink", stream,
+                             stream == stderr ? "stderr" : stream == stdout ? "stdout" : "its stream") != DP_OK) {
+        free(c);
+        return DP_ERR_NOMEM;
+    }
+    c->out = stream;
     c->live = o.live == -1 ? isatty(fileno(c->out)) : o.live;
     c->quiet = o.quiet != 0;
     c->expected = -1;
@@ -165,5 +177,5 @@ DP_API dp_status dp_sink_console_create(const dp_console_opts *opts, dp_sink **o
                             .on_interval = console_interval,
                             .on_summary = console_summary,
                             .user = c};
-    return dpi_sink_create(&cb, console_destroy, out);
+    return dpi_sink_create(&cb, console_destroy, &c->file, out);
 }

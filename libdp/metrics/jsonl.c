@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "runtime/summary.h"
 #include "sink_impl.h"
 #include "util/util.h"
 
@@ -50,19 +51,22 @@ static void jsonl_interval(const dp_interval *iv, void *user) {
     dpi_sink_file_flush(&((jsonl_sink *)user)->out);
 }
 
-/* The summary object is dp_summary_to_json()'s, made one line, with "type" first. */
+/* The summary record: "type" first, then the summary's own fields, built from the struct. */
 static void summary_line(jsonl_sink *j, const dp_summary *s) {
-    size_t n = dp_summary_to_json(s, NULL, 0);
-    char *json = malloc(n + 1);
-    if (!json) {
+    cJSON *o = cJSON_CreateObject();
+    char *text = NULL;
+    if (o && cJSON_AddStringToObject(o, "type", "summary")) {
+        dpi_summary_json_fill(o, s);
+        text = cJSON_PrintUnformatted(o);
+    }
+    cJSON_Delete(o);
+    if (!text) {
         dpi_log(DP_LOG_WARN, "JSONL sink: out of memory for the summary line");
         return;
     }
-    dp_summary_to_json(s, json, n + 1);
-    cJSON_Minify(json); /* one line, whatever the writer's formatting */
-    const char *rest = json[0] == '{' ? json + 1 : "}"; /* n == 0: the writer failed */
-    fprintf(j->out.f, "{\"type\":\"summary\"%s%s\n", rest[0] == '}' ? "" : ",", rest);
-    free(json);
+    fputs(text, j->out.f);
+    fputc('\n', j->out.f);
+    free(text);
 }
 
 static void jsonl_summary(const dp_run_info *info, const dp_summary *s, void *user) {
@@ -96,5 +100,5 @@ DP_API dp_status dp_sink_jsonl_create(const char *path, dp_sink **out) {
                             .on_interval = jsonl_interval,
                             .on_summary = jsonl_summary,
                             .user = j};
-    return dpi_sink_create(&cb, jsonl_destroy, out);
+    return dpi_sink_create(&cb, jsonl_destroy, &j->out, out);
 }

@@ -384,7 +384,7 @@ DP_API dp_status dp_sink_prometheus_create(const char *host_port, dp_sink **out)
                             .on_interval = prom_interval,
                             .on_summary = prom_summary,
                             .user = p};
-    return dpi_sink_create(&cb, prom_destroy, out);
+    return dpi_sink_create(&cb, prom_destroy, NULL, out);
 }
 
 DP_API int dp_sink_prometheus_port(const dp_sink *sink) {

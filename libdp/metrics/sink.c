@@ -7,7 +7,8 @@
 #include "sink_impl.h"
 #include "util/util.h"
 
-dp_status dpi_sink_create(const dp_sink_callbacks *cb, void (*destroy)(void *user), dp_sink **out) {
+dp_status dpi_sink_create(const dp_sink_callbacks *cb, void (*destroy)(void *user), const dpi_sink_file *file,
+                          dp_sink **out) {
     dp_sink *s = calloc(1, sizeof *s);
     if (!s) {
         if (destroy) destroy(cb->user);
@@ -17,6 +18,7 @@ dp_status dpi_sink_create(const dp_sink_callbacks *cb, void (*destroy)(void *use
     memcpy(&s->cb, cb, sizeof s->cb);
     s->cb.size = sizeof s->cb;
     s->destroy = destroy;
+    s->file = file;
     *out = s;
     return DP_OK;
 }
@@ -28,7 +30,7 @@ DP_API dp_status dp_sink_callback_create(const dp_sink_callbacks *cb, dp_sink **
     if (cb->size < sizeof(dp_sink_callbacks))
         return dpi_error(DP_ERR_INVALID_ARG, "dp_sink_callback_create: cb->size is %zu, expected %zu (set it to sizeof(dp_sink_callbacks))",
                          cb->size, sizeof(dp_sink_callbacks));
-    return dpi_sink_create(cb, NULL, out);
+    return dpi_sink_create(cb, NULL, NULL, out);
 }
 
 DP_API void dp_sink_free(dp_sink *sink) {
@@ -38,24 +40,46 @@ DP_API void dp_sink_free(dp_sink *sink) {
 }
 
 dp_status dpi_sink_file_open(dpi_sink_file *o, const char *what, const char *path) {
-    o->f = NULL;
+    memset(o, 0, sizeof *o);
     o->what = what;
-    o->write_failed = 0;
     if (!path || !*path) return dpi_error(DP_ERR_INVALID_ARG, "%s: path is %s", what, path ? "empty" : "NULL");
+    o->name = dpi_strdup(path);
+    if (!o->name) return DP_ERR_NOMEM;
     o->f = fopen(path, "w");
-    if (!o->f) return dpi_error(DP_ERR_IO, "%s: cannot open %s for writing: %s", what, path, strerror(errno));
+    if (!o->f) {
+        dp_status st = dpi_error(DP_ERR_IO, "%s: cannot open %s for writing: %s", what, path, strerror(errno));
+        dpi_sink_file_close(o);
+        return st;
+    }
+    o->owned = 1;
     return DP_OK;
 }
 
+dp_status dpi_sink_file_borrow(dpi_sink_file *o, const char *what, FILE *f, const char *name) {
+    memset(o, 0, sizeof *o);
+    o->what = what;
+    o->f = f;
+    o->name = dpi_strdup(name);
+    return o->name ? DP_OK : DP_ERR_NOMEM;
+}
+
 int dpi_sink_file_flush(dpi_sink_file *o) {
-    if (!o->write_failed && (fflush(o->f) != 0 || ferror(o->f))) {
-        o->write_failed = 1;
-        dpi_log(DP_LOG_WARN, "%s: a write failed (disk full?); later output may be missing", o->what);
+    if (!o->write_errno && (fflush(o->f) != 0 || ferror(o->f))) {
+        o->write_errno = errno ? errno : EIO;
+        dpi_log(DP_LOG_WARN, "%s: writing %s failed: %s; the run will fail", o->what, o->name, strerror(o->write_errno));
     }
-    return o->write_failed;
+    return o->write_errno != 0;
 }
 
 void dpi_sink_file_close(dpi_sink_file *o) {
-    if (o->f) fclose(o->f);
+    if (o->f && o->owned) fclose(o->f);
+    free(o->name);
     o->f = NULL;
+    o->name = NULL;
+}
+
+dp_status dpi_sink_failure(const dp_sink *s) {
+    const dpi_sink_file *o = s->file;
+    if (!o || !o->write_errno) return DP_OK;
+    return dpi_error(DP_ERR_IO, "%s: writing %s failed: %s", o->what, o->name, strerror(o->write_errno));
 }

@@ -18,30 +18,41 @@
 
 #include "dataparallel/sink.h"
 
-struct dp_sink {
-    dp_sink_callbacks cb;            /* every built-in sink is a set of callbacks too */
-    void (*destroy)(void *user);     /* frees cb.user; NULL for callback sinks */
-    int64_t rows_dropped;            /* interval rows skipped because the sink was behind */
-};
-
-/* Wrap callbacks (cb->size must be set) into a sink that owns cb->user through destroy (may be
- * NULL). On failure destroy(cb->user) has been called, so constructors need no cleanup of it. */
-dp_status dpi_sink_create(const dp_sink_callbacks *cb, void (*destroy)(void *user), dp_sink **out);
-
-/* The output file of a file sink (CSV, JSONL). what ("CSV sink") starts every message. */
+/* The stream a built-in sink writes (CSV, JSONL: a file it opened; console: a stream it was
+ * given). what ("CSV sink") and name (the path) go into every message. */
 typedef struct dpi_sink_file {
     FILE *f;
     const char *what;
-    int write_failed; /* warned once already */
+    char *name;
+    int owned;        /* opened here: closed by dpi_sink_file_close */
+    int write_errno;  /* the first write failure (0: none) */
 } dpi_sink_file;
+
+struct dp_sink {
+    dp_sink_callbacks cb;            /* every built-in sink is a set of callbacks too */
+    void (*destroy)(void *user);     /* frees cb.user; NULL for callback sinks */
+    const dpi_sink_file *file;       /* what it writes, for dpi_sink_failure(); NULL: nothing */
+};
+
+/* Wrap callbacks (cb->size must be set) into a sink that owns cb->user through destroy (may be
+ * NULL) and writes `file` (may be NULL). On failure destroy(cb->user) has been called, so
+ * constructors need no cleanup of it. */
+dp_status dpi_sink_create(const dp_sink_callbacks *cb, void (*destroy)(void *user), const dpi_sink_file *file,
+                          dp_sink **out);
 
 /* Open path for writing: DP_ERR_INVALID_ARG for a NULL or empty path, DP_ERR_IO naming the path
  * and the reason when it cannot be created. */
 dp_status dpi_sink_file_open(dpi_sink_file *o, const char *what, const char *path);
-/* Flush; on the first failure (disk full, ...) warn through dpi_log, since a sink cannot return
- * an error to the runner. Returns 0 if the file is fine so far. */
+/* Write to a stream the sink does not own (it is flushed, never closed). */
+dp_status dpi_sink_file_borrow(dpi_sink_file *o, const char *what, FILE *f, const char *name);
+/* Flush; the first failure (disk full, ...) is kept for dpi_sink_failure() and logged as a
+ * warning at once. Returns 0 if the stream is fine so far. */
 int dpi_sink_file_flush(dpi_sink_file *o);
 void dpi_sink_file_close(dpi_sink_file *o);
+
+/* DP_OK, or DP_ERR_IO naming the sink, its file and the reason when a write failed during the
+ * run: the runner then fails the run (its summary is still complete). */
+dp_status dpi_sink_failure(const dp_sink *s);
 
 static inline int dpi_sink_wants_records(const dp_sink *s) { return s->cb.on_record != NULL; }
 

@@ -5,14 +5,12 @@
 #ifndef DP_PARTITION_PARTITION_IMPL_H
 #define DP_PARTITION_PARTITION_IMPL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "dataparallel/partition.h"
+#include "dataparallel/partition_protocol.h"
 #include "util/util.h"
-
-/* Upper bound on workers, so sizes stay sane (a bad argument, not an allocation failure). */
-#define DPI_MAX_WORKERS 65536
 
 typedef struct dpi_strategy {
     const char *name;
@@ -26,6 +24,8 @@ typedef struct dpi_strategy {
     dp_status (*route)(dp_partitioner *p, int64_t sample_id, int64_t key, const int *queue_depths,
                        int *worker);
     int shared_queue;
+    /* route() changes shared state or calls user code: calls are serialised by p->route_mu. */
+    int route_locked;
 } dpi_strategy;
 
 /* A worker's position in its list of plan ranges; each on its own cache line since every worker
@@ -48,6 +48,8 @@ typedef struct dpi_ring_point {
 
 struct dp_partitioner {
     const dpi_strategy *strategy;
+    _Atomic(const void *) owner;  /* the runner it serves (dp_partitioner_attach) */
+    pthread_mutex_t route_mu;     /* for strategies with route_locked */
     dp_partitioner_opts opts;   /* opts.weights is not kept: see init_weights */
     int workers;                /* W of the current batch or stream */
 
@@ -70,7 +72,7 @@ struct dp_partitioner {
     _Alignas(DPI_CACHELINE) int64_t dyn_n;
 
     /* stream */
-    uint64_t rr;                /* uniform: next worker */
+    atomic_ullong rr;           /* uniform: next worker (submitters route concurrently) */
     dpi_ring_point *ring;       /* sharded: sorted hash ring */
     int ring_size;
 
@@ -91,5 +93,7 @@ dp_status dpi_plan_alloc(dp_partitioner *p, int64_t nranges);
 /* Relative speed of each of W workers for `weighted` (mean 1): measured ones from the EMA, the
  * others from the given weights calibrated on the measured ones. */
 void dpi_weighted_speeds(const dp_partitioner *p, int workers, double *out);
+/* 1 if `weighted` knows something of W workers' speeds (weights given for W, or measured). */
+int dpi_weighted_known(const dp_partitioner *p, int workers);
 
 #endif

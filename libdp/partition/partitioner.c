@@ -17,8 +17,8 @@ DP_API void dp_partitioner_opts_init(dp_partitioner_opts *opts) {
 }
 
 static dp_status check_weights(const double *weights, int n, const char *what) {
-    if (!weights || n < 1 || n > DPI_MAX_WORKERS)
-        return dpi_error(DP_ERR_INVALID_ARG, "%s: need 1..%d weights, got %d%s", what, DPI_MAX_WORKERS, n,
+    if (!weights || n < 1 || n > DP_MAX_WORKERS)
+        return dpi_error(DP_ERR_INVALID_ARG, "%s: need 1..%d weights, got %d%s", what, DP_MAX_WORKERS, n,
                          weights ? "" : " (NULL)");
     for (int i = 0; i < n; i++)
         if (!(weights[i] > 0) || !isfinite(weights[i]))
@@ -41,6 +41,11 @@ static dp_status partitioner_new(const dpi_strategy *s, const dp_partitioner_opt
     dp_partitioner *p = dpi_alloc_aligned(sizeof *p, DPI_CACHELINE);
     if (!p) return dpi_error(DP_ERR_NOMEM, "out of memory for a partitioner");
     memset(p, 0, sizeof *p);
+    int rc = pthread_mutex_init(&p->route_mu, NULL);
+    if (rc != 0) {
+        dpi_free_aligned(p);
+        return dpi_error(DP_ERR_INTERNAL, "cannot create a partitioner's lock (error %d)", rc);
+    }
     p->strategy = s;
     dp_partitioner_opts_init(&p->opts);
     if (opts) {
@@ -122,10 +127,32 @@ DP_API void dp_partitioner_free(dp_partitioner *p) {
     stream_free(p);
     free(p->init_weights);
     dpi_free_aligned(p->ema);
+    pthread_mutex_destroy(&p->route_mu);
     dpi_free_aligned(p);
 }
 
 DP_API const char *dp_partitioner_name(const dp_partitioner *p) { return p ? p->strategy->name : ""; }
+
+DP_API dp_status dp_partitioner_attach(dp_partitioner *p, const void *owner) {
+    if (!p || !owner) return dpi_error(DP_ERR_INVALID_ARG, "dp_partitioner_attach: %s is NULL", p ? "owner" : "partitioner");
+    const void *none = NULL;
+    if (atomic_compare_exchange_strong(&p->owner, &none, owner) || none == owner) return DP_OK;
+    return dpi_error(DP_ERR_BUSY,
+                     "partitioner %s already serves another runner (it holds that runner's run state): create one "
+                     "partitioner per runner",
+                     p->strategy->name);
+}
+
+DP_API void dp_partitioner_detach(dp_partitioner *p, const void *owner) {
+    if (p) atomic_compare_exchange_strong(&p->owner, &owner, NULL);
+}
+
+DP_API unsigned dp_partitioner_needs(const dp_partitioner *p, int workers) {
+    if (!p) return 0;
+    unsigned needs = p->strategy->shared_queue ? DP_PARTITIONER_SHARED_QUEUE : 0;
+    if (p->strategy == &dpi_strategy_weighted && !dpi_weighted_known(p, workers)) needs |= DP_PARTITIONER_NEEDS_SPEEDS;
+    return needs;
+}
 
 DP_API dp_status dp_partitioner_set_weights(dp_partitioner *p, const double *weights, int workers) {
     if (!p) return dpi_error(DP_ERR_INVALID_ARG, "dp_partitioner_set_weights: partitioner is NULL");
@@ -139,8 +166,8 @@ DP_API dp_status dp_partitioner_set_weights(dp_partitioner *p, const double *wei
 }
 
 static dp_status check_workers(const char *fn, int workers) {
-    if (workers < 1 || workers > DPI_MAX_WORKERS)
-        return dpi_error(DP_ERR_INVALID_ARG, "%s: workers is %d, expected 1..%d", fn, workers, DPI_MAX_WORKERS);
+    if (workers < 1 || workers > DP_MAX_WORKERS)
+        return dpi_error(DP_ERR_INVALID_ARG, "%s: workers is %d, expected 1..%d", fn, workers, DP_MAX_WORKERS);
     return DP_OK;
 }
 
@@ -225,7 +252,7 @@ DP_API dp_status dp_partitioner_stream_begin(dp_partitioner *p, int workers) {
     plan_free(p);
     stream_free(p);
     p->workers = workers;
-    p->rr = 0;
+    atomic_store(&p->rr, 0);
     if ((st = ema_prepare(p, workers)) != DP_OK) return st;
     if (p->strategy->stream_begin && (st = p->strategy->stream_begin(p)) != DP_OK) {
         stream_free(p);
@@ -234,13 +261,15 @@ DP_API dp_status dp_partitioner_stream_begin(dp_partitioner *p, int workers) {
     return st;
 }
 
-DP_API int dp_partitioner_uses_shared_queue(const dp_partitioner *p) { return p ? p->strategy->shared_queue : 0; }
-
 DP_API dp_status dp_partitioner_route(dp_partitioner *p, int64_t sample_id, int64_t key, const int *queue_depths,
                                       int *worker) {
     if (!p || !worker) return dpi_error(DP_ERR_INVALID_ARG, "dp_partitioner_route: NULL argument");
     if (p->workers < 1) return dpi_error(DP_ERR_INVALID_ARG, "dp_partitioner_route: no dp_partitioner_stream_begin");
-    return p->strategy->route(p, sample_id, key, queue_depths, worker);
+    if (!p->strategy->route_locked) return p->strategy->route(p, sample_id, key, queue_depths, worker);
+    pthread_mutex_lock(&p->route_mu);
+    dp_status st = p->strategy->route(p, sample_id, key, queue_depths, worker);
+    pthread_mutex_unlock(&p->route_mu);
+    return st;
 }
 
 DP_API void dp_partitioner_observe(dp_partitioner *p, int worker, int batch, int64_t service_ns) {
@@ -283,7 +312,7 @@ static dp_status uniform_plan(dp_partitioner *p, int64_t n) {
 
 static dp_status uniform_route(dp_partitioner *p, int64_t sample_id, int64_t key, const int *depths, int *worker) {
     (void)sample_id, (void)key, (void)depths;
-    *worker = (int)(p->rr++ % (uint64_t)p->workers);
+    *worker = (int)(atomic_fetch_add_explicit(&p->rr, 1, memory_order_relaxed) % (uint64_t)p->workers);
     return DP_OK;
 }
 
@@ -341,4 +370,5 @@ static dp_status custom_route(dp_partitioner *p, int64_t sample_id, int64_t key,
     return custom_call(p, sample_id, key, worker);
 }
 
-const dpi_strategy dpi_strategy_custom = {.name = "custom", .batch_plan = custom_plan, .route = custom_route};
+const dpi_strategy dpi_strategy_custom = {
+    .name = "custom", .batch_plan = custom_plan, .route = custom_route, .route_locked = 1};

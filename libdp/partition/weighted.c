@@ -30,6 +30,14 @@ void dpi_weighted_speeds(const dp_partitioner *p, int W, double *out) {
     for (int w = 0; w < W; w++) out[w] *= W / total;
 }
 
+int dpi_weighted_known(const dp_partitioner *p, int W) {
+    if (p->init_weights && p->num_init_weights == W) return 1;
+    if (!p->ema || p->ema_workers != W) return 0;
+    for (int w = 0; w < W; w++)
+        if (atomic_load_explicit(&p->ema[w].ns_per_sample, memory_order_relaxed) > 0) return 1;
+    return 0;
+}
+
 static dp_status check_count(const dp_partitioner *p) {
     if (p->init_weights && p->num_init_weights != p->workers)
         return dpi_error(DP_ERR_INVALID_ARG, "weighted: %d weights given for %d workers", p->num_init_weights,
@@ -92,4 +100,5 @@ static dp_status weighted_route(dp_partitioner *p, int64_t sample_id, int64_t ke
 const dpi_strategy dpi_strategy_weighted = {.name = "weighted",
                                             .batch_plan = weighted_plan,
                                             .stream_begin = weighted_stream_begin,
-                                            .route = weighted_route};
+                                            .route = weighted_route,
+                                            .route_locked = 1};

@@ -1,68 +1,109 @@
 /* The runner's metrics thread: the only caller of sinks. It drains the workers' record rings
- * (and the producers' ring of drops), feeds per-sample records to sinks that want them, builds an
- * interval row every interval_ms, and ends with a final interval and the summary. A sink whose
- * on_interval is slow loses rows (counted in rows_dropped); the workers never wait for it. */
+ * (and the producers' ring of drops), feeds per-sample records to sinks that want them, builds
+ * an interval row every interval_ms, and ends with a final interval and the summary. A sink
+ * whose on_interval is slow loses rows (counted here, per sink, and shown to it in
+ * dp_interval.sink_rows_dropped); the workers never wait for it. */
+#include "metrics_thread.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "metrics/sink_impl.h"
-#include "runner_impl.h"
 
-typedef struct metrics_state {
+/* Everything the thread keeps during a run (allocated at its start, freed at its end). */
+typedef struct dpi_metrics {
     dp_runner *r;
-    int *depth;              /* per worker queue depth for the interval row */
+    int *depth;              /* per replica queue depth for the interval row */
     int64_t *completed;      /* per worker cumulative */
     int64_t *skip;           /* per sink: rows still to skip after a slow on_interval */
+    int64_t *rows_dropped;   /* per sink: rows it missed this run */
+    dpi_hist *interval_hist; /* latencies completed during the current interval */
     int64_t t_prev, completed_prev;
     double cpu_prev;
-    atomic_int started;      /* on_start has been called */
-} metrics_state;
+    atomic_int started;      /* every on_start has run */
+    atomic_int done;         /* the run is over: drain, final row, summary, exit */
+    const dp_summary *final_summary;
+} dpi_metrics;
 
-static int drain(dp_runner *r) {
-    int any = 0, want = 0;
-    for (int i = 0; i < r->num_sinks; i++) want |= dpi_sink_wants_records(r->sinks[i]);
-    for (int k = 0; k <= r->workers; k++) {
-        dpi_ring *ring = k < r->workers ? &r->w[k].ring : &r->drop_ring;
-        dp_result *res;
-        while ((res = dpi_ring_peek(ring)) != NULL) {
-            any = 1;
-            if (res->status == DP_OK) dpi_hist_record(r->interval_hist, res->end_ns - res->intended_ns);
-            if (want)
-                for (int i = 0; i < r->num_sinks; i++) dpi_sink_record(r->sinks[i], res);
-            dpi_ring_release(ring);
-        }
-    }
-    return any;
+static void metrics_free(dpi_metrics *m) {
+    if (!m) return;
+    free(m->depth);
+    free(m->completed);
+    free(m->skip);
+    free(m->rows_dropped);
+    dpi_free_aligned(m->interval_hist);
+    free(m);
 }
 
-static void emit_interval(metrics_state *m, int64_t now) {
+static dpi_metrics *metrics_new(dp_runner *r) {
+    dpi_metrics *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->r = r;
+    m->depth = calloc((size_t)r->replicas, sizeof *m->depth);
+    m->completed = calloc((size_t)r->workers, sizeof *m->completed);
+    m->skip = calloc((size_t)r->num_sinks, sizeof *m->skip);
+    m->rows_dropped = calloc((size_t)r->num_sinks, sizeof *m->rows_dropped);
+    m->interval_hist = dpi_alloc_aligned(sizeof *m->interval_hist, DPI_CACHELINE);
+    if (!m->depth || !m->completed || !m->skip || !m->rows_dropped || !m->interval_hist) {
+        metrics_free(m);
+        return NULL;
+    }
+    dpi_hist_reset(m->interval_hist);
+    atomic_init(&m->started, 0);
+    atomic_init(&m->done, 0);
+    return m;
+}
+
+static void drain_ring(dpi_metrics *m, dpi_ring *ring, int want_records) {
     dp_runner *r = m->r;
+    dp_result *res;
+    while ((res = dpi_ring_peek(ring)) != NULL) {
+        if (res->status == DP_OK) dpi_hist_record(m->interval_hist, res->end_ns - res->intended_ns);
+        if (want_records)
+            for (int i = 0; i < r->num_sinks; i++) dpi_sink_record(r->sinks[i], res);
+        dpi_ring_release(ring);
+    }
+}
+
+static void drain(dpi_metrics *m) {
+    dp_runner *r = m->r;
+    int want = 0;
+    for (int i = 0; i < r->num_sinks; i++) want |= dpi_sink_wants_records(r->sinks[i]);
+    for (int k = 0; k < r->workers; k++) drain_ring(m, &r->w[k].run.ring, want);
+    drain_ring(m, &r->run.producer_ring, want);
+}
+
+static void emit_interval(dpi_metrics *m, int64_t now) {
+    dp_runner *r = m->r;
+    dpi_run *run = &r->run;
     dp_interval iv;
     memset(&iv, 0, sizeof iv);
-    iv.t_s = (double)(now - r->info.start_ns) * 1e-9;
-    int64_t completed = 0, failed = atomic_load(&r->failed_route), offered = 0;
-    int total_depth = 0;
+    iv.t_s = (double)(now - run->info.start_ns) * 1e-9;
+    int64_t completed = 0, failed = atomic_load(&run->failed_route), offered = 0;
     for (int k = 0; k < r->workers; k++) {
-        dpi_worker *w = &r->w[k];
-        m->completed[k] = atomic_load_explicit(&w->c.completed, memory_order_relaxed);
+        dpi_counters *c = &r->w[k].run.c;
+        m->completed[k] = atomic_load_explicit(&c->completed, memory_order_relaxed);
         completed += m->completed[k];
-        failed += atomic_load_explicit(&w->c.failed, memory_order_relaxed);
-        offered += atomic_load_explicit(&w->c.offered, memory_order_relaxed);
-        m->depth[k] = r->queues[k].slots ? atomic_load_explicit(&r->queues[k].depth, memory_order_relaxed) : 0;
-        total_depth += m->depth[k];
+        failed += atomic_load_explicit(&c->failed, memory_order_relaxed);
+        offered += atomic_load_explicit(&c->offered, memory_order_relaxed);
     }
-    if (r->shared && r->queues[r->workers].slots)
-        total_depth += atomic_load_explicit(&r->queues[r->workers].depth, memory_order_relaxed);
-    iv.offered = r->kind == DPI_BATCH ? offered : atomic_load(&r->offered);
+    int total_depth = 0;
+    for (int k = 0; k <= r->replicas; k++) {
+        const dpi_queue *q = &r->queues[k];
+        int d = dpi_queue_in_use(q) ? atomic_load_explicit(&q->depth, memory_order_relaxed) : 0;
+        if (k < r->replicas) m->depth[k] = d;
+        total_depth += d;
+    }
+    iv.offered = run->mode == DPI_MODE_BATCH ? offered : atomic_load(&run->offered);
     iv.completed = completed;
     iv.failed = failed;
-    iv.dropped_newest = atomic_load(&r->dropped_newest);
-    iv.dropped_oldest = atomic_load(&r->dropped_oldest);
+    iv.dropped_newest = atomic_load(&run->dropped_newest);
+    iv.dropped_oldest = atomic_load(&run->dropped_oldest);
     iv.dropped = iv.dropped_newest + iv.dropped_oldest;
     double dt = (double)(now - m->t_prev) * 1e-9;
     iv.throughput = dt > 0 ? (double)(completed - m->completed_prev) / dt : 0;
-    dpi_hist_latency_ms(r->interval_hist, &iv.latency_ms);
+    dpi_hist_latency_ms(m->interval_hist, &iv.latency_ms);
     iv.queue_depth = total_depth;
     iv.worker_queue_depth = m->depth;
     iv.worker_completed = m->completed;
@@ -72,44 +113,40 @@ static void emit_interval(metrics_state *m, int64_t now) {
     iv.rss_mb = dpi_current_rss_mb();
     int64_t interval_ns = (int64_t)r->opts.interval_ms * 1000000;
     for (int i = 0; i < r->num_sinks; i++) {
-        dp_sink *s = r->sinks[i];
         if (m->skip[i] > 0) {
             m->skip[i]--;
-            s->rows_dropped++;
+            m->rows_dropped[i]++;
             continue;
         }
-        iv.sink_rows_dropped = s->rows_dropped;
+        iv.sink_rows_dropped = m->rows_dropped[i];
         int64_t t0 = dpi_now_ns();
-        dpi_sink_interval(s, &iv);
+        dpi_sink_interval(r->sinks[i], &iv);
         int64_t took = dpi_now_ns() - t0;
         /* A sink slower than the interval skips the rows it would have blocked. */
         if (took > interval_ns) m->skip[i] = took / interval_ns;
     }
-    dpi_hist_reset(r->interval_hist);
+    dpi_hist_reset(m->interval_hist);
     m->t_prev = now;
     m->completed_prev = completed;
     m->cpu_prev = cpu;
 }
 
 static void *metrics_main(void *arg) {
-    metrics_state *m = arg;
+    dpi_metrics *m = arg;
     dp_runner *r = m->r;
     int64_t interval_ns = (int64_t)r->opts.interval_ms * 1000000;
-    int64_t next = r->info.start_ns + interval_ns;
+    int64_t next = r->run.info.start_ns + interval_ns;
     /* Wake for the next interval row, and at least every 10 ms to drain the rings (they hold
      * >= 1024 records per worker). Waking every 1 ms took CPU from the workers on a small machine
      * (docs/performance.md, "Sinks overhead"). */
     const int64_t max_nap_ns = 10000000;
-    for (int i = 0; i < r->num_sinks; i++) {
-        r->sinks[i]->rows_dropped = 0;
-        dpi_sink_start(r->sinks[i], &r->info);
-    }
+    for (int i = 0; i < r->num_sinks; i++) dpi_sink_start(r->sinks[i], &r->run.info);
     m->t_prev = dpi_now_ns();
     m->cpu_prev = dpi_process_cpu_s();
     atomic_store(&m->started, 1);
     for (;;) {
-        int done = atomic_load(&r->metrics_done);
-        drain(r);
+        int done = atomic_load(&m->done);
+        drain(m);
         int64_t now = dpi_now_ns();
         if (done) break;
         if (now >= next) {
@@ -118,7 +155,7 @@ static void *metrics_main(void *arg) {
             if (now >= next) {
                 /* The thread fell a whole interval behind (a slow sink): those rows are lost. */
                 int64_t missed = (now - next) / interval_ns + 1;
-                for (int i = 0; i < r->num_sinks; i++) r->sinks[i]->rows_dropped += missed;
+                for (int i = 0; i < r->num_sinks; i++) m->rows_dropped[i] += missed;
                 next += missed * interval_ns;
             }
         }
@@ -129,47 +166,22 @@ static void *metrics_main(void *arg) {
             nanosleep(&nap, NULL);
         }
     }
-    drain(r);
     emit_interval(m, dpi_now_ns());
-    for (int i = 0; i < r->num_sinks; i++) dpi_sink_summary(r->sinks[i], &r->info, r->final_summary);
-    free(m->depth);
-    free(m->completed);
-    free(m->skip);
-    free(m);
+    for (int i = 0; i < r->num_sinks; i++) dpi_sink_summary(r->sinks[i], &r->run.info, m->final_summary);
     return NULL;
 }
 
 dp_status dpi_metrics_start(dp_runner *r) {
     if (!r->num_sinks) return DP_OK;
-    metrics_state *m = calloc(1, sizeof *m);
-    if (m) {
-        m->depth = calloc((size_t)r->workers, sizeof *m->depth);
-        m->completed = calloc((size_t)r->workers, sizeof *m->completed);
-        m->skip = calloc((size_t)r->num_sinks, sizeof *m->skip);
+    dpi_metrics *m = metrics_new(r);
+    if (!m) return dpi_error(DP_ERR_NOMEM, "runner: out of memory for the metrics thread");
+    int rc = pthread_create(&r->metrics_thread, NULL, metrics_main, m);
+    if (rc != 0) {
+        metrics_free(m);
+        return dpi_error(DP_ERR_INTERNAL, "runner: cannot start the metrics thread (error %d)", rc);
     }
-    if (!m || !m->depth || !m->completed || !m->skip) {
-        if (m) {
-            free(m->depth);
-            free(m->completed);
-            free(m->skip);
-        }
-        free(m);
-        dpi_log(DP_LOG_WARN, "runner: out of memory for the metrics thread; sinks get nothing this run");
-        return DP_ERR_NOMEM;
-    }
-    m->r = r;
-    r->info.start_ns = dpi_now_ns();
-    atomic_init(&m->started, 0);
-    if (pthread_create(&r->metrics_thread, NULL, metrics_main, m) != 0) {
-        free(m->depth);
-        free(m->completed);
-        free(m->skip);
-        free(m);
-        dpi_log(DP_LOG_WARN, "runner: cannot start the metrics thread; sinks get nothing more this run");
-        return DP_ERR_INTERNAL;
-    }
-    r->metrics_started = 1;
-    /* on_start must have run before the first sample is offered: the caller starts the source
+    r->run.metrics = m;
+    /* on_start must have run before the first sample is offered: the caller opens the gate
      * only after this returns. */
     const struct timespec nap = {0, 50000};
     while (!atomic_load(&m->started)) nanosleep(&nap, NULL);
@@ -177,8 +189,11 @@ dp_status dpi_metrics_start(dp_runner *r) {
 }
 
 void dpi_metrics_finish(dp_runner *r, const dp_summary *summary) {
-    r->final_summary = summary;
-    atomic_store(&r->metrics_done, 1);
+    dpi_metrics *m = r->run.metrics;
+    if (!m) return;
+    m->final_summary = summary;
+    atomic_store(&m->done, 1);
     pthread_join(r->metrics_thread, NULL);
-    r->metrics_started = 0;
+    metrics_free(m);
+    r->run.metrics = NULL;
 }

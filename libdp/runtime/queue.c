@@ -1,32 +1,52 @@
-/* Bounded sample queues with overflow policies and Triton-style micro-batch filling, and the
- * single-producer single-consumer record rings that carry results to the metrics thread. */
+/* Bounded sample queues with the three overflow policies and Triton-style micro-batch filling. */
+#include "queue.h"
+
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "runner_impl.h"
+static void free_storage(dpi_queue *q) {
+    free(q->slots);
+    dpi_free_aligned(q->data);
+    q->slots = NULL;
+    q->data = NULL;
+}
+
+/* The lock and the two conditions; timed waits for micro-batch filling run on CLOCK_MONOTONIC
+ * like every other time. Returns 0 or the pthread error (nothing left to destroy then). */
+static int init_sync(dpi_queue *q) {
+    pthread_condattr_t ca;
+    int rc = pthread_condattr_init(&ca);
+    if (rc != 0) return rc;
+    int mu = -1, ne = -1;
+    rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (rc == 0) rc = mu = pthread_mutex_init(&q->mu, NULL);
+    if (rc == 0) rc = ne = pthread_cond_init(&q->not_empty, &ca);
+    if (rc == 0) rc = pthread_cond_init(&q->not_full, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0) {
+        if (ne == 0) pthread_cond_destroy(&q->not_empty);
+        if (mu == 0) pthread_mutex_destroy(&q->mu);
+    }
+    return rc;
+}
 
 dp_status dpi_queue_init(dpi_queue *q, int cap, size_t sample_floats) {
-    pthread_condattr_t ca;
     memset(q, 0, sizeof *q);
     q->cap = cap;
     q->sample_floats = sample_floats;
     q->slots = calloc((size_t)cap, sizeof *q->slots);
     if (sample_floats) q->data = dpi_alloc_aligned((size_t)cap * sample_floats * sizeof(float), DPI_CACHELINE);
     if (!q->slots || (sample_floats && !q->data)) {
-        free(q->slots);
-        dpi_free_aligned(q->data);
+        free_storage(q);
         return dpi_error(DP_ERR_NOMEM, "runner: out of memory for a queue of %d samples", cap);
     }
-    pthread_mutex_init(&q->mu, NULL);
-    /* Timed waits for micro-batch filling run on CLOCK_MONOTONIC like every other time. */
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&q->not_empty, &ca);
-    pthread_cond_init(&q->not_full, &ca);
-    pthread_condattr_destroy(&ca);
+    int rc = init_sync(q);
+    if (rc != 0) {
+        free_storage(q);
+        return dpi_error(DP_ERR_INTERNAL, "runner: cannot create a queue's lock (error %d)", rc);
+    }
     atomic_init(&q->depth, 0);
     return DP_OK;
 }
@@ -36,10 +56,7 @@ void dpi_queue_destroy(dpi_queue *q) {
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->not_empty);
     pthread_cond_destroy(&q->not_full);
-    free(q->slots);
-    dpi_free_aligned(q->data);
-    q->slots = NULL;
-    q->data = NULL;
+    free_storage(q);
 }
 
 static void put_locked(dpi_queue *q, const dpi_slot *s, const float *data) {
@@ -126,51 +143,4 @@ void dpi_queue_close(dpi_queue *q) {
     pthread_cond_broadcast(&q->not_empty);
     pthread_cond_broadcast(&q->not_full);
     pthread_mutex_unlock(&q->mu);
-}
-
-/* ---- rings ---- */
-
-dp_status dpi_ring_init(dpi_ring *r, size_t entries, int num_classes) {
-    size_t n = 1;
-    while (n < entries) n <<= 1;
-    memset(r, 0, sizeof *r);
-    r->mask = n - 1;
-    r->num_classes = num_classes;
-    r->stride = (sizeof(dp_result) + (size_t)num_classes * sizeof(float) + 15) & ~(size_t)15;
-    r->buf = dpi_alloc_aligned(n * r->stride, DPI_CACHELINE);
-    if (!r->buf) return dpi_error(DP_ERR_NOMEM, "runner: out of memory for a record ring of %zu entries", n);
-    atomic_init(&r->head, 0);
-    atomic_init(&r->tail, 0);
-    return DP_OK;
-}
-
-void dpi_ring_destroy(dpi_ring *r) {
-    dpi_free_aligned(r->buf);
-    r->buf = NULL;
-}
-
-void dpi_ring_push(dpi_ring *r, const dp_result *res, const float *logits) {
-    size_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    if (t - atomic_load_explicit(&r->head, memory_order_acquire) > r->mask) {
-        r->full_waits++;
-        while (t - atomic_load_explicit(&r->head, memory_order_acquire) > r->mask) sched_yield();
-    }
-    unsigned char *e = r->buf + (t & r->mask) * r->stride;
-    memcpy(e, res, sizeof *res);
-    if (r->num_classes && logits)
-        memcpy(e + sizeof(dp_result), logits, (size_t)r->num_classes * sizeof(float));
-    atomic_store_explicit(&r->tail, t + 1, memory_order_release);
-}
-
-dp_result *dpi_ring_peek(dpi_ring *r) {
-    size_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    if (h == atomic_load_explicit(&r->tail, memory_order_acquire)) return NULL;
-    unsigned char *e = r->buf + (h & r->mask) * r->stride;
-    dp_result *res = (dp_result *)e;
-    res->logits = (r->num_classes && res->logits) ? (const float *)(e + sizeof(dp_result)) : NULL;
-    return res;
-}
-
-void dpi_ring_release(dpi_ring *r) {
-    atomic_store_explicit(&r->head, atomic_load_explicit(&r->head, memory_order_relaxed) + 1, memory_order_release);
 }

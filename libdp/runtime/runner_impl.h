@@ -1,5 +1,23 @@
-/* What a dp_runner is, and the pieces its files share: sample queues, record rings, per-worker
- * state, the metrics thread. See docs/runner.md for the design. */
+/* What a dp_runner is: the configuration dp_runner_create() fixed, the workers, and the state of
+ * the current run (dpi_run, cleared in one call by dpi_run_reset()).
+ *
+ * A runner is a grid of R replicas x S stages. A stage is a contiguous range of the model's
+ * layers; a replica is one chain of stages; a worker is the thread running one stage of one
+ * replica. Today every replica is one stage holding the whole model (S = 1: data parallelism),
+ * so worker k is replica k. A sample's path goes one way through these files:
+ *
+ *   pull.c | push.c | batch.c   how samples enter: a source, dp_runner_submit(), a data set
+ *   route.c                     the partitioner picks a replica; the overflow policy of its queue
+ *   queue.c                     the replica's bounded sample queue
+ *   stage.c                     a worker takes a micro-batch, runs its stage, hands the result on
+ *   complete.c                  results: on_result, counters, the record rings
+ *   ring.c                      records to the metrics thread (a full ring drops, never waits)
+ *   metrics_thread.c            the only caller of sinks: records, interval rows, the summary
+ *   summary.c, summary_json.c   the run's summary
+ * and around it: runner.c (options, create/free, sinks), run.c (a run's begin and end),
+ * signal.c (SIGINT/SIGTERM), worker_local.c / worker_plugin.c (the backends behind worker.h).
+ * docs/architecture.md draws the same map.
+ */
 #ifndef DP_RUNTIME_RUNNER_IMPL_H
 #define DP_RUNTIME_RUNNER_IMPL_H
 
@@ -10,109 +28,112 @@
 #include "dataparallel/runner.h"
 #include "dataparallel/sink.h"
 #include "metrics/hist.h"
+#include "queue.h"
+#include "ring.h"
 #include "util/util.h"
 #include "worker.h"
 
-/* ---- sample queues (queue.c) ----------------------------------------------------------------- */
+typedef enum dpi_state { DPI_IDLE = 0, DPI_RUNNING = 1, DPI_PUSH = 2 } dpi_state;
+typedef enum dpi_mode { DPI_MODE_BATCH = 0, DPI_MODE_PULL = 1, DPI_MODE_PUSH = 2 } dpi_mode;
 
-/* One queued sample. In pull mode the payload is read from the data set by the worker after the
- * pop (has_data 0); in push mode it was copied into the queue's slot storage by submit. */
-typedef struct dpi_slot {
-    int64_t sample_id;
-    int64_t index;           /* data-set index (pull, batch); sample_id in push mode */
-    int64_t intended_ns;
-    void *ctx;               /* push mode sample_ctx */
-} dpi_slot;
+/* The first failure of some kind in a run, with its message (later calls on the same thread
+ * overwrite dp_last_error(), so it is copied when it happens). */
+typedef struct dpi_failure {
+    dp_status status;
+    char msg[256];
+} dpi_failure;
 
-/* A bounded FIFO of slots guarded by its own mutex (held only to move slots, never during
- * inference). Per worker, or one shared by all workers for `dynamic`. */
-typedef struct dpi_queue {
-    _Alignas(DPI_CACHELINE) pthread_mutex_t mu;
-    pthread_cond_t not_empty, not_full;
-    dpi_slot *slots;
-    float *data;             /* cap * sample_floats, push mode only */
-    size_t sample_floats;
-    int cap, head, count, hwm, closed;
-    atomic_int depth;        /* == count, readable without the lock */
-} dpi_queue;
+/* Keep s and the thread's dp_last_error() unless a failure is already kept. Returns s. */
+dp_status dpi_failure_note(dpi_failure *f, dp_status s);
 
-typedef enum dpi_push_result { DPI_PUSHED = 0, DPI_DROPPED_NEWEST = 1, DPI_DROPPED_OLDEST = 2 } dpi_push_result;
-
-dp_status dpi_queue_init(dpi_queue *q, int cap, size_t sample_floats);
-void dpi_queue_destroy(dpi_queue *q);
-/* Enqueue s (and its payload, when the queue stores payloads). On overflow: BLOCK waits for
- * room; DROP_NEWEST leaves the queue alone; DROP_OLDEST evicts the head into *evicted. */
-dpi_push_result dpi_queue_push(dpi_queue *q, const dpi_slot *s, const float *data, dp_overflow policy,
-                               dpi_slot *evicted);
-/* Up to max slots (payloads into data, rows of sample_floats, when stored). Blocks until at
- * least one is there; then waits up to max_delay_ns for the batch to fill. 0: closed and empty. */
-int dpi_queue_pop(dpi_queue *q, dpi_slot *out, float *data, int max, int64_t max_delay_ns);
-/* No more pushes: wakes every waiter; pops drain what is left, then return 0. */
-void dpi_queue_close(dpi_queue *q);
-
-/* ---- record rings: worker -> metrics thread, single producer single consumer --------------- */
-
-typedef struct dpi_ring {
-    _Alignas(DPI_CACHELINE) atomic_size_t head;   /* consumer position */
-    _Alignas(DPI_CACHELINE) atomic_size_t tail;   /* producer position */
-    _Alignas(DPI_CACHELINE) size_t mask;
-    size_t stride;           /* bytes per entry: a dp_result, then num_classes floats if logits */
-    int num_classes;         /* logits carried per entry (0: none) */
-    unsigned char *buf;
-    int64_t full_waits;      /* producer had to wait (a sink's on_record is slower than the workers) */
-} dpi_ring;
-
-dp_status dpi_ring_init(dpi_ring *r, size_t entries, int num_classes);
-void dpi_ring_destroy(dpi_ring *r);
-/* Producer. Never drops: waits (yielding) while the ring is full. */
-void dpi_ring_push(dpi_ring *r, const dp_result *res, const float *logits);
-/* Consumer: the oldest entry (its logits pointer fixed up), or NULL when empty; release it with
- * dpi_ring_release() after use. */
-dp_result *dpi_ring_peek(dpi_ring *r);
-void dpi_ring_release(dpi_ring *r);
-
-/* ---- the runner ---------------------------------------------------------------------------- */
-
-enum { DPI_IDLE = 0, DPI_RUNNING = 1, DPI_PUSH = 2 };
-enum { DPI_BATCH = 0, DPI_PULL = 1, DPI_PUSHED_IN = 2 };
-
-typedef struct dpi_worker dpi_worker;
-
+/* What a worker counts, written by it with relaxed atomics and read by the metrics thread and
+ * the summary. `completed` is published last (release) so drain() sees the callbacks done. */
 typedef struct dpi_counters {
-    atomic_llong offered, completed, failed, samples_run, batches, busy_ns, labelled, correct, last_end_ns;
+    atomic_llong offered;      /* batch mode: samples this worker took */
+    atomic_llong completed, failed, samples_run, batches, busy_ns, labelled, correct;
+    atomic_llong nonfinite;    /* samples whose input held NaN or infinity */
+    atomic_llong last_end_ns;
 } dpi_counters;
 
-struct dpi_worker {
-    _Alignas(DPI_CACHELINE) dp_runner *r;
-    int index;
-    pthread_t thread;
-    int started;
-    void *ctx;               /* the worker backend's per-thread context */
-    dp_status init_status;
-    double slowdown;
-    dpi_queue *q;            /* its own queue, or the shared one */
+/* The samples a worker took and the buffers it runs them in (sized for max_batch, allocated per
+ * run). A pipeline hands these from stage to stage. */
+typedef struct dpi_microbatch {
+    dpi_slot *slots;
     float *input;            /* max_batch * sample_floats */
     float *logits;           /* max_batch * num_classes */
     int *top1;
     int32_t *labels;
-    dpi_slot *batch;         /* max_batch */
-    dpi_hist *hist;          /* latency of completed samples, written only by this worker */
-    dpi_ring ring;           /* records for sinks (only when sinks are attached) */
-    int64_t profile_ns;      /* batch mode weighted profiling: per-sample service time */
-    dp_status run_error;     /* first failure of a sample on this worker (reported, not fatal) */
-    dp_status part_error;    /* batch mode: the partitioner refused this worker's next range */
-    char part_msg[256];
-    _Alignas(DPI_CACHELINE) dpi_counters c;  /* written by the worker, read by the metrics thread */
+} dpi_microbatch;
+
+typedef struct dpi_worker dpi_worker;
+
+/* A worker's part of the current run, zeroed by dpi_run_reset(). */
+typedef struct dpi_worker_run {
+    pthread_t thread;
+    int started;
+    void *ctx;               /* the backend's per-thread context */
+    dp_status init_status;
+    dpi_queue *in;           /* where it takes samples from (stream, push); NULL in batch mode */
+    dpi_microbatch mb;
+    dpi_ring ring;           /* its records for the sinks (only when sinks are attached) */
+    int64_t profile_ns;      /* batch mode speed profile: cost per sample */
+    dpi_failure profile;     /* ... or why it could not be measured */
+    dp_status first_failure; /* first failed sample on this worker (logged at the end) */
+    dpi_failure part;        /* batch mode: the partitioner refused this worker's next range */
+    int64_t range_next, range_end;  /* batch mode: what is left of its current range */
+    int past_split;          /* batch mode: passed gate 2 (the data set is split) */
+    _Alignas(DPI_CACHELINE) dpi_counters c;
+} dpi_worker_run;
+
+struct dpi_worker {
+    _Alignas(DPI_CACHELINE) dp_runner *r;
+    int index;               /* the worker id of results and per_worker[] */
+    int replica, stage;      /* its place in the grid */
+    double slowdown;
+    dpi_hist *hist;          /* latency of its completed samples; only it writes */
+    dpi_worker_run run;
 };
 
+/* The current run: everything here starts at zero (dpi_run_reset()). */
+typedef struct dpi_run {
+    dpi_mode mode;
+    dp_run_info info;        /* info.start_ns == t_start: the one time base of sinks and summary */
+    dp_dataset *ds;          /* batch and pull mode */
+    int c, h, w;
+    size_t sample_floats;
+    int shared;              /* stream and push: one queue for every replica */
+    int profile;             /* batch: measure the workers' speeds before splitting */
+    int (*take)(dpi_worker *w);  /* how a worker gets its next micro-batch (0: no more) */
+    atomic_int stop;         /* dp_runner_stop(), a signal or a sink: stop feeding */
+    atomic_int abort;        /* a worker could not start: every worker leaves */
+    atomic_int signal;       /* the signal that stopped the run (0: none) */
+    int ready, gate;         /* workers at the gate / gates opened (runner's gate_mu) */
+    _Atomic(dp_source *) src;
+    atomic_llong offered, dropped_newest, dropped_oldest, failed_route;
+    atomic_llong t_first_emit, t_last_emit;
+    int64_t t_start, t_end;
+    double cpu_start;
+    atomic_int inflight;     /* push mode: submits between their check and their enqueue */
+    atomic_int accepting;
+    dpi_failure error;       /* the first source or routing failure */
+    dpi_ring producer_ring;  /* drops and routing failures, from any producer thread */
+    struct dpi_metrics *metrics;  /* the metrics thread's state (sinks attached) */
+} dpi_run;
+
+/* The signal handlers a run replaced (signal.c). */
+typedef struct dpi_signals {
+    struct sigaction old_int, old_term;
+    int installed;
+} dpi_signals;
+
 struct dp_runner {
-    dp_runner_opts opts;
-    double *slowdown;
+    dp_runner_opts opts;     /* as checked; slowdown points at this->slowdown */
+    double *slowdown;        /* `workers` factors */
     const dp_model *model;
     dp_partitioner *partitioner;
     int workers, num_classes;
+    int replicas, stages;    /* workers == replicas * stages */
 
-    /* worker backend */
     const dpi_worker_ops *ops;
     void *backend;
     void *dl_handle;
@@ -123,77 +144,18 @@ struct dp_runner {
     int num_sinks;
 
     dpi_worker *w;           /* `workers` entries */
-    dpi_queue *queues;       /* `workers` per-worker queues + 1 shared */
-    int shared;              /* this run uses the shared queue */
-    dp_worker_summary *ws;   /* summary per worker, owned here */
-
-    /* the current run */
-    atomic_int state;
-    int kind;                /* DPI_BATCH, DPI_PULL, DPI_PUSHED_IN */
-    dp_dataset *ds;          /* batch and pull mode */
-    int c, h, wd;
-    size_t sample_floats;
-    atomic_int stop;         /* dp_runner_stop() / SIGINT */
-    atomic_int abort_run;    /* a worker failed to start: everyone leaves */
-    pthread_mutex_t ctl_mu;  /* serialises dp_runner_stop() with a run's start and end */
-    _Atomic(dp_source *) src;
-    pthread_mutex_t gate_mu;
-    pthread_cond_t gate_cv;
-    int ready, gate;         /* workers ready / gates opened */
-    int profile;             /* batch mode: weighted needs a profiling pass */
-    atomic_llong offered, dropped_newest, dropped_oldest, failed_route;
-    atomic_llong t_first_emit, t_last_emit;
-    int64_t t_start, t_end;
-    double cpu_start;
-    pthread_mutex_t route_mu;    /* push mode: route() is single-threaded by contract */
-    pthread_mutex_t drop_mu;     /* producers' records (drops, routing failures) to the metrics thread */
-    dpi_ring drop_ring;
-    atomic_int inflight;         /* push mode: submits between their check and their enqueue */
-    atomic_int accepting;
-    dp_status route_error;
-    char route_msg[256];            /* its message: later calls overwrite dp_last_error() */
-
-    /* metrics thread */
-    pthread_t metrics_thread;
-    int metrics_started;
-    atomic_int metrics_done;
-    const dp_summary *final_summary;
-    dp_run_info info;
-    dpi_hist *interval_hist; /* metrics thread: latencies of the current interval */
+    dpi_queue *queues;       /* one per replica + the shared one */
+    dp_worker_summary *ws;   /* the summary's per_worker[], owned here */
+    double *scratch;         /* `workers` doubles for the straggler medians */
     dpi_hist *merged;        /* the summary's merge of the workers' histograms */
 
-    struct sigaction old_sigint;
-    int sigint_installed;
+    atomic_int state;        /* dpi_state */
+    pthread_mutex_t ctl_mu;  /* serialises dp_runner_stop() with a run's start and end */
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+    pthread_t metrics_thread;
+    dpi_signals sig;
+    dpi_run run;
 };
-
-/* runner.c */
-/* A finished sample: opts.on_result (with its sample_ctx), then the worker's ring for sinks. */
-void dpi_runner_deliver(dpi_worker *w, const dp_result *res, void *ctx);
-/* A sample dropped or failed on a producer thread (source thread or submitter). */
-void dpi_runner_deliver_producer(dp_runner *r, const dp_result *res, void *ctx);
-dp_status dpi_check_summary(const dp_summary *summary, const char *fn);
-void dpi_runner_sigint_install(dp_runner *r);
-void dpi_runner_sigint_restore(dp_runner *r);
-dp_status dpi_runner_begin(dp_runner *r, const char *mode, int c, int h, int w, int64_t expected,
-                           double target_rate);
-void dpi_runner_end(dp_runner *r, dp_summary *out, double target_rate);
-dp_status dpi_runner_serve(dp_runner *r, dp_summary *summary);
-
-/* run_stream.c: finish push mode (stop accepting, drain, join, summary). */
-dp_status dpi_runner_push_finish(dp_runner *r, dp_summary *summary);
-
-/* worker_loop.c */
-void *dpi_worker_main(void *arg);
-void dpi_worker_process(dpi_worker *w, int n, int read_dataset);
-dp_status dpi_runner_start_workers(dp_runner *r, void *(*fn)(void *));
-/* Workers count themselves ready before each gate; the run thread waits for n of them. */
-void dpi_runner_wait_ready(dp_runner *r, int n);
-void dpi_runner_open_gate(dp_runner *r, int gate);
-int dpi_worker_wait_gate(dpi_worker *w, int gate);
-void dpi_runner_join_workers(dp_runner *r);
-
-/* metrics_thread.c */
-dp_status dpi_metrics_start(dp_runner *r);
-void dpi_metrics_finish(dp_runner *r, const dp_summary *summary);
 
 #endif

@@ -3,7 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runner_impl.h"
+#include "summary.h"
+#include "util/util.h"
 
 static cJSON *latency_json(const dp_latency_ms *l) {
     cJSON *o = cJSON_CreateObject();
@@ -31,14 +32,7 @@ static cJSON *worker_json(const dp_worker_summary *w) {
     return o;
 }
 
-DP_API size_t dp_summary_to_json(const dp_summary *s, char *buf, size_t cap) {
-    if (!s) {
-        dpi_error(DP_ERR_INVALID_ARG, "dp_summary_to_json: summary is NULL");
-        if (buf && cap) buf[0] = '\0';
-        return 0;
-    }
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return 0;
+void dpi_summary_json_fill(cJSON *o, const dp_summary *s) {
     cJSON_AddNumberToObject(o, "offered", (double)s->offered);
     cJSON_AddNumberToObject(o, "completed", (double)s->completed);
     cJSON_AddNumberToObject(o, "dropped", (double)s->dropped);
@@ -56,9 +50,23 @@ DP_API size_t dp_summary_to_json(const dp_summary *s, char *buf, size_t cap) {
     cJSON_AddNumberToObject(o, "labelled", (double)s->labelled);
     cJSON_AddNumberToObject(o, "correct", (double)s->correct);
     if (s->labelled > 0) cJSON_AddNumberToObject(o, "accuracy_pct", 100.0 * (double)s->correct / (double)s->labelled);
+    cJSON_AddNumberToObject(o, "nonfinite_inputs", (double)s->nonfinite_inputs);
+    cJSON_AddNumberToObject(o, "records_dropped", (double)s->records_dropped);
+    cJSON_AddNumberToObject(o, "signal", s->signal);
     cJSON_AddNumberToObject(o, "workers", s->workers);
     cJSON *pw = cJSON_AddArrayToObject(o, "per_worker");
     for (int k = 0; s->per_worker && k < s->workers; k++) cJSON_AddItemToArray(pw, worker_json(&s->per_worker[k]));
+}
+
+DP_API size_t dp_summary_to_json(const dp_summary *s, char *buf, size_t cap) {
+    if (!s) {
+        dpi_error(DP_ERR_INVALID_ARG, "dp_summary_to_json: summary is NULL");
+        if (buf && cap) buf[0] = '\0';
+        return 0;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return 0;
+    dpi_summary_json_fill(o, s);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!text) return 0;

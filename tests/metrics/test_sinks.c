@@ -181,7 +181,14 @@ static void test_csv(void) {
     CHECK_STATUS(dp_sink_csv_create(NULL, &s), DP_ERR_INVALID_ARG);
     CHECK_STATUS(dp_sink_csv_create("", &s), DP_ERR_INVALID_ARG);
     CHECK_STATUS(dp_sink_csv_create("x.csv", NULL), DP_ERR_INVALID_ARG);
-    if (access("/dev/full", W_OK) == 0) CHECK_STATUS(dp_sink_csv_create("/dev/full", &s), DP_ERR_IO);
+    /* A file that opens but cannot be written (a full disk): the failure is kept for the runner,
+     * which fails the run (tests/metrics/test_sinks_runner.c). */
+    if (access("/dev/full", W_OK) == 0) {
+        CHECK_OK(dp_sink_csv_create("/dev/full", &s));
+        CHECK_STATUS(dpi_sink_failure(s), DP_ERR_IO);
+        CHECK_ERROR_MENTIONS("/dev/full");
+        dp_sink_free(s);
+    }
 }
 
 /* ---- JSONL -------------------------------------------------------------------------------- */
@@ -191,7 +198,15 @@ static void test_jsonl(void) {
     CHECK_OK(dp_sink_jsonl_create("m.jsonl", &s));
     CHECK(dpi_sink_wants_records(s));
     feed_run(s);
+    CHECK_OK(dpi_sink_failure(s));
     dp_sink_free(s);
+    if (access("/dev/full", W_OK) == 0) {
+        CHECK_OK(dp_sink_jsonl_create("/dev/full", &s));
+        feed_run(s);
+        CHECK_STATUS(dpi_sink_failure(s), DP_ERR_IO);
+        CHECK_ERROR_MENTIONS("JSONL sink");
+        dp_sink_free(s);
+    }
 
     char *text = slurp("m.jsonl");
     CHECK(text != NULL);

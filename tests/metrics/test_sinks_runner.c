@@ -205,6 +205,30 @@ int main(void) {
 
     dp_source_free(src);
     dp_runner_free(r);
+
+    /* A sink that cannot write fails the run the same way whichever sink it is, and the summary
+     * still reports what was completed. */
+    if (access("/dev/full", W_OK) == 0)
+        for (int k = 0; k < 2; k++) {
+            dp_sink *full = NULL;
+            CHECK_OK(k ? dp_sink_jsonl_create("/dev/full", &full) : dp_sink_csv_create("/dev/full", &full));
+            ro.queue_capacity = 1024;
+            ro.overflow = DP_OVERFLOW_BLOCK;
+            CHECK_OK(dp_runner_create(m, part, &ro, &r));
+            CHECK_OK(dp_runner_add_sink(r, full));
+            so.rate = 2000;
+            so.samples = 40;
+            CHECK_OK(dp_source_create(ds, &so, &src));
+            memset(&sum, 0, sizeof sum);
+            sum.size = sizeof sum;
+            CHECK_STATUS(dp_runner_run(r, src, &sum), DP_ERR_IO);
+            CHECK_ERROR_MENTIONS("/dev/full");
+            CHECK_MSG(sum.completed == 40 && sum.per_worker != NULL, "%s sink: %lld completed",
+                      k ? "JSONL" : "CSV", (long long)sum.completed);
+            dp_source_free(src);
+            dp_runner_free(r);
+            dp_sink_free(full);
+        }
     for (int i = 0; i < 5; i++) dp_sink_free(all[i]);
     fclose(console_out);
     free(console_text);

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "dataparallel/partition_protocol.h"
 #include "test.h"
 
 static int mod3(int64_t sample_id, int64_t key, int workers, void *user) {
@@ -106,7 +107,7 @@ static void test_uniform_plan(void) {
         CHECK_OK(dp_partitioner_route(p, i, 100 - i, NULL, &worker));
         CHECK(worker == i % 3);
     }
-    CHECK(!dp_partitioner_uses_shared_queue(p));
+    CHECK(dp_partitioner_needs(p, 3) == 0);
     double wt[3];
     CHECK_OK(dp_partitioner_weights(p, wt, 3));
     CHECK(wt[0] == 1 && wt[2] == 1);
@@ -185,7 +186,7 @@ static void test_dynamic_guided(void) {
     o.min_chunk = 4;
     dp_partitioner *p = NULL;
     CHECK_OK(dp_partitioner_create("dynamic", &o, &p));
-    CHECK(dp_partitioner_uses_shared_queue(p));
+    CHECK(dp_partitioner_needs(p, 2) == DP_PARTITIONER_SHARED_QUEUE);
     CHECK_OK(dp_partitioner_batch_begin(p, 1000, 2));
     int64_t start, count, prev = INT64_MAX, expect_start = 0, total = 0, first = -1, chunks = 0;
     int shrinking = 1, contiguous = 1, min_ok = 1;

@@ -22,6 +22,43 @@ static int out_of_range(int64_t id, int64_t key, int workers, void *user) {
     return key == 3 ? workers : 0; /* sample 3 goes nowhere */
 }
 
+/* A data set whose sample 0 cannot be read. */
+static int no_zero(int64_t i, float *dst, int32_t *label, void *user) {
+    (void)user;
+    if (i == 0) return 1;
+    for (int k = 0; k < 3 * 32 * 32; k++) dst[k] = 0.25f;
+    *label = -1;
+    return 0;
+}
+
+/* weighted without weights profiles every worker on one sample first; a worker whose profile
+ * fails must not be taken for the fastest (it got weight 1e9 and nearly the whole data set). */
+static void failed_profile(dp_model *m) {
+    dp_dataset *ds = NULL;
+    CHECK_OK(dp_dataset_callback(40, 3, 32, 32, no_zero, NULL, &ds));
+    dp_partitioner *wp = rt_partitioner("weighted", NULL, NULL);
+    dp_runner_opts o;
+    dp_runner_opts_init(&o);
+    o.workers = 2;
+    dp_runner *r = NULL;
+    CHECK_OK(dp_runner_create(m, wp, &o, &r));
+    RT_SUMMARY(s);
+    dp_status st = dp_runner_run_batch(r, ds, &s);
+    CHECK_MSG(st != DP_OK, "a failed profile was ignored: worker 0 completed %lld of %lld",
+              s.per_worker ? (long long)s.per_worker[0].completed : -1LL, (long long)s.completed);
+    CHECK_ERROR_MENTIONS("profiling worker 0");
+    CHECK_ACCOUNTING(s);
+    CHECK(s.offered == 0 && s.per_worker != NULL);
+    /* Given weights need no profile: the same data set runs (sample 0 fails on its own). */
+    double w11[2] = {1, 1};
+    CHECK_OK(dp_partitioner_set_weights(wp, w11, 2));
+    CHECK_OK(dp_runner_run_batch(r, ds, &s));
+    CHECK(s.completed == 39 && s.failed == 1);
+    dp_runner_free(r);
+    dp_partitioner_free(wp);
+    dp_dataset_free(ds);
+}
+
 int main(void) {
     dp_set_log_fn(log_hook, NULL, DP_LOG_WARN);
     dp_model *m = rt_model();
@@ -35,6 +72,12 @@ int main(void) {
     o.workers = 0;
     CHECK_STATUS(dp_runner_create(m, p, &o, &r), DP_ERR_INVALID_ARG);
     CHECK_ERROR_MENTIONS("workers");
+    CHECK(r == NULL);
+    /* One bound on workers, checked at create (it was unbounded until a stack array overflowed). */
+    dp_runner_opts_init(&o);
+    o.workers = DP_MAX_WORKERS + 1;
+    CHECK_STATUS(dp_runner_create(m, p, &o, &r), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("DP_MAX_WORKERS");
     CHECK(r == NULL);
     dp_runner_opts_init(&o);
     o.queue_capacity = 0;
@@ -64,6 +107,16 @@ int main(void) {
     CHECK_STATUS(dp_runner_create(NULL, p, NULL, &r), DP_ERR_INVALID_ARG);
     CHECK_STATUS(dp_runner_create(m, NULL, NULL, &r), DP_ERR_INVALID_ARG);
     CHECK_STATUS(dp_runner_create(m, p, NULL, NULL), DP_ERR_INVALID_ARG);
+
+    /* One partitioner serves one runner at a time (it holds that runner's run state). */
+    dp_runner *first = NULL, *second = NULL;
+    CHECK_OK(dp_runner_create(m, p, NULL, &first));
+    CHECK_STATUS(dp_runner_create(m, p, NULL, &second), DP_ERR_BUSY);
+    CHECK_ERROR_MENTIONS("one partitioner per runner");
+    CHECK(second == NULL);
+    dp_runner_free(first);
+    CHECK_OK(dp_runner_create(m, p, NULL, &second)); /* free again once the first is gone */
+    dp_runner_free(second);
 
     /* Unknown strategy: the partitioner refuses it by name. */
     dp_partitioner *bad = NULL;
@@ -138,6 +191,8 @@ int main(void) {
     dp_source_free(src);
     dp_runner_free(r);
     dp_partitioner_free(cp);
+
+    failed_profile(m);
 
     /* JSON of a summary: the contract's field names, truncation like snprintf. */
     RT_SUMMARY(js);

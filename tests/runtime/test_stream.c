@@ -114,7 +114,7 @@ static void overload(dp_model *m, dp_dataset *ds, dp_overflow policy, const char
 
 typedef struct stopper {
     dp_runner *r;
-    int use_signal;
+    int signal;              /* 0: dp_runner_stop() */
     rt_seen *seen;
 } stopper;
 
@@ -123,20 +123,23 @@ static void *stop_later(void *arg) {
     stopper *st = arg;
     struct timespec t = {0, 20000000};
     while (atomic_load(&st->seen->calls) < 10) nanosleep(&t, NULL);
-    if (st->use_signal) kill(getpid(), SIGINT);
+    if (st->signal) kill(getpid(), st->signal);
     else dp_runner_stop(st->r, NULL);
     return NULL;
 }
 
-static void stop_mid_run(dp_model *m, dp_dataset *ds, int use_signal) {
+/* Stopped by dp_runner_stop(), SIGINT or SIGTERM (what Slurm, systemd and containers send). */
+static void stop_mid_run(dp_model *m, dp_dataset *ds, int signal) {
     rt_seen *seen = rt_seen_new();
     dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
     dp_runner_opts o;
     dp_runner_opts_init(&o);
-    o.handle_sigint = use_signal;
+    o.handle_signals = signal != 0;
     dp_runner *r = make_runner(m, p, 2, seen, &o);
     dp_source *src = make_source(ds, 100, 100000);
-    stopper st = {r, use_signal, seen};
+    struct sigaction before;
+    if (signal) sigaction(signal, NULL, &before);
+    stopper st = {r, signal, seen};
     pthread_t t;
     pthread_create(&t, NULL, stop_later, &st);
     RT_SUMMARY(s);
@@ -146,10 +149,12 @@ static void stop_mid_run(dp_model *m, dp_dataset *ds, int use_signal) {
     CHECK(s.offered >= 10 && s.offered < 100000 && s.completed == s.offered);
     CHECK(s.elapsed_s > 0.05 && s.workers == 2 && s.per_worker != NULL);
     CHECK(atomic_load(&seen->calls) == s.offered);
-    if (use_signal) {
+    CHECK_MSG(s.signal == signal, "summary.signal %d, sent %d", s.signal, signal);
+    if (signal) {
+        CHECK_ERROR_MENTIONS(signal == SIGTERM ? "SIGTERM" : "SIGINT");
         struct sigaction now;
-        sigaction(SIGINT, NULL, &now);
-        CHECK(now.sa_handler == SIG_IGN); /* the handler in place before the run is back */
+        sigaction(signal, NULL, &now);
+        CHECK(now.sa_handler == before.sa_handler); /* the handler in place before the run is back */
     }
     /* The runner is reusable after a stop. */
     dp_source *again = make_source(ds, 1000, 5);
@@ -283,28 +288,59 @@ static int flaky(int64_t i, float *dst, int32_t *label, void *user) {
     return 0;
 }
 
-static void failing_samples(dp_model *m) {
+/* A 20-sample callback data set served by 2 workers in micro-batches of 3, in stream mode (s)
+ * and then in batch mode (b); seen gets the stream run's callbacks. */
+static void serve_callback_data(dp_model *m, dp_dataset_fn fill, rt_seen *seen, dp_summary *s, dp_summary *b) {
     dp_dataset *ds = NULL;
-    CHECK_OK(dp_dataset_callback(20, 3, 32, 32, flaky, NULL, &ds));
-    rt_seen *seen = rt_seen_new();
+    CHECK_OK(dp_dataset_callback(20, 3, 32, 32, fill, NULL, &ds));
     dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
     dp_runner_opts o;
     dp_runner_opts_init(&o);
     o.max_batch = 3;
     dp_runner *r = make_runner(m, p, 2, seen, &o);
-    dp_source *src = make_source(ds, 500, 20);
-    RT_SUMMARY(s);
-    CHECK_OK(dp_runner_run(r, src, &s));
-    CHECK_ACCOUNTING(s);
-    CHECK(s.failed == 4 && s.completed == 16 && atomic_load(&seen->status[5]) != DP_OK);
-    RT_SUMMARY(b);
-    CHECK_OK(dp_runner_run_batch(r, ds, &b));
-    CHECK_ACCOUNTING(b);
-    CHECK(b.failed == 4 && b.completed == 16 && b.offered == 20);
+    dp_source *src = make_source(ds, 1000, 20);
+    CHECK_OK(dp_runner_run(r, src, s));
+    CHECK_ACCOUNTING(*s);
+    CHECK_OK(dp_runner_run_batch(r, ds, b));
+    CHECK_ACCOUNTING(*b);
     dp_source_free(src);
     dp_runner_free(r);
     dp_partitioner_free(p);
     dp_dataset_free(ds);
+}
+
+static void failing_samples(dp_model *m) {
+    rt_seen *seen = rt_seen_new();
+    RT_SUMMARY(s);
+    RT_SUMMARY(b);
+    serve_callback_data(m, flaky, seen, &s, &b);
+    CHECK(s.failed == 4 && s.completed == 16 && atomic_load(&seen->status[5]) != DP_OK);
+    CHECK(b.failed == 4 && b.completed == 16 && b.offered == 20);
+    free(seen);
+}
+
+/* NaN and infinity in inputs: such samples run as given and are counted, in the summary and in
+ * its JSON, so a user sees them. */
+static int some_nan(int64_t i, float *dst, int32_t *label, void *user) {
+    (void)user;
+    for (int k = 0; k < 3 * 32 * 32; k++) dst[k] = (float)((i + k) % 7) / 7.0f;
+    if (i % 4 == 0) dst[100] = NAN;
+    if (i % 4 == 1) dst[3000] = -INFINITY;
+    *label = -1;
+    return 0;
+}
+
+static void nonfinite(dp_model *m) {
+    rt_seen *seen = rt_seen_new();
+    RT_SUMMARY(s);
+    RT_SUMMARY(b);
+    serve_callback_data(m, some_nan, seen, &s, &b);
+    CHECK_MSG(s.nonfinite_inputs == 10 && s.completed == 20, "nonfinite %lld, completed %lld",
+              (long long)s.nonfinite_inputs, (long long)s.completed);
+    char json[4096];
+    dp_summary_to_json(&s, json, sizeof json);
+    CHECK(strstr(json, "\"nonfinite_inputs\":10") != NULL);
+    CHECK(b.nonfinite_inputs == 10 && b.completed == 20);
     free(seen);
 }
 
@@ -323,7 +359,9 @@ int main(void) {
     overload(m, ds, DP_OVERFLOW_DROP_OLDEST, "dynamic");
     overload(m, ds, DP_OVERFLOW_DROP_NEWEST, "weighted");
     stop_mid_run(m, ds, 0);
-    stop_mid_run(m, ds, 1);
+    stop_mid_run(m, ds, SIGINT);
+    stop_mid_run(m, ds, SIGTERM); /* left at its default: without a handler the test dies */
+    nonfinite(m);
     sinks(m, ds);
     slow_sink(m, ds);
     failing_samples(m);

@@ -2,6 +2,7 @@
 #include "bench_common.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,7 +263,7 @@ int dpb_env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     ro.straggler_factor = o->straggler_factor;
     ro.pin_workers = o->pin;
     ro.interval_ms = (int)o->interval_ms;
-    ro.handle_sigint = 1;
+    ro.handle_signals = 1;
     ro.worker_timeout_s = o->worker_timeout_s;
     ro.retry = o->retry;
     if (e->pred_n) {
@@ -349,19 +350,25 @@ int dpb_finish_run(dpb_env *e, const dpb_opts *o, dp_status st, const dp_summary
     int rc = 0;
     if (dp_runner_is_worker_rank(e->runner)) {
         rc = st == DP_OK ? 0 : dpc_fail(st, "serving");
-    } else if (st != DP_OK && st != DP_ERR_CANCELLED) {
-        char what[32];
-        snprintf(what, sizeof what, "%s run", mode);
-        rc = dpc_fail(st, what);
     } else {
-        if (!o->quiet) dpb_print_summary(mode, s);
-        if (o->predictions) rc |= dpb_write_predictions(e, o->predictions);
-        if (o->json) {
-            cJSON *j = dpb_summary_json(s, o, argc, argv);
-            rc |= j ? dpc_write_json(o->json, j) : 1;
-            cJSON_Delete(j);
+        /* A run that started has a complete summary even when it failed (e.g. a sink could not
+         * write) or was stopped: report it, then the failure. */
+        if (s->per_worker) {
+            if (!o->quiet) dpb_print_summary(mode, s);
+            if (o->predictions) rc |= dpb_write_predictions(e, o->predictions);
+            if (o->json) {
+                cJSON *j = dpb_summary_json(s, o, argc, argv);
+                rc |= j ? dpc_write_json(o->json, j) : 1;
+                cJSON_Delete(j);
+            }
         }
-        if (st == DP_ERR_CANCELLED) rc = 130;
+        if (st == DP_ERR_CANCELLED) {
+            rc = 128 + (s->signal ? s->signal : SIGINT);
+        } else if (st != DP_OK) {
+            char what[32];
+            snprintf(what, sizeof what, "%s run", mode);
+            rc = dpc_fail(st, what);
+        }
     }
     dpb_env_free(e);
     return rc;

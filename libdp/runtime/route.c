@@ -1,0 +1,49 @@
+/* Routing and enqueueing, on the producer's thread (the source thread, or any thread calling
+ * dp_runner_submit()). Nothing here allocates or takes a lock shared by all producers: the
+ * partitioner's route is safe to call concurrently (docs/partitioners.md), and each queue has
+ * its own lock. */
+#include "route.h"
+
+#include "complete.h"
+#include "dataparallel/partition_protocol.h"
+
+void dpi_note_emit(dp_runner *r, int64_t now) {
+    dpi_run *run = &r->run;
+    int64_t zero = 0, last = atomic_load_explicit(&run->t_last_emit, memory_order_relaxed);
+    atomic_compare_exchange_strong(&run->t_first_emit, &zero, now);
+    while (last < now && !atomic_compare_exchange_weak(&run->t_last_emit, &last, now)) {
+    }
+    atomic_fetch_add_explicit(&run->offered, 1, memory_order_relaxed);
+}
+
+dp_status dpi_route(dp_runner *r, const dpi_slot *s, dpi_queue **q, int *replica) {
+    /* No built-in strategy looks at queue depths, so none are gathered (docs/partitioners.md). */
+    dp_status st = dp_partitioner_route(r->partitioner, s->sample_id, s->index, NULL, replica);
+    if (st != DP_OK) return st;
+    /* A strategy that asked for the shared queue gets it whatever it answers per sample. */
+    if (r->run.shared) *replica = DP_ROUTE_SHARED;
+    if (*replica == DP_ROUTE_SHARED ? !r->run.shared : (*replica < 0 || *replica >= r->replicas))
+        return dpi_error(DP_ERR_INTERNAL, "runner: partitioner %s routed sample %lld to %d",
+                         dp_partitioner_name(r->partitioner), (long long)s->sample_id, *replica);
+    *q = &r->queues[*replica == DP_ROUTE_SHARED ? r->replicas : *replica];
+    return DP_OK;
+}
+
+void dpi_enqueue(dp_runner *r, dpi_queue *q, int replica, const dpi_slot *s, const float *data) {
+    dpi_slot evicted;
+    switch (dpi_queue_push(q, s, data, r->opts.overflow, &evicted)) {
+    case DPI_DROPPED_NEWEST:
+        dpi_complete_dropped(r, s, replica, DPI_DROPPED_NEWEST);
+        break;
+    case DPI_DROPPED_OLDEST:
+        dpi_complete_dropped(r, &evicted, replica, DPI_DROPPED_OLDEST);
+        break;
+    case DPI_PUSHED:
+        break;
+    }
+}
+
+void dpi_close_queues(dp_runner *r) {
+    for (int k = 0; k <= r->replicas; k++)
+        if (dpi_queue_in_use(&r->queues[k])) dpi_queue_close(&r->queues[k]);
+}

@@ -1,0 +1,170 @@
+/* Workers: each is the thread running one stage of one replica. It sets up (OpenMP threads,
+ * pinning, its backend context), waits at the start gate, then loops: take a micro-batch
+ * (run.take: its queue in stream and push mode, its partitioner ranges in batch mode), run it,
+ * hand the results to completion. While every replica is one stage (S = 1) "hand on" always
+ * means "complete"; a later stage would get the micro-batch through its own queue instead. */
+#include "stage.h"
+
+#include <omp.h>
+#include <sched.h>
+#include <string.h>
+
+#include "complete.h"
+#include "dataparallel/partition_protocol.h"
+
+/* ---- threads and gates ----------------------------------------------------------------------- */
+
+static void *worker_main(void *arg);
+
+dp_status dpi_workers_start(dp_runner *r) {
+    for (int k = 0; k < r->workers; k++) {
+        dpi_worker *w = &r->w[k];
+        int rc = pthread_create(&w->run.thread, NULL, worker_main, w);
+        if (rc != 0) {
+            atomic_store(&r->run.abort, 1);
+            /* The ones already started are waiting at the gate; count the rest as ready. */
+            pthread_mutex_lock(&r->gate_mu);
+            r->run.ready += r->workers - k;
+            pthread_mutex_unlock(&r->gate_mu);
+            return dpi_error(DP_ERR_INTERNAL, "runner: cannot start worker thread %d (error %d)", k, rc);
+        }
+        w->run.started = 1;
+    }
+    dpi_workers_wait_ready(r, r->workers);
+    return DP_OK;
+}
+
+void dpi_workers_wait_ready(dp_runner *r, int n) {
+    pthread_mutex_lock(&r->gate_mu);
+    while (r->run.ready < n) pthread_cond_wait(&r->gate_cv, &r->gate_mu);
+    pthread_mutex_unlock(&r->gate_mu);
+}
+
+void dpi_workers_open_gate(dp_runner *r, int gate) {
+    pthread_mutex_lock(&r->gate_mu);
+    if (r->run.gate < gate) r->run.gate = gate;
+    pthread_cond_broadcast(&r->gate_cv);
+    pthread_mutex_unlock(&r->gate_mu);
+}
+
+int dpi_worker_wait_gate(dpi_worker *w, int gate) {
+    dp_runner *r = w->r;
+    pthread_mutex_lock(&r->gate_mu);
+    r->run.ready++;
+    pthread_cond_broadcast(&r->gate_cv);
+    while (r->run.gate < gate) pthread_cond_wait(&r->gate_cv, &r->gate_mu);
+    pthread_mutex_unlock(&r->gate_mu);
+    return !atomic_load(&r->run.abort);
+}
+
+void dpi_workers_join(dp_runner *r) {
+    for (int k = 0; k < r->workers; k++)
+        if (r->w[k].run.started) {
+            pthread_join(r->w[k].run.thread, NULL);
+            r->w[k].run.started = 0;
+        }
+}
+
+static void pin(int worker, int threads) {
+    int ncpu = dpi_num_cpus();
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int t = 0; t < threads; t++) CPU_SET((worker * threads + t) % ncpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+        dpi_log(DP_LOG_WARN, "runner: could not pin worker %d", worker);
+}
+
+static void *worker_main(void *arg) {
+    dpi_worker *w = arg;
+    dp_runner *r = w->r;
+    dpi_run *run = &r->run;
+    /* OpenMP fixes a oneDNN primitive's thread count when it is created: set it first. */
+    omp_set_num_threads(r->opts.threads_per_worker);
+    if (r->opts.pin_workers) pin(w->index, r->opts.threads_per_worker);
+    w->run.init_status = r->ops->init(r->backend, w->index, run->c, run->h, run->w, &w->run.ctx);
+    int ok = w->run.init_status == DP_OK;
+    if (dpi_worker_wait_gate(w, 1) && ok)
+        for (int n; (n = run->take(w)) > 0;) dpi_worker_run_microbatch(w, n);
+    if (ok) r->ops->fini(w->run.ctx);
+    w->run.ctx = NULL;
+    return NULL;
+}
+
+/* ---- one micro-batch ------------------------------------------------------------------------- */
+
+int dpi_take_from_queue(dpi_worker *w) {
+    dp_runner *r = w->r;
+    dpi_microbatch *mb = &w->run.mb;
+    return dpi_queue_pop(w->run.in, mb->slots, r->run.mode == DPI_MODE_PUSH ? mb->input : NULL, r->opts.max_batch,
+                         r->opts.max_delay_us * 1000);
+}
+
+/* Whether all n floats are finite. The exponent test on the bits vectorises, so checking a
+ * 3x224x224 input costs well under a microsecond. */
+static int all_finite(const float *x, size_t n) {
+    unsigned bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
+}
+
+/* Read the payloads of the n taken samples from the data set into mb.input; a sample that
+ * cannot be read fails on its own. Returns how many are left, packed at the front. */
+static int read_payloads(dpi_worker *w, int n) {
+    dp_runner *r = w->r;
+    dpi_microbatch *mb = &w->run.mb;
+    size_t sf = r->run.sample_floats;
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        dp_status st = dp_dataset_get(r->run.ds, mb->slots[i].index, mb->input + (size_t)m * sf, &mb->labels[m]);
+        if (st != DP_OK) {
+            int64_t now = dpi_now_ns();
+            dpi_fail_samples(w, &mb->slots[i], 1, st, now, now, 1);
+            continue;
+        }
+        mb->slots[m++] = mb->slots[i];
+    }
+    return m;
+}
+
+void dpi_worker_run_microbatch(dpi_worker *w, int n) {
+    dp_runner *r = w->r;
+    dpi_run *run = &r->run;
+    dpi_microbatch *mb = &w->run.mb;
+    dpi_counters *c = &w->run.c;
+    int m = n;
+    if (run->ds) {
+        m = read_payloads(w, n);
+    } else {
+        for (int i = 0; i < n; i++) mb->labels[i] = -1;
+    }
+    if (m == 0) return;
+    /* NaN or infinity in an input is not refused: the sample runs as given and is counted, so a
+     * user sees it in the summary (nonfinite_inputs) instead of a silent wrong top-1. */
+    int64_t nonfinite = 0;
+    for (int i = 0; i < m; i++) nonfinite += !all_finite(mb->input + (size_t)i * run->sample_floats, run->sample_floats);
+    if (nonfinite) atomic_fetch_add_explicit(&c->nonfinite, nonfinite, memory_order_relaxed);
+
+    int64_t t0 = dpi_now_ns();
+    dp_status st = r->ops->run(w->run.ctx, mb->input, m, run->c, run->h, run->w, mb->logits);
+    int64_t t1 = dpi_now_ns();
+    if (w->slowdown > 1.0) {
+        /* A slower machine keeps its core busy for longer, so busy-wait rather than sleep. */
+        dpi_spin_ns((int64_t)((w->slowdown - 1.0) * (double)(t1 - t0)));
+        t1 = dpi_now_ns();
+    }
+    if (run->mode != DPI_MODE_BATCH) dp_partitioner_observe(r->partitioner, w->index, m, t1 - t0);
+    atomic_fetch_add_explicit(&c->batches, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->samples_run, m, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->busy_ns, t1 - t0, memory_order_relaxed);
+    if (st != DP_OK) {
+        atomic_store_explicit(&c->last_end_ns, t1, memory_order_relaxed);
+        dpi_fail_samples(w, mb->slots, m, st, t0, t1, m);
+        return;
+    }
+    dp_argmax(mb->logits, m, r->num_classes, mb->top1);
+    dpi_complete_microbatch(w, m, t0, t1);
+}

@@ -1,0 +1,111 @@
+/* The summary of a run, computed once after the workers were joined: counters, the merge of the
+ * workers' latency histograms, rates, and the straggler flags. Definitions: docs/metrics.md. */
+#include "summary.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "runner_impl.h"
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Straggler: mean service time above straggler_factor x the median of the *other* workers that
+ * ran. (With the median of all, two workers could never flag one below 3x at 1.5.) */
+static void flag_stragglers(dp_runner *r) {
+    int W = r->workers;
+    double *others = r->scratch;
+    for (int k = 0; k < W; k++) {
+        if (atomic_load(&r->w[k].run.c.samples_run) == 0) continue;
+        int n = 0;
+        for (int j = 0; j < W; j++)
+            if (j != k && atomic_load(&r->w[j].run.c.samples_run) > 0) others[n++] = r->ws[j].mean_service_ms;
+        if (n == 0) continue;
+        qsort(others, (size_t)n, sizeof others[0], cmp_double);
+        double median = n % 2 ? others[n / 2] : 0.5 * (others[n / 2 - 1] + others[n / 2]);
+        r->ws[k].straggler = r->ws[k].mean_service_ms > r->opts.straggler_factor * median;
+    }
+}
+
+void dpi_summary_compute(dp_runner *r, dp_summary *S) {
+    const dpi_run *run = &r->run;
+    int W = r->workers;
+    double elapsed = (double)(run->t_end - run->t_start) * 1e-9;
+    int64_t t_first = atomic_load(&run->t_first_emit), t_last = atomic_load(&run->t_last_emit), t_done = 0;
+    memset(S, 0, sizeof *S);
+    S->size = sizeof *S;
+    dpi_hist_reset(r->merged);
+    for (int k = 0; k < W; k++) {
+        dpi_worker *w = &r->w[k];
+        const dpi_counters *c = &w->run.c;
+        int64_t comp = atomic_load(&c->completed), fail = atomic_load(&c->failed);
+        int64_t ran = atomic_load(&c->samples_run), batches = atomic_load(&c->batches);
+        int64_t busy = atomic_load(&c->busy_ns), last = atomic_load(&c->last_end_ns);
+        S->completed += comp;
+        S->failed += fail;
+        S->labelled += atomic_load(&c->labelled);
+        S->correct += atomic_load(&c->correct);
+        S->nonfinite_inputs += atomic_load(&c->nonfinite);
+        if (run->mode == DPI_MODE_BATCH) S->offered += atomic_load(&c->offered);
+        if (last > t_done) t_done = last;
+        if (r->num_sinks) S->records_dropped += dpi_ring_dropped(&w->run.ring);
+        dpi_hist_merge(r->merged, w->hist);
+        r->ws[k] = (dp_worker_summary){.worker = k,
+                                       .completed = comp,
+                                       .failed = fail,
+                                       .busy_s = busy * 1e-9,
+                                       .busy_pct = elapsed > 0 ? 100.0 * busy * 1e-9 / elapsed : 0,
+                                       .mean_batch = batches ? (double)ran / batches : 0,
+                                       .mean_service_ms = ran ? busy * 1e-6 / ran : 0,
+                                       .queue_hwm = w->run.in ? w->run.in->hwm : 0};
+    }
+    flag_stragglers(r);
+    if (run->mode != DPI_MODE_BATCH) S->offered = atomic_load(&run->offered);
+    if (r->num_sinks) S->records_dropped += dpi_ring_dropped(&run->producer_ring);
+    S->failed += atomic_load(&run->failed_route);
+    S->dropped_newest = atomic_load(&run->dropped_newest);
+    S->dropped_oldest = atomic_load(&run->dropped_oldest);
+    S->dropped = S->dropped_newest + S->dropped_oldest;
+    double target_rate = run->info.target_rate;
+    S->target_rate = target_rate;
+    if (target_rate > 0 && S->offered > 1 && t_last > t_first)
+        S->rate_accuracy_pct = 100.0 * ((double)(S->offered - 1) / ((t_last - t_first) * 1e-9)) / target_rate;
+    if (S->completed > 0 && t_done > t_first) S->throughput = (double)S->completed / ((t_done - t_first) * 1e-9);
+    if (target_rate > 0) S->efficiency_pct = 100.0 * S->throughput / target_rate;
+    dpi_hist_latency_ms(r->merged, &S->latency_ms);
+    S->cpu_pct = elapsed > 0 ? 100.0 * (dpi_process_cpu_s() - run->cpu_start) / elapsed : 0;
+    S->rss_mb = dpi_peak_rss_mb();
+    S->elapsed_s = elapsed;
+    S->workers = W;
+    S->per_worker = r->ws;
+    S->signal = atomic_load(&run->signal);
+}
+
+void dpi_summary_empty(dp_runner *r, dp_summary *S) {
+    memset(S, 0, sizeof *S);
+    memset(r->ws, 0, (size_t)r->workers * sizeof *r->ws);
+    for (int k = 0; k < r->workers; k++) r->ws[k].worker = k;
+    S->size = sizeof *S;
+    S->workers = r->workers;
+    S->per_worker = r->ws;
+}
+
+dp_status dpi_summary_check(dp_summary *summary, const char *fn) {
+    if (!summary) return dpi_error(DP_ERR_INVALID_ARG, "%s: summary is NULL", fn);
+    if (summary->size < sizeof(dp_summary))
+        return dpi_error(DP_ERR_INVALID_ARG, "%s: summary->size is %zu, expected %zu (set it to sizeof(dp_summary))",
+                         fn, summary->size, sizeof(dp_summary));
+    size_t size = summary->size;
+    memset(summary, 0, sizeof *summary);
+    summary->size = size;
+    return DP_OK;
+}
+
+void dpi_summary_copy_out(dp_summary *out, const dp_summary *full) {
+    if (!out) return;
+    size_t size = out->size;
+    memcpy(out, full, sizeof *full);
+    out->size = size;
+}
