@@ -491,8 +491,7 @@ static void sink_on_summary(const dp_run_info *info, const dp_summary *s, void *
 dp_status pydp_sink_callback(pydp_fn *fn, int want_records, dp_sink **out) {
     if (!fn) return fail(PyExc_ValueError, "no callback");
     dp_sink_callbacks cb;
-    memset(&cb, 0, sizeof cb);
-    cb.size = sizeof cb;
+    dp_sink_callbacks_init(&cb);
     cb.on_start = sink_on_start;
     cb.on_record = want_records ? sink_on_record : NULL;
     cb.on_interval = sink_on_interval;
@@ -592,8 +591,7 @@ dp_status pydp_runner_collect(pydp_runner *r, pydp_pin *top1, pydp_pin *logits, 
 }
 
 static void new_summary(pydp_runner *r) {
-    memset(&r->summary, 0, sizeof r->summary);
-    r->summary.size = sizeof r->summary;
+    dp_summary_init(&r->summary);
     r->error[0] = '\0';
 }
 

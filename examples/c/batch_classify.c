@@ -42,7 +42,8 @@ int main(int argc, char **argv) {
         rc = fail("runner", s);
         goto out;
     }
-    dp_summary sum = {.size = sizeof sum};
+    dp_summary sum;
+    dp_summary_init(&sum);
     if ((s = dp_runner_run_batch(runner, data, &sum)) != DP_OK) {
         rc = fail("run", s);
         goto out;

@@ -32,7 +32,8 @@ int main(int argc, char **argv) {
         ro.handle_signals = 1;
         s = dp_runner_create(model, part, &ro, &runner);
     }
-    dp_summary sum = {.size = sizeof sum};
+    dp_summary sum;
+    dp_summary_init(&sum);
     if (s == DP_OK) s = dp_runner_run(runner, source, &sum);
     if (s == DP_OK || s == DP_ERR_CANCELLED) {
         char json[8192];

@@ -68,6 +68,14 @@ DP_API const char *dp_status_str(dp_status s);
  * call on the same thread. */
 DP_API const char *dp_last_error(void);
 
+/* ---- Sized structs ---------------------------------------------------------------------------
+ * Options structs, dp_sink_callbacks and dp_summary start with `size_t size` and are initialised
+ * by a macro, e.g. dp_runner_opts_init(&o), that passes sizeof *your* struct to the library: a
+ * program built against an older header keeps working with a newer library (fields it does not
+ * know keep their defaults), and one built against a newer header works with an older library as
+ * long as it leaves the fields that library does not know at zero. Never set `size` by hand. */
+#define DP_SIZED_INIT(fn, p) fn##_sized((p), sizeof *(p))
+
 /* ---- Logging -------------------------------------------------------------------------------- */
 
 typedef enum dp_log_level { DP_LOG_ERROR = 0, DP_LOG_WARN = 1, DP_LOG_INFO = 2, DP_LOG_DEBUG = 3 } dp_log_level;

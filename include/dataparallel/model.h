@@ -27,14 +27,16 @@ typedef enum dp_precision { DP_PRECISION_FP32 = 0, DP_PRECISION_BF16 = 1 } dp_pr
 typedef enum dp_model_backend { DP_BACKEND_ONEDNN = 0, DP_BACKEND_REFERENCE = 1 } dp_model_backend;
 
 typedef struct dp_model_opts {
-    size_t size;                 /* sizeof(dp_model_opts), set by dp_model_opts_init() */
+    size_t size;                 /* set by dp_model_opts_init() */
     int num_classes;             /* K >= 1; default 10 */
     dp_precision precision;      /* default DP_PRECISION_FP32 */
     dp_model_backend backend;    /* default DP_BACKEND_ONEDNN */
     uint64_t seed;               /* weights when no file is given; default 0 */
 } dp_model_opts;
 
-DP_API void dp_model_opts_init(dp_model_opts *opts);
+/* Defaults into *opts (a macro: see "Sized structs" in core.h). */
+DP_API void dp_model_opts_init_sized(dp_model_opts *opts, size_t size);
+#define dp_model_opts_init(opts) DP_SIZED_INIT(dp_model_opts_init, opts)
 
 /* Names of the supported architectures, NULL-terminated. Static storage. */
 DP_API const char *const *dp_model_arch_names(void);

@@ -37,7 +37,7 @@ typedef struct dp_partitioner dp_partitioner;
 #define DP_MAX_WORKERS 1024
 
 typedef struct dp_partitioner_opts {
-    size_t size;             /* sizeof(dp_partitioner_opts), set by dp_partitioner_opts_init() */
+    size_t size;             /* set by dp_partitioner_opts_init() */
     int num_shards;          /* sharded: shards in batch mode; default 0 = 4 * workers */
     int vnodes;              /* sharded: virtual nodes per worker on the hash ring; default 64 */
     const double *weights;   /* weighted: initial relative speed per worker (copied); NULL = equal
@@ -47,7 +47,9 @@ typedef struct dp_partitioner_opts {
     int min_chunk;           /* dynamic: smallest chunk in batch mode; default 1 */
 } dp_partitioner_opts;
 
-DP_API void dp_partitioner_opts_init(dp_partitioner_opts *opts);
+/* Defaults into *opts (a macro: see "Sized structs" in core.h). */
+DP_API void dp_partitioner_opts_init_sized(dp_partitioner_opts *opts, size_t size);
+#define dp_partitioner_opts_init(opts) DP_SIZED_INIT(dp_partitioner_opts_init, opts)
 
 /* name: "uniform", "sharded", "dynamic", "weighted". opts may be NULL.
  * Unknown name: DP_ERR_INVALID_ARG naming it. */

@@ -57,7 +57,7 @@ typedef struct dp_result {
 typedef void (*dp_result_fn)(const dp_result *result, void *sample_ctx, void *user);
 
 typedef struct dp_runner_opts {
-    size_t size;                /* sizeof(dp_runner_opts), set by dp_runner_opts_init() */
+    size_t size;                /* set by dp_runner_opts_init() */
     int workers;                /* 1 <= W <= DP_MAX_WORKERS (partition.h); default 1 */
     int threads_per_worker;     /* >= 1; default 1. More than cores is allowed (logged warning) */
     int max_batch;              /* micro-batch limit; default 1 */
@@ -82,7 +82,9 @@ typedef struct dp_runner_opts {
     int retry;                  /* mpi: re-dispatch a dead worker's samples; default 0 */
 } dp_runner_opts;
 
-DP_API void dp_runner_opts_init(dp_runner_opts *opts);
+/* Defaults into *opts (a macro: see "Sized structs" in core.h). */
+DP_API void dp_runner_opts_init_sized(dp_runner_opts *opts, size_t size);
+#define dp_runner_opts_init(opts) DP_SIZED_INIT(dp_runner_opts_init, opts)
 
 typedef struct dp_worker_summary {
     int worker;
@@ -101,7 +103,7 @@ typedef struct dp_latency_ms {
 } dp_latency_ms;
 
 typedef struct dp_summary {
-    size_t size;                /* sizeof(dp_summary); set by the caller before the call */
+    size_t size;                /* set by dp_summary_init() */
     int64_t offered;
     int64_t completed;
     int64_t dropped;            /* dropped_newest + dropped_oldest */
@@ -130,6 +132,11 @@ typedef struct dp_summary {
     int signal;                 /* the signal that stopped the run (SIGINT, SIGTERM) or 0 */
 } dp_summary;
 
+/* Prepare a summary for a run function to fill: zeroed, its size set (a macro: see "Sized
+ * structs" in core.h). The run functions refuse one that was not prepared. */
+DP_API void dp_summary_init_sized(dp_summary *summary, size_t size);
+#define dp_summary_init(summary) DP_SIZED_INIT(dp_summary_init, summary)
+
 DP_API dp_status dp_runner_create(const dp_model *model, dp_partitioner *partitioner,
                                   const dp_runner_opts *opts, dp_runner **out);
 DP_API void dp_runner_free(dp_runner *runner);
@@ -137,10 +144,10 @@ DP_API void dp_runner_free(dp_runner *runner);
 /* Attach a sink (borrowed; must outlive the runs). Before a run starts. */
 DP_API dp_status dp_runner_add_sink(dp_runner *runner, dp_sink *sink);
 
-/* Batch mode: every sample of ds once. summary->size must be set. */
+/* Batch mode: every sample of ds once. summary: dp_summary_init() first. */
 DP_API dp_status dp_runner_run_batch(dp_runner *runner, dp_dataset *ds, dp_summary *summary);
-/* Stream mode: everything src emits. summary->size must be set. Returns DP_ERR_CANCELLED (with
- * a complete summary) when stopped early. */
+/* Stream mode: everything src emits. summary: dp_summary_init() first. Returns DP_ERR_CANCELLED
+ * (with a complete summary) when stopped early. */
 DP_API dp_status dp_runner_run(dp_runner *runner, dp_source *src, dp_summary *summary);
 
 /* Push mode. Samples are [c,h,w] float32, copied on submit. */

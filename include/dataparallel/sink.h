@@ -58,7 +58,7 @@ typedef struct dp_interval {
 typedef struct dp_sink dp_sink;
 
 typedef struct dp_sink_callbacks {
-    size_t size;                /* sizeof(dp_sink_callbacks) */
+    size_t size;                /* set by dp_sink_callbacks_init() */
     void (*on_start)(const dp_run_info *info, void *user);
     void (*on_record)(const dp_result *r, void *user);     /* NULL: no per-sample records */
     void (*on_interval)(const dp_interval *iv, void *user);
@@ -66,14 +66,20 @@ typedef struct dp_sink_callbacks {
     void *user;
 } dp_sink_callbacks;
 
+/* All callbacks NULL, user NULL (a macro: see "Sized structs" in core.h). */
+DP_API void dp_sink_callbacks_init_sized(dp_sink_callbacks *cb, size_t size);
+#define dp_sink_callbacks_init(cb) DP_SIZED_INIT(dp_sink_callbacks_init, cb)
+
 typedef struct dp_console_opts {
-    size_t size;                /* sizeof(dp_console_opts), set by dp_console_opts_init() */
+    size_t size;                /* set by dp_console_opts_init() */
     FILE *stream;               /* default stderr */
     int live;                   /* 1: one redrawn status line, 0: periodic lines, -1: auto (TTY) */
     int quiet;                  /* 1: only the final table */
 } dp_console_opts;
 
-DP_API void dp_console_opts_init(dp_console_opts *opts);
+/* Defaults into *opts (a macro: see "Sized structs" in core.h). */
+DP_API void dp_console_opts_init_sized(dp_console_opts *opts, size_t size);
+#define dp_console_opts_init(opts) DP_SIZED_INIT(dp_console_opts_init, opts)
 DP_API dp_status dp_sink_console_create(const dp_console_opts *opts, dp_sink **out);
 /* One row per interval (header row first). */
 DP_API dp_status dp_sink_csv_create(const char *path, dp_sink **out);

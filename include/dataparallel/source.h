@@ -80,7 +80,7 @@ typedef enum dp_rate_policy {
 } dp_rate_policy;
 
 typedef struct dp_source_opts {
-    size_t size;              /* sizeof(dp_source_opts), set by dp_source_opts_init() */
+    size_t size;              /* set by dp_source_opts_init() */
     dp_rate_policy policy;    /* default DP_RATE_CONSTANT */
     double rate;              /* samples/s for constant and poisson (> 0, finite); default 500 */
     int64_t samples;          /* how many samples to emit; default 0 = once through the data set
@@ -91,7 +91,9 @@ typedef struct dp_source_opts {
     int64_t spin_ns;          /* busy-wait this long before each deadline; default 50000 */
 } dp_source_opts;
 
-DP_API void dp_source_opts_init(dp_source_opts *opts);
+/* Defaults into *opts (a macro: see "Sized structs" in core.h). */
+DP_API void dp_source_opts_init_sized(dp_source_opts *opts, size_t size);
+#define dp_source_opts_init(opts) DP_SIZED_INIT(dp_source_opts_init, opts)
 /* ds is borrowed. Errors: DP_ERR_INVALID_ARG (rate <= 0 or NaN, no samples), DP_ERR_IO /
  * DP_ERR_FORMAT (trace file unreadable, empty or not increasing). */
 DP_API dp_status dp_source_create(dp_dataset *ds, const dp_source_opts *opts, dp_source **out);

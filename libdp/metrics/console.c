@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sink_impl.h"
+#include "util/sized.h"
 #include "util/util.h"
 
 #define BAR_WIDTH 10
@@ -23,12 +24,9 @@ typedef struct console_sink {
     int64_t expected;   /* samples, -1 unknown */
 } console_sink;
 
-DP_API void dp_console_opts_init(dp_console_opts *opts) {
-    if (!opts) return;
-    memset(opts, 0, sizeof *opts);
-    opts->size = sizeof *opts;
-    opts->stream = stderr;
-    opts->live = -1;
+DP_API void dp_console_opts_init_sized(dp_console_opts *opts, size_t size) {
+    const dp_console_opts d = {.size = sizeof d, .stream = stderr, .live = -1};
+    dpi_sized_init(opts, size, &d, sizeof d);
 }
 
 static void console_start(const dp_run_info *info, void *user) {
@@ -152,12 +150,8 @@ DP_API dp_status dp_sink_console_create(const dp_console_opts *opts, dp_sink **o
     *out = NULL;
     dp_console_opts o;
     dp_console_opts_init(&o);
-    if (opts) {
-        if (opts->size < sizeof o)
-            return dpi_error(DP_ERR_INVALID_ARG, "dp_sink_console_create: opts->size is %zu, expected %zu (use dp_console_opts_init())",
-                             opts->size, sizeof o);
-        o = *opts;
-    }
+    dp_status st = dpi_sized_take(&o, sizeof o, opts, sizeof o, "dp_sink_console_create: opts", "dp_console_opts_init");
+    if (st != DP_OK) return st;
     if (o.live < -1 || o.live > 1)
         return dpi_error(DP_ERR_INVALID_ARG, "dp_sink_console_create: live is %d, expected -1 (auto), 0 or 1", o.live);
     console_sink *c = calloc(1, sizeof *c);

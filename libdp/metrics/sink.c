@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sink_impl.h"
+#include "util/sized.h"
 #include "util/util.h"
 
 dp_status dpi_sink_create(const dp_sink_callbacks *cb, void (*destroy)(void *user), const dpi_sink_file *file,
@@ -14,9 +15,7 @@ dp_status dpi_sink_create(const dp_sink_callbacks *cb, void (*destroy)(void *use
         if (destroy) destroy(cb->user);
         return dpi_error(DP_ERR_NOMEM, "sink: out of memory");
     }
-    /* A caller built against a newer header may pass a larger struct: take the fields we know. */
-    memcpy(&s->cb, cb, sizeof s->cb);
-    s->cb.size = sizeof s->cb;
+    s->cb = *cb;
     s->destroy = destroy;
     s->file = file;
     *out = s;
@@ -27,10 +26,15 @@ DP_API dp_status dp_sink_callback_create(const dp_sink_callbacks *cb, dp_sink **
     if (!out) return dpi_error(DP_ERR_INVALID_ARG, "dp_sink_callback_create: out is NULL");
     *out = NULL;
     if (!cb) return dpi_error(DP_ERR_INVALID_ARG, "dp_sink_callback_create: cb is NULL");
-    if (cb->size < sizeof(dp_sink_callbacks))
-        return dpi_error(DP_ERR_INVALID_ARG, "dp_sink_callback_create: cb->size is %zu, expected %zu (set it to sizeof(dp_sink_callbacks))",
-                         cb->size, sizeof(dp_sink_callbacks));
-    return dpi_sink_create(cb, NULL, NULL, out);
+    dp_sink_callbacks c;
+    dp_sink_callbacks_init(&c);
+    dp_status st = dpi_sized_take(&c, sizeof c, cb, sizeof c, "dp_sink_callback_create: cb", "dp_sink_callbacks_init");
+    return st == DP_OK ? dpi_sink_create(&c, NULL, NULL, out) : st;
+}
+
+DP_API void dp_sink_callbacks_init_sized(dp_sink_callbacks *cb, size_t size) {
+    const dp_sink_callbacks none = {.size = sizeof none};
+    dpi_sized_init(cb, size, &none, sizeof none);
 }
 
 DP_API void dp_sink_free(dp_sink *sink) {

@@ -6,19 +6,16 @@
 
 #include "graph_build.h"
 #include "model_impl.h"
+#include "util/sized.h"
 #include "util/util.h"
 
 #define MIN_INPUT_SIZE 32
 #define INPUT_CHANNELS 3
 
-DP_API void dp_model_opts_init(dp_model_opts *opts) {
-    if (!opts) return;
-    memset(opts, 0, sizeof *opts);
-    opts->size = sizeof *opts;
-    opts->num_classes = 10;
-    opts->precision = DP_PRECISION_FP32;
-    opts->backend = DP_BACKEND_ONEDNN;
-    opts->seed = 0;
+DP_API void dp_model_opts_init_sized(dp_model_opts *opts, size_t size) {
+    const dp_model_opts d = {
+        .size = sizeof d, .num_classes = 10, .precision = DP_PRECISION_FP32, .backend = DP_BACKEND_ONEDNN, .seed = 0};
+    dpi_sized_init(opts, size, &d, sizeof d);
 }
 
 DP_API const char *const *dp_model_arch_names(void) { return dpi_graph_arch_names(); }
@@ -50,12 +47,8 @@ DP_API dp_status dp_model_load(const char *arch, const char *weights_path, const
     if (!arch) return dpi_error(DP_ERR_INVALID_ARG, "dp_model_load: arch is NULL");
     dp_model_opts o;
     dp_model_opts_init(&o);
-    if (opts) {
-        if (opts->size < sizeof(size_t) || opts->size > sizeof o)
-            return dpi_error(DP_ERR_INVALID_ARG, "dp_model_load: opts->size %zu is not sizeof(dp_model_opts) %zu "
-                             "(call dp_model_opts_init)", opts->size, sizeof o);
-        memcpy(&o, opts, opts->size);
-    }
+    dp_status st = dpi_sized_take(&o, sizeof o, opts, sizeof o, "dp_model_load: opts", "dp_model_opts_init");
+    if (st != DP_OK) return st;
     if (o.num_classes < 1)
         return dpi_error(DP_ERR_INVALID_ARG, "dp_model_load: num_classes %d must be >= 1", o.num_classes);
     if (o.precision != DP_PRECISION_FP32 && o.precision != DP_PRECISION_BF16)

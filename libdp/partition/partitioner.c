@@ -5,15 +5,11 @@
 #include <string.h>
 
 #include "partition_impl.h"
+#include "util/sized.h"
 
-DP_API void dp_partitioner_opts_init(dp_partitioner_opts *opts) {
-    if (!opts) return;
-    memset(opts, 0, sizeof *opts);
-    opts->size = sizeof *opts;
-    opts->num_shards = 0;
-    opts->vnodes = 64;
-    opts->ema_alpha = 0.2;
-    opts->min_chunk = 1;
+DP_API void dp_partitioner_opts_init_sized(dp_partitioner_opts *opts, size_t size) {
+    const dp_partitioner_opts d = {.size = sizeof d, .num_shards = 0, .vnodes = 64, .ema_alpha = 0.2, .min_chunk = 1};
+    dpi_sized_init(opts, size, &d, sizeof d);
 }
 
 static dp_status check_weights(const double *weights, int n, const char *what) {
@@ -48,15 +44,11 @@ static dp_status partitioner_new(const dpi_strategy *s, const dp_partitioner_opt
     }
     p->strategy = s;
     dp_partitioner_opts_init(&p->opts);
-    if (opts) {
-        /* An older caller's smaller struct: take the fields it has, defaults for the rest. */
-        size_t n = opts->size < sizeof p->opts ? opts->size : sizeof p->opts;
-        memcpy(&p->opts, opts, n);
-        p->opts.size = sizeof p->opts;
-    }
     dp_partitioner_opts *o = &p->opts;
-    dp_status st = DP_OK;
-    if (o->num_shards < 0 || o->vnodes < 0 || o->min_chunk < 0 || o->num_weights < 0)
+    dp_status st = dpi_sized_take(o, sizeof *o, opts, sizeof *o, "dp_partitioner_create: opts", "dp_partitioner_opts_init");
+    if (st != DP_OK)
+        ;
+    else if (o->num_shards < 0 || o->vnodes < 0 || o->min_chunk < 0 || o->num_weights < 0)
         st = dpi_error(DP_ERR_INVALID_ARG,
                        "partitioner options: num_shards %d, vnodes %d, min_chunk %d, num_weights %d must be >= 0",
                        o->num_shards, o->vnodes, o->min_chunk, o->num_weights);

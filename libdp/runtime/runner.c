@@ -8,21 +8,25 @@
 
 #include "dataparallel/partition_protocol.h"
 #include "run.h"
+#include "util/sized.h"
 
-DP_API void dp_runner_opts_init(dp_runner_opts *opts) {
-    if (!opts) return;
-    memset(opts, 0, sizeof *opts);
-    opts->size = sizeof *opts;
-    opts->workers = 1;
-    opts->threads_per_worker = 1;
-    opts->max_batch = 1;
-    opts->max_delay_us = 0;
-    opts->queue_capacity = 1024;
-    opts->overflow = DP_OVERFLOW_BLOCK;
-    opts->backend = DP_RUNNER_THREADS;
-    opts->straggler_factor = 1.5;
-    opts->interval_ms = 1000;
-    opts->worker_timeout_s = 10.0;
+/* The first published dp_runner_opts ended before worker_timeout_s (docs/c-api.md, "Sized
+ * structs"). */
+#define RUNNER_OPTS_V1 offsetof(dp_runner_opts, worker_timeout_s)
+
+DP_API void dp_runner_opts_init_sized(dp_runner_opts *opts, size_t size) {
+    const dp_runner_opts d = {.size = sizeof d,
+                              .workers = 1,
+                              .threads_per_worker = 1,
+                              .max_batch = 1,
+                              .max_delay_us = 0,
+                              .queue_capacity = 1024,
+                              .overflow = DP_OVERFLOW_BLOCK,
+                              .backend = DP_RUNNER_THREADS,
+                              .straggler_factor = 1.5,
+                              .interval_ms = 1000,
+                              .worker_timeout_s = 10.0};
+    dpi_sized_init(opts, size, &d, sizeof d);
 }
 
 static dp_status check_opts(const dp_runner_opts *o) {
@@ -107,14 +111,8 @@ DP_API dp_status dp_runner_create(const dp_model *model, dp_partitioner *partiti
     if (!partitioner) return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_create: partitioner is NULL");
     dp_runner_opts o;
     dp_runner_opts_init(&o);
-    if (opts) {
-        if (opts->size < offsetof(dp_runner_opts, worker_timeout_s))
-            return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_create: opts->size is %zu; call dp_runner_opts_init()",
-                             opts->size);
-        memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
-        o.size = sizeof o;
-    }
-    dp_status s = check_opts(&o);
+    dp_status s = dpi_sized_take(&o, sizeof o, opts, RUNNER_OPTS_V1, "dp_runner_create: opts", "dp_runner_opts_init");
+    if (s == DP_OK) s = check_opts(&o);
     if (s != DP_OK) return s;
 
     dp_runner *r = calloc(1, sizeof *r);

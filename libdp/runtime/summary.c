@@ -2,10 +2,12 @@
  * workers' latency histograms, rates, and the straggler flags. Definitions: docs/metrics.md. */
 #include "summary.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runner_impl.h"
+#include "util/sized.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -92,20 +94,23 @@ void dpi_summary_empty(dp_runner *r, dp_summary *S) {
     S->per_worker = r->ws;
 }
 
+/* The first published dp_summary ended before nonfinite_inputs (docs/c-api.md, "Sized structs"). */
+#define SUMMARY_V1 offsetof(dp_summary, nonfinite_inputs)
+
+DP_API void dp_summary_init_sized(dp_summary *summary, size_t size) {
+    const dp_summary empty = {.size = sizeof empty};
+    dpi_sized_init(summary, size, &empty, sizeof empty);
+}
+
 dp_status dpi_summary_check(dp_summary *summary, const char *fn) {
     if (!summary) return dpi_error(DP_ERR_INVALID_ARG, "%s: summary is NULL", fn);
-    if (summary->size < sizeof(dp_summary))
-        return dpi_error(DP_ERR_INVALID_ARG, "%s: summary->size is %zu, expected %zu (set it to sizeof(dp_summary))",
-                         fn, summary->size, sizeof(dp_summary));
-    size_t size = summary->size;
-    memset(summary, 0, sizeof *summary);
-    summary->size = size;
-    return DP_OK;
+    char what[96];
+    snprintf(what, sizeof what, "%s: summary", fn);
+    dp_status s = dpi_sized_check(summary, sizeof *summary, SUMMARY_V1, what, "dp_summary_init");
+    if (s == DP_OK) dp_summary_init_sized(summary, summary->size);
+    return s;
 }
 
 void dpi_summary_copy_out(dp_summary *out, const dp_summary *full) {
-    if (!out) return;
-    size_t size = out->size;
-    memcpy(out, full, sizeof *full);
-    out->size = size;
+    if (out) dpi_sized_give(out, full, sizeof *full);
 }

@@ -8,6 +8,7 @@
 
 #include "dataparallel/source.h"
 #include "trace.h"
+#include "util/sized.h"
 #include "util/util.h"
 
 /* A sleeping dp_source_next() looks at the stop flag at least this often. */
@@ -30,16 +31,15 @@ struct dp_source {
     atomic_int stop;
 };
 
-DP_API void dp_source_opts_init(dp_source_opts *opts) {
-    if (!opts) return;
-    memset(opts, 0, sizeof *opts);
-    opts->size = sizeof *opts;
-    opts->policy = DP_RATE_CONSTANT;
-    opts->rate = 500;
-    opts->samples = 0;
-    opts->seed = 1;
-    opts->trace_path = NULL;
-    opts->spin_ns = 50000;
+DP_API void dp_source_opts_init_sized(dp_source_opts *opts, size_t size) {
+    const dp_source_opts d = {.size = sizeof d,
+                              .policy = DP_RATE_CONSTANT,
+                              .rate = 500,
+                              .samples = 0,
+                              .seed = 1,
+                              .trace_path = NULL,
+                              .spin_ns = 50000};
+    dpi_sized_init(opts, size, &d, sizeof d);
 }
 
 DP_API dp_status dp_source_create(dp_dataset *ds, const dp_source_opts *opts, dp_source **out) {
@@ -48,10 +48,8 @@ DP_API dp_status dp_source_create(dp_dataset *ds, const dp_source_opts *opts, dp
     if (!ds) return dpi_error(DP_ERR_INVALID_ARG, "dp_source_create: data set is NULL");
     dp_source_opts o;
     dp_source_opts_init(&o);
-    if (opts) {
-        /* An older caller's smaller struct: take the fields it has, defaults for the rest. */
-        memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
-    }
+    dp_status st = dpi_sized_take(&o, sizeof o, opts, sizeof o, "dp_source_create: opts", "dp_source_opts_init");
+    if (st != DP_OK) return st;
     int paced = o.policy == DP_RATE_CONSTANT || o.policy == DP_RATE_POISSON;
     if (o.policy < DP_RATE_UNLIMITED || o.policy > DP_RATE_TRACE)
         return dpi_error(DP_ERR_INVALID_ARG, "dp_source_create: unknown rate policy %d", (int)o.policy);
@@ -79,7 +77,7 @@ DP_API dp_status dp_source_create(dp_dataset *ds, const dp_source_opts *opts, dp
     atomic_init(&src->stop, 0);
     if (o.policy == DP_RATE_TRACE) {
         int64_t n;
-        dp_status st = dpi_trace_read(o.trace_path, &src->trace_ns, &n);
+        st = dpi_trace_read(o.trace_path, &src->trace_ns, &n);
         if (st == DP_OK && o.samples > n)
             st = dpi_error(DP_ERR_INVALID_ARG, "%s: %lld samples requested but the trace has %lld arrivals",
                            o.trace_path, (long long)o.samples, (long long)n);

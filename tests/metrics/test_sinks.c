@@ -60,7 +60,7 @@ static dp_worker_summary per_worker[W] = {
 };
 
 static dp_summary summary(void) {
-    dp_summary s = {.size = sizeof s, .offered = 100, .completed = 86, .dropped = 0, .failed = 14, .target_rate = 500,
+    dp_summary s = {.offered = 100, .completed = 86, .dropped = 0, .failed = 14, .target_rate = 500,
                     .rate_accuracy_pct = 99.99, .throughput = 499.5, .efficiency_pct = 99.9,
                     .latency_ms = {.mean = 5.5, .p50 = 5, .p90 = 9, .p99 = 10, .p999 = 10, .max = 10},
                     .cpu_pct = 150, .rss_mb = 200, .elapsed_s = 0.2, .labelled = 50, .correct = 5, .workers = W,
@@ -110,8 +110,13 @@ static void cb_summary(const dp_run_info *info, const dp_summary *s, void *u) {
 static void test_callback(void) {
     dp_sink *s = (dp_sink *)1;
     counts c = {0};
-    dp_sink_callbacks cb = {.size = sizeof cb, .on_start = cb_start, .on_record = cb_record, .on_interval = cb_interval,
-                            .on_summary = cb_summary, .user = &c};
+    dp_sink_callbacks cb;
+    dp_sink_callbacks_init(&cb);
+    cb.on_start = cb_start;
+    cb.on_record = cb_record;
+    cb.on_interval = cb_interval;
+    cb.on_summary = cb_summary;
+    cb.user = &c;
     CHECK_STATUS(dp_sink_callback_create(NULL, &s), DP_ERR_INVALID_ARG);
     CHECK(s == NULL);
     CHECK_STATUS(dp_sink_callback_create(&cb, NULL), DP_ERR_INVALID_ARG);
@@ -127,7 +132,10 @@ static void test_callback(void) {
 
     /* Only an interval callback: no records wanted, other calls are no-ops. */
     counts c2 = {0};
-    dp_sink_callbacks only = {.size = sizeof only, .on_interval = cb_interval, .user = &c2};
+    dp_sink_callbacks only;
+    dp_sink_callbacks_init(&only);
+    only.on_interval = cb_interval;
+    only.user = &c2;
     CHECK_OK(dp_sink_callback_create(&only, &s));
     CHECK(!dpi_sink_wants_records(s));
     feed_run(s);

@@ -142,8 +142,13 @@ int main(void) {
     CHECK_OK(dp_sink_jsonl_create("run.jsonl", &jsonl));
     CHECK_OK(dp_sink_prometheus_create("127.0.0.1:0", &prom));
     seen s = {0};
-    dp_sink_callbacks cbs = {.size = sizeof cbs, .on_start = on_start, .on_record = on_record, .on_interval = on_interval,
-                             .on_summary = on_summary, .user = &s};
+    dp_sink_callbacks cbs;
+    dp_sink_callbacks_init(&cbs);
+    cbs.on_start = on_start;
+    cbs.on_record = on_record;
+    cbs.on_interval = on_interval;
+    cbs.on_summary = on_summary;
+    cbs.user = &s;
     CHECK_OK(dp_sink_callback_create(&cbs, &cb));
     char *console_text = NULL;
     size_t console_len = 0;
@@ -169,8 +174,7 @@ int main(void) {
     dp_source *src = NULL;
     CHECK_OK(dp_source_create(ds, &so, &src));
     dp_summary sum;
-    memset(&sum, 0, sizeof sum);
-    sum.size = sizeof sum;
+    dp_summary_init(&sum);
     CHECK_OK(dp_runner_run(r, src, &sum));
     fflush(console_out);
 
@@ -197,8 +201,7 @@ int main(void) {
     CHECK_OK(dp_runner_add_sink(r, prom));
     so.rate = 20000;
     CHECK_OK(dp_source_create(ds, &so, &src));
-    memset(&sum, 0, sizeof sum);
-    sum.size = sizeof sum;
+    dp_summary_init(&sum);
     CHECK_OK(dp_runner_run(r, src, &sum));
     CHECK(sum.dropped_oldest > 0 && sum.dropped_newest == 0);
     check_scrape(dp_sink_prometheus_port(prom), &sum, "run2.prom");
@@ -219,8 +222,7 @@ int main(void) {
             so.rate = 2000;
             so.samples = 40;
             CHECK_OK(dp_source_create(ds, &so, &src));
-            memset(&sum, 0, sizeof sum);
-            sum.size = sizeof sum;
+            dp_summary_init(&sum);
             CHECK_STATUS(dp_runner_run(r, src, &sum), DP_ERR_IO);
             CHECK_ERROR_MENTIONS("/dev/full");
             CHECK_MSG(sum.completed == 40 && sum.per_worker != NULL, "%s sink: %lld completed",

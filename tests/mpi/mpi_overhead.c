@@ -24,7 +24,8 @@ int main(int argc, char **argv) {
     dp_source *source = NULL;
     dp_partitioner *part = NULL;
     dp_runner *runner = NULL;
-    dp_summary sum = {.size = sizeof sum};
+    dp_summary sum;
+    dp_summary_init(&sum);
     dp_status s;
 
     dp_set_log_fn(log_line, NULL, DP_LOG_INFO);

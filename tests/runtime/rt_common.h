@@ -63,8 +63,7 @@ static inline int rt_custom_mod(int64_t id, int64_t key, int workers, void *user
 
 #define RT_SUMMARY(name) \
     dp_summary name;     \
-    memset(&name, 0, sizeof name); \
-    name.size = sizeof name
+    dp_summary_init(&name)
 
 #define CHECK_ACCOUNTING(s) \
     CHECK_MSG((s).offered == (s).completed + (s).dropped + (s).failed, "offered %lld completed %lld dropped %lld failed %lld", \

@@ -59,6 +59,56 @@ static void failed_profile(dp_model *m) {
     dp_dataset_free(ds);
 }
 
+/* The one rule for sized structs, as an older or a newer caller sees it. */
+static void sized_structs(dp_model *m, dp_dataset *ds) {
+    /* An older caller's dp_runner_opts ends before worker_timeout_s: taken, the rest defaults. */
+    dp_runner_opts o;
+    dp_runner_opts_init(&o);
+    CHECK(o.size == sizeof o && o.workers == 1 && o.worker_timeout_s == 10.0);
+    o.size = offsetof(dp_runner_opts, worker_timeout_s);
+    o.worker_timeout_s = -1; /* beyond its size: never read */
+    dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+    dp_runner *r = NULL;
+    CHECK_OK(dp_runner_create(m, p, &o, &r));
+    dp_runner_free(r);
+    o.size = 8;
+    CHECK_STATUS(dp_runner_create(m, p, &o, &r), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("dp_runner_opts_init");
+    /* A newer caller's larger struct: fine while the fields this library lacks are zero. */
+    struct {
+        dp_runner_opts o;
+        int newer_field;
+    } big;
+    memset(&big, 0, sizeof big);
+    dp_runner_opts_init_sized(&big.o, sizeof big);
+    CHECK(big.o.size == sizeof big && big.o.workers == 1 && big.newer_field == 0);
+    CHECK_OK(dp_runner_create(m, p, &big.o, &r));
+    dp_runner_free(r);
+    big.newer_field = 3;
+    CHECK_STATUS(dp_runner_create(m, p, &big.o, &r), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("newer header");
+    /* An older caller's summary: filled as far as it reaches, nothing written beyond. */
+    CHECK_OK(dp_runner_create(m, p, NULL, &r));
+    struct {
+        dp_summary s;
+        unsigned char guard[8];
+    } old;
+    memset(&old, 0xab, sizeof old);
+    dp_summary_init_sized(&old.s, offsetof(dp_summary, nonfinite_inputs));
+    CHECK_OK(dp_runner_run_batch(r, ds, &old.s));
+    CHECK(old.s.completed == dp_dataset_count(ds) && old.s.size == offsetof(dp_summary, nonfinite_inputs));
+    const unsigned char *tail = (const unsigned char *)&old.s + offsetof(dp_summary, nonfinite_inputs);
+    int untouched = 1;
+    for (size_t i = offsetof(dp_summary, nonfinite_inputs); i < sizeof old; i++, tail++) untouched &= *tail == 0xab;
+    CHECK_MSG(untouched, "a run wrote beyond an older caller's summary");
+    dp_summary bad;
+    memset(&bad, 0, sizeof bad);
+    CHECK_STATUS(dp_runner_run_batch(r, ds, &bad), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("dp_summary_init");
+    dp_runner_free(r);
+    dp_partitioner_free(p);
+}
+
 int main(void) {
     dp_set_log_fn(log_hook, NULL, DP_LOG_WARN);
     dp_model *m = rt_model();
@@ -193,6 +243,7 @@ int main(void) {
     dp_partitioner_free(cp);
 
     failed_profile(m);
+    sized_structs(m, ds);
 
     /* JSON of a summary: the contract's field names, truncation like snprintf. */
     RT_SUMMARY(js);

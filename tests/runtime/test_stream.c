@@ -211,8 +211,13 @@ static void sl_summary(const dp_run_info *info, const dp_summary *s, void *u) {
 
 static void sinks(dp_model *m, dp_dataset *ds) {
     sink_log log = {0};
-    dp_sink_callbacks cb = {.size = sizeof cb, .on_start = sl_start, .on_record = sl_record,
-                            .on_interval = sl_interval, .on_summary = sl_summary, .user = &log};
+    dp_sink_callbacks cb;
+    dp_sink_callbacks_init(&cb);
+    cb.on_start = sl_start;
+    cb.on_record = sl_record;
+    cb.on_interval = sl_interval;
+    cb.on_summary = sl_summary;
+    cb.user = &log;
     dp_sink *sink = NULL;
     CHECK_OK(dp_sink_callback_create(&cb, &sink));
     rt_seen *seen = rt_seen_new();
@@ -256,7 +261,9 @@ static void slow_interval(const dp_interval *iv, void *u) {
 }
 
 static void slow_sink(dp_model *m, dp_dataset *ds) {
-    dp_sink_callbacks cb = {.size = sizeof cb, .on_interval = slow_interval};
+    dp_sink_callbacks cb;
+    dp_sink_callbacks_init(&cb);
+    cb.on_interval = slow_interval;
     dp_sink *sink = NULL;
     CHECK_OK(dp_sink_callback_create(&cb, &sink));
     rt_seen *seen = rt_seen_new();

@@ -34,7 +34,8 @@ int dpb_batch(int argc, char **argv) {
         dpb_env_free(&e);
         return rc;
     }
-    dp_summary s = {.size = sizeof s};
+    dp_summary s;
+    dp_summary_init(&s);
     dp_status st = dp_runner_run_batch(e.runner, e.ds, &s);
     return dpb_finish_run(&e, &o, st, &s, "batch", argc, argv);
 }

@@ -36,7 +36,8 @@ static int run_probe(dpb_env *e, const dpb_opts *o, double rate, probe *p, int n
     dp_source *src = NULL;
     int rc = dpb_make_source(e, o, rate, samples, &src);
     if (rc) return rc;
-    dp_summary s = {.size = sizeof s};
+    dp_summary s;
+    dp_summary_init(&s);
     dp_status st = dp_runner_run(e->runner, src, &s);
     dp_source_free(src);
     if (st != DP_OK) return dpc_fail(st, "probe");

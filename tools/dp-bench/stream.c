@@ -43,7 +43,8 @@ int dpb_stream(int argc, char **argv) {
         dpb_env_free(&e);
         return rc;
     }
-    dp_summary s = {.size = sizeof s};
+    dp_summary s;
+    dp_summary_init(&s);
     dp_status st = dp_runner_run(e.runner, e.src, &s);
     return dpb_finish_run(&e, &o, st, &s, "stream", argc, argv);
 }
