@@ -4,8 +4,10 @@
 #define DP_TESTS_TEST_H
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dataparallel.h"
 
@@ -46,6 +48,23 @@ static int dpt_passed, dpt_failed;
 /* The message of the last error must mention `needle`. */
 #define CHECK_ERROR_MENTIONS(needle) \
     CHECK_MSG(strstr(dp_last_error(), (needle)) != NULL, "message \"%s\" lacks \"%s\"", dp_last_error(), (needle))
+
+/* A regression test for a hang calls this first: if the test still runs after `seconds`, it
+ * fails (exit 1, naming what hung) instead of hanging CI until ctest's timeout. */
+static const char *dpt_watchdog_what;
+static void dpt_watchdog_fire(int sig) {
+    (void)sig;
+    static const char msg[] = "watchdog: test still running after its time limit (a hang): ";
+    if (write(2, msg, sizeof msg - 1) < 0 || write(2, dpt_watchdog_what, strlen(dpt_watchdog_what)) < 0 ||
+        write(2, "\n", 1) < 0) {
+    }
+    _exit(1);
+}
+static inline void dpt_watchdog(unsigned seconds, const char *what) {
+    dpt_watchdog_what = what;
+    signal(SIGALRM, dpt_watchdog_fire);
+    alarm(seconds);
+}
 
 #define TEST_MAIN_END()                                            \
     do {                                                           \

@@ -96,22 +96,26 @@ static dp_status gz_read_exact(gzFile f, const char *name, void *buf, size_t len
     return DP_OK;
 }
 
-/* The rest of the stream into a malloc'd buffer (prefix: bytes already read). */
-static dp_status gz_read_rest(gzFile f, const char *name, const uint8_t *prefix, size_t nprefix, uint8_t **out,
-                              size_t *out_len) {
+/* Up to limit bytes of the stream (fewer at its end) into a malloc'd buffer that starts with the
+ * nprefix bytes already read. The buffer grows with what actually arrives, so a size claimed by a
+ * header costs no more memory than the file really holds. */
+static dp_status gz_read_upto(gzFile f, const char *name, const uint8_t *prefix, size_t nprefix, size_t limit,
+                              uint8_t **out, size_t *out_len) {
     size_t cap = nprefix > (1u << 20) ? 2 * nprefix : (1u << 20), len = nprefix;
-    uint8_t *buf = malloc(cap);
+    if (cap > limit) cap = limit > nprefix ? limit : nprefix;
+    uint8_t *buf = malloc(cap ? cap : 1);
     if (!buf) return dpi_error(DP_ERR_NOMEM, "%s: out of memory", name);
     if (nprefix) memcpy(buf, prefix, nprefix);
-    for (;;) {
+    while (len < limit) {
         if (len == cap) {
-            uint8_t *b = realloc(buf, cap * 2);
+            size_t grown = cap > limit / 2 ? limit : cap * 2;
+            uint8_t *b = realloc(buf, grown);
             if (!b) {
                 free(buf);
-                return dpi_error(DP_ERR_NOMEM, "%s: out of memory reading %zu bytes", name, cap * 2);
+                return dpi_error(DP_ERR_NOMEM, "%s: out of memory reading %zu bytes", name, grown);
             }
             buf = b;
-            cap *= 2;
+            cap = grown;
         }
         size_t room = cap - len;
         int got = gzread(f, buf + len, room > (1u << 30) ? (1u << 30) : (unsigned)room);
@@ -130,7 +134,7 @@ static dp_status gz_read_rest(gzFile f, const char *name, const uint8_t *prefix,
 dp_status dpi_gz_read_whole_file(const char *path, uint8_t **buf, size_t *len) {
     gzFile f = gzopen(path, "rb");
     if (!f) return dpi_error(DP_ERR_IO, "%s: cannot open: %s", path, errno ? strerror(errno) : "gzopen failed");
-    dp_status st = gz_read_rest(f, path, NULL, 0, buf, len);
+    dp_status st = gz_read_upto(f, path, NULL, 0, SIZE_MAX, buf, len);
     gzclose(f);
     return st;
 }
@@ -157,16 +161,20 @@ static dp_status tar_skip(gzFile f, const char *path, uint64_t n) {
     return DP_OK;
 }
 
-/* The value of the "path" record of a pax extended header ("<len> path=<value>\n" records), or
- * "" if it has none. */
+/* The value of the "path" record of a pax extended header, or "" if it has none. Records are
+ * "<len> <key>=<value>\n" where <len> counts the whole record, its own digits included; a
+ * length that is not a plain decimal, does not advance or runs past the header ends the walk
+ * (a negative one once sent it back to the start forever). */
 static void pax_path(const char *meta, size_t len, char *out, size_t cap) {
     out[0] = '\0';
     size_t pos = 0;
     while (pos < len) {
-        char *end;
-        unsigned long rec = strtoul(meta + pos, &end, 10);
-        if (rec == 0 || pos + rec > len || *end != ' ') return;
-        const char *kv = end + 1, *stop = meta + pos + rec - 1; /* stop: the record's '\n' */
+        size_t rec = 0, i = pos;
+        for (; i < len && meta[i] >= '0' && meta[i] <= '9' && rec <= len; i++) rec = rec * 10 + (size_t)(meta[i] - '0');
+        if (i == pos || i == len || meta[i] != ' ' || rec <= i + 1 - pos || rec > len - pos ||
+            meta[pos + rec - 1] != '\n')
+            return;
+        const char *kv = meta + i + 1, *stop = meta + pos + rec - 1; /* stop: the record's '\n' */
         if (stop > kv + 5 && strncmp(kv, "path=", 5) == 0) {
             snprintf(out, cap, "%.*s", (int)(stop - kv - 5), kv + 5);
             return;
@@ -213,11 +221,15 @@ static dp_status tar_walk(gzFile f, const char *path, uint8_t *h, parts *ps) {
             char label[1200];
             snprintf(label, sizeof label, "%s: %s", path, name);
             if (size > SIZE_MAX / 2) return dpi_error(DP_ERR_FORMAT, "%s: member too large", label);
-            uint8_t *data = malloc(size ? (size_t)size : 1);
-            if (!data) return dpi_error(DP_ERR_NOMEM, "%s: out of memory for %llu bytes", label, (unsigned long long)size);
-            st = gz_read_exact(f, path, data, (size_t)size, name);
-            if (st == DP_OK) st = parts_add(ps, label, order, data, (size_t)size);
-            else free(data);
+            uint8_t *data;
+            size_t got;
+            if ((st = gz_read_upto(f, label, NULL, 0, (size_t)size, &data, &got)) != DP_OK) return st;
+            if (got < size) {
+                free(data);
+                return dpi_error(DP_ERR_FORMAT, "%s: truncated: the tar header declares %llu bytes, the file ends "
+                                 "after %zu", label, (unsigned long long)size, got);
+            }
+            st = parts_add(ps, label, order, data, got);
             if (st == DP_OK) st = tar_skip(f, path, padded - size);
         } else {
             st = tar_skip(f, path, padded);
@@ -248,7 +260,7 @@ static dp_status read_file(const char *path, parts *ps) {
     } else {
         uint8_t *data = NULL;
         size_t len = 0;
-        st = gz_read_rest(f, path, head, (size_t)got, &data, &len);
+        st = gz_read_upto(f, path, head, (size_t)got, SIZE_MAX, &data, &len);
         if (st == DP_OK) st = parts_add(ps, path, 0, data, len);
     }
     gzclose(f);

@@ -40,10 +40,16 @@ static void octal(uint8_t *field, int width, unsigned long v) {
     memcpy(field, tmp, (size_t)width);
 }
 
-/* One ustar member (header + data + padding) appended through gzwrite; type '0' is a file. */
-static void tar_entry(gzFile f, char type, const char *name, const void *data, size_t len) {
-    uint8_t h[512];
-    memset(h, 0, sizeof h);
+static void tar_checksum(uint8_t *h) {
+    memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++) sum += h[i];
+    octal(h + 148, 7, sum);
+}
+
+/* A ustar header for a member of len bytes; type '0' is a file. */
+static void tar_header(uint8_t *h, char type, const char *name, size_t len) {
+    memset(h, 0, 512);
     snprintf((char *)h, 100, "%s", name);
     octal(h + 100, 8, 0644);
     octal(h + 108, 8, 0);
@@ -53,10 +59,13 @@ static void tar_entry(gzFile f, char type, const char *name, const void *data, s
     h[156] = (uint8_t)type;
     memcpy(h + 257, "ustar", 6);
     memcpy(h + 263, "00", 2);
-    memset(h + 148, ' ', 8);
-    unsigned sum = 0;
-    for (int i = 0; i < 512; i++) sum += h[i];
-    octal(h + 148, 7, sum);
+    tar_checksum(h);
+}
+
+/* One ustar member (header + data + padding) appended through gzwrite. */
+static void tar_entry(gzFile f, char type, const char *name, const void *data, size_t len) {
+    uint8_t h[512];
+    tar_header(h, type, name, len);
     gzwrite(f, h, sizeof h);
     if (len) gzwrite(f, data, (unsigned)len);
     static const uint8_t zero[512];
@@ -210,10 +219,45 @@ static void test_bad_files(void) {
     CHECK(ds == NULL);
 }
 
+/* Archives made to hurt: a pax header whose record length is negative (it sent the reader back
+ * to the start forever) or otherwise broken, and a member claiming far more than the file holds
+ * (it was allocated before a byte was read: 64 GiB gave "out of memory"). */
+static void test_hostile_tars(void) {
+    dpt_watchdog(20, "a hostile tar archive");
+    static const char *const pax[] = {"4 a\n-4 x\n", "0 x\n", "99999999999999999999999 path=x\n",
+                                      "12 path=abc", "3 a\n", "13 path=data\n5 a\n"};
+    static const uint8_t zero[1024];
+    for (size_t i = 0; i < sizeof pax / sizeof pax[0]; i++) {
+        gzFile g = gzopen("pax.tar", "wbT");
+        tar_entry(g, 'x', "PaxHeader", pax[i], strlen(pax[i]));
+        tar_member(g, "x/readme.html", "hi", 2);
+        gzwrite(g, zero, sizeof zero);
+        gzclose(g);
+        dp_dataset *ds = NULL;
+        CHECK_STATUS(dp_dataset_cifar10("pax.tar", NULL, &ds), DP_ERR_NOT_FOUND);
+        CHECK_ERROR_MENTIONS("pax.tar");
+    }
+    /* 12 octal digits (no NUL): 2^36 - 1 bytes declared, 3073 present */
+    uint8_t h[512], rec[REC];
+    tar_header(h, '0', "data_batch_1.bin", 0);
+    memcpy(h + 124, "777777777777", 12);
+    tar_checksum(h);
+    make_records(rec, 0, 1);
+    FILE *f = fopen("huge.tar", "wb");
+    CHECK(f && fwrite(h, 1, sizeof h, f) == sizeof h && fwrite(rec, 1, REC, f) == REC);
+    if (f) fclose(f);
+    dp_dataset *ds = NULL;
+    CHECK_STATUS(dp_dataset_cifar10("huge.tar", NULL, &ds), DP_ERR_FORMAT);
+    CHECK_ERROR_MENTIONS("huge.tar: data_batch_1.bin: truncated");
+    CHECK_ERROR_MENTIONS("68719476735");
+    alarm(0);
+}
+
 int main(void) {
     test_bin_file();
     test_directory();
     test_archives();
     test_bad_files();
+    test_hostile_tars();
     TEST_MAIN_END();
 }

@@ -1,6 +1,7 @@
 /* The whole-file reader behind dp_npy_read() and the weight loaders: a directory is named as
  * such (it used to be "out of memory reading 9223372036854775807 bytes"), and a file without a
  * size (a pipe) is read to its end. */
+#define _POSIX_C_SOURCE 200809L /* mkfifo */
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
