@@ -87,7 +87,8 @@ typedef struct dp_source_opts {
                                  (trace: one per trace entry) */
     uint64_t seed;            /* poisson gaps; default 1 */
     const char *trace_path;   /* trace: arrival offsets in seconds, one per line, or a CSV whose
-                                 header names a "time"/"t"/"timestamp" column */
+                                 header names a "time"/"t"/"timestamp" column; at most 1e6 s
+                                 after the first offset */
     int64_t spin_ns;          /* busy-wait this long before each deadline; default 50000 */
 } dp_source_opts;
 
@@ -95,7 +96,7 @@ typedef struct dp_source_opts {
 DP_API void dp_source_opts_init_sized(dp_source_opts *opts, size_t size);
 #define dp_source_opts_init(opts) DP_SIZED_INIT(dp_source_opts_init, opts)
 /* ds is borrowed. Errors: DP_ERR_INVALID_ARG (rate <= 0 or NaN, no samples), DP_ERR_IO /
- * DP_ERR_FORMAT (trace file unreadable, empty or not increasing). */
+ * DP_ERR_FORMAT (trace file unreadable, empty, decreasing or beyond 1e6 s, naming the line). */
 DP_API dp_status dp_source_create(dp_dataset *ds, const dp_source_opts *opts, dp_source **out);
 DP_API void dp_source_free(dp_source *src);
 

@@ -114,6 +114,15 @@ DP_API dp_status dp_source_start(dp_source *src, int64_t start_ns) {
     return DP_OK;
 }
 
+/* An offset in ns from a double (>= 0), saturated: a tiny rate or a long Poisson run puts a
+ * deadline beyond int64 ns, and it must then lie in the far future (the source sleeps until
+ * interrupted), not wrap into the past or be undefined. NaN saturates too. */
+static int64_t offset_ns(double ns) { return ns < 9.2e18 ? llround(ns) : INT64_MAX; }
+
+/* t0 + off saturated at INT64_MAX, for the same reason (t0 > 0, off >= 0; start_ns may be any
+ * positive time). */
+static int64_t deadline_at(int64_t t0, int64_t off) { return off > INT64_MAX - t0 ? INT64_MAX : t0 + off; }
+
 /* The next sample without advancing; DP_ERR_CLOSED after the last one. */
 static dp_status peek(dp_source *src, dp_sample_ref *out) {
     if (!src->started) dp_source_start(src, 0);
@@ -124,13 +133,13 @@ static dp_status peek(dp_source *src, dp_sample_ref *out) {
     out->index = id % dp_dataset_count(src->ds);
     switch (src->policy) {
     case DP_RATE_CONSTANT:
-        out->intended_ns = src->t0 + llround((double)id * 1e9 / src->rate);
+        out->intended_ns = deadline_at(src->t0, offset_ns((double)id * 1e9 / src->rate));
         break;
     case DP_RATE_POISSON:
-        out->intended_ns = src->t0 + llround(src->poisson_ns);
+        out->intended_ns = deadline_at(src->t0, offset_ns(src->poisson_ns));
         break;
     case DP_RATE_TRACE:
-        out->intended_ns = src->t0 + src->trace_ns[id];
+        out->intended_ns = deadline_at(src->t0, src->trace_ns[id]);
         break;
     default:
         out->intended_ns = dpi_now_ns(); /* unlimited: it arrives when it is asked for */
@@ -157,7 +166,8 @@ DP_API dp_status dp_source_next(dp_source *src, dp_sample_ref *out) {
         for (;;) {
             if (atomic_load_explicit(&src->stop, memory_order_relaxed)) return cancelled();
             int64_t now = dpi_now_ns();
-            if (deadline - src->spin_ns - now <= SLICE_NS) break;
+            /* deadline >= t0 > 0 and now > 0: the difference cannot overflow. */
+            if (deadline - now <= SLICE_NS + src->spin_ns) break;
             dpi_sleep_until_ns(now + SLICE_NS, 0);
         }
         dpi_sleep_until_ns(deadline, src->spin_ns);

@@ -276,6 +276,38 @@ static void test_bad_input(dp_dataset *ds) {
     CHECK(dp_source_count(NULL) == 0);
 }
 
+static void *stop_after_50ms(void *src) {
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    dp_source_interrupt(src);
+    return NULL;
+}
+
+/* Deadlines beyond int64 ns (a tiny rate, a start time near INT64_MAX) saturate: they lie in
+ * the future and the source sleeps until interrupted; they used to wrap into the past. */
+static void test_far_deadlines(dp_dataset *ds) {
+    dpt_watchdog(20, "a source with a far deadline");
+    dp_source *src = make(ds, DP_RATE_CONSTANT, 1e-300, 3);
+    if (!src) return;
+    dp_sample_ref s;
+    CHECK_OK(dp_source_start(src, INT64_MAX - 1000));
+    CHECK_OK(dp_source_peek(src, &s));
+    CHECK(s.intended_ns == INT64_MAX - 1000);
+    dp_source_free(src);
+    src = make(ds, DP_RATE_CONSTANT, 1e-300, 3);
+    if (!src) return;
+    CHECK_OK(dp_source_start(src, 0));
+    CHECK_OK(dp_source_next(src, &s));
+    CHECK_OK(dp_source_peek(src, &s));
+    CHECK_MSG(s.intended_ns == INT64_MAX, "sample 1 at 1e-300/s is due at %lld", (long long)s.intended_ns);
+    pthread_t th;
+    pthread_create(&th, NULL, stop_after_50ms, src);
+    CHECK_STATUS(dp_source_next(src, &s), DP_ERR_CANCELLED);
+    pthread_join(th, NULL);
+    dp_source_free(src);
+    alarm(0);
+}
+
 int main(void) {
     dp_dataset *ds = NULL;
     CHECK_OK(dp_dataset_synthetic(100, 3, 8, 8, 1, &ds));
@@ -284,6 +316,7 @@ int main(void) {
     test_wrap_and_unlimited();
     test_interrupt(ds);
     test_bad_input(ds);
+    test_far_deadlines(ds);
     test_constant_pacing(ds);
     dp_dataset_free(ds);
     TEST_MAIN_END();
