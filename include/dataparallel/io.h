@@ -24,7 +24,8 @@ typedef struct dp_array {
 /* Read path into out (data converted to float32). Errors: DP_ERR_IO, DP_ERR_FORMAT (bad magic,
  * header, dtype, Fortran order, truncated data). */
 DP_API dp_status dp_npy_read(const char *path, dp_array *out);
-/* Write data with the given shape as a float32 .npy (version 1). */
+/* Write data with the given shape as a float32 .npy (version 1). Errors: DP_ERR_INVALID_ARG (a
+ * negative dimension, or a shape whose element count overflows), DP_ERR_IO. */
 DP_API dp_status dp_npy_write(const char *path, const float *data, int ndim, const int64_t *shape);
 DP_API void dp_array_release(dp_array *arr);
 

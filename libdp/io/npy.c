@@ -174,6 +174,10 @@ DP_API dp_status dp_npy_write(const char *path, const float *data, int ndim, con
     int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0) return dpi_error(DP_ERR_INVALID_ARG, "dp_npy_write: shape[%d] = %lld", d, (long long)shape[d]);
+        /* A wrapped count would write a header promising more data than follows. */
+        if (shape[d] && count > SIZE_MAX / sizeof *data / (size_t)shape[d])
+            return dpi_error(DP_ERR_INVALID_ARG, "%s: dp_npy_write: shape[%d] = %lld makes more elements than memory "
+                             "can hold", path, d, (long long)shape[d]);
         count *= (size_t)shape[d];
         n += snprintf(dict + n, sizeof dict - (size_t)n, "%lld%s", (long long)shape[d], ndim == 1 ? "," : (d + 1 < ndim ? ", " : ""));
     }

@@ -49,6 +49,14 @@ int main(void) {
           a.data[3] == ldexpf(1.0f, -24) && isinf(a.data[4]));
     dp_array_release(&a);
 
+    /* A shape whose element count overflows: it used to wrap to 0 and write a header promising
+     * 2^64 elements with no data after it. */
+    int64_t huge[2] = {(int64_t)1 << 62, 4}, huge3[3] = {(int64_t)1 << 40, (int64_t)1 << 40, 2};
+    CHECK_STATUS(dp_npy_write("huge.npy", v, 2, huge), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("huge.npy");
+    CHECK_STATUS(dp_npy_write("huge.npy", v, 3, huge3), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("shape[1]");
+
     /* Rejected dtypes and layouts. */
     float f4[2] = {1, 2};
     CHECK_STATUS(read_image("be.npy", fx_npy(1, ">f4", "False", 1, (int64_t[]){2}, f4, 8), &a), DP_ERR_FORMAT);
