@@ -11,8 +11,8 @@ mentions "--predictions"
 expect 2 "unknown flag" -- "$bench" batch --frobnicate
 expect 2 "zero workers" -- "$bench" batch --workers 0
 mentions "--workers"
-expect 1 "unknown strategy" -- "$bench" batch --strategy nosuch --quiet
-mentions "nosuch"
+expect 2 "unknown strategy" -- "$bench" batch --strategy nosuch --quiet
+mentions "--strategy: 'nosuch' is not uniform, sharded, dynamic or weighted"
 expect 2 "bad data spec" -- "$bench" batch --data tape:x --quiet
 expect 1 "missing cifar file" -- "$bench" batch --data cifar10:$tmp/none.bin --quiet
 expect 2 "more slowdowns than workers" -- "$bench" batch --workers 1 --slowdown 1,2

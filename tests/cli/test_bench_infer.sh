@@ -45,8 +45,8 @@ mentions "--arch is required"
 expect 2 "--batch 0" -- "$bench" infer --arch resnet18 --batch 0
 expect 2 "--size 16" -- "$bench" infer --arch resnet18 --size 16
 expect 2 "bad precision" -- "$bench" infer --arch resnet18 --precision fp8
-expect 1 "unknown arch" -- "$bench" infer --arch resnet50 --seconds 0.1
-mentions "DP_ERR_NOT_FOUND"
+expect 2 "unknown arch" -- "$bench" infer --arch resnet5000 --seconds 0.1
+mentions "--arch: 'resnet5000' is not resnet18"
 
 # bf16: runs where the CPU supports it; with oneDNN capped below AVX512-BF16 it must be refused.
 if "$bench" infer --arch resnet18_cifar --precision bf16 "${quick[@]}" --json "$tmp/b.json" >"$tmp/out" 2>&1; then

@@ -20,7 +20,7 @@ expect() {
 }
 
 "$PY" - "$D" <<'PY'
-import sys, numpy as np
+import os, sys, numpy as np
 d = sys.argv[1]
 rng = np.random.default_rng(0)
 np.save(f"{d}/x.npy", rng.standard_normal((4, 3, 32, 32), dtype=np.float32))
@@ -29,6 +29,16 @@ np.save(f"{d}/x3d.npy", np.zeros((3, 32, 32), np.float32))
 np.save(f"{d}/x1ch.npy", np.zeros((2, 1, 32, 32), np.float32))
 np.save(f"{d}/small.npy", np.zeros((1, 3, 16, 16), np.float32))
 np.save(f"{d}/int.npy", np.zeros((1, 3, 32, 32), np.int32))
+# Shapes whose batch dimension does not fit an int, or with a zero dimension: headers only (the
+# data is empty since a dimension is 0), written by hand because numpy would not allocate them.
+def header_only(name, shape):
+    head = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % ", ".join(map(str, shape))
+    head += " " * (63 - (10 + len(head)) % 64) + "\n"
+    open(f"{d}/{name}", "wb").write(b"\x93NUMPY\x01\x00" + len(head).to_bytes(2, "little") + head.encode())
+header_only("huge.npy", (2**33, 3, 0, 32))
+header_only("big.npy", (2**31, 3, 0, 32))
+np.save(f"{d}/zero.npy", np.zeros((0, 3, 32, 32), np.float32))
+os.makedirs(f"{d}/adir.npy")
 np.savez(f"{d}/partial.npz", **{"conv1.weight": np.zeros((64, 3, 3, 3), np.float32)})
 PY
 
@@ -40,6 +50,15 @@ expect 2 "--classes" -- "$BIN" --arch resnet18 --classes 0 --input "$D/x.npy" --
 expect 2 "--threads" -- "$BIN" --arch resnet18 --threads x --input "$D/x.npy" --output "$D/y.npy"
 expect 2 "--precision" -- "$BIN" --arch resnet18 --precision fp16 --input "$D/x.npy" --output "$D/y.npy"
 expect 2 "--backend" -- "$BIN" --arch resnet18 --backend gpu --input "$D/x.npy" --output "$D/y.npy"
+expect 2 "--arch: 'resnet5000' is not resnet18" -- "$BIN" --arch resnet5000 --input "$D/x.npy" --output "$D/y.npy"
+expect 0 "usage: dp-infer --arch A --input X.npy --output Y.npy" -- "$BIN" -h
+expect 0 "dp-infer 0" -- "$BIN" --version
+expect 2 "--input is required" -- "$BIN" --arch resnet18 --output "$D/y.npy"
+expect 2 "--threads: 0 is out of range" -- "$BIN" --arch resnet18 --threads 0 --input "$D/x.npy" --output "$D/y.npy"
+expect 2 "--threads: 99999999999999999999 is out of range" -- "$BIN" --arch resnet18 --threads 99999999999999999999 --input "$D/x.npy" --output "$D/y.npy"
+expect 2 "--classes: -3 is out of range" -- "$BIN" --arch resnet18 --classes=-3 --input "$D/x.npy" --output "$D/y.npy"
+expect 2 "--output needs a value" -- "$BIN" --arch resnet18 --output --input "$D/x.npy"
+expect 2 "--input: the value is empty" -- "$BIN" --arch resnet18 --input= --output "$D/y.npy"
 expect 2 "unexpected argument" -- "$BIN" --arch resnet18 --input "$D/x.npy" --output "$D/y.npy" extra
 
 # Runs: summary line, output shape, determinism, seeds, backends agree.
@@ -66,8 +85,12 @@ expect 1 "\[N,3,H,W\]" -- "$BIN" --arch resnet18 --input "$D/x3d.npy" --output "
 expect 1 "\[2,1,32,32\]" -- "$BIN" --arch resnet18 --input "$D/x1ch.npy" --output "$D/y.npy"
 expect 1 "DP_ERR_SHAPE" -- "$BIN" --arch resnet18 --input "$D/small.npy" --output "$D/y.npy" --backend reference
 expect 1 "<i4" -- "$BIN" --arch resnet18 --input "$D/int.npy" --output "$D/y.npy"
+# Dimensions that overflow the batch size or are zero: refused, naming the file and its shape.
+expect 1 "huge.npy.*\[8589934592,3,0,32\]" -- "$BIN" --arch resnet18 --input "$D/huge.npy" --output "$D/y.npy"
+[ -e "$D/y.npy" ] && bad "huge.npy wrote an output"
+expect 1 "big.npy.*\[2147483648,3,0,32\]" -- "$BIN" --arch resnet18 --input "$D/big.npy" --output "$D/y.npy"
+expect 1 "zero.npy.*\[0,3,32,32\]" -- "$BIN" --arch resnet18 --input "$D/zero.npy" --output "$D/y.npy"
 expect 1 "nope.npy" -- "$BIN" --arch resnet18 --input "$D/nope.npy" --output "$D/y.npy"
-expect 1 "DP_ERR_NOT_FOUND" -- "$BIN" --arch resnet50 --input "$D/x.npy" --output "$D/y.npy"
 expect 1 "missing.npz" -- "$BIN" --arch resnet18 --weights "$D/missing.npz" --input "$D/x.npy" --output "$D/y.npy"
 expect 1 "partial.npz: tensor bn1.weight is missing" -- "$BIN" --arch resnet18_cifar --weights "$D/partial.npz" --input "$D/x.npy" --output "$D/y.npy"
 expect 1 "shape \[64,3,3,3\], expected \[64,3,7,7\]" -- "$BIN" --arch resnet18 --weights "$D/partial.npz" --input "$D/x.npy" --output "$D/y.npy"

@@ -2,7 +2,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,105 +12,6 @@ static const char *prog = "dp";
 
 void dpc_set_prog(const char *p) { prog = p; }
 const char *dpc_prog(void) { return prog; }
-
-int dpc_parse_int(const char *opt, const char *s, long min, long max, long *out) {
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || *s == '\0' || *end != '\0' || errno) {
-        fprintf(stderr, "%s: %s: '%s' is not an integer\n", prog, opt, s ? s : "");
-        return -1;
-    }
-    if (v < min || v > max) {
-        fprintf(stderr, "%s: %s: %ld is out of range [%ld, %ld]\n", prog, opt, v, min, max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int dpc_parse_double(const char *opt, const char *s, double min, double max, double *out) {
-    char *end;
-    errno = 0;
-    double v = s ? strtod(s, &end) : 0;
-    if (!s || *s == '\0' || *end != '\0' || errno || !isfinite(v)) {
-        fprintf(stderr, "%s: %s: '%s' is not a finite number\n", prog, opt, s ? s : "");
-        return -1;
-    }
-    if (v < min || v > max) {
-        fprintf(stderr, "%s: %s: %g is out of range [%g, %g]\n", prog, opt, v, min, max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Split s on commas and hand each piece to parse_one. */
-static int parse_list(const char *opt, const char *s, int cap, int *n,
-                      int (*parse_one)(const char *opt, const char *item, int i, void *ctx), void *ctx) {
-    char *copy = strdup(s ? s : ""), *save = NULL;
-    int count = 0, rc = 0;
-    if (!copy) return -1;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (count == cap) {
-            fprintf(stderr, "%s: %s: more than %d values\n", prog, opt, cap);
-            rc = -1;
-            break;
-        }
-        if (parse_one(opt, tok, count, ctx) != 0) {
-            rc = -1;
-            break;
-        }
-        count++;
-    }
-    if (rc == 0 && count == 0) {
-        fprintf(stderr, "%s: %s: empty list\n", prog, opt);
-        rc = -1;
-    }
-    free(copy);
-    *n = count;
-    return rc;
-}
-
-struct int_ctx { long min, max, *out; };
-static int one_int(const char *opt, const char *item, int i, void *ctx) {
-    struct int_ctx *c = ctx;
-    return dpc_parse_int(opt, item, c->min, c->max, &c->out[i]);
-}
-int dpc_parse_int_list(const char *opt, const char *s, long min, long max, long *out, int cap, int *n) {
-    struct int_ctx c = {min, max, out};
-    return parse_list(opt, s, cap, n, one_int, &c);
-}
-
-struct dbl_ctx { double min, max, *out; };
-static int one_double(const char *opt, const char *item, int i, void *ctx) {
-    struct dbl_ctx *c = ctx;
-    return dpc_parse_double(opt, item, c->min, c->max, &c->out[i]);
-}
-int dpc_parse_double_list(const char *opt, const char *s, double min, double max, double *out, int cap, int *n) {
-    struct dbl_ctx c = {min, max, out};
-    return parse_list(opt, s, cap, n, one_double, &c);
-}
-
-int dpc_parse_precision(const char *s, dp_precision *out) {
-    if (strcmp(s, "fp32") == 0) *out = DP_PRECISION_FP32;
-    else if (strcmp(s, "bf16") == 0) *out = DP_PRECISION_BF16;
-    else {
-        fprintf(stderr, "%s: --precision: '%s' is not fp32 or bf16\n", prog, s);
-        return -1;
-    }
-    return 0;
-}
-
-int dpc_parse_backend(const char *s, dp_model_backend *out) {
-    if (strcmp(s, "onednn") == 0) *out = DP_BACKEND_ONEDNN;
-    else if (strcmp(s, "reference") == 0) *out = DP_BACKEND_REFERENCE;
-    else {
-        fprintf(stderr, "%s: --backend: '%s' is not onednn or reference\n", prog, s);
-        return -1;
-    }
-    return 0;
-}
 
 int dpc_fail(dp_status s, const char *what) {
     fprintf(stderr, "%s: %s: %s: %s\n", prog, what, dp_status_str(s), dp_last_error());
@@ -124,7 +24,7 @@ int dpc_usage_error(const char *fmt, ...) {
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n(try --help)\n");
+    fprintf(stderr, "\n(try '%s --help')\n", prog);
     return 2;
 }
 

@@ -1,11 +1,53 @@
-/* dp-bench subcommands. Each lives in its own file and parses its own flags (getopt_long). */
+/* dp-bench: its subcommands, each in its own file, and the options they share. Every flag is
+ * one row of the table in flags.c, which says which subcommands accept it. */
 #ifndef DP_BENCH_BENCH_H
 #define DP_BENCH_BENCH_H
 
-int dpb_infer(int argc, char **argv);
-int dpb_batch(int argc, char **argv);
-int dpb_stream(int argc, char **argv);
-int dpb_capacity(int argc, char **argv);
-int dpb_matrix(int argc, char **argv);
+#include "flags.h"
+
+/* The subcommands, as bits of dpc_flag.cmds. */
+enum { DPB_INFER = 1, DPB_BATCH = 2, DPB_STREAM = 4, DPB_CAPACITY = 8, DPB_MATRIX = 16 };
+
+/* Every value a dp-bench flag can set (each subcommand reads its own). Fields whose default is
+ * "the subcommand's own" (samples) hold -1 until given. */
+typedef struct dpb_opts {
+    unsigned cmd; /* DPB_INFER, ... */
+    /* the model */
+    const char *arch, *weights;
+    long seed, classes, threads;
+    int precision;
+    /* infer */
+    long batch, size;
+    double seconds, warmup;
+    int profile, model_backend;
+    /* batch, stream, capacity: data, runner, outputs */
+    const char *strategy, *data, *trace;
+    const char *predictions, *json, *csv, *jsonl, *prometheus;
+    long workers, samples, max_batch, max_delay_us, queue_capacity, interval_ms;
+    double rate, straggler_factor, worker_timeout_s;
+    dpc_reals slowdown;
+    int arrival, overflow, backend, retry, quiet, pin;
+    /* capacity */
+    double slo_p99_ms, start_rate, max_rate;
+    /* matrix */
+    dpc_names archs, strategies, engines;
+    dpc_ints workers_list;
+    dpc_reals rates;
+    long repeat;
+    const char *out, *baseline, *python, *weights_dir;
+    int keep_jsonl;
+} dpb_opts;
+
+/* Defaults for cmd's subcommand, then argv. Returns DPC_CONTINUE or the exit status. */
+int dpb_parse(const dpc_command *cmd, int argc, char **argv, dpb_opts *o);
+
+int dpb_infer(const dpc_command *cmd, int argc, char **argv);
+/* batch and stream */
+int dpb_run(const dpc_command *cmd, int argc, char **argv);
+int dpb_capacity(const dpc_command *cmd, int argc, char **argv);
+int dpb_matrix(const dpc_command *cmd, int argc, char **argv);
+
+/* The matrix's engines by name (libdataparallel first), NULL-terminated. */
+const char *const *dpb_engine_names(void);
 
 #endif

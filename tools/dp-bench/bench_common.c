@@ -1,160 +1,11 @@
-/* Flags and set-up shared by dp-bench batch, stream and capacity. */
+/* Set-up shared by dp-bench batch, stream and capacity. */
 #include "bench_common.h"
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-
-typedef struct flag {
-    const char *name;
-    int has_arg;
-    int cmds;
-} flag;
-
-/* One table for the three commands; `cmds` says which accept each flag. */
-static const flag flags[] = {
-    {"arch", 1, 7},           {"strategy", 1, 7},    {"workers", 1, 7},        {"threads", 1, 7},
-    {"samples", 1, 3},        {"slowdown", 1, 7},    {"data", 1, 7},           {"weights", 1, 7},
-    {"seed", 1, 7},           {"precision", 1, 7},   {"classes", 1, 7},        {"max-batch", 1, 7},
-    {"max-delay-us", 1, 6},   {"queue-capacity", 1, 6}, {"overflow", 1, 6},    {"rate", 1, 2},
-    {"arrival", 1, 2},        {"trace", 1, 2},       {"backend", 1, 7},        {"predictions", 1, 3},
-    {"json", 1, 7},           {"csv", 1, 3},         {"jsonl", 1, 3},          {"prometheus", 1, 3},
-    {"quiet", 0, 7},          {"pin", 0, 7},         {"straggler-factor", 1, 3}, {"interval-ms", 1, 3},
-    {"slo-p99-ms", 1, 4},     {"seconds", 1, 4},     {"start-rate", 1, 4},     {"max-rate", 1, 4},
-    {"worker-timeout", 1, 7}, {"retry", 0, 7},      {"help", 0, 7},
-};
-#define NFLAGS (int)(sizeof flags / sizeof flags[0])
-
-static void defaults(int cmd, dpb_opts *o) {
-    /* Runner settings default to the library's own, so the tool cannot drift from them. */
-    dp_runner_opts ro;
-    dp_runner_opts_init(&ro);
-    memset(o, 0, sizeof *o);
-    o->cmd = cmd;
-    o->arch = "resnet18";
-    o->strategy = "uniform";
-    o->data = "synthetic";
-    o->workers = ro.workers;
-    o->threads = ro.threads_per_worker;
-    o->samples = cmd == DPB_BATCH ? 1000 : 2500;
-    o->max_batch = ro.max_batch;
-    o->max_delay_us = ro.max_delay_us;
-    o->queue_capacity = ro.queue_capacity;
-    o->classes = 10;
-    o->seed = 0;
-    o->interval_ms = ro.interval_ms;
-    o->rate = 500;
-    o->straggler_factor = ro.straggler_factor;
-    o->slo_p99_ms = 10;
-    o->seconds = 2;
-    o->start_rate = 100;
-    o->max_rate = 100000;
-    o->precision = DP_PRECISION_FP32;
-    o->arrival = DP_RATE_CONSTANT;
-    o->overflow = ro.overflow;
-    o->backend = ro.backend;
-    o->worker_timeout_s = ro.worker_timeout_s;
-}
-
-static int parse_one(dpb_opts *o, const char *name, const char *v) {
-#define IS(s) (strcmp(name, s) == 0)
-    char opt[64];
-    snprintf(opt, sizeof opt, "--%s", name);
-    if (IS("arch")) o->arch = v;
-    else if (IS("strategy")) o->strategy = v;
-    else if (IS("workers")) return dpc_parse_int(opt, v, 1, DPB_MAX_WORKERS, &o->workers);
-    else if (IS("threads")) return dpc_parse_int(opt, v, 1, 1024, &o->threads);
-    else if (IS("samples")) {
-        o->samples_given = 1;
-        return dpc_parse_int(opt, v, 0, 1L << 40, &o->samples);
-    } else if (IS("slowdown")) return dpc_parse_double_list(opt, v, 1.0, 1e6, o->slowdown, DPB_MAX_WORKERS, &o->num_slowdown);
-    else if (IS("data")) o->data = v;
-    else if (IS("weights")) o->weights = v;
-    else if (IS("seed")) return dpc_parse_int(opt, v, 0, 1L << 62, &o->seed);
-    else if (IS("precision")) return dpc_parse_precision(v, &o->precision);
-    else if (IS("classes")) return dpc_parse_int(opt, v, 1, 1 << 20, &o->classes);
-    else if (IS("max-batch")) return dpc_parse_int(opt, v, 1, 4096, &o->max_batch);
-    else if (IS("max-delay-us")) return dpc_parse_int(opt, v, 0, 60000000, &o->max_delay_us);
-    else if (IS("queue-capacity")) return dpc_parse_int(opt, v, 1, 1 << 24, &o->queue_capacity);
-    else if (IS("interval-ms")) return dpc_parse_int(opt, v, 1, 3600000, &o->interval_ms);
-    else if (IS("rate")) return dpc_parse_double(opt, v, 1e-6, 1e9, &o->rate);
-    else if (IS("straggler-factor")) return dpc_parse_double(opt, v, 1.0, 1e6, &o->straggler_factor);
-    else if (IS("slo-p99-ms")) return dpc_parse_double(opt, v, 1e-3, 1e6, &o->slo_p99_ms);
-    else if (IS("worker-timeout")) return dpc_parse_double(opt, v, 1e-3, 1e6, &o->worker_timeout_s);
-    else if (IS("retry")) o->retry = 1;
-    else if (IS("seconds")) return dpc_parse_double(opt, v, 0.01, 3600, &o->seconds);
-    else if (IS("start-rate")) return dpc_parse_double(opt, v, 1e-3, 1e9, &o->start_rate);
-    else if (IS("max-rate")) return dpc_parse_double(opt, v, 1e-3, 1e9, &o->max_rate);
-    else if (IS("trace")) o->trace = v;
-    else if (IS("predictions")) o->predictions = v;
-    else if (IS("json")) o->json = v;
-    else if (IS("csv")) o->csv = v;
-    else if (IS("jsonl")) o->jsonl = v;
-    else if (IS("prometheus")) o->prometheus = v;
-    else if (IS("quiet")) o->quiet = 1;
-    else if (IS("pin")) o->pin = 1;
-    else if (IS("arrival")) {
-        if (strcmp(v, "constant") == 0) o->arrival = DP_RATE_CONSTANT;
-        else if (strcmp(v, "poisson") == 0) o->arrival = DP_RATE_POISSON;
-        else if (strcmp(v, "trace") == 0) o->arrival = DP_RATE_TRACE;
-        else if (strcmp(v, "unlimited") == 0) o->arrival = DP_RATE_UNLIMITED;
-        else {
-            dpc_usage_error("--arrival: '%s' is not constant, poisson, trace or unlimited", v);
-            return -1;
-        }
-    } else if (IS("overflow")) {
-        if (strcmp(v, "block") == 0) o->overflow = DP_OVERFLOW_BLOCK;
-        else if (strcmp(v, "drop-newest") == 0) o->overflow = DP_OVERFLOW_DROP_NEWEST;
-        else if (strcmp(v, "drop-oldest") == 0) o->overflow = DP_OVERFLOW_DROP_OLDEST;
-        else {
-            dpc_usage_error("--overflow: '%s' is not block, drop-newest or drop-oldest", v);
-            return -1;
-        }
-    } else if (IS("backend")) {
-        if (strcmp(v, "threads") == 0) o->backend = DP_RUNNER_THREADS;
-        else if (strcmp(v, "mpi") == 0) o->backend = DP_RUNNER_MPI;
-        else {
-            dpc_usage_error("--backend: '%s' is not threads or mpi", v);
-            return -1;
-        }
-    }
-    return 0;
-#undef IS
-}
-
-int dpb_parse(int cmd, int argc, char **argv, dpb_opts *o, void (*usage)(FILE *)) {
-    struct option lopts[NFLAGS + 1];
-    int map[NFLAGS], n = 0, c, idx;
-    defaults(cmd, o);
-    for (int i = 0; i < NFLAGS; i++)
-        if (flags[i].cmds & cmd) {
-            lopts[n] = (struct option){flags[i].name, flags[i].has_arg ? required_argument : no_argument, 0, 0};
-            map[n++] = i;
-        }
-    lopts[n] = (struct option){0, 0, 0, 0};
-    optind = 1;
-    opterr = 1;
-    while ((c = getopt_long(argc, argv, "", lopts, &idx)) != -1) {
-        if (c != 0) {
-            usage(stderr);
-            return 3;
-        }
-        const char *name = flags[map[idx]].name;
-        if (strcmp(name, "help") == 0) {
-            usage(stdout);
-            return 1;
-        }
-        if (parse_one(o, name, optarg) != 0) return 3;
-    }
-    if (optind < argc) return dpc_usage_error("unexpected argument '%s'", argv[optind]) + 1;
-    if (o->num_slowdown > o->workers)
-        return dpc_usage_error("--slowdown has %d factors for %ld workers", o->num_slowdown, o->workers) + 1;
-    if (o->arrival == DP_RATE_TRACE && !o->trace) return dpc_usage_error("--arrival trace needs --trace F") + 1;
-    return 0;
-}
 
 /* ---- environment ---------------------------------------------------------------------------- */
 
@@ -162,16 +13,16 @@ static int load_data(dpb_env *e, const dpb_opts *o) {
     dp_status s;
     const char *d = o->data;
     if (strcmp(d, "synthetic") == 0) {
-        int64_t n = o->cmd == DPB_BATCH ? o->samples : (o->samples < 1000 ? (o->samples > 0 ? o->samples : 1) : 1000);
+        /* Batch mode generates every sample; a stream cycles through at most 1000 of them. */
+        int64_t n = o->cmd == DPB_BATCH ? (o->samples < 0 ? 1000 : o->samples)
+                                          : (o->samples < 0 || o->samples > 1000 ? 1000 : o->samples > 0 ? o->samples : 1);
         s = dp_dataset_synthetic(n, 3, 32, 32, (uint64_t)o->seed, &e->base);
     } else if (strncmp(d, "cifar10:", 8) == 0) {
         s = dp_dataset_cifar10(d + 8, NULL, &e->base);
     } else if (strncmp(d, "fashion-mnist:", 14) == 0) {
         s = dp_dataset_fashion_mnist(d + 14, NULL, &e->base);
-    } else if (strncmp(d, "npy:", 4) == 0) {
-        s = dp_dataset_npy(d + 4, &e->base);
     } else {
-        return dpc_usage_error("--data: '%s' is not cifar10:FILE, fashion-mnist:PATH, npy:FILE or synthetic", d);
+        s = dp_dataset_npy(d + 4, &e->base); /* npy:FILE (the only other spec the flag takes) */
     }
     if (s != DP_OK) return dpc_fail(s, "loading the data set");
     e->ds = e->base;
@@ -207,7 +58,7 @@ static int add_sink(dpb_env *e, dp_status s, dp_sink **sink, const char *what) {
 int dpb_make_source(const dpb_env *e, const dpb_opts *o, double rate, int64_t samples, dp_source **out) {
     dp_source_opts so;
     dp_source_opts_init(&so);
-    so.policy = o->arrival;
+    so.policy = (dp_rate_policy)o->arrival;
     so.rate = rate;
     so.samples = samples;
     so.seed = (uint64_t)o->seed + 1;
@@ -216,19 +67,18 @@ int dpb_make_source(const dpb_env *e, const dpb_opts *o, double rate, int64_t sa
     return s != DP_OK ? dpc_fail(s, "creating the source") : 0;
 }
 
-int dpb_env_init(dpb_env *e, const dpb_opts *o, int sinks) {
-    memset(e, 0, sizeof *e);
+static int env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     dp_set_log_fn(log_to_stderr, NULL, DP_LOG_WARN);
     dp_model_opts mo;
     dp_model_opts_init(&mo);
     mo.num_classes = (int)o->classes;
-    mo.precision = o->precision;
+    mo.precision = (dp_precision)o->precision;
     mo.seed = (uint64_t)o->seed;
     dp_status s = dp_model_load(o->arch, o->weights, &mo, &e->model);
     if (s != DP_OK) return dpc_fail(s, "loading the model");
     int rc = load_data(e, o);
     if (rc) return rc;
-    if (o->cmd == DPB_BATCH && o->samples_given && o->samples < dp_dataset_count(e->base)) {
+    if (o->cmd == DPB_BATCH && o->samples >= 0 && o->samples < dp_dataset_count(e->base)) {
         int c, h, w;
         dp_dataset_shape(e->base, &c, &h, &w);
         s = dp_dataset_callback(o->samples, c, h, w, prefix_get, e->base, &e->ds);
@@ -238,7 +88,8 @@ int dpb_env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     if (s != DP_OK) return dpc_fail(s, "--strategy");
     int64_t slots = dp_dataset_count(e->ds);
     if (o->cmd == DPB_STREAM) {
-        int64_t n = o->samples_given || o->arrival != DP_RATE_TRACE ? o->samples : 0;
+        /* A trace gives one sample per entry unless --samples says otherwise. */
+        int64_t n = o->samples >= 0 ? o->samples : o->arrival == DP_RATE_TRACE ? 0 : 2500;
         if ((rc = dpb_make_source(e, o, o->rate, n, &e->src))) return rc;
         slots = dp_source_count(e->src);
     }
@@ -256,10 +107,10 @@ int dpb_env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     ro.max_batch = (int)o->max_batch;
     ro.max_delay_us = o->max_delay_us;
     ro.queue_capacity = (int)o->queue_capacity;
-    ro.overflow = o->overflow;
-    ro.backend = o->backend;
-    ro.slowdown = o->num_slowdown ? o->slowdown : NULL;
-    ro.num_slowdown = o->num_slowdown;
+    ro.overflow = (dp_overflow)o->overflow;
+    ro.backend = (dp_runner_backend)o->backend;
+    ro.slowdown = o->slowdown.n ? o->slowdown.v : NULL;
+    ro.num_slowdown = o->slowdown.n;
     ro.straggler_factor = o->straggler_factor;
     ro.pin_workers = o->pin;
     ro.interval_ms = (int)o->interval_ms;
@@ -284,6 +135,15 @@ int dpb_env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     if (o->prometheus && (rc = add_sink(e, dp_sink_prometheus_create(o->prometheus, &sink), &sink, "--prometheus")))
         return rc;
     return 0;
+}
+
+int dpb_setup(const dpc_command *cmd, int argc, char **argv, dpb_opts *o, dpb_env *e, int sinks) {
+    memset(e, 0, sizeof *e);
+    int rc = dpb_parse(cmd, argc, argv, o);
+    if (rc != DPC_CONTINUE) return rc;
+    if ((rc = env_init(e, o, sinks)) == 0) return DPC_CONTINUE;
+    dpb_env_free(e);
+    return rc;
 }
 
 void dpb_env_free(dpb_env *e) {
@@ -327,9 +187,9 @@ cJSON *dpb_summary_json(const dp_summary *s, const dpb_opts *o, int argc, char *
     cJSON_AddStringToObject(j, "strategy", o->strategy);
     cJSON_AddNumberToObject(j, "threads_per_worker", (double)o->threads);
     cJSON_AddNumberToObject(j, "max_batch", (double)o->max_batch);
-    cJSON_AddStringToObject(j, "precision", o->precision == DP_PRECISION_BF16 ? "bf16" : "fp32");
+    cJSON_AddStringToObject(j, "precision", dpc_choice_name(dpc_precisions, o->precision));
     cJSON_AddStringToObject(j, "data", o->data);
-    if (o->num_slowdown) cJSON_AddItemToObject(j, "slowdown", cJSON_CreateDoubleArray(o->slowdown, o->num_slowdown));
+    if (o->slowdown.n) cJSON_AddItemToObject(j, "slowdown", cJSON_CreateDoubleArray(o->slowdown.v, o->slowdown.n));
     dpc_add_provenance(j, argc, argv);
     return j;
 }

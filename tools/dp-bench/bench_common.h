@@ -1,39 +1,13 @@
-/* What dp-bench batch, stream and capacity share: their flags, and turning them into a model,
- * a data set, a partitioner, a runner, sinks, predictions and JSON. */
+/* What dp-bench batch, stream and capacity share: turning their options into a model, a data
+ * set, a partitioner, a runner, sinks, predictions and JSON. */
 #ifndef DP_BENCH_BENCH_COMMON_H
 #define DP_BENCH_BENCH_COMMON_H
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
+#include "bench.h"
 #include "dataparallel.h"
-
-#define DPB_MAX_WORKERS 256
-
-/* Which subcommand accepts a flag (a bit mask). */
-enum { DPB_BATCH = 1, DPB_STREAM = 2, DPB_CAPACITY = 4 };
-
-typedef struct dpb_opts {
-    int cmd;                     /* DPB_BATCH, DPB_STREAM or DPB_CAPACITY */
-    const char *arch, *strategy, *weights, *data, *trace;
-    const char *predictions, *json, *csv, *jsonl, *prometheus;
-    long workers, threads, samples, max_batch, max_delay_us, queue_capacity, classes, seed, interval_ms;
-    int samples_given;
-    double rate, straggler_factor, slo_p99_ms, seconds, start_rate, max_rate;
-    double worker_timeout_s;     /* --worker-timeout (mpi) */
-    int retry;                   /* --retry (mpi) */
-    double slowdown[DPB_MAX_WORKERS];
-    int num_slowdown;
-    dp_precision precision;
-    dp_rate_policy arrival;
-    dp_overflow overflow;
-    dp_runner_backend backend;
-    int quiet, pin;
-} dpb_opts;
-
-/* Parse argv for cmd. Returns 0 to go on, or an exit code + 1 (so 1 = exit 0 after --help,
- * 3 = usage error exit 2). usage() prints the command's help. */
-int dpb_parse(int cmd, int argc, char **argv, dpb_opts *o, void (*usage)(FILE *));
 
 /* Everything a run needs, built from the options. Free with dpb_env_free(). */
 typedef struct dpb_env {
@@ -50,10 +24,11 @@ typedef struct dpb_env {
     int64_t pred_n;
 } dpb_env;
 
-/* Load model and data, create the partitioner, the source (stream), the runner, and attach the
- * sinks asked for (sinks = 0 for none, e.g. capacity probes). Returns 0 or an exit code (message
- * printed); call dpb_env_free() either way. */
-int dpb_env_init(dpb_env *e, const dpb_opts *o, int sinks);
+/* Parse argv (dpb_parse), then load model and data, create the partitioner, the source
+ * (stream), the runner, and attach the sinks asked for (sinks = 0 for none, e.g. capacity
+ * probes). Returns DPC_CONTINUE with *e ready (free with dpb_env_free()), or the exit status
+ * (message printed, nothing left to free). */
+int dpb_setup(const dpc_command *cmd, int argc, char **argv, dpb_opts *o, dpb_env *e, int sinks);
 /* A source over e->ds at rate with `samples` samples (0: the default of the policy). */
 int dpb_make_source(const dpb_env *e, const dpb_opts *o, double rate, int64_t samples, dp_source **out);
 void dpb_env_free(dpb_env *e);

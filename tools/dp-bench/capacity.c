@@ -7,23 +7,6 @@
 #include "bench_common.h"
 #include "cli.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: dp-bench capacity --arch A --strategy S --workers W [--slo-p99-ms 10] [options]\n"
-            "  --arch A              resnet18 | mobilenet_v2 | resnet18_cifar | mobilenetv2_cifar (default resnet18)\n"
-            "  --strategy S          uniform | sharded | dynamic | weighted (default uniform)\n"
-            "  --workers W           worker threads (default 1)   --threads T  oneDNN threads per worker\n"
-            "  --slo-p99-ms L        latency objective for p99 (default 10)\n"
-            "  --seconds S           length of each probe (default 2)\n"
-            "  --start-rate R        first probe (default 100/s)   --max-rate R  stop there (default 100000)\n"
-            "  --max-batch B --max-delay-us D   micro-batching (default 1, 0)\n"
-            "  --queue-capacity Q --overflow P --slowdown f0,f1,... --data D --backend threads|mpi\n"
-            "  --weights F --seed N --classes K --precision fp32|bf16 --pin\n"
-            "  --json F              probes and result as JSON ('-' = stdout)\n"
-            "  --quiet               only the result line\n"
-            "  --help\n");
-}
-
 typedef struct probe {
     double rate, p99, throughput, efficiency;
     int64_t dropped, failed;
@@ -55,19 +38,15 @@ static int run_probe(dpb_env *e, const dpb_opts *o, double rate, probe *p, int n
     return 0;
 }
 
-int dpb_capacity(int argc, char **argv) {
+int dpb_capacity(const dpc_command *cmd, int argc, char **argv) {
     dpb_opts o;
     dpb_env e;
-    int rc = dpb_parse(DPB_CAPACITY, argc, argv, &o, usage);
-    if (rc) return rc - 1;
-    if ((rc = dpb_env_init(&e, &o, 0)) != 0) {
-        dpb_env_free(&e);
-        return rc;
-    }
+    int rc = dpb_setup(cmd, argc, argv, &o, &e, 0);
+    if (rc != DPC_CONTINUE) return rc;
     if (dp_runner_is_worker_rank(e.runner)) {
         fprintf(stderr, "%s: capacity search runs on one process; use --backend threads\n", dpc_prog());
         dpb_env_free(&e);
-        return 2;
+        return DPC_EXIT_USAGE;
     }
     enum { MAX_PROBES = 40 };
     probe probes[MAX_PROBES];

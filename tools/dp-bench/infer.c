@@ -5,7 +5,6 @@
  * waits after every layer, so it is kept out of the headline figure) and prints each layer's
  * time, share and oneDNN implementation. */
 #define _GNU_SOURCE
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,25 +12,6 @@
 
 #include "bench.h"
 #include "cli.h"
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: dp-bench infer --arch A [options]\n"
-            "  --arch A           resnet18 | mobilenet_v2 | resnet18_cifar | mobilenetv2_cifar\n"
-            "  --batch B          samples per batch (default 1)\n"
-            "  --threads T        oneDNN/OpenMP threads of the execution context (default 1)\n"
-            "  --precision P      fp32 | bf16 (default fp32)\n"
-            "  --backend B        onednn | reference (default onednn)\n"
-            "  --seconds S        timed duration (default 5)\n"
-            "  --warmup S         untimed warm-up before it (default 1)\n"
-            "  --size N           input height and width (default 32)\n"
-            "  --classes K        number of classes (default 10)\n"
-            "  --weights F        .npz or .safetensors weights (default: seeded)\n"
-            "  --seed N           seed of the weights and of the input (default 0)\n"
-            "  --profile          also time every layer (separate pass) and print the table\n"
-            "  --json F           write the result as JSON to F ('-' = stdout)\n"
-            "  --help\n");
-}
 
 typedef struct run_stats {
     long iterations;
@@ -94,56 +74,27 @@ static cJSON *print_profile(dp_exec *e, int batch) {
     return arr;
 }
 
-int dpb_infer(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"arch", required_argument, 0, 'a'},    {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'}, {"precision", required_argument, 0, 'p'},
-        {"backend", required_argument, 0, 'B'}, {"seconds", required_argument, 0, 's'},
-        {"warmup", required_argument, 0, 'w'},  {"size", required_argument, 0, 'S'},
-        {"classes", required_argument, 0, 'k'}, {"weights", required_argument, 0, 'W'},
-        {"seed", required_argument, 0, 'r'},    {"profile", no_argument, 0, 'P'},
-        {"json", required_argument, 0, 'j'},    {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    const char *arch = NULL, *json_path = NULL, *weights = NULL;
-    long batch = 1, threads = 1, size = 32, classes = 10, seed = 0;
-    double seconds = 5, warmup = 1;
-    int profile = 0, c;
+int dpb_infer(const dpc_command *cmd, int argc, char **argv) {
+    dpb_opts o;
+    int rc = dpb_parse(cmd, argc, argv, &o);
+    if (rc != DPC_CONTINUE) return rc;
     dp_model_opts mo;
     dp_model_opts_init(&mo);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int bad = 0;
-        switch (c) {
-        case 'a': arch = optarg; break;
-        case 'b': bad = dpc_parse_int("--batch", optarg, 1, 1 << 16, &batch); break;
-        case 't': bad = dpc_parse_int("--threads", optarg, 1, 1024, &threads); break;
-        case 'p': bad = dpc_parse_precision(optarg, &mo.precision); break;
-        case 'B': bad = dpc_parse_backend(optarg, &mo.backend); break;
-        case 's': bad = dpc_parse_double("--seconds", optarg, 0, 86400, &seconds); break;
-        case 'w': bad = dpc_parse_double("--warmup", optarg, 0, 86400, &warmup); break;
-        case 'S': bad = dpc_parse_int("--size", optarg, 32, 4096, &size); break;
-        case 'k': bad = dpc_parse_int("--classes", optarg, 1, 1 << 20, &classes); break;
-        case 'W': weights = optarg; break;
-        case 'r': bad = dpc_parse_int("--seed", optarg, 0, 0x7fffffffL, &seed); break;
-        case 'P': profile = 1; break;
-        case 'j': json_path = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: return dpc_usage_error("unknown option");
-        }
-        if (bad) return 2;
-    }
-    if (optind < argc) return dpc_usage_error("unexpected argument '%s'", argv[optind]);
-    if (!arch) return dpc_usage_error("--arch is required");
-    mo.num_classes = (int)classes;
-    mo.seed = (uint64_t)seed;
+    mo.num_classes = (int)o.classes;
+    mo.seed = (uint64_t)o.seed;
+    mo.precision = (dp_precision)o.precision;
+    mo.backend = (dp_model_backend)o.model_backend;
+    const char *arch = o.arch, *json_path = o.json;
+    long threads = o.threads, classes = o.classes, seed = o.seed;
+    double seconds = o.seconds, warmup = o.warmup;
 
-    int rc = 1, n = (int)batch, hw = (int)size;
+    int n = (int)o.batch, hw = (int)o.size;
+    rc = DPC_EXIT_FAILED;
     dp_model *m = NULL;
     dp_exec *e = NULL;
     float *x = NULL, *y = NULL;
     cJSON *json = NULL;
-    dp_status s = dp_model_load(arch, weights, &mo, &m);
+    dp_status s = dp_model_load(arch, o.weights, &mo, &m);
     if (s) return dpc_fail(s, "loading the model");
     /* This thread runs the benchmark, so it creates the exec (OpenMP team size is per thread). */
     s = dp_exec_create(m, (int)threads, &e);
@@ -174,8 +125,8 @@ int dpb_infer(int argc, char **argv) {
     }
     double img_s = (double)timed.iterations * n / timed.seconds;
     double ms = timed.seconds * 1e3 / (double)timed.iterations;
-    const char *prec = mo.precision == DP_PRECISION_BF16 ? "bf16" : "fp32";
-    const char *be = mo.backend == DP_BACKEND_REFERENCE ? "reference" : "onednn";
+    const char *prec = dpc_choice_name(dpc_precisions, o.precision);
+    const char *be = dpc_choice_name(dpc_model_backends, o.model_backend);
     printf("dp-bench infer: %s batch %d %dx%d, %ld thread(s), %s, %s backend on %s (library %s)\n", arch, n, hw, hw,
            threads, prec, be, dpc_cpu_model(), dp_version_string());
     double cpu_ms = timed.cpu_seconds * 1e3 / (double)timed.iterations;
@@ -197,7 +148,7 @@ int dpb_infer(int argc, char **argv) {
     cJSON_AddNumberToObject(json, "img_per_s", img_s);
     cJSON_AddNumberToObject(json, "ms_per_batch", ms);
     cJSON_AddNumberToObject(json, "cpu_ms_per_batch", cpu_ms);
-    if (profile) {
+    if (o.profile) {
         if ((s = dp_exec_set_profiling(e, 1)) || (s = timed_runs(e, x, n, hw, y, seconds, &prof))) {
             rc = dpc_fail(s, "profiling");
             goto done;

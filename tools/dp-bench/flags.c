@@ -1,0 +1,167 @@
+/* Every flag of dp-bench: one row each, with the subcommands that take it (see flags.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "cli.h"
+
+enum {
+    I = DPB_INFER,
+    B = DPB_BATCH,
+    S = DPB_STREAM,
+    C = DPB_CAPACITY,
+    M = DPB_MATRIX,
+    RUN = B | S | C, /* the subcommands that build a runner */
+};
+
+static const dpc_choice arrivals[] = {{"constant", DP_RATE_CONSTANT}, {"poisson", DP_RATE_POISSON},
+                                      {"trace", DP_RATE_TRACE},       {"unlimited", DP_RATE_UNLIMITED},
+                                      {NULL, 0}};
+static const dpc_choice overflows[] = {{"block", DP_OVERFLOW_BLOCK}, {"drop-newest", DP_OVERFLOW_DROP_NEWEST},
+                                       {"drop-oldest", DP_OVERFLOW_DROP_OLDEST}, {NULL, 0}};
+static const dpc_choice runner_backends[] = {{"threads", DP_RUNNER_THREADS}, {"mpi", DP_RUNNER_MPI}, {NULL, 0}};
+
+static const char *data_spec(const char *v) {
+    static const char *const prefixes[] = {"cifar10:", "fashion-mnist:", "npy:"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(v, prefixes[i], n) == 0 && v[n]) return NULL;
+    }
+    return strcmp(v, "synthetic") == 0 ? NULL : "synthetic, cifar10:FILE, fashion-mnist:PATH or npy:FILE";
+}
+
+static const char *host_port(const char *v) {
+    const char *colon = strrchr(v, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    return colon && colon[1] && *end == '\0' && port >= 0 && port <= 65535 ? NULL : "HOST:PORT (e.g. :9100)";
+}
+
+#define T dpb_opts
+static const dpc_flag flags[] = {
+    {"arch", "A", I, DPC_NAME(T, arch, dpc_arch_names), .help = "architecture", .required = 1},
+    {"arch", "A", RUN, DPC_NAME(T, arch, dpc_arch_names), .help = "architecture"},
+    {"arch", "LIST", M, DPC_NAMES(T, archs, dpc_arch_names), .help = "architectures"},
+    {"strategy", "S", RUN, DPC_NAME(T, strategy, dpc_strategy_names), .help = "partitioner"},
+    {"strategies", "LIST", M, DPC_NAMES(T, strategies, dpc_strategy_names), .help = "partitioners"},
+    {"workers", "W", RUN, DPC_INT(T, workers, 1, DPC_LIST_MAX), .help = "workers sharing the model"},
+    {"workers", "LIST", M, DPC_INTS(T, workers_list, 1, DPC_LIST_MAX), .help = "worker counts"},
+    {"threads", "T", I | RUN | M, DPC_INT(T, threads, 1, 1024), .help = "oneDNN threads per worker"},
+    DPC_MODEL_FLAGS(T, I | RUN),
+    {"backend", "B", I, DPC_CHOICE(T, model_backend, dpc_model_backends), .help = "engine (reference: OpenBLAS)"},
+    {"batch", "B", I, DPC_INT(T, batch, 1, 1 << 16), .help = "samples per batch"},
+    {"size", "N", I, DPC_INT(T, size, 32, 4096), .help = "input height and width"},
+    {"seconds", "S", I, DPC_REAL(T, seconds, 0, 86400), .help = "timed duration (at least one batch)"},
+    {"warmup", "S", I, DPC_REAL(T, warmup, 0, 86400), .help = "untimed warm-up before it"},
+    {"profile", NULL, I, DPC_SWITCH(T, profile), .help = "a second pass timing every layer, printed as a table"},
+    {"samples", "N", B, DPC_INT(T, samples, 0, 1L << 40), .help = "samples (of a file: the first N)",
+     .def = "1000 synthetic, else all"},
+    {"samples", "N", S, DPC_INT(T, samples, 0, 1L << 40), .help = "samples to emit",
+     .def = "2500, trace: one per entry"},
+    {"samples", "N", M, DPC_INT(T, samples, 1, 1000000000), .help = "samples per run", .def = "rate x 10 s"},
+    {"data", "D", RUN | M, DPC_STR(T, data, data_spec), .help = "data set: synthetic, cifar10:FILE, fashion-mnist:PATH or npy:FILE"},
+    {"rate", "R", S, DPC_REAL(T, rate, 1e-6, 1e9), .help = "target samples/s"},
+    {"rates", "LIST", M, DPC_REALS(T, rates, 1e-3, 1e9), .help = "constant arrival rates, samples/s"},
+    {"arrival", "A", S, DPC_CHOICE(T, arrival, arrivals), .help = "arrival process"},
+    {"trace", "F", S, DPC_STR(T, trace, NULL), .help = "arrival offsets (s), one a line or a CSV with a time column"},
+    {"max-batch", "B", RUN | M, DPC_INT(T, max_batch, 1, 4096), .help = "micro-batch limit"},
+    {"max-delay-us", "D", S | C, DPC_INT(T, max_delay_us, 0, 60000000), .help = "wait at most D us to fill a micro-batch"},
+    {"queue-capacity", "Q", S | C, DPC_INT(T, queue_capacity, 1, 1 << 24), .help = "samples per queue"},
+    {"overflow", "P", S | C, DPC_CHOICE(T, overflow, overflows), .help = "what a full queue does"},
+    {"slowdown", "LIST", RUN, DPC_REALS(T, slowdown, 1.0, 1e6), .help = "stretch worker k's service time by f_k",
+     .def = "1"},
+    {"backend", "B", RUN, DPC_CHOICE(T, backend, runner_backends), .help = "runner (mpi: start with mpirun)"},
+    {"worker-timeout", "S", RUN, DPC_REAL(T, worker_timeout_s, 1e-3, 1e6), .help = "mpi: a rank silent S seconds is dead"},
+    {"retry", NULL, RUN, DPC_SWITCH(T, retry), .help = "mpi: re-dispatch a dead rank's batch (else it fails)"},
+    {"pin", NULL, RUN, DPC_SWITCH(T, pin), .help = "pin worker k to its cores"},
+    {"straggler-factor", "X", B | S, DPC_REAL(T, straggler_factor, 1.0, 1e6), .help = "flag workers X times slower than the median"},
+    {"interval-ms", "MS", B | S, DPC_INT(T, interval_ms, 1, 3600000), .help = "interval of the sinks' summaries"},
+    {"slo-p99-ms", "L", C, DPC_REAL(T, slo_p99_ms, 1e-3, 1e6), .help = "latency objective for p99"},
+    {"seconds", "S", C, DPC_REAL(T, seconds, 0.01, 3600), .help = "length of each probe (at least 20 samples)"},
+    {"start-rate", "R", C, DPC_REAL(T, start_rate, 1e-3, 1e9), .help = "rate of the first probe"},
+    {"max-rate", "R", C, DPC_REAL(T, max_rate, 1e-3, 1e9), .help = "highest rate probed"},
+    {"predictions", "F", B | S, DPC_STR(T, predictions, NULL), .help = "CSV sample_id,worker,top1 of every completed sample"},
+    {"json", "F", I | RUN, DPC_STR(T, json, NULL), .help = "the result as JSON ('-': stdout)"},
+    {"csv", "F", B | S, DPC_STR(T, csv, NULL), .help = "CSV sink: interval summaries"},
+    {"jsonl", "F", B | S, DPC_STR(T, jsonl, NULL), .help = "JSONL sink: one line a sample, then the summary"},
+    {"prometheus", "HOST:PORT", B | S, DPC_STR(T, prometheus, host_port), .help = "serve /metrics there"},
+    {"quiet", NULL, RUN, DPC_SWITCH(T, quiet), .help = "no console output but the result"},
+    {"weights-dir", "DIR", M, DPC_STR(T, weights_dir, NULL), .help = "every run of arch A loads DIR/A.npz",
+     .def = "seeded"},
+    {"engines", "LIST", M, DPC_NAMES(T, engines, dpb_engine_names), .help = "engines, alternating cell by cell"},
+    {"baseline", "PATH", M, DPC_STR(T, baseline, NULL), .help = "benchmarks/pytorch_baseline.py",
+     .def = "$DP_SOURCE_DIR/benchmarks or next to the build"},
+    {"python", "PATH", M, DPC_STR(T, python, NULL), .help = "interpreter of the baseline",
+     .def = "$DP_PYTHON3 or /usr/bin/python3"},
+    {"jsonl", NULL, M, DPC_SWITCH(T, keep_jsonl), .help = "keep every run's per-sample JSONL in DIR/cells/"},
+    {"repeat", "N", M, DPC_INT(T, repeat, 1, 100), .help = "run the whole matrix N times"},
+    {"out", "DIR", M, DPC_STR(T, out, NULL), .help = "output directory"},
+};
+#undef T
+
+/* The first (at most) n of a NULL-terminated list of names. */
+static void set_names(dpc_names *l, const char *const *names, int n) {
+    for (l->n = 0; l->n < n && names[l->n]; l->n++) l->v[l->n] = names[l->n];
+}
+
+static void defaults(unsigned cmd, dpb_opts *o) {
+    /* Runner settings default to the library's own, so the tool cannot drift from them. */
+    dp_runner_opts ro;
+    dp_runner_opts_init(&ro);
+    dp_model_opts mo;
+    dp_model_opts_init(&mo);
+    memset(o, 0, sizeof *o);
+    o->cmd = cmd;
+    o->arch = "resnet18";
+    o->seed = (long)mo.seed;
+    o->classes = mo.num_classes;
+    o->threads = ro.threads_per_worker;
+    o->precision = mo.precision;
+    o->model_backend = mo.backend;
+    o->batch = 1;
+    o->size = 32;
+    o->seconds = cmd == DPB_INFER ? 5 : 2;
+    o->warmup = 1;
+    o->strategy = "uniform";
+    o->data = "synthetic";
+    o->workers = ro.workers;
+    o->samples = -1;
+    o->max_batch = ro.max_batch;
+    o->max_delay_us = ro.max_delay_us;
+    o->queue_capacity = ro.queue_capacity;
+    o->interval_ms = ro.interval_ms;
+    o->rate = 500;
+    o->straggler_factor = ro.straggler_factor;
+    o->worker_timeout_s = ro.worker_timeout_s;
+    o->arrival = DP_RATE_CONSTANT;
+    o->overflow = ro.overflow;
+    o->backend = ro.backend;
+    o->slo_p99_ms = 10;
+    o->start_rate = 100;
+    o->max_rate = 100000;
+    static const char *const archs[] = {"resnet18", "mobilenet_v2", NULL};
+    set_names(&o->archs, archs, DPC_LIST_MAX);
+    set_names(&o->strategies, dpc_strategy_names(), DPC_LIST_MAX);
+    set_names(&o->engines, dpb_engine_names(), 1);
+    o->workers_list = (dpc_ints){.n = 3, .v = {1, 2, 4}};
+    o->rates = (dpc_reals){.n = 1, .v = {500}};
+    o->repeat = 1;
+    o->out = "results";
+    const char *py = getenv("DP_PYTHON3");
+    o->python = py && *py ? py : "/usr/bin/python3";
+}
+
+int dpb_parse(const dpc_command *cmd, int argc, char **argv, dpb_opts *o) {
+    defaults(cmd->bit, o);
+    int rc = dpc_parse(flags, sizeof flags / sizeof flags[0], cmd, argc, argv, o);
+    if (rc != DPC_CONTINUE) return rc;
+    if (cmd->bit & RUN && o->slowdown.n > o->workers)
+        return dpc_usage_error("--slowdown has %d factors for %ld workers", o->slowdown.n, o->workers);
+    if (cmd->bit == DPB_STREAM && o->arrival == DP_RATE_TRACE && !o->trace)
+        return dpc_usage_error("--arrival trace needs --trace F");
+    if (cmd->bit == DPB_CAPACITY && o->start_rate > o->max_rate)
+        return dpc_usage_error("--start-rate %g is above --max-rate %g", o->start_rate, o->max_rate);
+    return DPC_CONTINUE;
+}

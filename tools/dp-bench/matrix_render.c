@@ -1,0 +1,215 @@
+/* dp-bench matrix: results.csv (one row per run), results.json (every summary) and results.md
+ * (tables per arch and rate), rewritten from all runs so far after every run. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "matrix.h"
+
+double mx_num(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+}
+
+static const char *const latency_keys[] = {"mean", "p50", "p90", "p99", "p999", "max"};
+static const char *const count_keys[] = {"offered", "completed", "dropped", "failed"};
+static const char *const rate_keys[] = {"rate_accuracy_pct", "throughput", "efficiency_pct"};
+static const char *const tail_keys[] = {"cpu_pct", "rss_mb", "elapsed_s"};
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The column order is shared with benchmarks/pytorch_baseline.py (CSV_FIELDS). */
+static void write_csv_header(FILE *f) {
+    fputs("engine,arch,strategy,workers,threads,rate,samples", f);
+    for (size_t i = 0; i < COUNT(count_keys); i++) fprintf(f, ",%s", count_keys[i]);
+    for (size_t i = 0; i < COUNT(rate_keys); i++) fprintf(f, ",%s", rate_keys[i]);
+    for (size_t i = 0; i < COUNT(latency_keys); i++) fprintf(f, ",latency_%s_ms", latency_keys[i]);
+    for (size_t i = 0; i < COUNT(tail_keys); i++) fprintf(f, ",%s", tail_keys[i]);
+    fputs(",accuracy_pct\n", f);
+}
+
+static void write_csv_row(FILE *f, const dpb_opts *o, const mx_run *r) {
+    const cJSON *s = r->summary, *lat = cJSON_GetObjectItemCaseSensitive(s, "latency_ms");
+    fprintf(f, "%s,%s,%s,%d,%ld,%g,%ld", r->engine->name, r->arch, r->strategy, r->workers, o->threads, r->rate,
+            r->samples);
+    for (size_t i = 0; i < COUNT(count_keys); i++) fprintf(f, ",%.0f", mx_num(s, count_keys[i]));
+    for (size_t i = 0; i < COUNT(rate_keys); i++) fprintf(f, ",%.6g", mx_num(s, rate_keys[i]));
+    for (size_t i = 0; i < COUNT(latency_keys); i++) fprintf(f, ",%.6g", mx_num(lat, latency_keys[i]));
+    for (size_t i = 0; i < COUNT(tail_keys); i++) fprintf(f, ",%.6g", mx_num(s, tail_keys[i]));
+    /* Empty, not 0, for unlabelled data: there is no accuracy to report. */
+    if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "accuracy_pct"))) fprintf(f, ",%.6g", mx_num(s, "accuracy_pct"));
+    else fputc(',', f);
+    fputc('\n', f);
+}
+
+static cJSON *results_json(const dpb_opts *o, const mx_run *runs, int n, int argc, char **argv) {
+    cJSON *root = cJSON_CreateObject();
+    dpc_add_provenance(root, argc, argv);
+    cJSON *cells = cJSON_AddArrayToObject(root, "cells");
+    for (int i = 0; i < n; i++) {
+        const mx_run *r = &runs[i];
+        if (r->exit_code == -1) continue;
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "engine", r->engine->name);
+        cJSON_AddStringToObject(c, "arch", r->arch);
+        cJSON_AddStringToObject(c, "strategy", r->strategy);
+        cJSON_AddNumberToObject(c, "workers", r->workers);
+        cJSON_AddNumberToObject(c, "threads", (double)o->threads);
+        cJSON_AddNumberToObject(c, "rate", r->rate);
+        cJSON_AddNumberToObject(c, "samples", (double)r->samples);
+        cJSON_AddNumberToObject(c, "repeat", r->repeat + 1);
+        cJSON_AddBoolToObject(c, "ok", r->summary != NULL);
+        cJSON_AddNumberToObject(c, "exit_code", r->exit_code);
+        cJSON_AddNumberToObject(c, "run_seconds", r->seconds);
+        if (r->summary) cJSON_AddItemReferenceToObject(c, "summary", r->summary);
+        cJSON_AddItemToArray(cells, c);
+    }
+    return root;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double get_throughput(const cJSON *s) { return mx_num(s, "throughput"); }
+static double get_efficiency(const cJSON *s) { return mx_num(s, "efficiency_pct"); }
+static double get_p99(const cJSON *s) { return mx_num(cJSON_GetObjectItemCaseSensitive(s, "latency_ms"), "p99"); }
+/* Process CPU per completed sample: on a shared, loaded machine the steadiest measure of cost. */
+static double get_cpu_ms(const cJSON *s) {
+    double done = mx_num(s, "completed");
+    return done > 0 ? mx_num(s, "cpu_pct") * 10.0 * mx_num(s, "elapsed_s") / done : 0.0;
+}
+
+/* The runs of one cell of the side-by-side table. */
+typedef struct cell {
+    const char *engine, *arch, *strategy;
+    double rate;
+    int workers;
+} cell;
+
+/* Median of get(summary) over the finished runs of a cell, one per repeat. Returns the number of
+ * runs (0: none, *out untouched). */
+static int median_of(const mx_run *runs, int n, const cell *c, double (*get)(const cJSON *), double *out) {
+    double v[n > 0 ? n : 1];
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        const mx_run *r = &runs[i];
+        if (r->summary && r->rate == c->rate && r->workers == c->workers && strcmp(r->engine->name, c->engine) == 0 &&
+            strcmp(r->arch, c->arch) == 0 && strcmp(r->strategy, c->strategy) == 0)
+            v[m++] = get(r->summary);
+    }
+    if (m == 0) return 0;
+    qsort(v, (size_t)m, sizeof v[0], cmp_double);
+    *out = m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
+    return m;
+}
+
+/* Every engine side by side (medians over repeats), then the first engine's throughput over each
+ * other's: the comparison a reader looks for first. */
+static void write_md_side_by_side(FILE *f, const dpb_opts *o, const mx_run *runs, int n, const char *arch,
+                                  double rate) {
+    static double (*const cols[])(const cJSON *) = {get_throughput, get_p99, get_efficiency, get_cpu_ms};
+    static const char *const fmt[] = {" %.1f |", " %.2f |", " %.1f |", " %.2f |"};
+    const dpc_names *eng = &o->engines;
+    if (o->repeat > 1) fprintf(f, "Medians of %ld repeats.\n\n", o->repeat);
+    fputs("| strategy | workers |", f);
+    for (int e = 0; e < eng->n; e++) fprintf(f, " %s samples/s | p99 ms | efficiency %% | CPU ms/sample |", eng->v[e]);
+    for (int e = 1; e < eng->n; e++) fprintf(f, " %s / %s throughput |", eng->v[0], eng->v[e]);
+    fputs("\n|---|---:|", f);
+    for (int e = 0; e < 5 * eng->n - 1; e++) fputs("---:|", f);
+    fputc('\n', f);
+    for (int s = 0; s < o->strategies.n; s++) {
+        for (int w = 0; w < o->workers_list.n; w++) {
+            double thr[DPC_LIST_MAX], v;
+            int have[DPC_LIST_MAX];
+            fprintf(f, "| %s | %ld |", o->strategies.v[s], o->workers_list.v[w]);
+            for (int e = 0; e < eng->n; e++) {
+                cell c = {eng->v[e], arch, o->strategies.v[s], rate, (int)o->workers_list.v[w]};
+                have[e] = median_of(runs, n, &c, get_throughput, &thr[e]);
+                for (size_t k = 0; k < COUNT(cols); k++) {
+                    if (have[e] && median_of(runs, n, &c, cols[k], &v)) fprintf(f, fmt[k], v);
+                    else fputs(" – |", f);
+                }
+            }
+            for (int e = 1; e < eng->n; e++) {
+                if (have[0] && have[e] && thr[e] > 0) fprintf(f, " %.2fx |", thr[0] / thr[e]);
+                else fputs(" – |", f);
+            }
+            fputc('\n', f);
+        }
+    }
+    fputc('\n', f);
+}
+
+static void write_md(FILE *f, const dpb_opts *o, const mx_run *runs, int n, int argc, char **argv) {
+    const char *commit = getenv("DP_GIT_COMMIT");
+    fprintf(f, "# Benchmark matrix\n\n");
+    fprintf(f, "Machine: %s, %ld cores. Library %s. Commit %s.\n\nCommand:\n\n```\n", dpc_cpu_model(),
+            sysconf(_SC_NPROCESSORS_ONLN), dp_version_string(), commit && *commit ? commit : "unknown");
+    for (int i = 0; i < argc; i++) fprintf(f, "%s%s", i ? " " : "", argv[i]);
+    fprintf(f, "\n```\n\nEvery run is one `stream` process (%ld thread(s) per worker, data %s, weights %s). "
+               "Latency counts from each sample's intended arrival time; efficiency = throughput / target rate; "
+               "top-1 = accuracy_pct over the labelled completed samples.\n",
+            o->threads, o->data, o->weights_dir ? o->weights_dir : "seeded");
+    for (int a = 0; a < o->archs.n; a++) {
+        for (int q = 0; q < o->rates.n; q++) {
+            fprintf(f, "\n## %s at %g samples/s\n\n", o->archs.v[a], o->rates.v[q]);
+            if (o->engines.n > 1) write_md_side_by_side(f, o, runs, n, o->archs.v[a], o->rates.v[q]);
+            fprintf(f, "| strategy | workers | engine | throughput (samples/s) | efficiency %% | p50 ms | p99 ms | "
+                       "max ms | dropped | CPU %% | RSS MB | top-1 %% |\n"
+                       "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            for (int i = 0; i < n; i++) {
+                const mx_run *r = &runs[i];
+                if (r->exit_code == -1 || strcmp(r->arch, o->archs.v[a]) != 0 || r->rate != o->rates.v[q]) continue;
+                if (!r->summary) {
+                    fprintf(f, "| %s | %d | %s | failed (exit %d) | | | | | | | | |\n", r->strategy, r->workers,
+                            r->engine->name, r->exit_code);
+                    continue;
+                }
+                const cJSON *s = r->summary, *lat = cJSON_GetObjectItemCaseSensitive(s, "latency_ms");
+                fprintf(f, "| %s | %d | %s | %.1f | %.1f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f |", r->strategy,
+                        r->workers, r->engine->name, mx_num(s, "throughput"), mx_num(s, "efficiency_pct"),
+                        mx_num(lat, "p50"), mx_num(lat, "p99"), mx_num(lat, "max"), mx_num(s, "dropped"),
+                        mx_num(s, "cpu_pct"), mx_num(s, "rss_mb"));
+                if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "accuracy_pct")))
+                    fprintf(f, " %.2f |\n", mx_num(s, "accuracy_pct"));
+                else
+                    fputs(" – |\n", f);
+            }
+        }
+    }
+}
+
+int mx_write_results(const dpb_opts *o, const mx_run *runs, int n, int argc, char **argv) {
+    char path[PATH_MAX];
+    int rc = 0;
+    snprintf(path, sizeof path, "%s/results.csv", o->out);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        write_csv_header(f);
+        for (int i = 0; i < n; i++)
+            if (runs[i].summary) write_csv_row(f, o, &runs[i]);
+        rc |= fclose(f) != 0;
+    } else {
+        rc = 1;
+    }
+    snprintf(path, sizeof path, "%s/results.md", o->out);
+    f = fopen(path, "w");
+    if (f) {
+        write_md(f, o, runs, n, argc, argv);
+        rc |= fclose(f) != 0;
+    } else {
+        rc = 1;
+    }
+    if (rc) fprintf(stderr, "%s: cannot write results in %s: %s\n", dpc_prog(), o->out, strerror(errno));
+    cJSON *root = results_json(o, runs, n, argc, argv);
+    snprintf(path, sizeof path, "%s/results.json", o->out);
+    rc |= root ? dpc_write_json(path, root) : 1;
+    cJSON_Delete(root);
+    return rc;
+}
