@@ -117,3 +117,25 @@ def build(arch, num_classes):
     if arch == "mobilenetv2_cifar":
         return MobileNetV2Cifar(num_classes)
     raise ValueError(arch)
+
+
+def seeded(arch, num_classes, seed=0):
+    """The model in eval mode with weights from torch.manual_seed(seed) and every BatchNorm's
+    statistics and affine terms randomised from seed + 1: PyTorch's defaults make BN an identity,
+    which would let BN folding and the order of operations go untested. The one definition of the
+    seeded models that the parity tests, the PyTorch baseline and the ONNX export share, so that
+    every engine computes the same function from the same weights."""
+    import torch
+    torch.manual_seed(seed)
+    model = build(arch, num_classes).eval()
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                c = m.num_features
+                m.running_mean.copy_(torch.rand(c, generator=g) - 0.5)
+                m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
+                m.weight.copy_(torch.rand(c, generator=g) + 0.5)
+                m.bias.copy_(torch.rand(c, generator=g) - 0.5)
+                m.num_batches_tracked.fill_(123)
+    return model

@@ -10,9 +10,10 @@ user would, so every number of ours has a side-by-side PyTorch number measured o
   matrix    stream over archs x strategies x workers x rates; rows appended to a results.csv
             shared with `dp-bench matrix` (engine=pytorch).
 
-Models: torchvision resnet18 / mobilenet_v2 (random weights, num_classes=K) and the pytorch-cifar
-ResNet18 / MobileNetV2 defined below exactly as docs/models.md describes them (same
-state_dict() names as libdataparallel expects). Run with /usr/bin/python3 (it has torch).
+Models: torchvision resnet18 / mobilenet_v2 (num_classes=K) and the pytorch-cifar ResNet18 /
+MobileNetV2 of cifar_models.py (same state_dict() names as libdataparallel expects), with seeded
+random weights and BN statistics (cifar_models.seeded) or a state_dict() from --weights. Run with
+/usr/bin/python3 (it has torch).
 
 torch is imported lazily: the stream source (the parent process) never loads it, so its CPU and
 memory are those of a source, and worker processes are forked from a torch-free parent.
@@ -63,31 +64,18 @@ def sibling(name):
     return importlib.import_module(name)
 
 
-def cifar_models():
-    """(ResNet18Cifar, MobileNetV2Cifar), shared with the parity tests and benchmarks/train.py."""
-    m = sibling("cifar_models")
-    return m.ResNet18Cifar, m.MobileNetV2Cifar
-
-
 def build_model(arch, classes=10, seed=0, weights=None):
-    """A model in eval mode: seeded random weights, or a state_dict() saved as .npz (weights)."""
-    import torch
-    import torchvision
-    torch.manual_seed(seed)
-    if arch == "resnet18":
-        model = torchvision.models.resnet18(num_classes=classes)
-    elif arch == "mobilenet_v2":
-        model = torchvision.models.mobilenet_v2(num_classes=classes)
-    elif arch == "resnet18_cifar":
-        model = cifar_models()[0](classes)
-    elif arch == "mobilenetv2_cifar":
-        model = cifar_models()[1](classes)
-    else:
+    """A model in eval mode: the seeded one of cifar_models.seeded() (random weights and BN
+    statistics; shared with the parity tests and the ONNX export), or with a state_dict() saved
+    as .npz (weights)."""
+    if arch not in ARCHS:
         raise ValueError("unknown arch %r (expected one of %s)" % (arch, ", ".join(ARCHS)))
+    model = sibling("cifar_models").seeded(arch, classes, seed)
     if weights:
+        import torch
         with np.load(weights) as z:
             model.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
-    return model.eval()
+    return model
 
 
 def prepare(model, mode, example):
@@ -214,21 +202,87 @@ def die_with_parent(parent_pid):
         os._exit(1)
 
 
+def warm_sizes(max_batch):
+    """Every micro-batch size a worker can get (up to 16, and max_batch): workers run each a few
+    times before serving, as libdataparallel's workers prepare theirs (the jit profiling executor
+    specialises on the first calls of each shape; ORT sizes its buffers on the first run)."""
+    return sorted(set(range(1, min(max_batch, 16) + 1)) | {max_batch})
+
+
+class TorchEngine:
+    """The engine seam of Pool and of the commands: how one worker process runs the model.
+    ort_baseline.py plugs ONNX Runtime in through the same five members, so that both baselines
+    share the source, partitioners, queues, metrics and command line of this file.
+
+      name                    the `engine` of every JSON summary and CSV row
+      add_options(subparser, cmd)  the engine's own options of command cmd; options(args)
+                              picks them out as a dict for cfg
+      infer_command(args)     the `infer` command
+      add_commands(sub, model_opts)  commands of its own (argparse subparsers)
+      pool_setup(cfg, images) in the parent before the workers fork; may add to cfg; returns a
+                              cleanup callable or None
+      Engine(k, cfg, images)  in worker k: build, warm up
+      .infer(idx)             run the batch images[idx]: (top-1 list, t_start_ns, t_end_ns)
+      .usage()                (CPU seconds of processes the engine runs besides the worker so far,
+                              peak RSS in MB of the worker as counted in rss_mb)
+      .close()
+    """
+    name = "pytorch"
+
+    @staticmethod
+    def add_options(sp, cmd):
+        sp.add_argument("--mode", choices=("eager", "jit"), default="jit")
+
+    @staticmethod
+    def options(args):
+        return {"mode": args.mode}
+
+    @staticmethod
+    def infer_command(args):
+        return torch_infer(args)
+
+    @staticmethod
+    def add_commands(sub, model_opts):
+        pass
+
+    @staticmethod
+    def pool_setup(cfg, images):
+        return None
+
+    def __init__(self, k, cfg, images):
+        limit_threads(cfg["threads"])
+        import torch
+        torch.set_num_threads(cfg["threads"])
+        self.torch = torch
+        self.x = torch.from_numpy(images)
+        self.model = prepare(build_model(cfg["arch"], cfg["classes"], cfg["seed"], cfg["weights"]), cfg["mode"],
+                             self.x[:1])
+        with torch.inference_mode():
+            for b in warm_sizes(cfg["max_batch"]):
+                for _ in range(3):
+                    self.model(self.x[:b])
+
+    def infer(self, idx):
+        t_start = now_ns()
+        with self.torch.inference_mode():
+            top = self.model(self.x[idx]).argmax(1).tolist()
+        return top, t_start, now_ns()
+
+    def usage(self):
+        return 0.0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+    def close(self):
+        pass
+
+
 def worker_main(k, cfg, data, own_q, shared_q, ema, conn):
-    """One worker process: builds its model, then serves runs until told to stop."""
+    """One worker process: sets up its engine, then serves runs until told to stop."""
     die_with_parent(cfg["parent"])
-    limit_threads(cfg["threads"])
-    import torch
-    torch.set_num_threads(cfg["threads"])
-    x_all = torch.from_numpy(data)
-    model = build_model(cfg["arch"], cfg["classes"], cfg["seed"], cfg["weights"])
-    model = prepare(model, cfg["mode"], x_all[:1])
-    with torch.inference_mode():
-        # Warm up every micro-batch size it can get, as libdataparallel's workers prepare theirs
-        # (the jit profiling executor specialises on the first calls of each shape).
-        for b in sorted(set(range(1, min(cfg["max_batch"], 16) + 1)) | {cfg["max_batch"]}):
-            for _ in range(3):
-                model(x_all[:b])
+    try:
+        engine = cfg["engine"](k, cfg, data)
+    except Exception as e:  # the parent reports it instead of waiting for a worker that never comes
+        conn.send(("error", "worker %d: %s: %s" % (k, type(e).__name__, e)))
+        return
     conn.send(("ready", k))
     while True:
         cmd = conn.recv()
@@ -244,84 +298,84 @@ def worker_main(k, cfg, data, own_q, shared_q, ema, conn):
         hwm = 0
         ema[k] = 0.0
         cpu0 = time.process_time()
+        helper_cpu0 = engine.usage()[0]
         conn.send(("go", k))
         stop = False
-        with torch.inference_mode():
-            while not stop:
-                item = q.get()
-                if item is None:
+        while not stop:
+            item = q.get()
+            if item is None:
+                break
+            try:
+                hwm = max(hwm, q.qsize() + 1)
+            except NotImplementedError:
+                pass
+            batch = [item]
+            deadline = time.monotonic() + max_delay
+            while len(batch) < max_batch:
+                try:
+                    wait = deadline - time.monotonic()
+                    nxt = q.get(timeout=wait) if wait > 0 else q.get_nowait()
+                except queue.Empty:
                     break
-                try:
-                    hwm = max(hwm, q.qsize() + 1)
-                except NotImplementedError:
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            try:
+                top, t_start, t_end = engine.infer([it[1] for it in batch])
+            except Exception as e:
+                print("worker %d: inference failed: %s" % (k, e), file=sys.stderr)
+                failed += len(batch)
+                continue
+            if factor > 1.0:  # simulated straggler: busy-wait the extra (f-1) x service time
+                t_target = t_start + int((t_end - t_start) * factor)
+                while now_ns() < t_target:
                     pass
-                batch = [item]
-                deadline = time.monotonic() + max_delay
-                while len(batch) < max_batch:
-                    try:
-                        wait = deadline - time.monotonic()
-                        nxt = q.get(timeout=wait) if wait > 0 else q.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        stop = True
-                        break
-                    batch.append(nxt)
-                t_start = now_ns()
-                try:
-                    idx = [it[1] for it in batch]
-                    logits = model(x_all[idx])
-                    top = logits.argmax(1).tolist()
-                except Exception:
-                    failed += len(batch)
-                    continue
                 t_end = now_ns()
-                if factor > 1.0:  # simulated straggler: busy-wait the extra (f-1) x service time
-                    t_target = t_start + int((t_end - t_start) * factor)
-                    while now_ns() < t_target:
-                        pass
-                    t_end = now_ns()
-                service = t_end - t_start
-                busy_ns += service
-                batches += 1
-                per_sample = service / len(batch)
-                ema[k] = per_sample if ema[k] == 0.0 else EMA_ALPHA * per_sample + (1 - EMA_ALPHA) * ema[k]
-                for it, t in zip(batch, top):
-                    ids.append(it[0])
-                    top1s.append(t)
-                    intended.append(it[2])
-                    sizes.append(len(batch))
-                    starts.append(t_start)
-                    ends.append(t_end)
-        cpu_s = time.process_time() - cpu0
+            service = t_end - t_start
+            busy_ns += service
+            batches += 1
+            per_sample = service / len(batch)
+            ema[k] = per_sample if ema[k] == 0.0 else EMA_ALPHA * per_sample + (1 - EMA_ALPHA) * ema[k]
+            for it, t in zip(batch, top):
+                ids.append(it[0])
+                top1s.append(t)
+                intended.append(it[2])
+                sizes.append(len(batch))
+                starts.append(t_start)
+                ends.append(t_end)
+        helper_cpu, rss_mb = engine.usage()
+        cpu_s = time.process_time() - cpu0 + helper_cpu - helper_cpu0
         conn.send({
             "worker": k, "ids": np.array(ids, np.int64), "top1": np.array(top1s, np.int32),
             "batch": np.array(sizes, np.int32), "intended_ns": np.array(intended, np.int64),
             "start_ns": np.array(starts, np.int64), "end_ns": np.array(ends, np.int64),
             "busy_ns": busy_ns, "batches": batches, "failed": failed, "queue_hwm": hwm,
-            "cpu_s": cpu_s, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "cpu_s": cpu_s, "rss_mb": rss_mb,
         })
+    engine.close()
 
 
 class Pool:
     """W worker processes with one model each; serves any number of stream runs (strategies,
     rates) so the model is built and jit-compiled once per (arch, workers, threads)."""
 
-    def __init__(self, arch, workers, threads=1, classes=10, mode="jit", data="synthetic", size=32,
-                 max_batch=1, queue_capacity=1024, seed=0, weights=None):
+    def __init__(self, arch, workers, threads=1, classes=10, data="synthetic", size=32, max_batch=1,
+                 queue_capacity=1024, seed=0, weights=None, engine=TorchEngine, engine_opts=None):
         # fork: the parent has not imported torch, so there is no OpenMP pool to break, and the
         # data set is shared copy-on-write instead of pickled to every worker.
         ctx = mp.get_context("fork")
-        self.arch, self.workers, self.threads = arch, workers, threads
+        self.arch, self.workers, self.threads, self.engine = arch, workers, threads, engine
         self.data_spec = data
         self.images, self.labels = load_data(data, size)
         self.ema = ctx.Array("d", workers, lock=False)
         self.own = [ctx.Queue(queue_capacity) for _ in range(workers)]
         self.shared = ctx.Queue(queue_capacity)
         self.max_batch = max_batch
-        cfg = {"arch": arch, "threads": threads, "classes": classes, "mode": mode, "seed": seed,
-               "weights": weights, "max_batch": max_batch, "parent": os.getpid()}
+        cfg = dict(engine_opts or {}, arch=arch, threads=threads, classes=classes, seed=seed, weights=weights,
+                   size=size, max_batch=max_batch, parent=os.getpid(), engine=engine)
         self.conns, self.procs = [], []
+        self.cleanup = engine.pool_setup(cfg, self.images)
         for k in range(workers):
             parent, child = ctx.Pipe()
             p = ctx.Process(target=worker_main, args=(k, cfg, self.images, self.own[k], self.shared,
@@ -336,6 +390,8 @@ class Pool:
         if not conn.poll(600):
             raise RuntimeError("worker did not become %s within 600 s" % what)
         msg = conn.recv()
+        if isinstance(msg, tuple) and msg[0] == "error":
+            raise RuntimeError(msg[1])
         if not (isinstance(msg, tuple) and msg[0] == what):
             raise RuntimeError("worker: expected %s, got %r" % (what, msg))
 
@@ -349,6 +405,8 @@ class Pool:
             p.join(10)
             if p.is_alive():
                 p.terminate()
+        if self.cleanup:
+            self.cleanup()
 
     def __enter__(self):
         return self
@@ -457,7 +515,7 @@ def summarise(pool, strategy, rate, offered, parts, dropped, overflow, t0, t_fir
             w["straggler"] = w["completed"] > 0 and w["mean_service_ms"] > STRAGGLER_FACTOR * median
     labels = pool.labels[rec["ids"] % len(pool.labels)]
     summary = {
-        "engine": "pytorch", "arch": pool.arch, "strategy": strategy, "workers": pool.workers,
+        "engine": pool.engine.name, "arch": pool.arch, "strategy": strategy, "workers": pool.workers,
         "threads_per_worker": pool.threads, "target_rate": float(rate), "data": pool.data_spec,
         "offered": offered, "completed": completed, "dropped": dropped,
         "dropped_newest": dropped if overflow == "drop-newest" else 0,
@@ -478,9 +536,9 @@ def summarise(pool, strategy, rate, offered, parts, dropped, overflow, t0, t_fir
 
 def print_summary(s, out=sys.stderr):
     l = s["latency_ms"]
-    print("pytorch %s %s W=%d T=%d rate %.0f/s: offered %d completed %d dropped %d | %.1f/s "
+    print("%s %s %s W=%d T=%d rate %.0f/s: offered %d completed %d dropped %d | %.1f/s "
           "(%.1f%% efficiency) | latency ms p50 %.2f p99 %.2f max %.2f | cpu %.0f%% rss %.0f MB" % (
-              s["arch"], s["strategy"], s["workers"], s["threads_per_worker"], s["target_rate"],
+              s["engine"], s["arch"], s["strategy"], s["workers"], s["threads_per_worker"], s["target_rate"],
               s["offered"], s["completed"], s["dropped"], s["throughput"], s["efficiency_pct"],
               l["p50"], l["p99"], l["max"], s["cpu_pct"], s["rss_mb"]), file=out)
 
@@ -502,7 +560,7 @@ def write_jsonl(path, summary, rec, t0):
 
 
 def csv_row(s):
-    row = {"engine": "pytorch", "arch": s["arch"], "strategy": s["strategy"], "workers": s["workers"],
+    row = {"engine": s["engine"], "arch": s["arch"], "strategy": s["strategy"], "workers": s["workers"],
            "threads": s["threads_per_worker"], "rate": s["target_rate"], "samples": s["offered"]}
     for k in ("offered", "completed", "dropped", "failed", "rate_accuracy_pct", "throughput",
               "efficiency_pct", "cpu_pct", "rss_mb", "elapsed_s"):
@@ -558,7 +616,7 @@ def write_json(path, obj):
             f.write(text)
 
 
-def cmd_infer(args):
+def torch_infer(args):
     limit_threads(args.threads)
     import torch
     torch.set_num_threads(args.threads)
@@ -592,14 +650,14 @@ def cmd_infer(args):
     return 0
 
 
-def pool_from(args, workers):
-    return Pool(args.arch if isinstance(args.arch, str) else args.arch[0], workers, args.threads,
-                args.classes, args.mode, args.data, args.size, args.max_batch, args.queue_capacity,
-                weights=getattr(args, "weights", None))
+def pool_from(args, arch, workers):
+    return Pool(arch, workers, args.threads, args.classes, args.data, args.size, args.max_batch,
+                args.queue_capacity, weights=getattr(args, "weights", None), engine=args.engine,
+                engine_opts=args.engine.options(args))
 
 
 def cmd_stream(args):
-    with pool_from(args, args.workers) as pool:
+    with pool_from(args, args.arch, args.workers) as pool:
         s, rec = pool.run(args.strategy, args.rate, args.samples, args.slowdown, args.max_delay_us,
                           args.overflow)
     s.update(provenance())
@@ -650,16 +708,16 @@ def search_capacity(pool, strategy, slo_ms, probe_s, min_samples, start_rate, mi
 
 
 def cmd_capacity(args):
-    with pool_from(args, args.workers) as pool:
+    with pool_from(args, args.arch, args.workers) as pool:
         rate, probes = search_capacity(pool, args.strategy, args.slo_p99_ms, args.seconds,
                                        args.min_samples, args.start_rate, args.min_rate or args.start_rate / 16,
                                        args.slowdown)
     # The fields of `dp-bench capacity --json`.
-    res = dict(provenance(), engine="pytorch", capacity=rate, slo_p99_ms=args.slo_p99_ms, arch=args.arch,
+    res = dict(provenance(), engine=args.engine.name, capacity=rate, slo_p99_ms=args.slo_p99_ms, arch=args.arch,
                strategy=args.strategy, workers=args.workers, threads_per_worker=args.threads,
                max_batch=args.max_batch, max_delay_us=0, probe_seconds=args.seconds, probes=probes)
-    print("pytorch %s %s W=%d: capacity %.1f samples/s at p99 <= %g ms" % (
-        args.arch, args.strategy, args.workers, rate, args.slo_p99_ms))
+    print("%s %s %s W=%d: capacity %.1f samples/s at p99 <= %g ms" % (
+        args.engine.name, args.arch, args.strategy, args.workers, rate, args.slo_p99_ms))
     if args.json:
         write_json(args.json, res)
     return 0
@@ -671,8 +729,7 @@ def cmd_matrix(args):
     results = []
     for arch in args.arch:
         for workers in args.workers:
-            with Pool(arch, workers, args.threads, args.classes, args.mode, args.data, args.size,
-                      args.max_batch, args.queue_capacity) as pool:
+            with pool_from(args, arch, workers) as pool:
                 for strategy in args.strategies:
                     for rate in args.rates:
                         n = args.samples or int(rate * 10)
@@ -681,13 +738,13 @@ def cmd_matrix(args):
                         done += 1
                         elapsed = time.monotonic() - t_start
                         eta = elapsed / done * (len(cells) - done)
-                        print("[pytorch matrix %d/%d, %.0f s, ETA %.0f s] " % (done, len(cells), elapsed, eta),
-                              end="", file=sys.stderr)
+                        print("[%s matrix %d/%d, %.0f s, ETA %.0f s] " % (
+                            args.engine.name, done, len(cells), elapsed, eta), end="", file=sys.stderr)
                         print_summary(s)
                         if args.append_csv:
                             append_csv(args.append_csv, [csv_row(s)])
     if args.json:
-        write_json(args.json, dict(provenance(), engine="pytorch", cells=results))
+        write_json(args.json, dict(provenance(), engine=args.engine.name, cells=results))
     return 0
 
 
@@ -733,18 +790,19 @@ def slowdowns(s):
     return v
 
 
-def parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(engine=TorchEngine, description=__doc__):
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(engine=engine)
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    def model_opts(sp, many=False):
+    def model_opts(sp, cmd, many=False):
         if many:
             sp.add_argument("--arch", type=list_of(str, ARCHS), default=["resnet18", "mobilenet_v2"])
         else:
             sp.add_argument("--arch", choices=ARCHS, required=True)
             sp.add_argument("--weights", help="state_dict() as .npz (default: seeded random weights)")
-        sp.add_argument("--threads", type=positive_int, default=1, help="torch threads per worker")
-        sp.add_argument("--mode", choices=("eager", "jit"), default="jit")
+        sp.add_argument("--threads", type=positive_int, default=1, help="intra-op threads per worker")
+        engine.add_options(sp, cmd)
         sp.add_argument("--classes", type=positive_int, default=10)
         sp.add_argument("--size", type=int, default=32, help="input height and width (>= 32)")
 
@@ -755,13 +813,13 @@ def parser():
         sp.add_argument("--json", help="write the result as JSON here ('-' = stdout)")
 
     pi = sub.add_parser("infer", help="time back-to-back batches (img/s)")
-    model_opts(pi)
+    model_opts(pi, "infer")
     pi.add_argument("--batch", type=positive_int, default=1)
     pi.add_argument("--seconds", type=nonneg_float, default=5.0)
     pi.add_argument("--warmup", type=nonneg_float, default=1.0)
     pi.add_argument("--seed", type=int, default=0)
     pi.add_argument("--json", help="write the result as JSON here ('-' = stdout)")
-    pi.set_defaults(func=cmd_infer)
+    pi.set_defaults(func=lambda args: args.engine.infer_command(args))
 
     def one_cell_opts(sp):
         sp.add_argument("--strategy", choices=STRATEGIES, default="uniform")
@@ -769,7 +827,7 @@ def parser():
         sp.add_argument("--slowdown", type=slowdowns, default=None, help="per-worker factors f0,f1,...")
 
     ps = sub.add_parser("stream", help="serve a rate-limited stream over worker processes")
-    model_opts(ps)
+    model_opts(ps, "stream")
     stream_opts(ps)
     one_cell_opts(ps)
     ps.add_argument("--rate", type=positive_float, default=500.0)
@@ -781,7 +839,7 @@ def parser():
     ps.set_defaults(func=cmd_stream)
 
     pc = sub.add_parser("capacity", help="highest rate with p99 <= SLO and nothing dropped")
-    model_opts(pc)
+    model_opts(pc, "capacity")
     stream_opts(pc)
     one_cell_opts(pc)
     pc.add_argument("--slo-p99-ms", type=positive_float, default=10.0)
@@ -793,7 +851,7 @@ def parser():
     pc.set_defaults(func=cmd_capacity)
 
     pm = sub.add_parser("matrix", help="stream over archs x strategies x workers x rates")
-    model_opts(pm, many=True)
+    model_opts(pm, "matrix", many=True)
     stream_opts(pm)
     pm.add_argument("--strategies", type=list_of(str, STRATEGIES), default=list(STRATEGIES))
     pm.add_argument("--workers", type=list_of(positive_int), default=[1, 2, 4])
@@ -801,13 +859,14 @@ def parser():
     pm.add_argument("--samples", type=positive_int, default=None, help="per cell; default rate x 10 s")
     pm.add_argument("--append-csv", help="append one row per cell to this results.csv")
     pm.set_defaults(func=cmd_matrix)
+    engine.add_commands(sub, model_opts)
     return p
 
 
-def main(argv=None):
-    p = parser()
+def main(argv=None, engine=TorchEngine, description=__doc__):
+    p = parser(engine, description)
     args = p.parse_args(argv)
-    if args.size < 32:
+    if getattr(args, "size", 32) < 32:
         p.error("--size must be >= 32")
     if args.cmd == "stream" and args.samples is None:
         args.samples = int(args.rate * 10)
@@ -815,8 +874,8 @@ def main(argv=None):
         p.error("--slowdown has %d factors for %d workers" % (len(args.slowdown), args.workers))
     try:
         return args.func(args)
-    except (ValueError, OSError) as e:
-        print("pytorch_baseline.py %s: %s" % (args.cmd, e), file=sys.stderr)
+    except (ValueError, OSError, RuntimeError) as e:
+        print("%s %s: %s" % (p.prog, args.cmd, e), file=sys.stderr)
         return 1
 
 

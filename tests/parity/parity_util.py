@@ -15,21 +15,8 @@ BIN_DIR = os.environ.get("DP_BIN_DIR", "build/bin")
 TMP = os.environ.get("DP_TEST_TMP", ".")
 
 
-def make_model(arch, num_classes, seed=0):
-    """PyTorch model in eval mode with every BN's statistics and affine terms randomised, so
-    that BN folding and the order of operations are actually tested."""
-    torch.manual_seed(seed)
-    model = cifar_models.build(arch, num_classes).eval()
-    g = torch.Generator().manual_seed(seed + 1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            c = m.num_features
-            m.running_mean.copy_(torch.rand(c, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
-            m.weight.data.copy_(torch.rand(c, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(c, generator=g) - 0.5)
-            m.num_batches_tracked.fill_(123)
-    return model
+# Seeded PyTorch model in eval mode with every BN's statistics and affine terms randomised.
+make_model = cifar_models.seeded
 
 
 def param_count(model):

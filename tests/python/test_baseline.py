@@ -1,5 +1,7 @@
 """Tests of the benchmark scripts: benchmarks/pytorch_baseline.py (models, data, partitioners,
-metrics, CSV, command line), benchmarks/make_cifar.py and benchmarks/plot.py."""
+metrics, CSV, command line), its ONNX Runtime engine benchmarks/ort_baseline.py (infer and stream
+end to end; skipped, with the reason, where node or onnxruntime-node is not installed),
+benchmarks/make_cifar.py and benchmarks/plot.py."""
 import csv
 import json
 import os
@@ -13,13 +15,21 @@ BENCH = os.path.join(os.environ.get("DP_SOURCE_DIR", os.path.join(os.path.dirnam
                      "benchmarks")
 sys.path.insert(0, BENCH)
 import make_cifar  # noqa: E402
+import ort_baseline  # noqa: E402
 import pytorch_baseline as pb  # noqa: E402
 
 PY = os.environ.get("DP_PYTHON3", "/usr/bin/python3")
+ORT_OK, ORT_WHY = ort_baseline.availability()
+# Both baselines: the script and its engine's own options.
+ENGINES = [pytest.param("pytorch_baseline.py", ["--mode", "eager"], "pytorch", id="pytorch"),
+           pytest.param("ort_baseline.py", [], "onnxruntime", id="onnxruntime", marks=pytest.mark.skipif(
+               not ORT_OK, reason="ONNX Runtime baseline unavailable: %s" % ORT_WHY))]
 
 
 def script(name, *args, **kw):
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    # The ONNX exports are cached where the parity tests put theirs.
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE",
+               DP_ORT_MODELS=os.path.join(os.environ.get("DP_TEST_TMP", "."), "ort_models"))
     return subprocess.run([PY, os.path.join(BENCH, name)] + [str(a) for a in args], capture_output=True,
                           text=True, env=env, timeout=kw.get("timeout", 300))
 
@@ -130,7 +140,7 @@ def test_weighted_follows_measured_speed():
 # ---- metrics ----
 
 class FakePool:
-    arch, workers, threads, data_spec = "resnet18", 2, 1, "synthetic"
+    arch, workers, threads, data_spec, engine = "resnet18", 2, 1, "synthetic", pb.TorchEngine
     labels = np.arange(10, dtype=np.int32)
 
 
@@ -215,15 +225,50 @@ def test_infer_json(tmp_path):
     assert d["img_per_s"] == pytest.approx(d["iterations"] * 2 / d["seconds"])
 
 
-def test_stream_end_to_end(tmp_path):
+@pytest.mark.skipif(not ORT_OK, reason="ONNX Runtime baseline unavailable: %s" % ORT_WHY)
+def test_ort_infer_json(tmp_path):
+    """The fields of `dp-bench infer --json`, img/s as the median of the timed windows, the
+    numerics checked before the timing, and the session options the comparison relies on."""
+    out = tmp_path / "i.json"
+    r = script("ort_baseline.py", "infer", "--arch", "mobilenetv2_cifar", "--batch", "3", "--seconds", "0.3",
+               "--warmup", "0.05", "--repeats", "3", "--json", out)
+    assert r.returncode == 0, r.stderr
+    assert "logits agree with PyTorch" in r.stderr and r.stdout.startswith("onnxruntime mobilenetv2_cifar batch 3")
+    d = json.loads(out.read_text())
+    for k in ("arch", "batch", "threads", "precision", "size", "classes", "iterations", "seconds", "warmup_s",
+              "img_per_s", "ms_per_batch", "cpu_ms_per_batch", "machine", "command", "commit"):
+        assert k in d, k
+    assert d["engine"] == "onnxruntime" and d["batch"] == 3 and d["size"] == 32 and d["threads"] == 1
+    assert len(d["windows"]) == 3 and all(w["iterations"] >= 1 for w in d["windows"])
+    rates = sorted(w["iterations"] * 3 / w["seconds"] for w in d["windows"])
+    assert d["img_per_s"] == pytest.approx(rates[1])
+    assert d["img_per_s_mean"] == pytest.approx(d["iterations"] * 3 / d["seconds"])
+    assert d["parity"]["max_abs_diff_rel"] <= d["parity"]["tolerance"] == 1e-4
+    assert d["session_options"] == {"executionProviders": ["cpu"], "graphOptimizationLevel": "all",
+                                    "executionMode": "sequential", "intraOpNumThreads": 1, "interOpNumThreads": 1}
+
+
+def test_ort_unavailable_is_one_clear_line(tmp_path):
+    env_node = dict(DP_NODE=str(tmp_path / "no-node"))
+    r = subprocess.run([PY, os.path.join(BENCH, "ort_baseline.py"), "available"], capture_output=True, text=True,
+                       env=dict(os.environ, **env_node))
+    assert r.returncode == 3 and r.stdout.startswith("onnxruntime: unavailable:") and "no-node" in r.stdout
+    r = subprocess.run([PY, os.path.join(BENCH, "ort_baseline.py"), "infer", "--arch", "resnet18"],
+                       capture_output=True, text=True, env=dict(os.environ, **env_node))
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "no-node" in r.stderr
+
+
+@pytest.mark.parametrize("name,engine_args,engine", ENGINES)
+def test_stream_end_to_end(tmp_path, name, engine_args, engine):
     """2 workers, a straggler, dynamic: every sample accounted for, the JSONL agrees with the
     summary, and the fast worker serves more."""
     js, jl, cs = tmp_path / "s.json", tmp_path / "s.jsonl", tmp_path / "s.csv"
-    r = script("pytorch_baseline.py", "stream", "--arch", "mobilenet_v2", "--mode", "eager", "--strategy", "dynamic",
+    r = script(name, "stream", "--arch", "mobilenet_v2", *engine_args, "--strategy", "dynamic",
                "--workers", "2", "--rate", "100", "--samples", "60", "--slowdown", "1,6", "--json", js,
                "--jsonl", jl, "--append-csv", cs)
     assert r.returncode == 0, r.stderr
     s = json.loads(js.read_text())
+    assert s["engine"] == engine
     for k in ("arch", "strategy", "workers", "threads_per_worker", "target_rate", "offered", "completed", "dropped",
               "failed", "rate_accuracy_pct", "throughput", "efficiency_pct", "latency_ms", "cpu_pct", "rss_mb",
               "elapsed_s", "per_worker"):
