@@ -32,6 +32,8 @@ typedef struct dp_model_opts {
     dp_precision precision;      /* default DP_PRECISION_FP32 */
     dp_model_backend backend;    /* default DP_BACKEND_ONEDNN */
     uint64_t seed;               /* weights when no file is given; default 0 */
+    int allow_nonfinite;         /* 1: load NaN/inf weights (for debugging a training run);
+                                    default 0: they are DP_ERR_FORMAT naming the tensor */
 } dp_model_opts;
 
 /* Defaults into *opts (a macro: see "Sized structs" in core.h). */
@@ -43,7 +45,8 @@ DP_API const char *const *dp_model_arch_names(void);
 
 /* Load arch with weights from weights_path (.npz or .safetensors; NULL = seeded init).
  * opts may be NULL for defaults. Errors: DP_ERR_NOT_FOUND (unknown arch, missing tensor),
- * DP_ERR_SHAPE (tensor of the wrong shape), DP_ERR_FORMAT (corrupt or truncated file), DP_ERR_IO,
+ * DP_ERR_SHAPE (tensor of the wrong shape), DP_ERR_FORMAT (corrupt or truncated file; a NaN or
+ * infinite value in a tensor the model uses; a negative BatchNorm running_var), DP_ERR_IO,
  * DP_ERR_UNSUPPORTED (bf16 on a CPU without AVX512-BF16). dp_last_error() names file and tensor. */
 DP_API dp_status dp_model_load(const char *arch, const char *weights_path, const dp_model_opts *opts,
                                dp_model **out);

@@ -1,4 +1,5 @@
 /* The named-tensor store and format sniffing for weight files. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,21 @@ dp_status dpi_weights_get(const dpi_weights *w, const char *name, int ndim, cons
         return dpi_error(DP_ERR_FORMAT, "%s: tensor %s has dtype %s; only float32, float64, float16 and bfloat16 "
                          "are supported", w->path, name, t->dtype);
     *data = t->data;
+    return DP_OK;
+}
+
+dp_status dpi_weights_check_values(const dpi_weights *w, const char *name, const float *data, size_t count,
+                                   int nonneg, int allow_nonfinite) {
+    for (size_t i = 0; i < count; i++) {
+        float v = data[i];
+        if (nonneg && v < 0)
+            return dpi_error(DP_ERR_FORMAT, "%s: tensor %s has value %g at index %zu; a variance cannot be negative",
+                             w->path, name, (double)v, i);
+        if (!allow_nonfinite && !isfinite(v))
+            return dpi_error(DP_ERR_FORMAT, "%s: tensor %s has value %g at index %zu; weights must be finite (set "
+                             "allow_nonfinite in dp_model_opts to load them anyway, for debugging)",
+                             w->path, name, (double)v, i);
+    }
     return DP_OK;
 }
 

@@ -39,6 +39,12 @@ const dpi_tensor *dpi_weights_find(const dpi_weights *w, const char *name);
  * the tensor, its shape and the expected shape; DP_ERR_FORMAT for an unconvertible dtype. */
 dp_status dpi_weights_get(const dpi_weights *w, const char *name, int ndim, const int64_t *shape,
                           const float **data);
+/* The count values of tensor name (as dpi_weights_get returned them) must be finite (unless
+ * allow_nonfinite) and, for a variance (nonneg), not negative: DP_ERR_FORMAT naming the file, the
+ * tensor, the first bad index and its value. NaN weights spread to every logit silently, and a
+ * negative BatchNorm variance has no square root. */
+dp_status dpi_weights_check_values(const dpi_weights *w, const char *name, const float *data, size_t count,
+                                   int nonneg, int allow_nonfinite);
 void dpi_weights_free(dpi_weights *w);
 
 #endif

@@ -1,5 +1,6 @@
 /* The public model API: argument checks, loading (graph -> weights -> shape checks -> backend)
  * and dispatch of execution contexts to the backend. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 
 #define MIN_INPUT_SIZE 32
 #define INPUT_CHANNELS 3
+/* dp_model_opts as first published, before allow_nonfinite. */
+#define MODEL_OPTS_V1 offsetof(dp_model_opts, allow_nonfinite)
 
 DP_API void dp_model_opts_init_sized(dp_model_opts *opts, size_t size) {
     const dp_model_opts d = {
@@ -20,9 +23,9 @@ DP_API void dp_model_opts_init_sized(dp_model_opts *opts, size_t size) {
 
 DP_API const char *const *dp_model_arch_names(void) { return dpi_graph_arch_names(); }
 
-/* Every parameter the graph needs must be present with its exact shape; returns the number of
- * learned parameters through *learned. */
-static dp_status check_weights(const dpi_graph *g, const dpi_weights *w, size_t *learned) {
+/* Every parameter the graph needs must be present with its exact shape and possible values
+ * (finite, a BN variance >= 0); returns the number of learned parameters through *learned. */
+static dp_status check_weights(const dpi_graph *g, const dpi_weights *w, int allow_nonfinite, size_t *learned) {
     dpi_param *p;
     int count;
     dp_status s = dpi_graph_params(g, &p, &count);
@@ -34,6 +37,10 @@ static dp_status check_weights(const dpi_graph *g, const dpi_weights *w, size_t 
         size_t numel = 1;
         for (int d = 0; d < p[i].ndim; d++) numel *= (size_t)p[i].shape[d];
         if (p[i].learned) total += numel;
+        const char *dot = strrchr(p[i].name, '.');
+        if (!s)
+            s = dpi_weights_check_values(w, p[i].name, data, numel, dot && strcmp(dot, ".running_var") == 0,
+                                         allow_nonfinite);
     }
     free(p);
     *learned = total;
@@ -47,7 +54,7 @@ DP_API dp_status dp_model_load(const char *arch, const char *weights_path, const
     if (!arch) return dpi_error(DP_ERR_INVALID_ARG, "dp_model_load: arch is NULL");
     dp_model_opts o;
     dp_model_opts_init(&o);
-    dp_status st = dpi_sized_take(&o, sizeof o, opts, sizeof o, "dp_model_load: opts", "dp_model_opts_init");
+    dp_status st = dpi_sized_take(&o, sizeof o, opts, MODEL_OPTS_V1, "dp_model_load: opts", "dp_model_opts_init");
     if (st != DP_OK) return st;
     if (o.num_classes < 1)
         return dpi_error(DP_ERR_INVALID_ARG, "dp_model_load: num_classes %d must be >= 1", o.num_classes);
@@ -73,7 +80,7 @@ DP_API dp_status dp_model_load(const char *arch, const char *weights_path, const
     m->be = be;
     s = weights_path ? dpi_weights_load(weights_path, &w) : dpi_weights_seeded(&m->graph, o.seed, &w);
     if (s) goto fail;
-    if ((s = check_weights(&m->graph, w, &m->param_count))) goto fail;
+    if ((s = check_weights(&m->graph, w, o.allow_nonfinite, &m->param_count))) goto fail;
     if ((s = be->model_init(m, w))) goto fail;
     dpi_weights_free(w);
     *out = m;
