@@ -15,6 +15,11 @@ expect 2 "unknown strategy" -- "$bench" batch --strategy nosuch --quiet
 mentions "--strategy: 'nosuch' is not uniform, sharded, dynamic or weighted"
 expect 2 "bad data spec" -- "$bench" batch --data tape:x --quiet
 expect 1 "missing cifar file" -- "$bench" batch --data cifar10:$tmp/none.bin --quiet
+mkdir -p "$tmp/adir"
+expect 1 "directory as --weights" -- "$bench" batch --weights "$tmp/adir" --quiet
+mentions "adir: is a directory"
+expect 1 "directory as npy data" -- "$bench" batch --data "npy:$tmp/adir" --quiet
+mentions "adir: is a directory"
 expect 2 "more slowdowns than workers" -- "$bench" batch --workers 1 --slowdown 1,2
 
 common=(--arch resnet18 --samples 23 --quiet)

@@ -90,6 +90,9 @@ expect 1 "huge.npy.*\[8589934592,3,0,32\]" -- "$BIN" --arch resnet18 --input "$D
 [ -e "$D/y.npy" ] && bad "huge.npy wrote an output"
 expect 1 "big.npy.*\[2147483648,3,0,32\]" -- "$BIN" --arch resnet18 --input "$D/big.npy" --output "$D/y.npy"
 expect 1 "zero.npy.*\[0,3,32,32\]" -- "$BIN" --arch resnet18 --input "$D/zero.npy" --output "$D/y.npy"
+# A directory where a file belongs: said so, naming it (issue 14: was "out of memory reading 2^63 bytes").
+expect 1 "adir.npy: is a directory" -- "$BIN" --arch resnet18 --input "$D/adir.npy" --output "$D/y.npy"
+expect 1 "adir.npy: is a directory" -- "$BIN" --arch resnet18 --weights "$D/adir.npy" --input "$D/x.npy" --output "$D/y.npy"
 expect 1 "nope.npy" -- "$BIN" --arch resnet18 --input "$D/nope.npy" --output "$D/y.npy"
 expect 1 "missing.npz" -- "$BIN" --arch resnet18 --weights "$D/missing.npz" --input "$D/x.npy" --output "$D/y.npy"
 expect 1 "partial.npz: tensor bn1.weight is missing" -- "$BIN" --arch resnet18_cifar --weights "$D/partial.npz" --input "$D/x.npy" --output "$D/y.npy"
