@@ -67,9 +67,17 @@ DP_API int dp_model_input_channels(const dp_model *model);
 DP_API dp_status dp_exec_create(const dp_model *model, int threads, dp_exec **out);
 DP_API void dp_exec_free(dp_exec *exec);
 
-/* Build (and cache) everything needed for inputs of shape [n,3,h,w] so that the first
- * dp_exec_run() with that shape does no set-up work. Optional. */
+/* Build everything needed for inputs of shape [n,3,h,w] so that dp_exec_run() with that shape
+ * does no set-up work; the exec keeps it until freed. Optional: a run of a shape nobody
+ * prepared builds it then (oneDNN creates primitives per batch size) and keeps the 4 most
+ * recently used such shapes. */
 DP_API dp_status dp_exec_prepare(dp_exec *exec, int n, int h, int w);
+
+/* Prepare for runs of every batch size 1..max_batch at h x w (a server's micro-batches): a
+ * bounded set of sizes is built (1..8, powers of two, max_batch; docs/engine.md says why) and a
+ * run of another size in the range executes as consecutive slices of prepared sizes. After it,
+ * no dp_exec_run() of 1..max_batch samples at h x w creates anything (dp_exec_get_stats). */
+DP_API dp_status dp_exec_prepare_batches(dp_exec *exec, int max_batch, int h, int w);
 
 /* Run inference on n samples: input float32 [n,3,h,w] (C-contiguous), logits float32
  * [n,num_classes]. After the first call for a shape, allocates nothing. */
@@ -86,6 +94,22 @@ typedef struct dp_layer_profile {
 DP_API dp_status dp_exec_set_profiling(dp_exec *exec, int on);
 /* Copies up to cap entries into out; *count gets the number of layers. */
 DP_API dp_status dp_exec_profile(const dp_exec *exec, dp_layer_profile *out, int cap, int *count);
+
+/* What an exec has built. primitives_created staying constant over a run is the proof that
+ * nothing was created on the hot path (oneDNN's JIT, allocations, the weight-cache lock). */
+typedef struct dp_exec_stats {
+    size_t size;                 /* sizeof(dp_exec_stats): set by the caller */
+    uint64_t primitives_created; /* oneDNN primitives created by this exec (layers, reorders) */
+    uint64_t shapes_built;       /* input shapes prepared so far (including rebuilt ones) */
+    uint64_t shapes_evicted;     /* unprepared shapes dropped to make room */
+    uint64_t shapes_held;        /* shapes the exec holds now */
+    uint64_t split_runs;         /* runs executed as several prepared batch sizes */
+    size_t arena_bytes;          /* activation buffer, shared by all shapes */
+    size_t scratchpad_bytes;     /* oneDNN scratchpad, shared by all primitives */
+} dp_exec_stats;
+
+/* Fill the first stats->size bytes of *stats. Same thread rules as dp_exec_run(). */
+DP_API dp_status dp_exec_get_stats(const dp_exec *exec, dp_exec_stats *stats);
 
 /* Index of the largest logit in each row (first on ties): top1[n]. */
 DP_API void dp_argmax(const float *logits, int n, int num_classes, int *top1);

@@ -158,6 +158,25 @@ DP_API dp_status dp_exec_prepare(dp_exec *exec, int n, int h, int w) {
     return s ? s : exec->model->be->exec_prepare(exec, n, h, w);
 }
 
+DP_API dp_status dp_exec_prepare_batches(dp_exec *exec, int max_batch, int h, int w) {
+    if (!exec) return dpi_error(DP_ERR_INVALID_ARG, "dp_exec_prepare_batches: exec is NULL");
+    dp_status s = check_shape("dp_exec_prepare_batches", max_batch, h, w);
+    return s ? s : exec->model->be->exec_prepare_batches(exec, max_batch, h, w);
+}
+
+DP_API dp_status dp_exec_get_stats(const dp_exec *exec, dp_exec_stats *stats) {
+    if (!exec || !stats) return dpi_error(DP_ERR_INVALID_ARG, "dp_exec_get_stats: %s is NULL", exec ? "stats" : "exec");
+    if (stats->size < sizeof stats->size || stats->size > sizeof *stats)
+        return dpi_error(DP_ERR_INVALID_ARG, "dp_exec_get_stats: stats->size %zu is not sizeof(dp_exec_stats) %zu",
+                         stats->size, sizeof *stats);
+    dp_exec_stats all;
+    memset(&all, 0, sizeof all);
+    exec->model->be->exec_stats(exec, &all);
+    all.size = stats->size;
+    memcpy(stats, &all, stats->size);
+    return DP_OK;
+}
+
 DP_API dp_status dp_exec_run(dp_exec *exec, const float *input, int n, int h, int w, float *logits) {
     if (!exec) return dpi_error(DP_ERR_INVALID_ARG, "dp_exec_run: exec is NULL");
     if (!input || !logits) return dpi_error(DP_ERR_INVALID_ARG, "dp_exec_run: %s is NULL", input ? "logits" : "input");

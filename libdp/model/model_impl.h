@@ -34,8 +34,12 @@ struct dpi_backend {
     void (*model_fini)(dp_model *m);
     dp_status (*exec_init)(dp_exec *e);
     dp_status (*exec_prepare)(dp_exec *e, int n, int h, int w);
+    /* After this, runs of 1..max samples at h x w create nothing (arguments checked). */
+    dp_status (*exec_prepare_batches)(dp_exec *e, int max, int h, int w);
     dp_status (*exec_run)(dp_exec *e, const float *x, int n, int h, int w, float *logits);
     dp_status (*exec_profile)(const dp_exec *e, dp_layer_profile *out, int cap, int *count);
+    /* Fill every field of *out but size. */
+    void (*exec_stats)(const dp_exec *e, dp_exec_stats *out);
     void (*exec_fini)(dp_exec *e);
 };
 

@@ -1,11 +1,10 @@
 /*
- * oneDNN backend: BN folding and the shared weight cache (model), execution contexts, the run
- * path and the layer profile. How a shape becomes primitives is in onednn_build.c; the why of the
- * design is in docs/engine.md.
+ * oneDNN backend, the model: BN folding and the weight cache shared by every exec. Execution
+ * contexts and the run path are in onednn_exec.c, how a shape becomes primitives in
+ * onednn_build.c; the why of the design is in docs/engine.md.
  */
 #include <dnnl_debug.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +92,7 @@ static dp_status load_linear(const dpi_node *nd, const dpi_weights *w, dpo_layer
     return st == dnnl_success ? DP_OK : dpo_error(st, "weights descriptor", nd->name);
 }
 
-static void model_fini(dp_model *m) {
+void dpo_model_fini(dp_model *m) {
     dpo_model *om = m->impl;
     if (!om) return;
     for (dpo_wcache *c = om->wcache, *next; c; c = next) {
@@ -115,7 +114,7 @@ static void model_fini(dp_model *m) {
     m->impl = NULL;
 }
 
-static dp_status model_init(dp_model *m, const dpi_weights *w) {
+dp_status dpo_model_init(dp_model *m, const dpi_weights *w) {
     dp_status s = DP_OK;
     if (m->precision == DP_PRECISION_BF16 && !cpu_has_bf16())
         return dpi_error(DP_ERR_UNSUPPORTED,
@@ -148,11 +147,11 @@ static dp_status model_init(dp_model *m, const dpi_weights *w) {
     }
     return DP_OK;
 fail:
-    model_fini(m);
+    dpo_model_fini(m);
     return s;
 }
 
-dp_status dpo_weights_get(dpo_model *m, dnnl_stream_t stream, int node, const dpo_window *win,
+dp_status dpo_weights_get(dpo_model *m, dpo_exec *x, int node, const dpo_window *win,
                           const dnnl_memory_desc_t *md, dnnl_memory_t *out) {
     dp_status s = DP_OK;
     const dpo_layer *L = &m->layers[node];
@@ -197,10 +196,10 @@ dp_status dpo_weights_get(dpo_model *m, dnnl_stream_t stream, int node, const dp
         DNN(dnnl_memory_create(&dst, md, m->engine, DNNL_MEMORY_ALLOCATE), "weights memory", "weights cache");
         DNN(dnnl_reorder_primitive_desc_create(&pd, &view, m->engine, md, m->engine, NULL),
             "weights reorder", "weights cache");
-        DNN(dnnl_primitive_create(&prim, pd), "weights reorder", "weights cache");
+        DNN(dpo_primitive_create(x, &prim, pd), "weights reorder", "weights cache");
         dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
-        DNN(dnnl_primitive_execute(prim, stream, 2, args), "weights reorder", "weights cache");
-        DNN(dnnl_stream_wait(stream), "weights reorder", "weights cache");
+        DNN(dnnl_primitive_execute(prim, x->stream, 2, args), "weights reorder", "weights cache");
+        DNN(dnnl_stream_wait(x->stream), "weights reorder", "weights cache");
         c->mem = dst;
         dst = NULL;
     }
@@ -218,185 +217,3 @@ fail:
     return s;
 }
 
-/* ---- exec --------------------------------------------------------------------------------- */
-
-const char *dpo_intern(dpo_exec *x, const char *s) {
-    for (int i = 0; i < x->nstrings; i++)
-        if (strcmp(x->strings[i], s) == 0) return x->strings[i];
-    if (x->nstrings == x->cap_strings) {
-        int cap = x->cap_strings ? 2 * x->cap_strings : 64;
-        char **grown = realloc(x->strings, sizeof *grown * (size_t)cap);
-        if (!grown) return NULL;
-        x->strings = grown;
-        x->cap_strings = cap;
-    }
-    char *copy = dpi_strdup(s);
-    if (copy) x->strings[x->nstrings++] = copy;
-    return copy;
-}
-
-static void exec_fini(dp_exec *e) {
-    dpo_exec *x = e->impl;
-    if (!x) return;
-    for (int i = 0; i < x->nshapes; i++) dpo_shape_free(&x->shapes[i]);
-    for (int i = 0; i < x->nstrings; i++) free(x->strings[i]);
-    free(x->strings);
-    if (x->scratch) dnnl_memory_destroy(x->scratch);
-    if (x->stream) dnnl_stream_destroy(x->stream);
-    dpi_free_aligned(x);
-    e->impl = NULL;
-}
-
-static dp_status exec_init(dp_exec *e) {
-    dp_status s = DP_OK;
-    const dpo_model *om = e->model->impl;
-    dpo_exec *x = dpi_alloc_aligned(sizeof *x, DPI_CACHELINE);
-    if (!x) return dpi_error(DP_ERR_NOMEM, "out of memory creating an exec");
-    memset(x, 0, sizeof *x);
-    e->impl = x;
-    /* libgomp keeps the team size per thread: what this thread sets is what the primitives it
-     * creates are built for. */
-    omp_set_num_threads(e->threads);
-    DNN(dnnl_stream_create(&x->stream, om->engine, dnnl_stream_default_flags), "stream creation", e->model->arch);
-    return DP_OK;
-fail:
-    exec_fini(e);
-    return s;
-}
-
-/* Bind the exec's scratchpad into every step of every prepared shape that takes one. */
-static void bind_scratch(dpo_exec *x) {
-    for (int i = 0; i < x->nshapes; i++)
-        for (int k = 0; k < x->shapes[i].nsteps; k++) {
-            dpo_step *st = &x->shapes[i].steps[k];
-            for (int a = 0; a < st->nargs; a++)
-                if (st->args[a].arg == DNNL_ARG_SCRATCHPAD) st->args[a].memory = x->scratch;
-        }
-}
-
-static dp_status grow_scratch(dpo_exec *x, const dpo_model *om, size_t need) {
-    if (need <= x->scratch_size) return DP_OK;
-    dp_status s = DP_OK;
-    dnnl_memory_desc_t md;
-    dnnl_memory_t mem = NULL;
-    dnnl_dims_t d = {(dnnl_dim_t)need};
-    DNN(dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_u8, dnnl_a), "scratchpad descriptor", "exec");
-    DNN(dnnl_memory_create(&mem, &md, om->engine, DNNL_MEMORY_ALLOCATE), "scratchpad allocation", "exec");
-    if (x->scratch) dnnl_memory_destroy(x->scratch);
-    x->scratch = mem;
-    x->scratch_size = need;
-    return DP_OK;
-fail:
-    return s;
-}
-
-static dpo_shape *find_shape(dpo_exec *x, int n, int h, int w) {
-    for (int i = 0; i < x->nshapes; i++) {
-        dpo_shape *sh = &x->shapes[i];
-        if (sh->n == n && sh->h == h && sh->w == w) return sh;
-    }
-    return NULL;
-}
-
-static dp_status exec_prepare_shape(dp_exec *e, int n, int h, int w, dpo_shape **out) {
-    dpo_exec *x = e->impl;
-    dpo_shape *sh = find_shape(x, n, h, w);
-    if (sh) {
-        *out = sh;
-        return DP_OK;
-    }
-    if (omp_get_max_threads() != e->threads) omp_set_num_threads(e->threads);
-    if (x->nshapes == DPO_SHAPES) {
-        /* Evict the least recently used shape: a server sees few distinct batch sizes. */
-        int lru = 0;
-        for (int i = 1; i < x->nshapes; i++)
-            if (x->shapes[i].used < x->shapes[lru].used) lru = i;
-        if (x->last == &x->shapes[lru]) x->last = NULL;
-        dpo_shape_free(&x->shapes[lru]);
-        x->shapes[lru] = x->shapes[--x->nshapes];
-        if (x->last == &x->shapes[x->nshapes]) x->last = &x->shapes[lru];
-    }
-    sh = &x->shapes[x->nshapes];
-    dp_status s = dpo_shape_build(e, n, h, w, sh);
-    if (s) return s;
-    s = grow_scratch(x, e->model->impl, sh->scratch);
-    if (s) {
-        dpo_shape_free(sh);
-        return s;
-    }
-    x->nshapes++;
-    bind_scratch(x);
-    sh->used = ++x->tick;
-    *out = sh;
-    return DP_OK;
-}
-
-static dp_status exec_prepare(dp_exec *e, int n, int h, int w) {
-    dpo_shape *sh;
-    return exec_prepare_shape(e, n, h, w, &sh);
-}
-
-static dp_status exec_run(dp_exec *e, const float *in, int n, int h, int w, float *logits) {
-    dp_status s = DP_OK;
-    dpo_exec *x = e->impl;
-    dpo_shape *sh = x->last;
-    if (!sh || sh->n != n || sh->h != h || sh->w != w) {
-        s = exec_prepare_shape(e, n, h, w, &sh);
-        if (s) return s;
-    }
-    if (omp_get_max_threads() != e->threads) omp_set_num_threads(e->threads);
-    sh->used = ++x->tick;
-    x->last = sh;
-    /* Plain layouts: re-pointing is cheap, and skipped when the caller reuses its buffers. */
-    if (sh->in_ptr != in) {
-        DNN(dnnl_memory_set_data_handle_v2(sh->in, (void *)in, x->stream), "binding the input", e->model->arch);
-        sh->in_ptr = in;
-    }
-    if (sh->out_ptr != logits) {
-        DNN(dnnl_memory_set_data_handle_v2(sh->out, logits, x->stream), "binding the logits", e->model->arch);
-        sh->out_ptr = logits;
-    }
-    if (e->profiling && !x->was_profiling)
-        for (int i = 0; i < x->nshapes; i++)
-            for (int k = 0; k < x->shapes[i].nsteps; k++) x->shapes[i].steps[k].calls = 0, x->shapes[i].steps[k].ns = 0;
-    x->was_profiling = e->profiling;
-    if (!e->profiling) {
-        for (int k = 0; k < sh->nsteps; k++) {
-            dpo_step *st = &sh->steps[k];
-            DNN(dnnl_primitive_execute(st->prim, x->stream, st->nargs, st->args), "execution", st->name);
-        }
-        DNN(dnnl_stream_wait(x->stream), "execution", e->model->arch);
-        return DP_OK;
-    }
-    for (int k = 0; k < sh->nsteps; k++) {
-        dpo_step *st = &sh->steps[k];
-        int64_t t0 = dpi_now_ns();
-        DNN(dnnl_primitive_execute(st->prim, x->stream, st->nargs, st->args), "execution", st->name);
-        DNN(dnnl_stream_wait(x->stream), "execution", st->name);
-        st->ns += dpi_now_ns() - t0;
-        st->calls++;
-    }
-    return DP_OK;
-fail:
-    return s;
-}
-
-static dp_status exec_profile(const dp_exec *e, dp_layer_profile *out, int cap, int *count) {
-    const dpo_exec *x = e->impl;
-    const dpo_shape *sh = x->last;
-    if (!sh && x->nshapes) sh = &x->shapes[x->nshapes - 1];
-    int n = sh ? sh->nsteps : 0;
-    for (int k = 0; k < n && k < cap; k++) {
-        const dpo_step *st = &sh->steps[k];
-        out[k].name = st->name;
-        out[k].impl = st->impl;
-        out[k].calls = st->calls;
-        out[k].total_ms = (double)st->ns / 1e6;
-    }
-    *count = n;
-    return DP_OK;
-}
-
-const dpi_backend dpi_backend_onednn = {
-    "onednn", model_init, model_fini, exec_init, exec_prepare, exec_run, exec_profile, exec_fini,
-};

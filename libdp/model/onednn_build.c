@@ -4,9 +4,9 @@
  * Three phases: (1) walk the nodes creating primitive descriptors, letting oneDNN choose the
  * activation layouts (format any) and inserting a reorder only where a consumer cannot read its
  * producer's layout; every tensor is a "value" with a memory descriptor. (2) Plan one arena for
- * all values from their lifetimes (steps that write and last read them). (3) Create the memory
- * objects over the arena and the primitives, with every argument bound, so a run is a loop of
- * dnnl_primitive_execute() calls.
+ * all values from their lifetimes (steps that write and last read them); the exec owns the arena
+ * and points the memory objects into it. (3) Create the memory objects and the primitives, with
+ * every argument bound, so a run is a loop of dnnl_primitive_execute() calls.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +41,7 @@ typedef struct builder {
     const dp_exec *e;
     dpo_model *m;
     const dpi_graph *g;
-    dnnl_stream_t stream;
+    dpo_exec *x;
     int n, h, w;
     int nvals, nsteps;
     pval *vals;
@@ -241,7 +241,7 @@ static dp_status build_conv(builder *b, int i) {
         if (s) goto fail;
     }
     dnnl_memory_t wmem = NULL;
-    s = dpo_weights_get(b->m, b->stream, i, &win, want_wei, &wmem);
+    s = dpo_weights_get(b->m, b->x, i, &win, want_wei, &wmem);
     if (s) goto fail;
     pstep *st = add_step(b, pd, nd->name, "");
     pd = NULL;
@@ -325,7 +325,7 @@ static dp_status build_linear(builder *b, int i) {
     }
     dnnl_memory_t wmem = NULL;
     const dpo_window whole = {0, 0, 1, 1, 0, 0, 0, 0};
-    s = dpo_weights_get(b->m, b->stream, i, &whole, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &wmem);
+    s = dpo_weights_get(b->m, b->x, i, &whole, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &wmem);
     if (s) goto fail;
     pstep *st = add_step(b, pd, nd->name, "");
     pd = NULL;
@@ -396,7 +396,7 @@ void dpo_shape_free(dpo_shape *s) {
         if (s->mems[v]) dnnl_memory_destroy(s->mems[v]);
     free(s->steps);
     free(s->mems);
-    dpi_free_aligned(s->arena);
+    free(s->offs);
     memset(s, 0, sizeof *s);
 }
 
@@ -413,8 +413,7 @@ dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *sh) 
     dp_status s = DP_OK;
     const dp_model *model = e->model;
     const dpi_graph *g = &model->graph;
-    builder b = {.e = e, .m = model->impl, .g = g, .n = n, .h = h, .w = w};
-    b.stream = ((dpo_exec *)e->impl)->stream;
+    builder b = {.e = e, .m = model->impl, .x = e->impl, .g = g, .n = n, .h = h, .w = w};
     memset(sh, 0, sizeof *sh);
     /* Each node adds at most three steps (reorder of its source, copy of its shortcut, itself)
      * and as many values; plus the input. */
@@ -452,21 +451,18 @@ dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *sh) 
     }
 
     sh->arena_size = plan_arena(&b);
-    if (sh->arena_size == (size_t)-1 || !(sh->arena = dpi_alloc_aligned(sh->arena_size ? sh->arena_size : 64, 4096))) {
-        s = dpi_error(DP_ERR_NOMEM, "out of memory: %s needs %zu bytes of activations for [%d,3,%d,%d]", model->arch,
-                      sh->arena_size, n, h, w);
-        goto fail;
-    }
     sh->mems = calloc((size_t)b.nvals, sizeof *sh->mems);
+    sh->offs = calloc((size_t)b.nvals, sizeof *sh->offs);
     sh->steps = calloc((size_t)b.nsteps, sizeof *sh->steps);
-    if (!sh->mems || !sh->steps) {
-        s = dpi_error(DP_ERR_NOMEM, "out of memory preparing %s", model->arch);
+    if (sh->arena_size == (size_t)-1 || !sh->mems || !sh->offs || !sh->steps) {
+        s = dpi_error(DP_ERR_NOMEM, "out of memory preparing %s for [%d,3,%d,%d]", model->arch, n, h, w);
         goto fail;
     }
     sh->nmems = b.nvals;
     for (int v = 0; v < b.nvals; v++) {
-        void *handle = b.vals[v].kind == VAL_ARENA ? (char *)sh->arena + b.vals[v].off : DNNL_MEMORY_NONE;
-        DNN(dnnl_memory_create(&sh->mems[v], &b.vals[v].md, b.m->engine, handle), "activation memory", model->arch);
+        DNN(dnnl_memory_create(&sh->mems[v], &b.vals[v].md, b.m->engine, DNNL_MEMORY_NONE), "activation memory",
+            model->arch);
+        sh->offs[v] = b.vals[v].kind == VAL_ARENA ? b.vals[v].off : DPO_USER;
         if (b.vals[v].kind == VAL_INPUT) sh->in = sh->mems[v];
         if (b.vals[v].kind == VAL_OUTPUT) sh->out = sh->mems[v];
     }
@@ -474,9 +470,9 @@ dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *sh) 
     for (int k = 0; k < b.nsteps; k++) {
         const pstep *ps = &b.steps[k];
         dpo_step *st = &sh->steps[k];
-        DNN(dnnl_primitive_create(&st->prim, ps->pd), "primitive creation", ps->name);
-        st->name = dpo_intern(e->impl, ps->name);
-        st->impl = dpo_intern(e->impl, impl_of(ps->pd));
+        DNN(dpo_primitive_create(b.x, &st->prim, ps->pd), "primitive creation", ps->name);
+        st->name = dpo_intern(b.x, ps->name);
+        st->impl = dpo_intern(b.x, impl_of(ps->pd));
         if (!st->name || !st->impl) {
             s = dpi_error(DP_ERR_NOMEM, "out of memory preparing %s", model->arch);
             goto fail;

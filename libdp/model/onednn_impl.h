@@ -1,12 +1,13 @@
 /*
- * Private state of the oneDNN backend, shared by onednn_backend.c (model, weights, run) and
- * onednn_build.c (turning the graph into primitives for one input shape).
+ * Private state of the oneDNN backend, shared by onednn_backend.c (model, weights),
+ * onednn_exec.c (contexts, shapes, run) and onednn_build.c (the graph into primitives for one
+ * input shape).
  *
  * Model (immutable, shared by every exec): one CPU engine, the BN-folded weights in plain layout,
  * and a cache of those weights reordered into the layouts the primitives asked for. The cache is
  * filled while an exec prepares a shape (under `lock`); the run path never touches it.
- * Exec (one thread): a stream, one user-mode scratchpad, and up to DPO_SHAPES prepared shapes,
- * each a flat list of primitives with their arguments bound, over one activation arena.
+ * Exec (one thread): a stream, one user-mode scratchpad, one activation arena, and its prepared
+ * shapes, each a flat list of primitives with their arguments bound.
  */
 #ifndef DP_MODEL_ONEDNN_IMPL_H
 #define DP_MODEL_ONEDNN_IMPL_H
@@ -60,36 +61,57 @@ typedef struct dpo_step {
     int64_t ns;
 } dpo_step;
 
-/* Everything prepared for one input shape. */
+/* Everything prepared for one input shape. Activations live in the exec's arena (one per exec,
+ * shared by its shapes, which never run at the same time): offs[] keeps each memory object's
+ * offset so the handles can be re-pointed when the arena grows. */
 typedef struct dpo_shape {
     int n, h, w;
-    uint64_t used;            /* LRU tick */
+    int pinned;               /* prepared explicitly: kept until the exec is freed */
+    uint64_t used;            /* LRU tick (unpinned shapes only are evicted) */
     int nsteps;
     dpo_step *steps;
     int nmems;
-    dnnl_memory_t *mems;      /* activations (handles into arena) and the two user wrappers */
+    dnnl_memory_t *mems;      /* activations (handles into the arena) and the two user wrappers */
+    size_t *offs;             /* arena offset of mems[v], DPO_USER for the user wrappers */
     dnnl_memory_t in, out;    /* wrap the caller's input and logits; re-pointed when they move */
     const void *in_ptr;
     void *out_ptr;
-    void *arena;
-    size_t arena_size;
+    size_t arena_size;        /* arena bytes this shape needs */
     size_t scratch;           /* scratchpad bytes the largest step needs */
 } dpo_shape;
 
-#define DPO_SHAPES 4
+#define DPO_USER ((size_t)-1)
+
+/* Shapes built by dp_exec_run() for sizes nobody prepared are cached, least recently used
+ * evicted beyond this many; prepared shapes do not count against it. */
+#define DPO_UNPINNED_SHAPES 4
+
+/* A range declared by dp_exec_prepare_batches(): runs of 1..max samples at h x w. */
+typedef struct dpo_batches {
+    int h, w, max;
+} dpo_batches;
 
 typedef struct dpo_exec {
     dnnl_stream_t stream;
     dnnl_memory_t scratch;    /* one scratchpad for every primitive of this exec */
     size_t scratch_size;
-    int nshapes;
-    dpo_shape shapes[DPO_SHAPES];
+    void *arena;              /* activations of whichever shape runs */
+    size_t arena_size;
+    int nshapes, cap_shapes;
+    dpo_shape **shapes;       /* each allocated on its own: pointers stay valid as the list changes */
     dpo_shape *last;          /* shape of the latest run (its steps are the profile) */
     uint64_t tick;
+    int nbatches, cap_batches;
+    dpo_batches *batches;
+    uint64_t created, built, evicted, split_runs;  /* dp_exec_stats */
     int was_profiling;
     int nstrings, cap_strings;
     char **strings;           /* distinct layer and implementation names of every shape built */
 } dpo_exec;
+
+/* The model side of the backend (onednn_backend.c): fold and keep the weights. */
+dp_status dpo_model_init(dp_model *m, const dpi_weights *w);
+void dpo_model_fini(dp_model *m);
 
 /* A copy of s owned by x (one per distinct string); NULL when out of memory. */
 const char *dpo_intern(dpo_exec *x, const char *s);
@@ -107,12 +129,18 @@ dp_status dpo_error(dnnl_status_t st, const char *what, const char *layer);
         }                                        \
     } while (0)
 
-/* The window of node's weights in layout md: from the cache, or reordered now (uses stream). */
-dp_status dpo_weights_get(dpo_model *m, dnnl_stream_t stream, int node, const dpo_window *win,
+/* The window of node's weights in layout md: from the cache, or reordered now (uses x's stream;
+ * the reorder primitive counts as one x created). */
+dp_status dpo_weights_get(dpo_model *m, dpo_exec *x, int node, const dpo_window *win,
                           const dnnl_memory_desc_t *md, dnnl_memory_t *out);
 
-/* Build every primitive and buffer for inputs [n,3,h,w]; scratchpad args are left NULL for the
- * caller to bind. On failure *s is left empty. */
+/* dnnl_primitive_create() that counts the creation in x and in the process-wide total. */
+dnnl_status_t dpo_primitive_create(dpo_exec *x, dnnl_primitive_t *prim, const_dnnl_primitive_desc_t pd);
+/* Primitives created by every exec of the process so far (for tests of whole runs). */
+uint64_t dpo_primitives_created_total(void);
+
+/* Build every primitive for inputs [n,3,h,w]; the scratchpad and the arena handles are left for
+ * the caller to bind (sh->scratch, sh->arena_size, sh->offs). On failure *s is left empty. */
 dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *s);
 void dpo_shape_free(dpo_shape *s);
 

@@ -331,6 +331,24 @@ static dp_status exec_profile(const dp_exec *e, dp_layer_profile *out, int cap, 
     return DP_OK;
 }
 
+/* Buffers depend on h, w only: every batch size is prepared with one. */
+static dp_status exec_prepare_batches(dp_exec *e, int max, int h, int w) { return exec_prepare(e, max, h, w); }
+
+static void exec_stats(const dp_exec *e, dp_exec_stats *out) {
+    const ref_exec *re = e->impl;
+    memset((char *)out + sizeof out->size, 0, sizeof *out - sizeof out->size);
+    out->shapes_held = re->h ? 1 : 0;
+}
+
 const dpi_backend dpi_backend_reference = {
-    "reference", model_init, model_fini, exec_init, exec_prepare, exec_run, exec_profile, exec_fini,
+    .name = "reference",
+    .model_init = model_init,
+    .model_fini = model_fini,
+    .exec_init = exec_init,
+    .exec_prepare = exec_prepare,
+    .exec_prepare_batches = exec_prepare_batches,
+    .exec_run = exec_run,
+    .exec_profile = exec_profile,
+    .exec_stats = exec_stats,
+    .exec_fini = exec_fini,
 };

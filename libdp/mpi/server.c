@@ -75,8 +75,8 @@ static dp_status answer(dpi_mpi_backend *b, const dpi_mpi_hdr *req, int kind, dp
     return DP_OK;
 }
 
-/* Primitives are built per batch size: prepare every size a micro-batch of the run can have,
- * with the threads backend's rule (beyond 16 only the full size), so no batch pays set-up. */
+/* Prepare every size a micro-batch of the run can have (dp_exec_prepare_batches, as the threads
+ * backend does), so no batch pays set-up. */
 static dp_status prepare(dpi_mpi_backend *b, const dpi_mpi_hdr *req) {
     dp_status s = DP_OK;
     if (req->n < 1 || req->c != dp_model_input_channels(b->cfg.model))
@@ -87,8 +87,7 @@ static dp_status prepare(dpi_mpi_backend *b, const dpi_mpi_hdr *req) {
         omp_set_num_threads(b->cfg.threads_per_worker);
         s = dp_exec_create(b->cfg.model, b->cfg.threads_per_worker, &b->exec);
     }
-    for (int n = 1; s == DP_OK && n <= req->n; n++)
-        if (n <= 16 || n == req->n) s = dp_exec_prepare(b->exec, n, req->h, req->w);
+    if (s == DP_OK) s = dp_exec_prepare_batches(b->exec, req->n, req->h, req->w);
     dp_status os = out_ready(b, HDR);
     if (os != DP_OK) return os;
     b->prepared_n = s == DP_OK ? req->n : 0;

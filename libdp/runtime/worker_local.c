@@ -25,9 +25,8 @@ static dp_status local_open(const dpi_worker_host *host, const dpi_worker_config
     return DP_OK;
 }
 
-/* Primitives are created per batch size, so every size a micro-batch can have is prepared up
- * front: otherwise the first batch of each size would pay oneDNN's set-up inside the measured
- * latency. Beyond 16 only the full size is prepared (partial large batches are rare). */
+/* Every size a micro-batch can have is prepared up front (dp_exec_prepare_batches), so no batch
+ * pays oneDNN's set-up inside the measured latency. */
 static dp_status local_init(void *backend, int worker, int c, int h, int w, void **ctx) {
     local_backend *b = backend;
     dp_exec *e = NULL;
@@ -35,10 +34,7 @@ static dp_status local_init(void *backend, int worker, int c, int h, int w, void
     (void)c;
     dp_status s = dp_exec_create(b->model, b->threads, &e);
     if (s != DP_OK) return s;
-    for (int n = 1; n <= b->max_batch && s == DP_OK; n++) {
-        if (n > 16 && n != b->max_batch) continue;
-        s = dp_exec_prepare(e, n, h, w);
-    }
+    s = dp_exec_prepare_batches(e, b->max_batch, h, w);
     if (s != DP_OK) {
         dp_exec_free(e);
         return s;

@@ -1,9 +1,10 @@
 /* The oneDNN backend against the reference backend on seeded weights (fp32 and bf16), the shape
- * cache, the shared weight cache, several execs in several threads, profiling, bad arguments. */
+ * cache, prepared batch ranges, the shared weight cache, several execs in several threads, profiling, bad arguments. */
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "model/onednn_impl.h"
+#include "util/util.h"
 #include "test.h"
 
 static float *random_input(int n, int h, int w, uint64_t seed) {
@@ -97,7 +98,16 @@ static int count_wcache(const dp_model *m) {
     return c;
 }
 
-/* Shapes are prepared once, reused, evicted LRU beyond DPO_SHAPES, and stay correct. */
+static dp_exec_stats stats_of(const dp_exec *e) {
+    dp_exec_stats st;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    CHECK_OK(dp_exec_get_stats(e, &st));
+    return st;
+}
+
+/* Prepared shapes are kept and reused; shapes only runs asked for are evicted LRU beyond
+ * DPO_UNPINNED_SHAPES; results do not depend on either. */
 static void shape_cache(void) {
     dp_model *m = load("resnet18_cifar", 10, DP_PRECISION_FP32, DP_BACKEND_ONEDNN);
     if (!m) return;
@@ -110,31 +120,88 @@ static void shape_cache(void) {
     int weights = count_wcache(m);
     CHECK(weights >= 20); /* one entry per conv and the linear layer at least */
     CHECK_OK(dp_exec_run(e, in, 2, 32, 32, y1));
-    const dpo_step *steps = x->shapes[0].steps;
-    void *arena = x->shapes[0].arena;
+    const dpo_step *steps = x->shapes[0]->steps;
+    void *arena = x->arena;
+    dp_exec_stats before = stats_of(e);
+    CHECK(before.primitives_created > 20 && before.shapes_built == 1 && before.shapes_held == 1);
+    CHECK(before.arena_bytes > 0 && before.arena_bytes == x->arena_size);
     dp_layer_profile first;
     int count = 0;
     CHECK_OK(dp_exec_profile(e, &first, 1, &count));
     CHECK_OK(dp_exec_run(e, in, 2, 32, 32, y2));
-    CHECK(x->nshapes == 1 && x->shapes[0].steps == steps && x->shapes[0].arena == arena);
+    CHECK(x->nshapes == 1 && x->shapes[0]->steps == steps && x->arena == arena);
+    CHECK(stats_of(e).primitives_created == before.primitives_created);
     CHECK(memcmp(y1, y2, sizeof y1) == 0);
-    /* Five more shapes: the cache keeps DPO_SHAPES, results do not depend on what was evicted. */
+    /* Five shapes nobody prepared: four are kept besides the prepared one, which never goes. */
     int sizes[5][3] = {{1, 32, 32}, {2, 40, 40}, {1, 48, 32}, {2, 32, 40}, {1, 36, 36}};
     for (int i = 0; i < 5; i++) CHECK_OK(dp_exec_run(e, in, sizes[i][0], sizes[i][1], sizes[i][2], y2));
-    CHECK(x->nshapes == DPO_SHAPES);
+    CHECK(x->nshapes == 1 + DPO_UNPINNED_SHAPES);
+    dp_exec_stats after = stats_of(e);
+    CHECK(after.shapes_evicted == 1 && after.shapes_built == 6 && after.shapes_held == 5);
+    /* One arena, as large as the largest shape needs (48x32 and 40x40 beat 32x32). */
+    CHECK(after.arena_bytes > before.arena_bytes);
     /* Profile strings outlive the shape they came from (ASan would catch a dangling one). */
     CHECK(count > 0 && strcmp(first.name, "conv1") == 0 && first.impl[0] != '\0');
     CHECK_OK(dp_exec_run(e, in, 2, 32, 32, y2));
     CHECK(memcmp(y1, y2, sizeof y1) == 0);
+    CHECK(stats_of(e).primitives_created == after.primitives_created); /* the prepared shape survived */
     /* A second exec reuses the model's reordered weights rather than adding copies. */
     dp_exec *e2 = NULL;
-    int before = count_wcache(m);
+    int before_w = count_wcache(m);
     CHECK_OK(dp_exec_create(m, 1, &e2));
     CHECK_OK(dp_exec_run(e2, in, 2, 32, 32, y2));
-    CHECK_MSG(count_wcache(m) == before, "weight cache grew from %d to %d", before, count_wcache(m));
+    CHECK_MSG(count_wcache(m) == before_w, "weight cache grew from %d to %d", before_w, count_wcache(m));
     CHECK(memcmp(y1, y2, sizeof y1) == 0);
     dp_exec_free(e2);
     free(in);
+    dp_exec_free(e);
+    dp_model_free(m);
+}
+
+/* dp_exec_prepare_batches(): after it, no run of 1..max samples creates a primitive, whatever the
+ * order of sizes (the runner's micro-batches); sizes not prepared run as slices of prepared
+ * ones with the logits an exact-size exec gives. */
+static void batches(void) {
+    dp_model *m = load("resnet18", 10, DP_PRECISION_FP32, DP_BACKEND_ONEDNN);
+    if (!m) return;
+    enum { MAX = 20 };
+    dp_exec *e = NULL, *exact = NULL;
+    CHECK_OK(dp_exec_create(m, 1, &e));
+    CHECK_OK(dp_exec_create(m, 1, &exact));
+    CHECK_STATUS(dp_exec_prepare_batches(e, 0, 32, 32), DP_ERR_INVALID_ARG);
+    CHECK_STATUS(dp_exec_prepare_batches(e, 4, 16, 32), DP_ERR_SHAPE);
+    CHECK_OK(dp_exec_prepare_batches(e, MAX, 32, 32));
+    dp_exec_stats st = stats_of(e);
+    CHECK_MSG(st.shapes_held == 10, "held %llu shapes (1..8, 16, 20)", (unsigned long long)st.shapes_held);
+    float *in = random_input(MAX + 1, 32, 32, 21), y[(MAX + 1) * 10], want[(MAX + 1) * 10];
+    uint64_t seed = 3;
+    for (int r = 0; r < 60; r++) {
+        int n = 1 + (int)(dpi_splitmix64(&seed) % MAX);
+        CHECK_OK(dp_exec_run(e, in, n, 32, 32, y));
+    }
+    dp_exec_stats after = stats_of(e);
+    CHECK_MSG(after.primitives_created == st.primitives_created, "%llu primitives created by runs of 1..%d",
+              (unsigned long long)(after.primitives_created - st.primitives_created), MAX);
+    CHECK(after.split_runs > 0 && after.shapes_evicted == 0);
+    /* 13 = 8 + 4 + 1 and 19 = 16 + 2 + 1 against exact shapes. */
+    int odd[2] = {13, 19};
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(dp_exec_run(e, in, odd[i], 32, 32, y));
+        CHECK_OK(dp_exec_run(exact, in, odd[i], 32, 32, want));
+        double d = rel_diff(y, want, (size_t)odd[i] * 10);
+        CHECK_MSG(d <= 1e-5, "batch %d as slices: rel diff %g from one run", odd[i], d);
+    }
+    /* Beyond the range, a run builds its shape (and says so). */
+    CHECK_OK(dp_exec_run(e, in, MAX + 1, 32, 32, y));
+    CHECK(stats_of(e).primitives_created > after.primitives_created);
+    dp_exec_stats small = {.size = sizeof(size_t) + sizeof(uint64_t)};
+    CHECK_OK(dp_exec_get_stats(e, &small));
+    CHECK(small.primitives_created > 0 && small.shapes_built == 0); /* fields past size untouched */
+    dp_exec_stats bad = {.size = 3};
+    CHECK_STATUS(dp_exec_get_stats(e, &bad), DP_ERR_INVALID_ARG);
+    CHECK_STATUS(dp_exec_get_stats(NULL, &bad), DP_ERR_INVALID_ARG);
+    free(in);
+    dp_exec_free(exact);
     dp_exec_free(e);
     dp_model_free(m);
 }
@@ -243,6 +310,7 @@ int main(void) {
     parity("resnet18", 5, 1, 33, 47, 0);
     parity("mobilenet_v2", 4, 1, 35, 65, 0);
     shape_cache();
+    batches();
     threads();
     profiling();
     bad_args();
