@@ -7,8 +7,10 @@ plus the straggler and capacity runs):
   DIR/straggler/<engine>_<arch>_<strategy>.json          stream summaries with --slowdown
   DIR/capacity/<engine>_<arch>_<strategy>_w<W>.json      capacity searches ("capacity" field)
 
-Writes DIR/plots/*.png (whatever the inputs allow) and DIR/summary.md (straggler and capacity
-tables, the list of plots). Usage: plot.py DIR [--cdf-workers 2] [--slo-p99-ms 10]
+  DIR/models/<arch>.json                                 training records of benchmarks/train.py
+
+Writes DIR/plots/*.png (whatever the inputs allow) and DIR/summary.md (accuracy, straggler and
+capacity tables, the list of plots). Usage: plot.py DIR [--cdf-workers 2] [--slo-p99-ms 10]
 """
 import argparse
 import csv
@@ -208,6 +210,32 @@ def load_json_dir(res_dir, sub):
     return out
 
 
+def accuracy_table(rows, res_dir, md):
+    """Top-1 accuracy per arch and engine over the matrix runs, next to the training record."""
+    models = {d["arch"]: d for d in load_json_dir(res_dir, "models") if "test_accuracy_pct" in d}
+    acc = [r for r in rows if isinstance(r.get("accuracy_pct"), float)]
+    if not acc and not models:
+        return
+    md.append("\n## Accuracy: top-1 over the labelled samples of every run\n")
+    if models:
+        md.append("Weights trained by benchmarks/train.py on Fashion-MNIST's training set; its own top-1 "
+                  "(PyTorch, fp32) on the test images:\n")
+        md.append("| arch | steps x batch | training s | PyTorch test top-1 % (images) |")
+        md.append("|---|---|---:|---:|")
+        for a in ordered(models, ARCH_ORDER):
+            d = models[a]
+            md.append("| %s | %d x %d | %.0f | %.2f (%d) |" % (a, d["steps"], d["batch"], d["train_seconds"],
+                                                             d["test_accuracy_pct"], d["test_samples"]))
+        md.append("")
+    if acc:
+        md.append("| arch | engine | runs | top-1 % mean (min–max) |")
+        md.append("|---|---|---:|---:|")
+        for a in ordered([r["arch"] for r in acc], ARCH_ORDER):
+            for e in ordered([r["engine"] for r in acc if r["arch"] == a], ENGINES):
+                v = [r["accuracy_pct"] for r in acc if r["arch"] == a and r["engine"] == e]
+                md.append("| %s | %s | %d | %.2f (%.2f–%.2f) |" % (a, e, len(v), sum(v) / len(v), min(v), max(v)))
+
+
 def plot_straggler(res_dir, out_dir, written, md):
     """Per-worker share of the samples under a straggler, per strategy and engine."""
     runs = [d for d in load_json_dir(res_dir, "straggler") if d.get("per_worker")]
@@ -322,6 +350,7 @@ def main(argv=None):
         rows = [r for r in load_rows(csv_path) if isinstance(r.get("throughput"), float)]
         if rows:
             plot_vs_workers(rows, out_dir, written)
+            accuracy_table(rows, a.dir, md)
     else:
         print("plot.py: no %s: no matrix plots" % csv_path, file=sys.stderr)
     plot_cdf(a.dir, out_dir, a.cdf_workers, written)

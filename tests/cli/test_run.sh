@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# scripts/run end to end on a tiny configuration (the already-built tools, both engines):
-# results.csv with rows for both engines, results.json/md, the straggler and capacity JSONs,
-# summary.md and at least 4 PNG plots; and bad arguments rejected before anything runs.
+# scripts/run end to end on a tiny configuration (the already-built tools, both engines, a model
+# trained 3 steps on Fashion-MNIST in a private cache): results.csv with rows and accuracy for
+# both engines, results.json/md, the straggler and capacity JSONs, summary.md with the accuracy
+# table and at least 4 PNG plots; and bad arguments rejected before anything runs.
 set -uo pipefail
 py=${DP_PYTHON3:-/usr/bin/python3}
 tmp="$DP_TEST_TMP/run"
@@ -22,8 +23,9 @@ run="$DP_SOURCE_DIR/scripts/run"
 
 out="$tmp/results"
 start=$(date +%s)
-"$run" --no-build --build-dir "$DP_BUILD_DIR" --samples 40 --workers 1,2 --arch mobilenet_v2 \
-  --strategies uniform,dynamic --probe-seconds 0.25 --out "$out" > "$tmp/run.log" 2>&1; rc=$?
+XDG_CACHE_HOME="$tmp/cache" "$run" --no-build --build-dir "$DP_BUILD_DIR" --samples 40 --workers 1,2 \
+  --arch mobilenet_v2 --train-steps 3 --strategies uniform,dynamic --probe-seconds 0.25 --out "$out" \
+  > "$tmp/run.log" 2>&1; rc=$?
 echo "scripts/run took $(( $(date +%s) - start )) s"
 [ $rc -eq 0 ] && ok "scripts/run (tiny) exits 0" || { bad "scripts/run exit $rc"; tail -40 "$tmp/run.log"; }
 grep -q "Results in $out" "$tmp/run.log" && ok "prints where the results are" || bad "no 'Results in' line"
@@ -39,6 +41,9 @@ for cell in cells:
     assert engines == ["libdataparallel", "pytorch"], (cell, engines)
 for r in rows:
     assert int(r["completed"]) + int(r["dropped"]) + int(r["failed"]) == int(r["offered"]) == 40, r
+    assert 0 <= float(r["accuracy_pct"]) <= 100, r
+assert os.path.exists(os.path.join(out, "models", "mobilenet_v2.npz"))
+assert json.load(open(os.path.join(out, "models", "mobilenet_v2.json")))["steps"] == 3
 assert len(json.load(open(os.path.join(out, "results.json")))["cells"]) == 8
 md = open(os.path.join(out, "results.md")).read()
 assert md.count("| pytorch |") == 4 and md.count("| libdataparallel |") == 4
@@ -50,7 +55,7 @@ for p in strag:
 caps = glob.glob(os.path.join(out, "capacity", "*.json"))
 assert len(caps) == 2 and all(json.load(open(p))["capacity"] >= 0 for p in caps), caps
 s = open(os.path.join(out, "summary.md")).read()
-assert "Straggler" in s and "Capacity" in s and ".png" in s
+assert "Straggler" in s and "Capacity" in s and ".png" in s and "Accuracy" in s
 PYEOF
 pngs=$(ls "$out"/plots/*.png 2>/dev/null | wc -l)
 [ "$pngs" -ge 4 ] && ok "$pngs PNG plots" || bad "only $pngs PNG plots"

@@ -1,15 +1,16 @@
 """Helpers of the parity tests: seeded PyTorch models with random BN statistics, state_dict
-export to .npz and .safetensors, and running $DP_BIN_DIR/dp-infer on a batch."""
+export to .npz and .safetensors (benchmarks/state_dict_io.py), and running $DP_BIN_DIR/dp-infer
+on a batch."""
 import json
 import os
 import re
-import struct
 import subprocess
 
 import numpy as np
 
 import cifar_models  # imports torch or fails saying so
 import torch
+from state_dict_io import save_npz, save_safetensors  # noqa: F401  (re-exported to the tests)
 
 BIN_DIR = os.environ.get("DP_BIN_DIR", "build/bin")
 TMP = os.environ.get("DP_TEST_TMP", ".")
@@ -21,40 +22,6 @@ make_model = cifar_models.seeded
 
 def param_count(model):
     return sum(p.numel() for p in model.parameters())
-
-
-def save_npz(model, path, compressed=False):
-    arrays = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    (np.savez_compressed if compressed else np.savez)(path, **arrays)
-    return path
-
-
-_ST_DTYPES = {np.dtype("float32"): "F32", np.dtype("float64"): "F64", np.dtype("float16"): "F16",
-              np.dtype("int64"): "I64"}
-
-
-def save_safetensors(model, path, dtype=None):
-    """Write state_dict() as .safetensors by hand (the safetensors package is not installed).
-    dtype: None (as is), torch.float16 or torch.bfloat16 for the floating-point tensors."""
-    header, blobs, offset = {}, [], 0
-    for name, t in model.state_dict().items():
-        t = t.detach().contiguous()
-        if dtype is not None and t.is_floating_point():
-            t = t.to(dtype)
-        if t.dtype == torch.bfloat16:  # numpy has no bfloat16: take the raw 16-bit patterns
-            raw, code = t.view(torch.int16).numpy().tobytes(), "BF16"
-        else:
-            a = t.numpy()
-            raw, code = a.tobytes(), _ST_DTYPES[a.dtype]
-        header[name] = {"dtype": code, "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    header["__metadata__"] = {"format": "pt"}
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-    return path
 
 
 def run_infer(arch, x, num_classes, weights=None, backend="reference", precision="fp32", threads=1):
@@ -85,3 +52,22 @@ def torch_logits(model, x):
 
 def rel_err(y, ref):
     return float(np.abs(y - ref).max() / np.abs(ref).max())
+
+
+def trained_weights(arch="resnet18", steps=20, batch=32):
+    """A model trained for a few seconds by benchmarks/train.py (cached under $DP_TEST_TMP, so
+    reruns reuse it): (path of its .npz, its JSON record)."""
+    import train
+    out = os.path.join(TMP, "trained")
+    assert train.main(["--arch", arch, "--steps", str(steps), "--batch", str(batch), "--eval-samples", "2000",
+                       "--out", out, "--cache-dir", os.path.join(TMP, "train-cache")]) == 0
+    with open(os.path.join(out, arch + ".json")) as f:
+        return os.path.join(out, arch + ".npz"), json.load(f)
+
+
+def torch_from_npz(arch, path, num_classes=10):
+    """The PyTorch model of arch with the state_dict saved in path, in eval mode."""
+    model = cifar_models.build(arch, num_classes)
+    with np.load(path) as z:
+        model.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
+    return model.eval()
