@@ -12,6 +12,7 @@
 #include "metrics/sink_impl.h"
 #include "metrics_thread.h"
 #include "route.h"
+#include "stream/dataset.h"
 #include "stage.h"
 #include "summary.h"
 
@@ -132,8 +133,10 @@ dp_status dpi_run_begin(dp_runner *r, const dpi_run_spec *spec) {
     int want_c = dp_model_input_channels(r->model), min_hw = dp_model_min_input_size(r->model);
     dp_status s = DP_OK;
     if (spec->c != want_c || spec->h < min_hw || spec->w < min_hw)
-        s = dpi_error(DP_ERR_SHAPE, "runner: samples are [%d,%d,%d] but %s needs [%d,H,W] with H,W >= %d", spec->c,
-                      spec->h, spec->w, dp_model_arch(r->model), want_c, min_hw);
+        s = dpi_error(DP_ERR_SHAPE, "runner: %s%ssamples are [%d,%d,%d] but %s needs [%d,H,W] with H,W >= %d",
+                      dpi_dataset_path(spec->ds) ? dpi_dataset_path(spec->ds) : "",
+                      dpi_dataset_path(spec->ds) ? ": " : "", spec->c, spec->h, spec->w, dp_model_arch(r->model),
+                      want_c, min_hw);
     if (s != DP_OK) {
         atomic_store(&r->state, DPI_IDLE);
         return s;

@@ -9,6 +9,7 @@
 
 #include "dataparallel/io.h"
 #include "dataparallel/source.h"
+#include "dataset.h"
 #include "io/cifar10.h"
 #include "util/util.h"
 
@@ -19,6 +20,7 @@ typedef enum ds_kind { DS_SYNTHETIC, DS_FLOATS, DS_CIFAR10, DS_CALLBACK } ds_kin
 
 struct dp_dataset {
     ds_kind kind;
+    char *path;              /* the file it was read from (messages), NULL for the other kinds */
     int64_t n;
     int c, h, w;
     size_t sample_floats;
@@ -94,6 +96,17 @@ DP_API dp_status dp_dataset_callback(int64_t n, int c, int h, int w, dp_dataset_
     return DP_OK;
 }
 
+/* Remember the file *out came from, so that later errors (a model that cannot take its samples)
+ * can name it; frees *out when out of memory. */
+static dp_status keep_path(dp_dataset **out, const char *path) {
+    if (((*out)->path = dpi_strdup(path)) != NULL) return DP_OK;
+    dp_dataset_free(*out);
+    *out = NULL;
+    return DP_ERR_NOMEM;
+}
+
+const char *dpi_dataset_path(const dp_dataset *ds) { return ds ? ds->path : NULL; }
+
 DP_API dp_status dp_dataset_npy(const char *path, dp_dataset **out) {
     if (!out) return dpi_error(DP_ERR_INVALID_ARG, "dp_dataset_npy: out is NULL");
     *out = NULL;
@@ -117,7 +130,7 @@ DP_API dp_status dp_dataset_npy(const char *path, dp_dataset **out) {
     }
     (*out)->owned = arr;
     (*out)->data = arr.data;
-    return DP_OK;
+    return keep_path(out, path);
 }
 
 /* A data set over CIFAR-10 records (from a CIFAR-10 file, or converted from Fashion-MNIST by
@@ -141,7 +154,7 @@ static dp_status bytes_dataset(const char *fn, const char *path, const dp_normal
     (*out)->cifar = cf;
     for (int ch = 0; ch < 3; ch++)
         for (int v = 0; v < 256; v++) (*out)->lut[ch][v] = ((float)v / 255.0f - norm->mean[ch]) / norm->std[ch];
-    return DP_OK;
+    return keep_path(out, path);
 }
 
 DP_API dp_status dp_dataset_cifar10(const char *path, const dp_normalize *norm, dp_dataset **out) {
@@ -158,6 +171,7 @@ DP_API void dp_dataset_free(dp_dataset *ds) {
     if (!ds) return;
     dp_array_release(&ds->owned);
     dpi_cifar10_release(&ds->cifar);
+    free(ds->path);
     free(ds);
 }
 

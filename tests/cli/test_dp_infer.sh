@@ -83,7 +83,7 @@ then ok; else bad "output checks"; fi
 # Runtime errors: exit 1 and a message naming what is wrong.
 expect 1 "\[N,3,H,W\]" -- "$BIN" --arch resnet18 --input "$D/x3d.npy" --output "$D/y.npy"
 expect 1 "\[2,1,32,32\]" -- "$BIN" --arch resnet18 --input "$D/x1ch.npy" --output "$D/y.npy"
-expect 1 "DP_ERR_SHAPE" -- "$BIN" --arch resnet18 --input "$D/small.npy" --output "$D/y.npy" --backend reference
+expect 1 "small.npy: DP_ERR_SHAPE" -- "$BIN" --arch resnet18 --input "$D/small.npy" --output "$D/y.npy" --backend reference
 expect 1 "<i4" -- "$BIN" --arch resnet18 --input "$D/int.npy" --output "$D/y.npy"
 # Dimensions that overflow the batch size or are zero: refused, naming the file and its shape.
 expect 1 "huge.npy.*\[8589934592,3,0,32\]" -- "$BIN" --arch resnet18 --input "$D/huge.npy" --output "$D/y.npy"

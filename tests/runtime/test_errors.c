@@ -216,6 +216,14 @@ int main(void) {
     CHECK_OK(dp_dataset_synthetic(4, 1, 32, 32, 1, &gray));
     CHECK_STATUS(dp_runner_run_batch(r, gray, &s), DP_ERR_SHAPE);
     CHECK_ERROR_MENTIONS("[1,32,32]");
+    /* A data set read from a file: the message names the file. */
+    float four[4 * 32 * 32] = {0};
+    CHECK_OK(dp_npy_write("four_channels.npy", four, 4, (int64_t[]){1, 4, 32, 32}));
+    dp_dataset *npy4 = NULL;
+    CHECK_OK(dp_dataset_npy("four_channels.npy", &npy4));
+    CHECK_STATUS(dp_runner_run_batch(r, npy4, &s), DP_ERR_SHAPE);
+    CHECK_ERROR_MENTIONS("four_channels.npy: samples are [4,32,32]");
+    dp_dataset_free(npy4);
     CHECK(dp_runner_run_batch(r, ds, &s) == DP_OK && s.completed == 8); /* still usable */
     dp_dataset_free(gray);
     dp_dataset_free(tiny);
