@@ -22,6 +22,7 @@ the fresh export fails too, nothing is timed (exit 1).
 The ONNX side needs no `onnx` Python package: PyTorch 1.13's TorchScript-based exporter writes the
 protobuf itself. Run with /usr/bin/python3 (it has torch).
 """
+import functools
 import hashlib
 import json
 import multiprocessing as mp
@@ -55,12 +56,14 @@ def node_binary():
     return os.environ.get("DP_NODE") or shutil.which("node") or shutil.which("nodejs")
 
 
+@functools.lru_cache(maxsize=None)
 def availability():
     """(True, versions dict) when node can load onnxruntime-node from benchmarks/ort/, else
-    (False, one line saying what is missing and how to get it)."""
+    (False, one line saying what is missing and how to get it). Asked once per process."""
     node = node_binary()
-    if not node:
-        return False, "node is not installed (scripts/deps --ort installs nodejs and npm from Debian)"
+    if not node or not os.access(node, os.X_OK):
+        return False, "node is not installed%s (scripts/deps --ort installs nodejs and npm from Debian)" % (
+            " ($DP_NODE is %s)" % node if node else "")
     try:
         r = subprocess.run([node, WORKER_JS, "version"], capture_output=True, text=True, timeout=120)
         info = json.loads(r.stdout.strip().splitlines()[-1])
@@ -158,9 +161,13 @@ def checked_model(arch, classes, seed, size, model_dir, weights=None, log=None):
     if err > TOLERANCE:
         raise RuntimeError("%s: ORT's logits differ from PyTorch's by %.3g x max|logit| (> %g): not timing it"
                            % (onnx_path, err, TOLERANCE))
-    print("onnxruntime %s k=%d %s %dx%d: logits agree with PyTorch (max-abs-diff %.2g x max|logit|)"
-          % (arch, classes, weights or "seed %d" % seed, size, size, err), file=log)
+    report_agreement(arch, classes, seed, size, weights, err, "", log)
     return {"onnx": onnx_path, "npz": npz_path, "max_abs_diff_rel": err, "tolerance": TOLERANCE}
+
+
+def report_agreement(arch, classes, seed, size, weights, err, how, log=None):
+    print("onnxruntime %s k=%d %s %dx%d: logits agree with PyTorch (max-abs-diff %.2g x max|logit|%s)"
+          % (arch, classes, weights or "seed %d" % seed, size, size, err, how), file=log or sys.stderr)
 
 
 def _checked_model_child(conn, args):
@@ -170,9 +177,36 @@ def _checked_model_child(conn, args):
         conn.send(("error", "%s: %s" % (type(e).__name__, e)))
 
 
+def check_key(onnx_path, arch, classes, seed, size, weights):
+    """What a passed check vouches for: the ONNX file's bytes, the PyTorch model's code, its
+    weights (seed or file), and the versions of torch, torchvision and onnxruntime-node."""
+    from importlib.metadata import version
+    h = hashlib.sha256(repr((arch, classes, seed, size, version("torch"), version("torchvision"),
+                             require_ort()["onnxruntime"])).encode())
+    for path in (onnx_path, os.path.join(HERE, "cifar_models.py"), weights):
+        if path:
+            with open(path, "rb") as f:
+                h.update(f.read())
+    return h.hexdigest()
+
+
 def checked_model_isolated(arch, classes, seed, size, model_dir, weights=None):
     """checked_model() in a forked child, so that the caller never imports torch (a stream source
-    stays a source; worker processes are forked from a torch-free parent)."""
+    stays a source; worker processes are forked from a torch-free parent). A passed check is
+    remembered next to the model (<model>.onnx.checked, by check_key()), so that the runs of a
+    matrix do not build the PyTorch model again for the same bytes; any change checks again."""
+    onnx_path, npz_path = model_files(model_dir, arch, classes, seed, size, weights)
+    stamp = onnx_path + ".checked"
+    try:
+        with open(stamp) as f:
+            known = json.load(f)
+        if known["key"] == check_key(onnx_path, arch, classes, seed, size, weights):
+            report_agreement(arch, classes, seed, size, weights, known["max_abs_diff_rel"],
+                             "; checked before for these bytes")
+            return {"onnx": onnx_path, "npz": npz_path, "max_abs_diff_rel": known["max_abs_diff_rel"],
+                    "tolerance": TOLERANCE}
+    except (OSError, ValueError, KeyError):
+        pass
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe()
     p = ctx.Process(target=_checked_model_child, args=(child, (arch, classes, seed, size, model_dir, weights)))
@@ -185,6 +219,11 @@ def checked_model_isolated(arch, classes, seed, size, model_dir, weights=None):
     p.join()
     if status != "ok":
         raise RuntimeError(value)
+    tmp = "%s.%d.tmp" % (stamp, os.getpid())
+    with open(tmp, "w") as f:
+        json.dump({"key": check_key(onnx_path, arch, classes, seed, size, weights),
+                   "max_abs_diff_rel": value["max_abs_diff_rel"]}, f)
+    os.replace(tmp, stamp)
     return value
 
 
@@ -306,9 +345,9 @@ def cmd_infer(args):
 
 
 def cmd_available(args):
+    """One line: the versions, or why not (what `dp-bench matrix` prints when it skips ORT)."""
     ok, info = availability()
-    print("onnxruntime: %s" % ("onnxruntime-node %s on node %s" % (info["onnxruntime"], info["node"]) if ok
-                               else "unavailable: " + info))
+    print("onnxruntime-node %s on node %s" % (info["onnxruntime"], info["node"]) if ok else info)
     return 0 if ok else 3
 
 

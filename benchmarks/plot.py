@@ -2,7 +2,8 @@
 """Plots and a summary for a results directory written by scripts/run (or by `dp-bench matrix`
 plus the straggler and capacity runs):
 
-  DIR/results.csv                      one row per stream run, engine = libdataparallel | pytorch
+  DIR/results.csv                      one row per stream run, engine = libdataparallel | pytorch |
+                                       onnxruntime
   DIR/cells/<engine>_<arch>_<strategy>_w<W>_r<R>.jsonl   per-sample records (latency CDF)
   DIR/straggler/<engine>_<arch>_<strategy>.json          stream summaries with --slowdown
   DIR/capacity/<engine>_<arch>_<strategy>_w<W>.json      capacity searches ("capacity" field)
@@ -26,12 +27,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 
-ENGINES = ("libdataparallel", "pytorch")
+ENGINES = ("libdataparallel", "pytorch", "onnxruntime")
 # Engines differ by line style and marker (and by hatch in bar charts); strategies by colour.
 ENGINE_STYLE = {"libdataparallel": {"linestyle": "-", "marker": "o"},
-                "pytorch": {"linestyle": "--", "marker": "s", "markerfacecolor": "white"}}
-ENGINE_COLOR = {"libdataparallel": "#1f77b4", "pytorch": "#d62728"}
-ENGINE_HATCH = {"libdataparallel": "", "pytorch": "//"}
+                "pytorch": {"linestyle": "--", "marker": "s", "markerfacecolor": "white"},
+                "onnxruntime": {"linestyle": ":", "marker": "^", "markerfacecolor": "white"}}
+ENGINE_COLOR = {"libdataparallel": "#1f77b4", "pytorch": "#d62728", "onnxruntime": "#8c564b"}
+ENGINE_HATCH = {"libdataparallel": "", "pytorch": "//", "onnxruntime": ".."}
 STRATEGY_COLOR = {"uniform": "#1f77b4", "sharded": "#ff7f0e", "dynamic": "#2ca02c", "weighted": "#9467bd"}
 STRATEGY_ORDER = ("uniform", "sharded", "dynamic", "weighted")
 ARCH_ORDER = ("resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar")

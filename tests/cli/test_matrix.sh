@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # dp-bench matrix: argument errors, a tiny matrix of our engine (CSV/JSON/Markdown/per-sample
-# files agree with each other), both engines interleaved into one CSV, and failing runs reported.
+# files agree with each other), both engines interleaved into one CSV, ONNX Runtime as a third
+# engine (skipped with one line where node is missing), and failing runs reported.
 set -uo pipefail
 bench="$DP_BIN_DIR/dp-bench"
 py=${DP_PYTHON3:-/usr/bin/python3}
@@ -76,6 +77,37 @@ assert [r["engine"] for r in rows] == ["libdataparallel", "pytorch"], rows
 for r in rows:
     assert int(r["completed"]) == 20 and r["strategy"] == "dynamic" and r["workers"] == "1", r
 PYEOF
+
+# ONNX Runtime as a further engine: its rows where it can run; where it cannot, one line and the
+# other engines' rows, never a failure.
+if "$py" "$DP_SOURCE_DIR/benchmarks/ort_baseline.py" available > "$tmp/ort.txt" 2>&1; then
+  out="$tmp/ort"
+  expect_rc 0 "tiny matrix (ours, onnxruntime)" env DP_ORT_MODELS="$DP_TEST_TMP/ort_models" "$bench" matrix \
+    --engines libdataparallel,onnxruntime --arch mobilenet_v2 --strategies uniform --workers 1,2 --rates 200 \
+    --samples 20 --out "$out"
+  "$py" - "$out" <<'PYEOF' && ok "onnxruntime rows alternate with ours; results.md compares them" || bad "onnxruntime matrix"
+import csv, json, os, sys
+out = sys.argv[1]
+rows = list(csv.DictReader(open(os.path.join(out, "results.csv"))))
+assert [(r["engine"], r["workers"]) for r in rows] == [("libdataparallel", "1"), ("onnxruntime", "1"),
+                                                       ("libdataparallel", "2"), ("onnxruntime", "2")], rows
+for r in rows:
+    assert int(r["completed"]) == int(r["offered"]) == 20 and float(r["latency_p99_ms"]) > 0, r
+cells = json.load(open(os.path.join(out, "results.json")))["cells"]
+ort = [c["summary"] for c in cells if c["engine"] == "onnxruntime"]
+assert all(s["engine"] == "onnxruntime" and len(s["per_worker"]) == s["workers"] for s in ort), ort
+assert "libdataparallel / onnxruntime throughput" in open(os.path.join(out, "results.md")).read()
+PYEOF
+else
+  echo "skip: the onnxruntime rows: $(cat "$tmp/ort.txt")"
+fi
+out="$tmp/no-node"
+expect_rc 0 "onnxruntime without node" env DP_NODE=/nonexistent/node "$bench" matrix --engines libdataparallel,onnxruntime \
+  --arch mobilenet_v2 --strategies dynamic --workers 1 --samples 10 --out "$out"
+[ "$(grep -c "engine onnxruntime skipped: node is not installed" "$tmp/out.txt")" -eq 1 ] &&
+  ok "one line says onnxruntime was skipped and why" || { bad "no single skip line"; cat "$tmp/out.txt"; }
+[ "$(cut -d, -f1 "$out/results.csv" | tail -n +2 | tr '\n' ' ')" = "libdataparallel " ] &&
+  ok "the other engine still ran" || bad "rows without onnxruntime: $(cat "$out/results.csv")"
 
 # --repeat: the whole matrix again, rows per repeat, per-run files numbered.
 out="$tmp/repeat"

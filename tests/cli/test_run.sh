@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# scripts/run end to end on a tiny configuration (the already-built tools, both engines, a model
-# trained 3 steps on Fashion-MNIST in a private cache): results.csv with rows and accuracy for
-# both engines, results.json/md, the straggler and capacity JSONs, summary.md with the accuracy
-# table and at least 4 PNG plots; and bad arguments rejected before anything runs.
+# scripts/run end to end on a tiny configuration (the already-built tools, every engine: ours,
+# PyTorch and, where node and onnxruntime-node are installed, ONNX Runtime; a model trained 3
+# steps on Fashion-MNIST in a private cache): results.csv with rows and accuracy for every engine,
+# results.json/md, the straggler and capacity JSONs, summary.md with the accuracy table and at
+# least 4 PNG plots; and bad arguments rejected before anything runs.
 set -uo pipefail
 py=${DP_PYTHON3:-/usr/bin/python3}
 tmp="$DP_TEST_TMP/run"
@@ -21,39 +22,42 @@ run="$DP_SOURCE_DIR/scripts/run"
 "$run" --help > "$tmp/help.txt" 2>&1 && grep -q -- "--workers" "$tmp/help.txt" && ok "--help" || bad "--help"
 [ ! -e "$tmp/x" ] && ok "nothing written for rejected arguments" || bad "$tmp/x was created"
 
+engines=libdataparallel,pytorch
+if why=$("$py" "$DP_SOURCE_DIR/benchmarks/ort_baseline.py" available 2>&1); then engines=$engines,onnxruntime
+else echo "skip: the onnxruntime rows: $why"; fi
 out="$tmp/results"
 start=$(date +%s)
-XDG_CACHE_HOME="$tmp/cache" "$run" --no-build --build-dir "$DP_BUILD_DIR" --samples 40 --workers 1,2 \
+XDG_CACHE_HOME="$tmp/cache" DP_ORT_MODELS="$DP_TEST_TMP/ort_models" "$run" --no-build --build-dir "$DP_BUILD_DIR" --samples 40 --workers 1,2 \
   --arch mobilenet_v2 --train-steps 3 --strategies uniform,dynamic --probe-seconds 0.25 --out "$out" \
   > "$tmp/run.log" 2>&1; rc=$?
 echo "scripts/run took $(( $(date +%s) - start )) s"
 [ $rc -eq 0 ] && ok "scripts/run (tiny) exits 0" || { bad "scripts/run exit $rc"; tail -40 "$tmp/run.log"; }
 grep -q "Results in $out" "$tmp/run.log" && ok "prints where the results are" || bad "no 'Results in' line"
 grep -q "ETA" "$tmp/run.log" && ok "shows progress with an ETA" || bad "no progress/ETA"
-"$py" - "$out" <<'PYEOF' && ok "CSV has both engines for every cell; JSON/MD/straggler/capacity present" || bad "results check"
+"$py" - "$out" "$engines" <<'PYEOF' && ok "CSV has every engine for every cell; JSON/MD/straggler/capacity present" || bad "results check"
 import csv, glob, json, os, sys
-out = sys.argv[1]
+out, want = sys.argv[1], sorted(sys.argv[2].split(","))
 rows = list(csv.DictReader(open(os.path.join(out, "results.csv"))))
 cells = {(r["strategy"], r["workers"]) for r in rows}
 assert cells == {(s, w) for s in ("uniform", "dynamic") for w in ("1", "2")}, cells
 for cell in cells:
     engines = sorted(r["engine"] for r in rows if (r["strategy"], r["workers"]) == cell)
-    assert engines == ["libdataparallel", "pytorch"], (cell, engines)
+    assert engines == want, (cell, engines)
 for r in rows:
     assert int(r["completed"]) + int(r["dropped"]) + int(r["failed"]) == int(r["offered"]) == 40, r
     assert 0 <= float(r["accuracy_pct"]) <= 100, r
 assert os.path.exists(os.path.join(out, "models", "mobilenet_v2.npz"))
 assert json.load(open(os.path.join(out, "models", "mobilenet_v2.json")))["steps"] == 3
-assert len(json.load(open(os.path.join(out, "results.json")))["cells"]) == 8
+assert len(json.load(open(os.path.join(out, "results.json")))["cells"]) == 4 * len(want)
 md = open(os.path.join(out, "results.md")).read()
-assert md.count("| pytorch |") == 4 and md.count("| libdataparallel |") == 4
+assert all(md.count("| %s |" % e) == 4 for e in want), md
 strag = glob.glob(os.path.join(out, "straggler", "*.json"))
-assert len(strag) == 4, strag
+assert len(strag) == 2 * len(want), strag
 for p in strag:
     d = json.load(open(p))
     assert len(d["per_worker"]) == 2 and d["slowdown"][:2] == [1, 4], (p, d.get("slowdown"))
 caps = glob.glob(os.path.join(out, "capacity", "*.json"))
-assert len(caps) == 2 and all(json.load(open(p))["capacity"] >= 0 for p in caps), caps
+assert len(caps) == len(want) and all(json.load(open(p))["capacity"] >= 0 for p in caps), caps
 s = open(os.path.join(out, "summary.md")).read()
 assert "Straggler" in s and "Capacity" in s and ".png" in s and "Accuracy" in s
 PYEOF

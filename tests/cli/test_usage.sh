@@ -58,7 +58,7 @@ refused "--arch: 'resnet5000' is not resnet18" "$bench" stream --arch resnet5000
 refused "--strategies: 'uniform' is given twice" "$bench" matrix --strategies uniform,dynamic,uniform
 refused "--workers: 0 is out of range" "$bench" matrix --workers 1,0
 refused "--rates: 'nan' is not a finite number" "$bench" matrix --rates 100,nan
-refused "--engines: 'tensorflow' is not libdataparallel or pytorch" "$bench" matrix --engines tensorflow
+refused "--engines: 'tensorflow' is not libdataparallel, pytorch or onnxruntime" "$bench" matrix --engines tensorflow
 refused "--repeat: 0 is out of range [1, 100]" "$bench" matrix --repeat 0
 refused "--weights-dir: cannot read $tmp/none/mobilenet_v2.npz" "$bench" matrix --arch mobilenet_v2 --weights-dir "$tmp/none"
 refused "the matrix has 4194304 runs; at most 100000" "$bench" matrix --workers "$(seq -s, 1 256)" \

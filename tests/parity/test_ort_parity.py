@@ -48,3 +48,15 @@ def test_weights_file_is_exported_under_its_digest(tmp_path):
     assert m["max_abs_diff_rel"] <= ob.TOLERANCE
     assert os.path.basename(m["onnx"]).startswith("mobilenetv2_cifar_k10_w") and m["onnx"] != seeded["onnx"]
     assert ob.model_files(str(tmp_path), "mobilenetv2_cifar", 10, 0, 32, seeded["npz"])[0] == m["onnx"]
+
+
+def test_a_remembered_check_is_redone_when_the_file_changes(tmp_path, capfd):
+    d = str(tmp_path)
+    first = ob.checked_model_isolated("mobilenetv2_cifar", 10, 0, 32, d)
+    err = capfd.readouterr().err
+    assert "logits agree" in err and "checked before" not in err and os.path.exists(first["onnx"] + ".checked")
+    assert ob.checked_model_isolated("mobilenetv2_cifar", 10, 0, 32, d) == first
+    assert "checked before for these bytes" in capfd.readouterr().err  # the same bytes, code and versions
+    ob.export(ob.pb.build_model("mobilenetv2_cifar", 10, 1), 32, first["onnx"], first["npz"])
+    again = ob.checked_model_isolated("mobilenetv2_cifar", 10, 0, 32, d)
+    assert "exporting it again" in capfd.readouterr().err and again["max_abs_diff_rel"] <= ob.TOLERANCE

@@ -14,6 +14,8 @@ typedef struct mx_engine {
     const char *name;
     const char *script;  /* under benchmarks/, run with --python; NULL: dp-bench itself */
     int baseline_flag;   /* --baseline PATH replaces the script */
+    const char *probe;   /* the script's subcommand that exits 0 when the engine can run here and
+                            otherwise prints why; the matrix then skips the engine. NULL: always */
 } mx_engine;
 
 /* One run (cell x engine x repeat) and what it produced. */

@@ -28,8 +28,10 @@ extern char **environ;
 #define MAX_RUNS 100000
 
 static const mx_engine engines[] = {
-    {"libdataparallel", NULL, 0},
-    {"pytorch", "benchmarks/pytorch_baseline.py", 1},
+    {"libdataparallel", NULL, 0, NULL},
+    {"pytorch", "benchmarks/pytorch_baseline.py", 1, NULL},
+    /* Needs node and onnxruntime-node (scripts/deps --ort), which a machine may lack. */
+    {"onnxruntime", "benchmarks/ort_baseline.py", 0, "available"},
 };
 #define NENGINES (sizeof engines / sizeof engines[0])
 
@@ -237,6 +239,29 @@ static mx_run *plan(const dpb_opts *o, int n) {
     return runs;
 }
 
+/* Drop the requested engines whose probe says they cannot run here, each with one line saying
+ * why: a missing optional peer shortens the matrix instead of failing every one of its runs. */
+static void skip_unavailable(dpb_opts *o, const char *const *scripts, const char *cells_dir) {
+    int kept = 0;
+    for (int e = 0; e < o->engines.n; e++) {
+        const mx_engine *eng = engine_named(o->engines.v[e]);
+        if (eng->probe) {
+            char log[PATH_MAX];
+            char *const argv[] = {(char *)o->python, (char *)scripts[eng - engines], (char *)eng->probe, NULL};
+            if (snprintf(log, sizeof log, "%s/%s_%s.log", cells_dir, eng->name, eng->probe) >= (int)sizeof log ||
+                spawn_wait(o->python, argv, log) != 0) {
+                char *why = dpc_read_file(log);
+                size_t len = why ? strcspn(why, "\n") : 0;
+                fprintf(stderr, "%s: engine %s skipped: %.*s\n", dpc_prog(), eng->name, (int)len, why ? why : "");
+                free(why);
+                continue;
+            }
+        }
+        o->engines.v[kept++] = o->engines.v[e];
+    }
+    o->engines.n = kept;
+}
+
 int dpb_matrix(const dpc_command *cmd, int argc, char **argv) {
     dpb_opts o;
     int rc = dpb_parse(cmd, argc, argv, &o);
@@ -256,6 +281,7 @@ int dpb_matrix(const dpc_command *cmd, int argc, char **argv) {
         fprintf(stderr, "%s: cannot create %s: %s\n", dpc_prog(), cells_dir, strerror(errno));
         return DPC_EXIT_FAILED;
     }
+    skip_unavailable(&o, scripts, cells_dir);
     double total = (double)o.repeat * o.archs.n * o.strategies.n * o.workers_list.n * o.rates.n * o.engines.n;
     if (total > MAX_RUNS) return dpc_usage_error("the matrix has %.0f runs; at most %d", total, MAX_RUNS);
     int n = (int)total;
