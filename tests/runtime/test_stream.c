@@ -296,8 +296,11 @@ static int flaky(int64_t i, float *dst, int32_t *label, void *user) {
 }
 
 /* A 20-sample callback data set served by 2 workers in micro-batches of 3, in stream mode (s)
- * and then in batch mode (b); seen gets the stream run's callbacks. */
-static void serve_callback_data(dp_model *m, dp_dataset_fn fill, rt_seen *seen, dp_summary *s, dp_summary *b) {
+ * and then in batch mode (b); seen gets the stream run's callbacks. The stream summary's JSON
+ * goes to json (if not NULL) while its per_worker array is still valid: it points into the
+ * runner until the next run. */
+static void serve_callback_data(dp_model *m, dp_dataset_fn fill, rt_seen *seen, dp_summary *s, dp_summary *b,
+                                char *json, size_t json_cap) {
     dp_dataset *ds = NULL;
     CHECK_OK(dp_dataset_callback(20, 3, 32, 32, fill, NULL, &ds));
     dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
@@ -308,6 +311,7 @@ static void serve_callback_data(dp_model *m, dp_dataset_fn fill, rt_seen *seen, 
     dp_source *src = make_source(ds, 1000, 20);
     CHECK_OK(dp_runner_run(r, src, s));
     CHECK_ACCOUNTING(*s);
+    if (json) CHECK(dp_summary_to_json(s, json, json_cap) < json_cap);
     CHECK_OK(dp_runner_run_batch(r, ds, b));
     CHECK_ACCOUNTING(*b);
     dp_source_free(src);
@@ -320,7 +324,7 @@ static void failing_samples(dp_model *m) {
     rt_seen *seen = rt_seen_new();
     RT_SUMMARY(s);
     RT_SUMMARY(b);
-    serve_callback_data(m, flaky, seen, &s, &b);
+    serve_callback_data(m, flaky, seen, &s, &b, NULL, 0);
     CHECK(s.failed == 4 && s.completed == 16 && atomic_load(&seen->status[5]) != DP_OK);
     CHECK(b.failed == 4 && b.completed == 16 && b.offered == 20);
     free(seen);
@@ -341,11 +345,10 @@ static void nonfinite(dp_model *m) {
     rt_seen *seen = rt_seen_new();
     RT_SUMMARY(s);
     RT_SUMMARY(b);
-    serve_callback_data(m, some_nan, seen, &s, &b);
+    char json[4096];
+    serve_callback_data(m, some_nan, seen, &s, &b, json, sizeof json);
     CHECK_MSG(s.nonfinite_inputs == 10 && s.completed == 20, "nonfinite %lld, completed %lld",
               (long long)s.nonfinite_inputs, (long long)s.completed);
-    char json[4096];
-    dp_summary_to_json(&s, json, sizeof json);
     CHECK(strstr(json, "\"nonfinite_inputs\":10") != NULL);
     CHECK(b.nonfinite_inputs == 10 && b.completed == 20);
     free(seen);
