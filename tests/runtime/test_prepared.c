@@ -1,9 +1,10 @@
 /* No primitive is created while a runner serves micro-batches (issue 13): every batch size of
  * 1..max_batch is prepared before the first sample, so a partial batch never evicts and rebuilds
  * primitives inside the measured latency. Push mode with bursts of random sizes and random gaps
- * (the batch sizes of bursty traffic), max_batch 8 and 32; the count of primitives created
- * across the process stays what it was after start, over a short and a ten times longer
- * stretch. */
+ * (the batch sizes of bursty traffic), and pull mode from a source with constant and Poisson
+ * arrivals faster than the workers, at max_batch 8 and 32; the count of primitives created
+ * across the process stays what it was when the first sample completed (push: after start, over
+ * a short and a ten times longer stretch). */
 #include <pthread.h>
 #include <time.h>
 
@@ -69,10 +70,69 @@ static void no_creation(dp_model *m, int max_batch) {
     free(seen);
 }
 
+/* Pull mode: the count when the first sample completed (every worker was prepared before the
+ * first sample was offered) against the count at the end of the run. */
+static atomic_ullong at_first_result;
+
+static void on_result_first(const dp_result *r, void *ctx, void *user) {
+    unsigned long long none = 0;
+    atomic_compare_exchange_strong(&at_first_result, &none, dpo_primitives_created_total());
+    on_result(r, ctx, user);
+}
+
+static void no_creation_pull(dp_model *m, int max_batch, dp_rate_policy policy) {
+    rt_seen *seen = rt_seen_new();
+    dp_partitioner *p = rt_partitioner("dynamic", NULL, NULL);
+    dp_dataset *ds = NULL;
+    CHECK_OK(dp_dataset_synthetic(64, 3, 32, 32, 1, &ds));
+    dp_runner_opts o;
+    dp_runner_opts_init(&o);
+    o.workers = 2;
+    o.max_batch = max_batch;
+    o.max_delay_us = 2000;
+    o.overflow = DP_OVERFLOW_DROP_NEWEST;
+    o.on_result = on_result_first;
+    o.on_result_user = seen;
+    dp_source_opts so;
+    dp_source_opts_init(&so);
+    so.policy = policy;
+    so.rate = 5000; /* faster than two workers serve resnet18 one sample at a time here */
+    so.samples = 1500;
+    dp_runner *r = NULL;
+    dp_source *src = NULL;
+    CHECK_OK(dp_runner_create(m, p, &o, &r));
+    CHECK_OK(dp_source_create(ds, &so, &src));
+    atomic_store(&sizes_seen, 0);
+    atomic_store(&at_first_result, 0);
+    RT_SUMMARY(s);
+    CHECK_OK(dp_runner_run(r, src, &s));
+    uint64_t end = dpo_primitives_created_total(), first = atomic_load(&at_first_result);
+    const char *arrivals = policy == DP_RATE_POISSON ? "poisson" : "constant";
+    CHECK_ACCOUNTING(s);
+    CHECK(s.completed > 0 && first > 0);
+    CHECK_MSG(end == first, "%s arrivals, max_batch %d: %llu primitives created after the first sample completed",
+              arrivals, max_batch, (unsigned long long)(end - first));
+    unsigned long long seen_sizes = atomic_load(&sizes_seen);
+    CHECK_MSG(seen_sizes >> 5, "%s arrivals, max_batch %d: no micro-batch above 4 samples (sizes seen %#llx)", arrivals,
+              max_batch, seen_sizes);
+    printf("pull, %s arrivals, max_batch %d: %lld completed, %lld dropped, %llu primitives created after the first "
+           "result; batch sizes seen %#llx\n",
+           arrivals, max_batch, (long long)s.completed, (long long)s.dropped, (unsigned long long)(end - first), seen_sizes);
+    dp_source_free(src);
+    dp_runner_free(r);
+    dp_dataset_free(ds);
+    dp_partitioner_free(p);
+    free(seen);
+}
+
 int main(void) {
     dp_model *m = rt_model();
     no_creation(m, 8);
     no_creation(m, 32);
+    for (int b = 8; b <= 32; b *= 4) {
+        no_creation_pull(m, b, DP_RATE_CONSTANT);
+        no_creation_pull(m, b, DP_RATE_POISSON);
+    }
     dp_model_free(m);
     TEST_MAIN_END();
 }
