@@ -53,6 +53,15 @@ typedef struct dp_interval {
     double rss_mb;
     int64_t sink_rows_dropped;  /* interval rows this sink missed (it was too slow) */
     int64_t dropped_newest, dropped_oldest;  /* cumulative, by overflow reason (sum = dropped) */
+    /* The run's latency histogram so far (cumulative, as Prometheus wants it): of the completed
+     * samples whose records reached the metrics thread, latency_count_le[b] have a latency <=
+     * latency_le_s[b] seconds (to the histogram's 0.1 %). Bounds ascend and are the same in
+     * every row; latency_count and latency_sum_s are over all of those samples. */
+    int latency_buckets;
+    const double *latency_le_s;
+    const uint64_t *latency_count_le;
+    uint64_t latency_count;
+    double latency_sum_s;
 } dp_interval;
 
 typedef struct dp_sink dp_sink;

@@ -115,13 +115,21 @@ void dpi_hist_quantiles(const dpi_hist *h, const double *qs, int n, int64_t *out
 
 double dpi_hist_mean(const dpi_hist *h) { return h->count ? h->sum / (double)h->count : 0.0; }
 
-uint64_t dpi_hist_count_le(const dpi_hist *h, int64_t v) {
-    if (h->count == 0 || v < h->min) return 0;
-    if (v >= h->max) return h->count;
-    uint64_t n = 0;
-    int hi = index_of(clamp_value(v));
-    for (int i = index_of(h->min); i <= hi; i++) n += h->buckets[i];
-    return n;
+void dpi_hist_count_le(const dpi_hist *h, const int64_t *v, int n, uint64_t *out) {
+    uint64_t cum = 0;
+    int i = h->count ? index_of(h->min) : 0;
+    for (int k = 0; k < n; k++) {
+        if (h->count == 0 || v[k] < h->min) {
+            out[k] = 0;
+            continue;
+        }
+        if (v[k] >= h->max) {
+            out[k] = h->count;
+            continue;
+        }
+        for (int hi = index_of(clamp_value(v[k])); i <= hi; i++) cum += h->buckets[i];
+        out[k] = cum;
+    }
 }
 
 void dpi_hist_latency_ms(const dpi_hist *h, dp_latency_ms *out) {

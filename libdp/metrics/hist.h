@@ -33,9 +33,10 @@ void dpi_hist_merge(dpi_hist *dst, const dpi_hist *src);
  * q >= 1 max. All 0 if empty. */
 void dpi_hist_quantiles(const dpi_hist *h, const double *qs, int n, int64_t *out);
 double dpi_hist_mean(const dpi_hist *h);
-/* How many recorded values are <= v (for Prometheus cumulative buckets). Values in v's own
- * bucket count as <= v (they are equal to v within the histogram's precision). */
-uint64_t dpi_hist_count_le(const dpi_hist *h, int64_t v);
+/* out[k] = how many recorded values are <= v[k], for n ascending bounds, in one pass (the
+ * cumulative buckets of interval rows). Values in v[k]'s own bucket count as <= v[k] (they are
+ * equal to it within the histogram's precision). */
+void dpi_hist_count_le(const dpi_hist *h, const int64_t *v, int n, uint64_t *out);
 /* mean, p50, p90, p99, p999, max in ms (the §5 latency fields); all 0 if empty. */
 void dpi_hist_latency_ms(const dpi_hist *h, dp_latency_ms *out);
 

@@ -1,6 +1,7 @@
 /* Prometheus sink: serves /metrics in the text exposition format 0.0.4 from libmicrohttpd's own
- * thread. The runner's metrics thread updates the sink's state (on_record / on_interval /
- * on_summary) and the HTTP thread renders it; a mutex shared only by those two threads guards it,
+ * thread. The runner's metrics thread updates the sink's state (on_interval / on_summary; the
+ * latency histogram is the runner's own, carried by interval rows, so the sink asks for no
+ * per-sample records) and the HTTP thread renders it; a mutex shared only by those two threads guards it,
  * so workers never wait on a scrape.
  *
  * The listening socket is created and bound here rather than by libmicrohttpd so that "port in
@@ -23,10 +24,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Latency bucket upper bounds (1-2-5 steps, 0.5 ms .. 10 s): fine where a real-time service
- * lives (a few ms) and wide enough to show overload. */
-static const double bucket_le_s[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10};
-#define NBUCKETS ((int)(sizeof bucket_le_s / sizeof bucket_le_s[0]))
+/* Connections served at once, per client address, and seconds before an idle one is closed. */
+#define PROM_CONNECTIONS 64u
+#define PROM_PER_CLIENT 8u
+#define PROM_IDLE_S 5u
+
+/* The most latency buckets kept from an interval row (the runner sends 14). */
+#define MAX_BUCKETS 32
 
 typedef struct prom_sink {
     struct MHD_Daemon *daemon;
@@ -39,7 +43,10 @@ typedef struct prom_sink {
     /* Counters: cumulative over the current run (a new run resets them; Prometheus handles
      * counter resets). */
     int64_t offered, completed, dropped_newest, dropped_oldest, failed;
-    uint64_t bucket[NBUCKETS]; /* non-cumulative; made cumulative when rendered */
+    /* The latency histogram as the last interval row carried it (cumulative buckets). */
+    int nbuckets;
+    double le_s[MAX_BUCKETS];
+    uint64_t count_le[MAX_BUCKETS];
     uint64_t lat_count;
     double lat_sum_s;
     /* Gauges. */
@@ -74,7 +81,7 @@ static void prom_start(const dp_run_info *info, void *user) {
     p->running = 1;
     p->target_rate = info->target_rate;
     p->offered = p->completed = p->dropped_newest = p->dropped_oldest = p->failed = 0;
-    memset(p->bucket, 0, sizeof p->bucket);
+    memset(p->count_le, 0, sizeof p->count_le);
     p->lat_count = 0;
     p->lat_sum_s = 0;
     p->queue_depth = 0;
@@ -83,19 +90,6 @@ static void prom_start(const dp_run_info *info, void *user) {
         memset(p->worker_completed, 0, (size_t)p->workers * sizeof *p->worker_completed);
         memset(p->worker_queue, 0, (size_t)p->workers * sizeof *p->worker_queue);
     }
-    pthread_mutex_unlock(&p->mu);
-}
-
-static void prom_record(const dp_result *r, void *user) {
-    prom_sink *p = user;
-    if (r->status != DP_OK) return;
-    double lat_s = (double)(r->end_ns - r->intended_ns) / 1e9;
-    int b = 0;
-    while (b < NBUCKETS && lat_s > bucket_le_s[b]) b++;
-    pthread_mutex_lock(&p->mu);
-    if (b < NBUCKETS) p->bucket[b]++;
-    p->lat_count++;
-    p->lat_sum_s += lat_s;
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -110,6 +104,13 @@ static void prom_interval(const dp_interval *iv, void *user) {
     p->queue_depth = iv->queue_depth;
     p->cpu_pct = iv->cpu_pct;
     p->rss_mb = iv->rss_mb;
+    if (iv->latency_le_s && iv->latency_count_le) {
+        p->nbuckets = iv->latency_buckets < MAX_BUCKETS ? iv->latency_buckets : MAX_BUCKETS;
+        memcpy(p->le_s, iv->latency_le_s, (size_t)p->nbuckets * sizeof *p->le_s);
+        memcpy(p->count_le, iv->latency_count_le, (size_t)p->nbuckets * sizeof *p->count_le);
+        p->lat_count = iv->latency_count;
+        p->lat_sum_s = iv->latency_sum_s;
+    }
     int n = iv->workers < p->workers ? iv->workers : p->workers;
     for (int k = 0; k < n; k++) {
         if (iv->worker_completed) p->worker_completed[k] = iv->worker_completed[k];
@@ -201,11 +202,8 @@ static void render(prom_sink *p, text *t) {
     put(t, "dp_samples_failed_total %lld\n", (long long)p->failed);
 
     head(t, "dp_latency_seconds", "histogram", "Completion time minus intended arrival time of completed samples.");
-    uint64_t cum = 0;
-    for (int b = 0; b < NBUCKETS; b++) {
-        cum += p->bucket[b];
-        put(t, "dp_latency_seconds_bucket{le=\"%g\"} %llu\n", bucket_le_s[b], (unsigned long long)cum);
-    }
+    for (int b = 0; b < p->nbuckets; b++)
+        put(t, "dp_latency_seconds_bucket{le=\"%g\"} %llu\n", p->le_s[b], (unsigned long long)p->count_le[b]);
     put(t, "dp_latency_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)p->lat_count);
     put(t, "dp_latency_seconds_sum %.9g\n", p->lat_sum_s);
     put(t, "dp_latency_seconds_count %llu\n", (unsigned long long)p->lat_count);
@@ -370,9 +368,14 @@ DP_API dp_status dp_sink_prometheus_create(const char *host_port, dp_sink **out)
     }
     pthread_mutex_init(&p->mu, NULL);
     p->port = port;
-    /* AUTO picks epoll/poll over select(), which fails once the process has 1024 fds open. */
+    /* AUTO picks epoll/poll over select(), which fails once the process has 1024 fds open. The
+     * limits keep one client that holds connections open (idle or sending slowly) from taking
+     * every slot: it gets PROM_PER_CLIENT of PROM_CONNECTIONS, the rest are refused at once, and
+     * an idle one is closed after PROM_IDLE_S; a scraper (one connection per target, reused or
+     * not) always finds a slot (docs/metrics.md, "Limits"). */
     p->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL, handle, p, MHD_OPTION_LISTEN_SOCKET, fd,
-                                 MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+                                 MHD_OPTION_CONNECTION_LIMIT, PROM_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                 PROM_PER_CLIENT, MHD_OPTION_CONNECTION_TIMEOUT, PROM_IDLE_S, MHD_OPTION_END);
     if (!p->daemon) {
         close(fd);
         prom_destroy(p);
@@ -380,7 +383,6 @@ DP_API dp_status dp_sink_prometheus_create(const char *host_port, dp_sink **out)
     }
     dp_sink_callbacks cb = {.size = sizeof cb,
                             .on_start = prom_start,
-                            .on_record = prom_record,
                             .on_interval = prom_interval,
                             .on_summary = prom_summary,
                             .user = p};

@@ -4,11 +4,13 @@
 #define DP_TESTS_METRICS_SINK_TEST_UTIL_H
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* The whole file, NUL-terminated (free it), or NULL. */
@@ -25,9 +27,12 @@ static char *slurp(const char *path) {
     return buf;
 }
 
-/* GET path from 127.0.0.1:port with HTTP/1.0; the whole response (headers + body) or NULL. */
-static char *http_get(int port, const char *path) {
+/* GET path from 127.0.0.1:port with HTTP/1.0; the whole response (headers + body), or NULL
+ * (also when no byte came for `seconds`, 0: wait as long as it takes). */
+static char *http_get_within(int port, const char *path, int seconds) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {.tv_sec = seconds};
+    if (fd >= 0 && seconds > 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
@@ -49,8 +54,14 @@ static char *http_get(int port, const char *path) {
     }
     buf[len] = '\0';
     close(fd);
+    if (got < 0) {
+        free(buf);
+        return NULL;
+    }
     return buf;
 }
+
+static char *http_get(int port, const char *path) { return http_get_within(port, path, 0); }
 
 /* Value of the sample line that is exactly `series` followed by a space, or -1. */
 static double metric(const char *scrape, const char *series) {

@@ -124,16 +124,22 @@ static void test_merge(void) {
     free(empty);
 }
 
+static uint64_t count_le1(const dpi_hist *h, int64_t v) {
+    uint64_t n;
+    dpi_hist_count_le(h, &v, 1, &n);
+    return n;
+}
+
 static void test_count_le(void) {
     dpi_hist *h = malloc(sizeof *h);
     dpi_hist_reset(h);
-    CHECK(dpi_hist_count_le(h, 1000) == 0);
+    CHECK(count_le1(h, 1000) == 0);
     for (int i = 0; i < 1000; i++) dpi_hist_record(h, i); /* exact region */
-    CHECK(dpi_hist_count_le(h, -1) == 0);
-    CHECK(dpi_hist_count_le(h, 0) == 1);
-    CHECK(dpi_hist_count_le(h, 499) == 500);
-    CHECK(dpi_hist_count_le(h, 999) == 1000);
-    CHECK(dpi_hist_count_le(h, INT64_MAX) == 1000);
+    CHECK(count_le1(h, -1) == 0);
+    CHECK(count_le1(h, 0) == 1);
+    CHECK(count_le1(h, 499) == 500);
+    CHECK(count_le1(h, 999) == 1000);
+    CHECK(count_le1(h, INT64_MAX) == 1000);
 
     /* Larger values: within one bucket width (0.1 %) of the exact count. */
     dpi_hist_reset(h);
@@ -141,18 +147,26 @@ static void test_count_le(void) {
     static const int64_t les[] = {500000, 1000000, 2500000, 5000000, 9999999};
     for (size_t k = 0; k < 5; k++) {
         double exact = (double)(les[k] / 1000);
-        double got = (double)dpi_hist_count_le(h, les[k]);
+        double got = (double)count_le1(h, les[k]);
         CHECK_MSG(got >= exact && got <= exact * 1.001 + 1, "count_le(%lld) = %g, exact %g", (long long)les[k], got, exact);
     }
     /* Monotonic in v (Prometheus buckets are cumulative). */
     uint64_t prev = 0;
     int mono = 1;
     for (int64_t v = 0; v < 12000000; v += 7919) {
-        uint64_t c = dpi_hist_count_le(h, v);
+        uint64_t c = count_le1(h, v);
         if (c < prev) mono = 0;
         prev = c;
     }
     CHECK(mono);
+    /* Several ascending bounds in one pass give what each gives alone. */
+    static const int64_t bounds[] = {-5, 0, 999, 500000, 500001, 2500000, 9999999, 10000000, INT64_MAX};
+    enum { NB = sizeof bounds / sizeof bounds[0] };
+    uint64_t many[NB];
+    dpi_hist_count_le(h, bounds, NB, many);
+    int same = 1;
+    for (int k = 0; k < NB; k++) same &= many[k] == count_le1(h, bounds[k]);
+    CHECK(same);
     free(h);
 }
 
@@ -175,8 +189,8 @@ static void test_empty_and_clamping(void) {
     CHECK(h->max == ((int64_t)1 << DPI_HIST_MAX_EXP) - 1);
     CHECK(quantile(h, 1.0) == h->max);
     CHECK(quantile(h, 0.5) == 0);
-    CHECK(dpi_hist_count_le(h, 0) == 2);
-    CHECK(dpi_hist_count_le(h, INT64_MAX) == 3);
+    CHECK(count_le1(h, 0) == 2);
+    CHECK(count_le1(h, INT64_MAX) == 3);
     CHECK(dpi_hist_mean(h) > 0);
     CHECK(quantile(h, NAN) == 0); /* NaN asks for the minimum, never crashes */
     CHECK(quantile(h, -1.0) == 0);

@@ -43,6 +43,9 @@ static dp_result record(int64_t i) {
 
 static int wq[W] = {3, 1};
 static int64_t wc[W];
+static const double le_s[] = {0.0005, 0.001, 0.002, 0.005, 0.01};
+#define NLE ((int)(sizeof le_s / sizeof le_s[0]))
+static uint64_t count_le[NLE];
 
 static dp_interval interval(int k, int64_t offered, int64_t completed, int64_t failed) {
     dp_interval iv = {.t_s = k * 1.0, .offered = offered, .completed = completed, .dropped = 2 * k, .failed = failed,
@@ -51,6 +54,18 @@ static dp_interval interval(int k, int64_t offered, int64_t completed, int64_t f
                       .cpu_pct = 150.5, .rss_mb = 123.4, .dropped_newest = 2 * k, .dropped_oldest = 0};
     wc[0] = completed / 2;
     wc[1] = completed - completed / 2;
+    /* The runtime's cumulative histogram of the records so far (ids 0..offered-1). */
+    memset(count_le, 0, sizeof count_le);
+    for (int64_t i = 0; i < offered; i++) {
+        dp_result r = record(i);
+        if (r.status != DP_OK) continue;
+        for (int b = 0; b < NLE; b++) count_le[b] += r.end_ns - r.intended_ns <= (int64_t)(le_s[b] * 1e9 + 0.5);
+        iv.latency_count++;
+        iv.latency_sum_s += (double)(r.end_ns - r.intended_ns) * 1e-9;
+    }
+    iv.latency_buckets = NLE;
+    iv.latency_le_s = le_s;
+    iv.latency_count_le = count_le;
     return iv;
 }
 
@@ -392,13 +407,11 @@ static void test_prometheus(void) {
     CHECK(metric(before, "dp_samples_offered_total") == 0);
     CHECK(metric(before, "dp_latency_seconds_count") == 0);
 
-    /* Half a run: counters from the interval, histogram from the records. */
+    /* Half a run: counters and the runtime's latency histogram from the interval row (the sink
+     * builds no histogram of its own, so it wants no per-sample records). */
+    CHECK(!dpi_sink_wants_records(s));
     dp_run_info info = run_info();
     dpi_sink_start(s, &info);
-    for (int64_t i = 0; i < 50; i++) {
-        dp_result r = record(i);
-        dpi_sink_record(s, &r);
-    }
     dp_interval iv = interval(1, 50, 43, 7);
     dpi_sink_interval(s, &iv);
     char *mid = http_get(port, "/metrics");
@@ -432,10 +445,6 @@ static void test_prometheus(void) {
     CHECK(strstr(mid, "# HELP dp_samples_offered_total ") != NULL);
 
     /* The rest, and the summary: counters only grow; _count ends equal to completed. */
-    for (int64_t i = 50; i < 100; i++) {
-        dp_result r = record(i);
-        dpi_sink_record(s, &r);
-    }
     dp_interval last = interval(3, 100, 86, 14);
     dpi_sink_interval(s, &last);
     dp_summary sum_ = summary();
@@ -492,6 +501,51 @@ static void test_prometheus(void) {
         CHECK(dp_sink_prometheus_port(s) > 0);
         dp_sink_free(s);
     }
+}
+
+/* One client holding 40 idle connections (from 127.0.0.2, another address of the loopback
+ * interface) must not keep a scraper (from 127.0.0.1) waiting: the sink serves a client at most
+ * 8 connections and refuses the rest at once, so the scrape is answered while they are all still
+ * held. (With one limit of 32 for everyone and a 10 s idle timeout, the scrape got no reply until
+ * the idle connections were closed: the 3 s receive timeout below, shorter than any idle
+ * timeout, fails it.) */
+static void test_prometheus_idle_clients(void) {
+    dp_sink *s = NULL;
+    CHECK_OK(dp_sink_prometheus_create("127.0.0.1:0", &s));
+    if (!s) return;
+    enum { IDLE = 40 };
+    int fds[IDLE], held = 0;
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)dp_sink_prometheus_port(s))};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    from.sin_addr.s_addr = htonl(0x7f000002); /* 127.0.0.2 */
+    for (int i = 0; i < IDLE; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&from, sizeof from) != 0 ||
+            connect(fds[i], (struct sockaddr *)&to, sizeof to) != 0) {
+            if (fds[i] >= 0) close(fds[i]);
+            break;
+        }
+        held++;
+    }
+    if (held < IDLE) {
+        printf("skipped: idle clients from 127.0.0.2 (only %d of %d connected here)\n", held, IDLE);
+    } else {
+        char *scrape = http_get_within(dp_sink_prometheus_port(s), "/metrics", 3);
+        CHECK_MSG(scrape && strstr(scrape, "dp_samples_offered_total") != NULL,
+                  "no scrape reply while one client held %d idle connections", IDLE);
+        free(scrape);
+        /* The scrape was accepted after the 40 connects, so the refused ones are closed by now. */
+        int open_now = 0;
+        for (int i = 0; i < held; i++) {
+            char c;
+            ssize_t n = recv(fds[i], &c, 1, MSG_DONTWAIT);
+            open_now += n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        }
+        CHECK_MSG(open_now <= 8, "%d idle connections of one client still open (at most 8 are served)", open_now);
+    }
+    for (int i = 0; i < held; i++) close(fds[i]);
+    dp_sink_free(s);
 }
 
 /* ---- serve mode for the CLI test ---------------------------------------------------------- */
@@ -609,5 +663,6 @@ int main(int argc, char **argv) {
     test_jsonl();
     test_console();
     test_prometheus();
+    test_prometheus_idle_clients();
     TEST_MAIN_END();
 }
