@@ -77,6 +77,17 @@ void pydp_fn_free(pydp_fn *fn);
 dp_status pydp_dataset_get(const dp_dataset *ds, long long i, PyObject *dst, int *label);
 dp_status pydp_runner_submit(pydp_runner *r, long long sample_id, PyObject *x);
 PyObject *pydp_runner_summary_json(const pydp_runner *r);
+/* These read their options from a dict and release the GIL around the library call themselves. */
+PyObject *pydp_opts_defaults(const char *kind);
+PyObject *pydp_debug_last_opts(const char *kind);
+dp_status pydp_model_load(const char *arch, const char *weights, PyObject *opts, dp_model **out);
+dp_status pydp_source_create(dp_dataset *ds, PyObject *opts, const char *trace_path, dp_source **out);
+dp_status pydp_partitioner_create(const char *name, const double *seq, int seq_len, PyObject *opts,
+                                  dp_partitioner **out);
+dp_status pydp_sink_console(PyObject *opts, int stream, dp_sink **out);
+dp_status pydp_runner_create(const dp_model *model, dp_partitioner *partitioner, PyObject *opts, const double *seq,
+                             int seq_len, pydp_runner **out);
+PyObject *pydp_runner_opts(const pydp_runner *r);
 %clearnothreadallow;
 
 /* ---- everything else releases the GIL --------------------------------------------------------- */
@@ -92,8 +103,6 @@ int64_t dp_now_ns(void);
 
 unsigned long long pydp_debug_last_input(void);
 
-dp_status pydp_model_load(const char *arch, const char *weights, int classes, int precision, int backend,
-                          unsigned long long seed, dp_model **out);
 void dp_model_free(dp_model *model);
 const char *dp_model_arch(const dp_model *model);
 int dp_model_num_classes(const dp_model *model);
@@ -116,20 +125,15 @@ void dp_dataset_free(dp_dataset *ds);
 int64_t dp_dataset_count(const dp_dataset *ds);
 void dp_dataset_shape(const dp_dataset *ds, int *c, int *h, int *w);
 
-dp_status pydp_source_create(dp_dataset *ds, int policy, double rate, long long samples, unsigned long long seed,
-                             const char *trace_path, long long spin_ns, dp_source **out);
 void dp_source_free(dp_source *src);
 int64_t dp_source_count(const dp_source *src);
 double dp_source_target_rate(const dp_source *src);
 void dp_source_interrupt(dp_source *src);
 
-dp_status pydp_partitioner_create(const char *name, const double *seq, int seq_len, int num_shards, int vnodes,
-                                  double ema_alpha, int min_chunk, dp_partitioner **out);
 dp_status pydp_partitioner_custom(pydp_fn *fn, dp_partitioner **out);
 void dp_partitioner_free(dp_partitioner *p);
 const char *dp_partitioner_name(const dp_partitioner *p);
 
-dp_status pydp_sink_console(int live, int quiet, int stream, dp_sink **out);
 dp_status dp_sink_csv_create(const char *path, dp_sink **out);
 dp_status dp_sink_jsonl_create(const char *path, dp_sink **out);
 dp_status dp_sink_prometheus_create(const char *host_port, dp_sink **out);
@@ -137,10 +141,6 @@ int dp_sink_prometheus_port(const dp_sink *sink);
 dp_status pydp_sink_callback(pydp_fn *fn, int want_records, dp_sink **out);
 void dp_sink_free(dp_sink *sink);
 
-dp_status pydp_runner_create(const dp_model *model, dp_partitioner *partitioner, int workers, int threads_per_worker,
-                             int max_batch, long long max_delay_us, int queue_capacity, int overflow, int backend,
-                             const double *seq, int seq_len, double straggler_factor, int pin_workers,
-                             int keep_logits, int interval_ms, pydp_runner **out);
 void pydp_runner_free(pydp_runner *r);
 dp_status pydp_runner_add_sink(pydp_runner *r, dp_sink *sink);
 dp_status pydp_runner_set_dispatch(pydp_runner *r, pydp_fn *fn);

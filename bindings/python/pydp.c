@@ -18,6 +18,7 @@ struct pydp_fn {
 
 struct pydp_runner {
     dp_runner *runner;
+    dp_runner_opts opts;  /* as given to dp_runner_create() (pointer fields not kept) */
     dp_summary summary;
     int has_summary;
     int num_classes;
@@ -143,15 +144,14 @@ unsigned long long pydp_debug_last_input(void) { return last_input; }
 
 /* ---- models ---------------------------------------------------------------------------------- */
 
-dp_status pydp_model_load(const char *arch, const char *weights, int classes, int precision, int backend,
-                          unsigned long long seed, dp_model **out) {
+dp_status pydp_model_load(const char *arch, const char *weights, PyObject *opts, dp_model **out) {
     dp_model_opts o;
-    dp_model_opts_init(&o);
-    o.num_classes = classes;
-    o.precision = (dp_precision)precision;
-    o.backend = (dp_model_backend)backend;
-    o.seed = seed;
-    return dp_model_load(arch, weights, &o, out);
+    if (pydp_opts_apply(PYDP_OPTS_MODEL, opts, &o) < 0) return DP_ERR_INVALID_ARG;
+    dp_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = dp_model_load(arch, weights, &o, out);
+    Py_END_ALLOW_THREADS
+    return st;
 }
 
 static int is_float32(const Py_buffer *v) {
@@ -402,29 +402,23 @@ dp_status pydp_dataset_get(const dp_dataset *ds, long long i, PyObject *dst, int
     return st;
 }
 
-dp_status pydp_source_create(dp_dataset *ds, int policy, double rate, long long samples, unsigned long long seed,
-                             const char *trace_path, long long spin_ns, dp_source **out) {
+dp_status pydp_source_create(dp_dataset *ds, PyObject *opts, const char *trace_path, dp_source **out) {
     dp_source_opts o;
-    dp_source_opts_init(&o);
-    o.policy = (dp_rate_policy)policy;
-    o.rate = rate;
-    o.samples = samples;
-    o.seed = seed;
+    if (pydp_opts_apply(PYDP_OPTS_SOURCE, opts, &o) < 0) return DP_ERR_INVALID_ARG;
     o.trace_path = trace_path;
-    if (spin_ns >= 0) o.spin_ns = spin_ns;
-    return dp_source_create(ds, &o, out);
+    dp_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = dp_source_create(ds, &o, out);
+    Py_END_ALLOW_THREADS
+    return st;
 }
 
-dp_status pydp_partitioner_create(const char *name, const double *seq, int seq_len, int num_shards, int vnodes,
-                                  double ema_alpha, int min_chunk, dp_partitioner **out) {
+dp_status pydp_partitioner_create(const char *name, const double *seq, int seq_len, PyObject *opts,
+                                  dp_partitioner **out) {
     dp_partitioner_opts o;
-    dp_partitioner_opts_init(&o);
+    if (pydp_opts_apply(PYDP_OPTS_PARTITIONER, opts, &o) < 0) return DP_ERR_INVALID_ARG;
     o.weights = seq;
     o.num_weights = seq_len;
-    if (num_shards > 0) o.num_shards = num_shards;
-    if (vnodes > 0) o.vnodes = vnodes;
-    if (ema_alpha > 0) o.ema_alpha = ema_alpha;
-    if (min_chunk > 0) o.min_chunk = min_chunk;
     return dp_partitioner_create(name, &o, out);
 }
 
@@ -447,12 +441,11 @@ dp_status pydp_partitioner_custom(pydp_fn *fn, dp_partitioner **out) {
     return dp_partitioner_create_custom(partition_trampoline, fn, out);
 }
 
-dp_status pydp_sink_console(int live, int quiet, int stream, dp_sink **out) {
+dp_status pydp_sink_console(PyObject *opts, int stream, dp_sink **out) {
     dp_console_opts o;
-    dp_console_opts_init(&o);
-    o.live = live;
-    o.quiet = quiet;
-    o.stream = stream == 1 ? stdout : stderr;
+    if (pydp_opts_apply(PYDP_OPTS_CONSOLE, opts, &o) < 0) return DP_ERR_INVALID_ARG;
+    if (stream == 1) o.stream = stdout;
+    if (stream == 2) o.stream = stderr;
     return dp_sink_console_create(&o, out);
 }
 
@@ -526,40 +519,42 @@ static void keep_error(pydp_runner *r, int st) {
     if (st != DP_OK) snprintf(r->error, sizeof r->error, "%s", dp_last_error());
 }
 
-dp_status pydp_runner_create(const dp_model *model, dp_partitioner *partitioner, int workers, int threads_per_worker,
-                             int max_batch, long long max_delay_us, int queue_capacity, int overflow, int backend,
-                             const double *seq, int seq_len, double straggler_factor, int pin_workers,
-                             int keep_logits, int interval_ms, pydp_runner **out) {
+dp_status pydp_runner_create(const dp_model *model, dp_partitioner *partitioner, PyObject *opts, const double *seq,
+                             int seq_len, pydp_runner **out) {
     pydp_runner *r = calloc(1, sizeof *r);
     if (!r) {
         PyErr_NoMemory();
         return DP_ERR_NOMEM;
     }
-    dp_runner_opts o;
-    dp_runner_opts_init(&o);
-    o.workers = workers;
-    o.threads_per_worker = threads_per_worker;
-    o.max_batch = max_batch;
-    o.max_delay_us = max_delay_us;
-    o.queue_capacity = queue_capacity;
-    o.overflow = (dp_overflow)overflow;
-    o.backend = (dp_runner_backend)backend;
-    o.slowdown = seq;
-    o.num_slowdown = seq_len;
-    if (straggler_factor > 0) o.straggler_factor = straggler_factor;
-    o.pin_workers = pin_workers;
-    o.keep_logits = keep_logits;
-    if (interval_ms > 0) o.interval_ms = interval_ms;
-    o.on_result = runner_on_result;
-    o.on_result_user = r;
+    dp_runner_opts *o = &r->opts;
+    if (pydp_opts_apply(PYDP_OPTS_RUNNER, opts, o) < 0) {
+        free(r);
+        return DP_ERR_INVALID_ARG;
+    }
+    o->slowdown = seq;
+    o->num_slowdown = seq_len;
+    o->on_result = runner_on_result;
+    o->on_result_user = r;
     r->num_classes = model ? dp_model_num_classes(model) : 0;
-    dp_status st = dp_runner_create(model, partitioner, &o, &r->runner);
+    dp_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = dp_runner_create(model, partitioner, o, &r->runner);
+    Py_END_ALLOW_THREADS
+    o->slowdown = NULL; /* borrowed for the call only (the library copies it) */
     if (st != DP_OK) {
         free(r);
         return st;
     }
     *out = r;
     return DP_OK;
+}
+
+PyObject *pydp_runner_opts(const pydp_runner *r) {
+    if (!r) {
+        PyErr_SetString(PyExc_ValueError, "no runner");
+        return NULL;
+    }
+    return pydp_opts_to_dict(PYDP_OPTS_RUNNER, &r->opts);
 }
 
 void pydp_runner_free(pydp_runner *r) {

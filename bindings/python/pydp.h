@@ -30,9 +30,28 @@ PyObject *pydp_arch_names(void);
 /* Address of the input buffer of the last pydp_infer() on this thread (tests prove no copy). */
 unsigned long long pydp_debug_last_input(void);
 
+/* ---- options structs (pydp_opts.c) ------------------------------------------------------------ */
+typedef enum pydp_opts_kind {
+    PYDP_OPTS_MODEL,
+    PYDP_OPTS_RUNNER,
+    PYDP_OPTS_SOURCE,
+    PYDP_OPTS_PARTITIONER,
+    PYDP_OPTS_CONSOLE,
+    PYDP_OPTS_COUNT_
+} pydp_opts_kind;
+/* {field: value} of a struct fresh from its *_opts_init(); kind: "model", "runner", "source",
+ * "partitioner" or "console". Only the fields that are plain values (no pointers). */
+PyObject *pydp_opts_defaults(const char *kind);
+/* *_opts_init(opts), then every field named in the dict values (None or NULL: none; a None value
+ * keeps the default). -1 with TypeError/OverflowError naming the option, else 0. */
+int pydp_opts_apply(pydp_opts_kind kind, PyObject *values, void *opts);
+PyObject *pydp_opts_to_dict(pydp_opts_kind kind, const void *opts);
+/* The last struct of a kind this thread gave the library, as a dict (tests: options reach C). */
+PyObject *pydp_debug_last_opts(const char *kind);
+
 /* ---- models ---------------------------------------------------------------------------------- */
-dp_status pydp_model_load(const char *arch, const char *weights, int classes, int precision, int backend,
-                          unsigned long long seed, dp_model **out);
+/* opts: a dict of dp_model_opts fields (pydp_opts_apply). */
+dp_status pydp_model_load(const char *arch, const char *weights, PyObject *opts, dp_model **out);
 /* x: C-contiguous float32 [N,C,H,W] buffer; out: writable C-contiguous float32 [N,K]; exec is a
  * context of model. The GIL is released while the network runs; x is read in place. */
 dp_status pydp_infer(const dp_model *model, dp_exec *exec, PyObject *x, PyObject *out);
@@ -60,16 +79,17 @@ dp_status pydp_dataset_images(int fashion, const char *path, const double *seq, 
 /* Sample i of ds into the writable float32 buffer dst (c*h*w); returns the label. */
 dp_status pydp_dataset_get(const dp_dataset *ds, long long i, PyObject *dst, int *label);
 
-dp_status pydp_source_create(dp_dataset *ds, int policy, double rate, long long samples, unsigned long long seed,
-                             const char *trace_path, long long spin_ns, dp_source **out);
+/* opts: dp_source_opts fields (pydp_opts_apply); trace_path: NULL or the trace file. */
+dp_status pydp_source_create(dp_dataset *ds, PyObject *opts, const char *trace_path, dp_source **out);
 
-dp_status pydp_partitioner_create(const char *name, const double *seq, int seq_len, int num_shards, int vnodes,
-                                  double ema_alpha, int min_chunk, dp_partitioner **out);
+/* seq: weighted's initial weights or None; opts: dp_partitioner_opts fields. */
+dp_status pydp_partitioner_create(const char *name, const double *seq, int seq_len, PyObject *opts,
+                                  dp_partitioner **out);
 /* fn(sample_id, key, workers) -> worker index; anything else fails that routing decision. */
 dp_status pydp_partitioner_custom(pydp_fn *fn, dp_partitioner **out);
 
-/* live: 1, 0 or -1 (auto); stream: 1 stdout, 2 stderr. */
-dp_status pydp_sink_console(int live, int quiet, int stream, dp_sink **out);
+/* opts: dp_console_opts fields; stream: 1 stdout, 2 stderr, 0 the C default. */
+dp_status pydp_sink_console(PyObject *opts, int stream, dp_sink **out);
 /* fn(kind, payload): "start" info dict, "record" result dict (only if want_records), "interval"
  * dict, "summary" (summary JSON string, info dict). */
 dp_status pydp_sink_callback(pydp_fn *fn, int want_records, dp_sink **out);
@@ -77,11 +97,11 @@ dp_status pydp_sink_callback(pydp_fn *fn, int want_records, dp_sink **out);
 /* ---- runner ---------------------------------------------------------------------------------- */
 typedef struct pydp_runner pydp_runner;
 
-/* seq: per-worker slowdown factors or None. */
-dp_status pydp_runner_create(const dp_model *model, dp_partitioner *partitioner, int workers, int threads_per_worker,
-                             int max_batch, long long max_delay_us, int queue_capacity, int overflow, int backend,
-                             const double *seq, int seq_len, double straggler_factor, int pin_workers,
-                             int keep_logits, int interval_ms, pydp_runner **out);
+/* opts: dp_runner_opts fields; seq: per-worker slowdown factors or None. */
+dp_status pydp_runner_create(const dp_model *model, dp_partitioner *partitioner, PyObject *opts, const double *seq,
+                             int seq_len, pydp_runner **out);
+/* The dp_runner_opts the runner was created with, as a dict. */
+PyObject *pydp_runner_opts(const pydp_runner *r);
 void pydp_runner_free(pydp_runner *r);
 dp_status pydp_runner_add_sink(pydp_runner *r, dp_sink *sink);
 /* fn(result dict) for every finished sample (None: no Python call). Set only between runs. */

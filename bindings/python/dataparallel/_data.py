@@ -5,9 +5,9 @@ import numpy as np
 
 from . import capi
 from ._model import as_float32_batch
+from ._options import DEFAULTS, c_options, document
 from ._util import Callback, Handle
 
-ARRIVALS = {"unlimited": 0, "constant": 1, "poisson": 2, "trace": 3}
 
 
 def _shape3(shape):
@@ -43,9 +43,32 @@ def _normalize(normalize, own):
 class Dataset:
     """Random access to samples, each float32 (C, H, W) plus a label (-1 when unknown).
 
-    Build one with a class method: :meth:`synthetic`, :meth:`npy`, :meth:`cifar10`, :meth:`fashion_mnist`,
-    :meth:`from_array` or :meth:`callback`. Data sets feed :class:`Source` (stream mode) and
-    :meth:`Runner.run_batch` (batch mode, where each worker reads only its own samples).
+    Build one with a class method: :meth:`synthetic`, :meth:`npy`, :meth:`cifar10`,
+    :meth:`fashion_mnist`, :meth:`from_array` or :meth:`callback`. Data sets feed :class:`Source`
+    (stream mode) and :meth:`Runner.run_batch` (batch mode, where each worker reads only its own
+    samples). ``len(ds)`` is the sample count, ``ds[i]`` a copy of sample i and its label.
+
+    Parameters
+    ----------
+    ptr : object
+        Internal: the C handle (use the class methods).
+    keep : sequence, default ()
+        Internal: what the C data set borrows.
+    callbacks : sequence, default ()
+        Internal: states of the Python callbacks it calls.
+
+    Raises
+    ------
+    Error
+        From the class methods: an unreadable or malformed file (DP_ERR_IO, DP_ERR_FORMAT),
+        naming it.
+
+    Examples
+    --------
+    >>> ds = dp.Dataset.synthetic(100, shape=(3, 32, 32))
+    >>> x, label = ds[0]
+    >>> len(ds), x.shape
+    (100, (3, 32, 32))
     """
 
     def __init__(self, ptr, keep=(), callbacks=()):
@@ -55,38 +78,147 @@ class Dataset:
 
     @classmethod
     def synthetic(cls, n, shape=(3, 32, 32), seed=0):
-        """n samples of ``shape``, values uniform in [-1, 1] from ``seed``, labels i % 10."""
+        """Seeded random samples, values uniform in [-1, 1], labels i % 10.
+
+        Parameters
+        ----------
+        n : int
+            Number of samples.
+        shape : tuple of int, default (3, 32, 32)
+            (C, H, W) of each sample.
+        seed : int, default 0
+            Seed of the values.
+
+        Returns
+        -------
+        Dataset
+
+        Raises
+        ------
+        ValueError
+            A shape that is not three positive sizes.
+
+        Examples
+        --------
+        >>> ds = dp.Dataset.synthetic(1000)
+        """
         c, h, w = _shape3(shape)
         return cls(capi.dp_dataset_synthetic(int(n), c, h, w, int(seed)))
 
     @classmethod
     def npy(cls, path):
-        """A float32/float64/float16 .npy file of shape (N, C, H, W), loaded into memory; no labels."""
+        """A float32/float64/float16 .npy file of shape (N, C, H, W), loaded into memory; no labels.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file.
+
+        Returns
+        -------
+        Dataset
+
+        Raises
+        ------
+        Error
+            DP_ERR_IO / DP_ERR_FORMAT / DP_ERR_SHAPE naming the file.
+
+        Examples
+        --------
+        >>> ds = dp.Dataset.npy("x.npy")
+        """
         return cls(capi.dp_dataset_npy(os.fspath(path)))
 
     @classmethod
     def cifar10(cls, path, normalize="cifar10"):
-        """CIFAR-10 binary: a data_batch_N.bin / test_batch.bin file, a directory of them, or
-        cifar-10-binary.tar.gz. ``normalize``: "cifar10" (its usual mean/std), "identity" (values
-        in [0, 1]) or ``(mean[3], std[3])``."""
+        """CIFAR-10 binary data, with labels.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A data_batch_N.bin / test_batch.bin file, a directory of them, or
+            cifar-10-binary.tar.gz.
+        normalize : str or (mean[3], std[3]), default "cifar10"
+            "cifar10" (its usual mean/std), "fashion-mnist", "identity" (values in [0, 1]) or
+            per-channel mean and std.
+
+        Returns
+        -------
+        Dataset
+
+        Raises
+        ------
+        Error
+            DP_ERR_IO / DP_ERR_FORMAT naming the file.
+        ValueError
+            An unknown ``normalize``.
+
+        Examples
+        --------
+        >>> ds = dp.Dataset.cifar10("cifar-10-batches-bin/test_batch.bin")
+        """
         return cls(capi.pydp_dataset_images(0, os.fspath(path), _normalize(normalize, "cifar10")))
 
     @classmethod
     def fashion_mnist(cls, path=FASHION_MNIST_DIR, normalize="fashion-mnist"):
-        """Fashion-MNIST IDX files (Debian's dataset-fashion-mnist): a directory gives its
-        10 000-image test set, a ``train-images-idx3-ubyte.gz`` file the 60 000 training images
-        (labels from the file beside it). Each 28x28 image is padded with zeros to 32x32 and
-        replicated into 3 channels. ``normalize``: "fashion-mnist" (mean 0.2860, std 0.3530),
-        "cifar10", "identity" or ``(mean[3], std[3])``."""
+        """Fashion-MNIST IDX files (Debian's dataset-fashion-mnist), with labels.
+
+        Each 28x28 image is padded with zeros to 32x32 and replicated into 3 channels.
+
+        Parameters
+        ----------
+        path : str or os.PathLike, default "/usr/share/datasets/fashion-mnist"
+            A directory gives its 10 000-image test set, a ``train-images-idx3-ubyte.gz`` file
+            the 60 000 training images (labels from the file beside it).
+        normalize : str or (mean[3], std[3]), default "fashion-mnist"
+            "fashion-mnist" (mean 0.2860, std 0.3530), "cifar10", "identity" or per-channel
+            mean and std.
+
+        Returns
+        -------
+        Dataset
+
+        Raises
+        ------
+        Error
+            DP_ERR_IO / DP_ERR_FORMAT naming the file.
+        ValueError
+            An unknown ``normalize``.
+
+        Examples
+        --------
+        >>> ds = dp.Dataset.fashion_mnist()
+        """
         return cls(capi.pydp_dataset_images(1, os.fspath(path), _normalize(normalize, "fashion-mnist")))
 
     @classmethod
     def from_array(cls, x, labels=None):
-        """Borrow a float32 (N, C, H, W) array (and optional int labels (N,)) without copying.
+        """Borrow a float32 (N, C, H, W) array (and optional labels) without copying.
 
         The array is pinned (its buffer held) while the Dataset lives and must not be modified
         during a run. Non-float32 or non-contiguous input is converted with one copy here (this
-        is a data set, not the zero-copy :meth:`Model.infer` path)."""
+        is a data set, not the zero-copy :meth:`Model.infer` path).
+
+        Parameters
+        ----------
+        x : array_like
+            The samples (N, C, H, W).
+        labels : array_like of int, optional
+            One label per sample (N,).
+
+        Returns
+        -------
+        Dataset
+
+        Raises
+        ------
+        ValueError
+            A wrong number of dimensions or a labels shape other than (N,).
+
+        Examples
+        --------
+        >>> ds = dp.Dataset.from_array(np.zeros((8, 3, 32, 32), np.float32), labels=np.arange(8))
+        """
         if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous):
             x = np.ascontiguousarray(np.asarray(x), dtype=np.float32)
         x = as_float32_batch(x, what="data")
@@ -103,9 +235,36 @@ class Dataset:
 
     @classmethod
     def callback(cls, fn, n, shape=(3, 32, 32)):
-        """Samples made by ``fn(i)``, which returns an array-like of ``shape`` or a tuple
-        ``(array, label)``. Called on the library's worker threads (under the GIL). If it raises,
-        the sample fails and the run that asked for it stops and re-raises the exception."""
+        """Samples made on demand by a Python function.
+
+        Parameters
+        ----------
+        fn : callable
+            ``fn(i)`` returns an array-like of ``shape`` or a tuple ``(array, label)``. Called on
+            the library's worker threads (under the GIL).
+        n : int
+            Number of samples.
+        shape : tuple of int, default (3, 32, 32)
+            (C, H, W) of each sample.
+
+        Returns
+        -------
+        Dataset
+
+        Raises
+        ------
+        TypeError
+            ``fn`` is not callable.
+
+        Notes
+        -----
+        If ``fn`` raises, the sample fails and the run that asked for it stops and re-raises
+        the exception.
+
+        Examples
+        --------
+        >>> ds = dp.Dataset.callback(lambda i: (np.full((3, 32, 32), i, np.float32), i % 10), 100)
+        """
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         shape = _shape3(shape)
@@ -143,7 +302,7 @@ class Dataset:
         return out, label
 
     def __repr__(self):
-        return f"<dataparallel.Dataset n={len(self)} shape={self.shape}>"
+        return f"Dataset(n={len(self)}, shape={self.shape})"
 
 
 def _as_dataset(data):
@@ -152,75 +311,249 @@ def _as_dataset(data):
     return Dataset.from_array(data)
 
 
+@document("source")
 class Source:
     """A rate-limited stream of samples drawn in order (wrapping around) from a :class:`Dataset`.
 
-    Args:
-        dataset: a :class:`Dataset` or a float32 (N, C, H, W) array.
-        arrival: "constant" (t_i = t0 + i/rate), "poisson" (seeded exponential gaps), "trace"
-            (arrival offsets in seconds from the file ``trace``) or "unlimited".
-        rate: target samples/s for constant and poisson.
-        samples: how many to emit; 0 = once through the data set (trace: one per trace entry).
-        seed: seed of the poisson gaps.
-        spin_ns: busy-wait this long before each deadline (None: the library default, 50 us).
-
-    Each sample's latency is measured from its *intended* arrival time. Shortcuts:
+    Each sample's latency is measured from its *intended* arrival time. Keywords left at None
+    take the library's default (``dp_source_opts_init()``, shown below). Shortcuts:
     :meth:`constant`, :meth:`poisson`, :meth:`trace`, :meth:`unlimited`, :meth:`synthetic`,
     :meth:`cifar10`, :meth:`npy`, :meth:`callback`.
+
+    Parameters
+    ----------
+    dataset : Dataset or array_like
+        A :class:`Dataset` or a float32 (N, C, H, W) array.
+    arrival : {"constant", "poisson", "trace", "unlimited"}, optional
+        "constant" (t_i = t0 + i/rate), "poisson" (seeded exponential gaps), "trace" (arrival
+        offsets in seconds from the file ``trace``) or "unlimited" (C field ``policy``).
+        Default $policy, or "trace" when ``trace`` is given.
+    rate : float, optional
+        Target samples/s for constant and poisson. Default $rate.
+    samples : int, optional
+        How many to emit; 0 = once through the data set (trace: one per trace entry).
+        Default $samples.
+    seed : int, optional
+        Seed of the poisson gaps. Default $seed.
+    trace : str or os.PathLike, optional
+        The trace file: one offset per line, or a CSV with a time/t/timestamp column.
+    spin_ns : int, optional
+        Busy-wait this long before each deadline. Default $spin_ns.
+
+    Raises
+    ------
+    Error
+        DP_ERR_INVALID_ARG (rate <= 0, no samples), DP_ERR_IO / DP_ERR_FORMAT for a bad trace
+        file (naming the line).
+    ValueError
+        An unknown arrival, or arrival "trace" without ``trace``.
+
+    Examples
+    --------
+    >>> src = dp.Source(dp.Dataset.synthetic(100), arrival="poisson", rate=300, samples=600)
+    >>> len(src)
+    600
     """
 
-    def __init__(self, dataset, arrival="constant", rate=500.0, samples=0, seed=1, trace=None, spin_ns=None):
-        if arrival not in ARRIVALS:
-            raise ValueError(f"arrival must be one of {', '.join(map(repr, ARRIVALS))}, got {arrival!r}")
+    def __init__(self, dataset, arrival=None, rate=None, samples=None, seed=None, trace=None, spin_ns=None):
+        if arrival is None:
+            arrival = "trace" if trace is not None else DEFAULTS["source"]["policy"]
         if arrival == "trace" and trace is None:
             raise ValueError("arrival='trace' needs trace=PATH")
+        opts = c_options("source", policy=arrival, rate=rate, samples=samples, seed=seed, spin_ns=spin_ns)
         self.dataset = _as_dataset(dataset)
-        rate = 0.0 if rate is None else float(rate)
-        ptr = capi.pydp_source_create(self.dataset._h.ptr, ARRIVALS[arrival], rate, int(samples), int(seed),
-                                      None if trace is None else os.fspath(trace),
-                                      -1 if spin_ns is None else int(spin_ns))
+        ptr = capi.pydp_source_create(self.dataset._h.ptr, opts, None if trace is None else os.fspath(trace))
         self._h = Handle(ptr, capi.dp_source_free, keep=(self.dataset._h,))
         self.arrival = arrival
 
     @classmethod
-    def constant(cls, data, rate, samples=0):
-        """``samples`` samples of ``data`` at ``rate``/s, evenly spaced."""
+    def constant(cls, data, rate, samples=None):
+        """Evenly spaced arrivals.
+
+        Parameters
+        ----------
+        data : Dataset or array_like
+            What to stream.
+        rate : float
+            Samples/s.
+        samples : int, optional
+            How many (default: once through ``data``).
+
+        Returns
+        -------
+        Source
+
+        Examples
+        --------
+        >>> src = dp.Source.constant(dp.Dataset.synthetic(100), 300, samples=600)
+        """
         return cls(data, "constant", rate, samples)
 
     @classmethod
-    def poisson(cls, data, rate, samples=0, seed=1):
-        """Poisson arrivals at mean ``rate``/s (seeded exponential gaps)."""
+    def poisson(cls, data, rate, samples=None, seed=None):
+        """Poisson arrivals at a mean rate (seeded exponential gaps).
+
+        Parameters
+        ----------
+        data : Dataset or array_like
+            What to stream.
+        rate : float
+            Mean samples/s.
+        samples : int, optional
+            How many (default: once through ``data``).
+        seed : int, optional
+            Seed of the gaps (default: the library's).
+
+        Returns
+        -------
+        Source
+
+        Examples
+        --------
+        >>> src = dp.Source.poisson(dp.Dataset.synthetic(100), 300, samples=600, seed=7)
+        """
         return cls(data, "poisson", rate, samples, seed)
 
     @classmethod
-    def trace(cls, data, path, samples=0):
-        """Arrival offsets (seconds) from ``path``: one per line, or a CSV with a time/t/timestamp column."""
+    def trace(cls, data, path, samples=None):
+        """Arrival offsets (seconds) from a file.
+
+        Parameters
+        ----------
+        data : Dataset or array_like
+            What to stream.
+        path : str or os.PathLike
+            One offset per line, or a CSV with a time/t/timestamp column.
+        samples : int, optional
+            How many (default: one per trace entry).
+
+        Returns
+        -------
+        Source
+
+        Examples
+        --------
+        >>> src = dp.Source.trace(dp.Dataset.synthetic(100), "arrivals.txt")
+        """
         return cls(data, "trace", None, samples, trace=path)
 
     @classmethod
-    def unlimited(cls, data, samples=0):
-        """As fast as the runner takes them (no pacing)."""
+    def unlimited(cls, data, samples=None):
+        """As fast as the runner takes them (no pacing).
+
+        Parameters
+        ----------
+        data : Dataset or array_like
+            What to stream.
+        samples : int, optional
+            How many (default: once through ``data``).
+
+        Returns
+        -------
+        Source
+
+        Examples
+        --------
+        >>> src = dp.Source.unlimited(dp.Dataset.synthetic(100))
+        """
         return cls(data, "unlimited", None, samples)
 
     @classmethod
-    def synthetic(cls, rate=500.0, samples=2000, shape=(3, 32, 32), arrival="constant", seed=0, trace=None):
-        """A stream over a synthetic data set of ``samples`` distinct seeded images of ``shape``."""
+    def synthetic(cls, rate=None, samples=2000, shape=(3, 32, 32), arrival=None, seed=0, trace=None):
+        """A stream over a synthetic data set of ``samples`` distinct seeded images.
+
+        Parameters
+        ----------
+        rate : float, optional
+            Samples/s (default: the library's).
+        samples : int, default 2000
+            How many samples (and distinct images).
+        shape : tuple of int, default (3, 32, 32)
+            (C, H, W) of each image.
+        arrival : str, optional
+            As in :class:`Source`.
+        seed : int, default 0
+            Seed of the images (see :meth:`Dataset.synthetic`).
+        trace : str or os.PathLike, optional
+            As in :class:`Source`.
+
+        Returns
+        -------
+        Source
+
+        Examples
+        --------
+        >>> src = dp.Source.synthetic(rate=300, samples=600)
+        """
         return cls(Dataset.synthetic(max(int(samples), 1), shape, seed), arrival, rate, samples, trace=trace)
 
     @classmethod
-    def cifar10(cls, path, rate=500.0, samples=0, arrival="constant", normalize="cifar10", seed=1, trace=None):
-        """A stream over CIFAR-10 binary data (see :meth:`Dataset.cifar10`); labels feed the
-        ``correct``/``labelled`` summary fields."""
+    def cifar10(cls, path, rate=None, samples=None, arrival=None, normalize="cifar10", seed=None, trace=None):
+        """A stream over CIFAR-10 binary data; labels feed the ``correct``/``labelled`` fields.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            As in :meth:`Dataset.cifar10`.
+        rate, samples, arrival, seed, trace : optional
+            As in :class:`Source`.
+        normalize : str or (mean[3], std[3]), default "cifar10"
+            As in :meth:`Dataset.cifar10`.
+
+        Returns
+        -------
+        Source
+
+        Examples
+        --------
+        >>> src = dp.Source.cifar10("test_batch.bin", rate=300)
+        """
         return cls(Dataset.cifar10(path, normalize), arrival, rate, samples, seed, trace)
 
     @classmethod
-    def npy(cls, path, rate=500.0, samples=0, arrival="constant", seed=1, trace=None):
-        """A stream over a (N, C, H, W) .npy file."""
+    def npy(cls, path, rate=None, samples=None, arrival=None, seed=None, trace=None):
+        """A stream over a (N, C, H, W) .npy file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file.
+        rate, samples, arrival, seed, trace : optional
+            As in :class:`Source`.
+
+        Returns
+        -------
+        Source
+
+        Examples
+        --------
+        >>> src = dp.Source.npy("x.npy", rate=300)
+        """
         return cls(Dataset.npy(path), arrival, rate, samples, seed, trace)
 
     @classmethod
-    def callback(cls, fn, samples, shape=(3, 32, 32), rate=500.0, arrival="constant", seed=1, trace=None):
-        """A stream whose sample i is ``fn(i)`` (see :meth:`Dataset.callback`)."""
+    def callback(cls, fn, samples, shape=(3, 32, 32), rate=None, arrival=None, seed=None, trace=None):
+        """A stream whose sample i is ``fn(i)`` (see :meth:`Dataset.callback`).
+
+        Parameters
+        ----------
+        fn : callable
+            As in :meth:`Dataset.callback`.
+        samples : int
+            How many samples.
+        shape : tuple of int, default (3, 32, 32)
+            (C, H, W) of each sample.
+        rate, arrival, seed, trace : optional
+            As in :class:`Source`.
+
+        Returns
+        -------
+        Source
+
+        Examples
+        --------
+        >>> src = dp.Source.callback(lambda i: np.zeros((3, 32, 32), np.float32), 100, rate=300)
+        """
         return cls(Dataset.callback(fn, samples, shape), arrival, rate, samples, seed, trace)
 
     @property
@@ -237,5 +570,5 @@ class Source:
         return capi.dp_source_target_rate(self._h.ptr)
 
     def __repr__(self):
-        return (f"<dataparallel.Source {self.arrival} rate={self.target_rate:g}/s samples={self.count} "
-                f"shape={self.dataset.shape}>")
+        return (f"Source({self.arrival!r}, rate={self.target_rate:g}, samples={self.count}, "
+                f"shape={self.dataset.shape})")

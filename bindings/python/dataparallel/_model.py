@@ -5,22 +5,25 @@ import threading
 import numpy as np
 
 from . import capi
+from ._options import DEFAULTS, c_options, document, enum_name
 from ._util import Handle
 
-PRECISIONS = {"fp32": 0, "bf16": 1}
-BACKENDS = {"onednn": 0, "reference": 1}
 
 
 def arch_names():
-    """Names of the supported architectures, e.g. ``["resnet18", "mobilenet_v2", ...]``."""
+    """Names of the architectures the library supports.
+
+    Returns
+    -------
+    list of str
+        e.g. ``["resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar", ...]``.
+
+    Examples
+    --------
+    >>> "resnet18" in dp.arch_names()
+    True
+    """
     return capi.pydp_arch_names()
-
-
-def _choice(value, choices, what):
-    try:
-        return choices[value]
-    except (KeyError, TypeError):
-        raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}, got {value!r}") from None
 
 
 def as_float32_batch(x, what="input", ndim=4, channels=None, min_size=None):
@@ -51,38 +54,67 @@ def as_float32_batch(x, what="input", ndim=4, channels=None, min_size=None):
     return x
 
 
+@document("model")
 class Model:
     """A loaded network: architecture + weights, prepared for a backend.
 
-    Args:
-        arch: "resnet18", "mobilenet_v2" (torchvision) or "resnet18_cifar", "mobilenetv2_cifar"
-            (pytorch-cifar); see :func:`dataparallel.arch_names`.
-        weights: path of a .npz or .safetensors file keyed by PyTorch ``state_dict()`` names
-            (e.g. ``np.savez(f, **{k: v.numpy() for k, v in m.state_dict().items()})``); None
-            gives deterministic weights from ``seed``.
-        classes: number of output classes K.
-        precision: "fp32" or "bf16" (bf16 needs AVX512-BF16/AMX, else Error DP_ERR_UNSUPPORTED).
-        backend: "onednn" (fast) or "reference" (OpenBLAS, for cross-checking).
-        seed: seed of the weights when ``weights`` is None.
-        threads: oneDNN threads used by :meth:`infer` on each calling thread.
+    Keywords left at None take the library's default (``dp_model_opts_init()``, shown below).
 
+    Parameters
+    ----------
+    arch : str
+        "resnet18", "mobilenet_v2" (torchvision) or "resnet18_cifar", "mobilenetv2_cifar"
+        (pytorch-cifar), ...; see :func:`dataparallel.arch_names`.
+    weights : str or os.PathLike, optional
+        A .npz or .safetensors file keyed by PyTorch ``state_dict()`` names (e.g.
+        ``np.savez(f, **{k: v.numpy() for k, v in m.state_dict().items()})``). None: seeded
+        deterministic weights.
+    classes : int, optional
+        Number of output classes K (C field ``num_classes``). Default $num_classes.
+    precision : {"fp32", "bf16"}, optional
+        Arithmetic; bf16 needs AVX512-BF16 or AMX. Default $precision.
+    backend : {"onednn", "reference"}, optional
+        "onednn" (fast) or "reference" (OpenBLAS, for cross-checking). Default $backend.
+    seed : int, optional
+        Seed of the weights when ``weights`` is None. Default $seed.
+    threads : int, default 1
+        oneDNN threads used by :meth:`infer` on each calling thread.
+    allow_nonfinite : bool, optional
+        Load NaN/inf weights (for debugging a training run) instead of failing. Default
+        $allow_nonfinite.
+
+    Raises
+    ------
+    Error
+        Unknown arch (DP_ERR_NOT_FOUND), a missing or mis-shaped tensor (DP_ERR_NOT_FOUND,
+        DP_ERR_SHAPE), an unreadable or corrupt file (DP_ERR_IO, DP_ERR_FORMAT), bf16 on a CPU
+        without it (DP_ERR_UNSUPPORTED); the message names the file and tensor.
+    ValueError
+        An unknown precision or backend name, or threads < 1.
+    TypeError, OverflowError
+        An option of the wrong type or out of range.
+
+    Notes
+    -----
     A Model is immutable and may be shared by threads and Runners. :meth:`infer` creates one
     execution context per calling thread, lazily, on that thread.
 
-    Raises:
-        Error: unknown arch (DP_ERR_NOT_FOUND), a missing or mis-shaped tensor (DP_ERR_NOT_FOUND,
-            DP_ERR_SHAPE), an unreadable or corrupt file (DP_ERR_IO, DP_ERR_FORMAT); the message
-            names the file and tensor.
+    Examples
+    --------
+    >>> m = dp.Model("resnet18", classes=10)
+    >>> m.infer(np.zeros((2, 3, 32, 32), np.float32)).shape
+    (2, 10)
     """
 
-    def __init__(self, arch, weights=None, classes=10, precision="fp32", backend="onednn", seed=0, threads=1):
-        prec = _choice(precision, PRECISIONS, "precision")
-        be = _choice(backend, BACKENDS, "backend")
+    def __init__(self, arch, weights=None, classes=None, precision=None, backend=None, seed=None, threads=1,
+                 allow_nonfinite=None):
+        opts = c_options("model", num_classes=classes, precision=precision, backend=backend, seed=seed,
+                         allow_nonfinite=allow_nonfinite)
         if int(threads) < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         if weights is not None:
             weights = os.fspath(weights)
-        ptr = capi.pydp_model_load(str(arch), weights, int(classes), prec, be, int(seed))
+        ptr = capi.pydp_model_load(str(arch), weights, opts)
         self._h = Handle(ptr, capi.dp_model_free)
         self._threads = int(threads)
         self._local = threading.local()
@@ -102,12 +134,12 @@ class Model:
     @property
     def precision(self):
         """"fp32" or "bf16"."""
-        return {v: k for k, v in PRECISIONS.items()}[capi.dp_model_precision(self._ptr())]
+        return enum_name("model", "precision", capi.dp_model_precision(self._ptr()))
 
     @property
     def backend(self):
         """"onednn" or "reference"."""
-        return {v: k for k, v in BACKENDS.items()}[capi.dp_model_backend_kind(self._ptr())]
+        return enum_name("model", "backend", capi.dp_model_backend_kind(self._ptr()))
 
     @property
     def param_count(self):
@@ -145,13 +177,37 @@ class Model:
         """Logits for a batch: float32 (N, 3, H, W) -> float32 (N, K).
 
         A C-contiguous float32 array is read in place (no copy); the GIL is released while the
-        network runs, so several threads can infer at once (each gets its own execution context).
-        float32 that is not C-contiguous raises ValueError; float16/float64 and array-likes are
-        converted with one copy; other dtypes raise TypeError; a wrong number of dimensions,
-        channels, or H/W below 32 raise ValueError. N == 0 gives an empty (0, K) array.
+        network runs, so several threads can infer at once (each gets its own execution
+        context). N == 0 gives an empty (0, K) array.
 
-        ``out``: an optional float32 C-contiguous (N, K) array to write the logits into (and
-        return) instead of a new one, so a serving loop allocates nothing per call.
+        Parameters
+        ----------
+        x : array_like
+            The batch (N, 3, H, W), H and W >= 32. float16/float64 and array-likes are
+            converted with one copy.
+        out : numpy.ndarray, optional
+            A writable C-contiguous float32 (N, K) array to write the logits into (and return)
+            instead of a new one, so a serving loop allocates nothing per call.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 logits (N, K): ``out`` when given.
+
+        Raises
+        ------
+        ValueError
+            float32 that is not C-contiguous, a wrong number of dimensions or channels, H or W
+            below 32, or an unsuitable ``out``.
+        TypeError
+            A non-floating dtype.
+        Error
+            The library failed (e.g. DP_ERR_NOMEM).
+
+        Examples
+        --------
+        >>> logits = m.infer(np.zeros((4, 3, 32, 32), np.float32))
+        >>> top1 = logits.argmax(axis=1)
         """
         x = as_float32_batch(x, channels=self._channels, min_size=self._min_size)
         shape = (x.shape[0], self.num_classes)
@@ -167,19 +223,43 @@ class Model:
     __call__ = infer
 
     def prepare(self, batch, height=32, width=32):
-        """Build everything for inputs of shape (batch, 3, height, width) on this thread now, so the
-        first :meth:`infer` with that shape does no set-up work (optional)."""
+        """Build everything for inputs of one shape on this thread now (optional), so the first
+        :meth:`infer` with that shape does no set-up work.
+
+        Parameters
+        ----------
+        batch : int
+            Batch size N.
+        height, width : int, default 32
+            Input size H, W (>= 32).
+
+        Raises
+        ------
+        Error
+            DP_ERR_INVALID_ARG for sizes the model cannot take.
+
+        Examples
+        --------
+        >>> m.prepare(8, 32, 32)
+        """
         capi.dp_exec_prepare(self._exec(), int(batch), int(height), int(width))
 
     def close(self):
         """Release this object's hold on the model (and the execution contexts of its threads).
 
-        The C model is freed once no Runner uses it any more; the Model is unusable afterwards."""
+        The C model is freed once no Runner uses it any more; the Model is unusable afterwards.
+
+        Examples
+        --------
+        >>> m.close()
+        """
         self._local = threading.local()
         self._h = None
 
     def __repr__(self):
         if self._h is None:
-            return "<dataparallel.Model (closed)>"
-        return (f"<dataparallel.Model {self.arch} classes={self.num_classes} precision={self.precision} "
-                f"backend={self.backend} threads={self._threads}>")
+            return "Model(closed)"
+        n = self.param_count
+        params = f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
+        extra = "" if self.backend == DEFAULTS["model"]["backend"] else f", backend={self.backend!r}"
+        return f"Model({self.arch!r}, classes={self.num_classes}, precision={self.precision!r}{extra}, params={params})"

@@ -9,11 +9,10 @@ from . import capi
 from ._data import Dataset, Source, _as_dataset
 from ._errors import Error, Status
 from ._model import Model, as_float32_batch
+from ._options import c_options, document, named
 from ._sinks import Sink, result_dict
 from ._util import Callback, Handle, first_error, wait_interruptibly
 
-OVERFLOW = {"block": 0, "drop-newest": 1, "drop-oldest": 2}
-RUNNER_BACKENDS = {"threads": 0, "mpi": 1}
 STRATEGIES = ("uniform", "sharded", "dynamic", "weighted")
 
 # Runners in push mode. Stopped at exit, before the interpreter finalizes: their workers may still
@@ -30,6 +29,7 @@ def _stop_push_runners():
             pass
 
 
+@document("partitioner")
 class Partitioner:
     """Decides which worker gets which samples.
 
@@ -42,26 +42,75 @@ class Partitioner:
     weighted  ranges proportional to worker speed       smooth weighted round-robin, EMA weights
     ========  ========================================  ==========================================
 
-    ``weights`` (weighted): initial relative speed per worker; ``num_shards`` (sharded, 0: 4 x
-    workers), ``vnodes`` (sharded hash ring, 0: 64), ``ema_alpha`` (weighted, 0: 0.2),
-    ``min_chunk`` (dynamic, 0: 1). :meth:`custom` wraps a Python function. A Runner also accepts
-    the name or the function directly.
+    A Runner also accepts the name or a function directly. Keywords left at None take the
+    library's default (``dp_partitioner_opts_init()``).
+
+    Parameters
+    ----------
+    name : {"uniform", "sharded", "dynamic", "weighted"}, default "uniform"
+        The strategy.
+    weights : sequence of float, optional
+        weighted: initial relative speed per worker (None: equal until measured).
+    num_shards : int, optional
+        sharded: shards in batch mode (0: 4 x workers). Default $num_shards.
+    vnodes : int, optional
+        sharded: virtual nodes per worker on the hash ring. Default $vnodes.
+    ema_alpha : float, optional
+        weighted: EMA factor of the service-time estimates, in [0, 1]. Default $ema_alpha.
+    min_chunk : int, optional
+        dynamic: smallest chunk in batch mode. Default $min_chunk.
+
+    Raises
+    ------
+    Error
+        DP_ERR_INVALID_ARG for an unknown name or an option out of range (the message names it).
+    TypeError, OverflowError
+        An option of the wrong type or out of the C type's range.
+
+    Examples
+    --------
+    >>> p = dp.Partitioner("sharded", num_shards=8)
+    >>> r = dp.Runner(m, workers=2, partitioner=p)
     """
 
-    def __init__(self, name="uniform", weights=None, num_shards=0, vnodes=0, ema_alpha=0.0, min_chunk=0):
+    def __init__(self, name="uniform", weights=None, num_shards=None, vnodes=None, ema_alpha=None, min_chunk=None):
         if weights is not None:
             weights = [float(v) for v in weights]
-        ptr = capi.pydp_partitioner_create(str(name), weights, int(num_shards), int(vnodes), float(ema_alpha),
-                                           int(min_chunk))
+        opts = c_options("partitioner", num_shards=num_shards, vnodes=vnodes, ema_alpha=ema_alpha,
+                         min_chunk=min_chunk)
+        ptr = capi.pydp_partitioner_create(str(name), weights, opts)
         self._h = Handle(ptr, capi.dp_partitioner_free)
         self._callbacks = ()
 
     @classmethod
     def custom(cls, fn):
-        """A strategy from ``fn(sample_id, key, workers) -> worker`` (0 <= worker < workers; key
-        is the sample's data-set index), used in both modes. Called on library threads under the
-        GIL. A bad return value fails that routing decision; an exception stops the run, which
-        re-raises it."""
+        """A strategy from a Python function, used in both modes.
+
+        Parameters
+        ----------
+        fn : callable
+            ``fn(sample_id, key, workers) -> worker`` with 0 <= worker < workers; key is the
+            sample's data-set index. Called on library threads under the GIL.
+
+        Returns
+        -------
+        Partitioner
+            Named "custom".
+
+        Raises
+        ------
+        TypeError
+            ``fn`` is not callable.
+
+        Notes
+        -----
+        A bad return value fails that routing decision; an exception stops the run, which
+        re-raises it.
+
+        Examples
+        --------
+        >>> p = dp.Partitioner.custom(lambda sample_id, key, workers: key % workers)
+        """
         self = cls.__new__(cls)
         cb = Callback(fn, failure=-1)
         self._h = Handle(capi.pydp_partitioner_custom(cb.ptr), capi.dp_partitioner_free, keep=[cb.handle])
@@ -74,7 +123,7 @@ class Partitioner:
         return capi.dp_partitioner_name(self._h.ptr)
 
     def __repr__(self):
-        return f"<dataparallel.Partitioner {self.name}>"
+        return f"Partitioner({self.name!r})"
 
 
 def _as_partitioner(p):
@@ -87,34 +136,64 @@ def _as_partitioner(p):
     raise TypeError(f"partitioner must be a strategy name, a callable or a Partitioner, got {type(p).__name__}")
 
 
-def _choice(value, choices, what):
-    key = value.replace("_", "-") if isinstance(value, str) else value
-    if key not in choices:
-        raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return choices[key]
-
-
+@document("runner")
 class Runner:
     """Runs a :class:`Model` over W workers, each with its own execution context.
 
-    Args:
-        model: the :class:`Model` (shared, not copied).
-        workers: number of workers W.
-        threads_per_worker: oneDNN threads per worker.
-        partitioner: "uniform", "sharded", "dynamic", "weighted", a :class:`Partitioner`, or a
-            function ``fn(sample_id, key, workers) -> worker``.
-        max_batch, max_delay_us: micro-batching — a worker takes up to max_batch queued samples,
-            waiting at most max_delay_us for more.
-        queue_capacity: per-queue bound; overflow: "block", "drop-newest" or "drop-oldest".
-        slowdown: per-worker service-time stretch factors (>= 1), to simulate slower nodes.
-        keep_logits: put logits in per-sample results (and :meth:`run_batch`'s "logits").
-        straggler_factor: flag workers slower than the median by this factor.
-        pin_workers: pin worker k to core k % ncores.
-        interval_ms: period of the sinks' interval summaries.
-        backend: "threads" (in process) or "mpi": every rank of ``mpirun -np N`` runs the same
-            script; rank 0 runs source, partitioner and sinks, ranks 1..N-1 are the workers
-            (see :attr:`is_worker_rank` and docs/distributed.md).
+    Keywords left at None take the library's default (``dp_runner_opts_init()``, shown below).
 
+    Parameters
+    ----------
+    model : Model
+        The network (shared, not copied).
+    workers : int, optional
+        Number of workers W, 1..1024. Default $workers.
+    threads_per_worker : int, optional
+        oneDNN threads per worker. Default $threads_per_worker.
+    partitioner : str, Partitioner or callable, default "uniform"
+        "uniform", "sharded", "dynamic", "weighted", a :class:`Partitioner`, or a function
+        ``fn(sample_id, key, workers) -> worker``.
+    max_batch : int, optional
+        Micro-batching: a worker takes up to this many queued samples. Default $max_batch.
+    max_delay_us : int, optional
+        Wait at most this long (us) to fill a micro-batch. Default $max_delay_us.
+    queue_capacity : int, optional
+        Bound of each queue. Default $queue_capacity.
+    overflow : {"block", "drop-newest", "drop-oldest"}, optional
+        What a full queue does with a new sample. Default $overflow.
+    slowdown : sequence of float, optional
+        Per-worker service-time stretch factors (>= 1), to simulate slower nodes.
+    keep_logits : bool, optional
+        Put logits in per-sample results (and :meth:`run_batch`'s "logits"). Default $keep_logits.
+    straggler_factor : float, optional
+        Flag workers slower than the median by this factor. Default $straggler_factor.
+    pin_workers : bool, optional
+        Pin worker k to core k % ncores. Default $pin_workers.
+    interval_ms : int, optional
+        Period of the sinks' interval summaries. Default $interval_ms.
+    backend : {"threads", "mpi"}, optional
+        "threads" (in process) or "mpi": every rank of ``mpirun -np N`` runs the same script;
+        rank 0 runs source, partitioner and sinks, ranks 1..N-1 are the workers (see
+        :attr:`is_worker_rank` and docs/distributed.md). Default $backend.
+    handle_signals : bool, optional
+        SIGINT and SIGTERM end a run gracefully in the library (summary complete) instead of
+        reaching Python. Default $handle_signals.
+    worker_timeout_s : float, optional
+        mpi: a worker silent this long is declared dead. Default $worker_timeout_s.
+    retry : bool, optional
+        mpi: re-dispatch a dead worker's samples to the others. Default $retry.
+    handle_sigint : bool, optional
+        The old name of ``handle_signals`` (the same C field).
+
+    Raises
+    ------
+    Error
+        DP_ERR_INVALID_ARG for an option out of range (the message names it).
+    TypeError, ValueError, OverflowError
+        A model that is not a :class:`Model`, an unknown enum name, an option of the wrong type.
+
+    Notes
+    -----
     Three ways to feed it: :meth:`run` (a rate-limited :class:`Source`, stream mode),
     :meth:`run_batch` (a data set as fast as possible, batch mode) and push mode
     (:meth:`submit` with a completion callback; :meth:`start` / :meth:`drain` / :meth:`stop`, or
@@ -130,25 +209,41 @@ class Runner:
     [{worker, completed, failed, busy_s, busy_pct, mean_batch, mean_service_ms, queue_hwm,
     straggler, ...}], plus arch, strategy, threads_per_worker, mode, status ("DP_OK" or
     "DP_ERR_CANCELLED") and cancelled. offered == completed + dropped + failed.
+
+    Examples
+    --------
+    >>> r = dp.Runner(m, workers=2, partitioner="dynamic", max_batch=8)
+    >>> s = r.run(dp.Source.synthetic(rate=300, samples=600))
+    >>> s["completed"]
+    600
     """
 
-    def __init__(self, model, workers=1, threads_per_worker=1, partitioner="uniform", max_batch=1, max_delay_us=0,
-                 queue_capacity=1024, overflow="block", slowdown=None, keep_logits=False, straggler_factor=1.5,
-                 pin_workers=False, interval_ms=1000, backend="threads"):
+    def __init__(self, model, workers=None, threads_per_worker=None, partitioner="uniform", max_batch=None,
+                 max_delay_us=None, queue_capacity=None, overflow=None, slowdown=None, keep_logits=None,
+                 straggler_factor=None, pin_workers=None, interval_ms=None, backend=None, handle_signals=None,
+                 worker_timeout_s=None, retry=None, handle_sigint=None):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a dataparallel.Model, got {type(model).__name__}")
+        if handle_signals is None:
+            handle_signals = handle_sigint
+        elif handle_sigint is not None and bool(handle_sigint) != bool(handle_signals):
+            raise ValueError("handle_sigint is the old name of handle_signals: give one of them")
         self.model = model
         self.partitioner = _as_partitioner(partitioner)
-        self.keep_logits = bool(keep_logits)
-        self._args = (int(workers), int(threads_per_worker), int(max_batch), int(max_delay_us), int(queue_capacity),
-                      _choice(overflow, OVERFLOW, "overflow"), _choice(backend, RUNNER_BACKENDS, "backend"),
-                      None if slowdown is None else [float(v) for v in slowdown], float(straggler_factor),
-                      int(bool(pin_workers)), int(self.keep_logits), int(interval_ms))
-        self.workers = self._args[0]
-        self.threads_per_worker = self._args[1]
+        self._opts = c_options("runner", workers=workers, threads_per_worker=threads_per_worker, max_batch=max_batch,
+                               max_delay_us=max_delay_us, queue_capacity=queue_capacity, overflow=overflow,
+                               backend=backend, straggler_factor=straggler_factor, pin_workers=pin_workers,
+                               keep_logits=keep_logits, interval_ms=interval_ms, handle_signals=handle_signals,
+                               worker_timeout_s=worker_timeout_s, retry=retry)
+        self._slowdown = None if slowdown is None else [float(v) for v in slowdown]
         self._h = None
         self._sinks = []
         self._create([])
+        #: The options the C runner was created with ({C field: value}, enums by name).
+        self.options = named("runner", capi.pydp_runner_opts(self._h.ptr))
+        self.workers = self.options["workers"]
+        self.threads_per_worker = self.options["threads_per_worker"]
+        self.keep_logits = self.options["keep_logits"]
         self._mode = None            # "push" between start() and stop()
         self._running = None         # (runner ptr, source ptr or None) during run()/run_batch()
         self._stop_requested = False  # set by cancel(), acted on by the waiting thread
@@ -161,7 +256,7 @@ class Runner:
         if self._h is not None:
             self._h.close()
             self._h = None
-        ptr = capi.pydp_runner_create(self.model._ptr(), self.partitioner._h.ptr, *self._args)
+        ptr = capi.pydp_runner_create(self.model._ptr(), self.partitioner._h.ptr, self._opts, self._slowdown)
         self._h = Handle(ptr, capi.pydp_runner_free, keep=(self.model._h, self.partitioner._h))
         self._sinks = []
         for s in sinks:
@@ -225,13 +320,35 @@ class Runner:
     # ---- stream and batch mode -----------------------------------------------------------------
 
     def run(self, source, sinks=(), on_result=None):
-        """Stream mode: serve everything ``source`` emits, at its pace; returns the summary dict.
+        """Stream mode: serve everything ``source`` emits, at its pace.
 
-        ``sinks``: :class:`Sink` objects for this run. ``on_result(result)``: called for every
-        finished sample (on a worker thread, under the GIL; see :class:`CallbackSink` for the
-        dict). An exception in any callback stops the run and is re-raised here; KeyboardInterrupt
-        stops it and returns the partial summary (``cancelled`` True). Library failures raise
-        :class:`Error`.
+        Parameters
+        ----------
+        source : Source
+            The rate-limited stream.
+        sinks : Sink or sequence of Sink, default ()
+            Where this run's records and summaries go.
+        on_result : callable, optional
+            ``on_result(result)`` for every finished sample, on a worker thread under the GIL
+            (the dict is described in :class:`CallbackSink`).
+
+        Returns
+        -------
+        dict
+            The summary (see the class notes); ``cancelled`` True if the run was stopped.
+
+        Raises
+        ------
+        Error
+            The library failed (DP_ERR_BUSY: another run is going on).
+        Exception
+            Whatever a callback raised (the run is stopped first).
+
+        Examples
+        --------
+        >>> s = r.run(dp.Source.synthetic(rate=300, samples=600), sinks=[dp.CsvSink("m.csv")])
+        >>> s["offered"] == s["completed"] + s["dropped"] + s["failed"]
+        True
         """
         if not isinstance(source, Source):
             raise TypeError(f"source must be a dataparallel.Source, got {type(source).__name__}")
@@ -240,12 +357,35 @@ class Runner:
         return self._run("stream", source.dataset, on_result, None, source)
 
     def run_batch(self, data, sinks=(), on_result=None):
-        """Batch mode: every sample of ``data`` (a :class:`Dataset`, or a float32 (N, 3, H, W)
-        array, borrowed without a copy) once, split by the partitioner, as fast as possible.
+        """Batch mode: every sample of ``data`` once, split by the partitioner, as fast as possible.
 
-        Returns the summary dict plus "top1" (int32 (N,), by data-set index; -1 for a sample that
-        did not complete) and, with ``keep_logits``, "logits" (float32 (N, K)). Errors and
-        interrupts as in :meth:`run`.
+        Parameters
+        ----------
+        data : Dataset or array_like
+            A :class:`Dataset`, or a float32 (N, 3, H, W) array (borrowed without a copy).
+        sinks : Sink or sequence of Sink, default ()
+            Where this run's records and summaries go.
+        on_result : callable, optional
+            ``on_result(result)`` for every finished sample, as in :meth:`run`.
+
+        Returns
+        -------
+        dict
+            The summary plus "top1" (int32 (N,), by data-set index; -1 for a sample that did
+            not complete) and, with ``keep_logits``, "logits" (float32 (N, K)).
+
+        Raises
+        ------
+        Error
+            The library failed.
+        Exception
+            Whatever a callback raised (the run is stopped first).
+
+        Examples
+        --------
+        >>> s = r.run_batch(dp.Dataset.synthetic(256))
+        >>> s["top1"].shape
+        (256,)
         """
         self._check_idle()
         ds = _as_dataset(data)
@@ -298,15 +438,24 @@ class Runner:
 
     @property
     def is_worker_rank(self):
-        """True on an MPI worker rank (``backend="mpi"``, rank > 0): its runs only serve rank 0's
-        micro-batches and return empty summaries, so print and write results on rank 0 only."""
+        """True on an MPI worker rank (``backend="mpi"``, rank > 0).
+
+        Its runs only serve rank 0's micro-batches and return empty summaries, so print and
+        write results on rank 0 only."""
         return bool(capi.pydp_runner_is_worker_rank(self._ptr()))
 
     def cancel(self):
-        """Ask a :meth:`run` / :meth:`run_batch` / :meth:`drain` going on to stop: the run then
-        returns its partial summary with ``cancelled`` True. Safe from any thread, including from
-        inside callbacks (e.g. ``on_result`` after enough samples); returns at once. No effect when
-        idle."""
+        """Ask a :meth:`run` / :meth:`run_batch` / :meth:`drain` going on to stop.
+
+        The run then returns its partial summary with ``cancelled`` True. Safe from any thread,
+        including from inside callbacks (e.g. ``on_result`` after enough samples); returns at
+        once. No effect when idle.
+
+        Examples
+        --------
+        >>> r.run(src, on_result=lambda res: r.cancel())["cancelled"]
+        True
+        """
         self._stop_requested = True
 
     def _stop_now(self):
@@ -319,9 +468,29 @@ class Runner:
     # ---- push mode -----------------------------------------------------------------------------
 
     def start(self, shape=(3, 32, 32), sinks=(), on_result=None):
-        """Start push mode for samples of ``shape`` (C, H, W). :meth:`submit` calls this itself
-        with the first sample's shape when needed. ``on_result(result)`` is called for every
-        finished sample, in addition to each submit's own callback."""
+        """Start push mode (:meth:`submit` calls this itself with the first sample's shape).
+
+        Parameters
+        ----------
+        shape : tuple of int, default (3, 32, 32)
+            (C, H, W) of every sample to come.
+        sinks : Sink or sequence of Sink, default ()
+            Where the records and summaries of this push session go.
+        on_result : callable, optional
+            ``on_result(result)`` for every finished sample, in addition to each submit's own
+            callback.
+
+        Raises
+        ------
+        ValueError
+            A shape the model cannot take.
+        Error
+            DP_ERR_BUSY: a run or push session is going on.
+
+        Examples
+        --------
+        >>> r.start((3, 32, 32))
+        """
         self._check_idle()
         shape = tuple(int(v) for v in shape)
         if len(shape) != 3:
@@ -358,11 +527,31 @@ class Runner:
             raise err
 
     def submit(self, x, callback=None):
-        """Push one sample (array-like (C, H, W), copied) and return its sample id at once.
+        """Push one sample and return at once.
 
-        ``callback(result)`` runs on a worker thread when the sample has finished (completed, or
-        dropped by the overflow policy: status "DP_ERR_CANCELLED", top1 -1). If an earlier
-        callback raised, push mode is stopped and that exception is raised here.
+        Parameters
+        ----------
+        x : array_like
+            The sample (C, H, W); copied.
+        callback : callable, optional
+            ``callback(result)`` runs on a worker thread when the sample has finished
+            (completed, or dropped by the overflow policy: status "DP_ERR_CANCELLED", top1 -1).
+
+        Returns
+        -------
+        int
+            The sample id (0, 1, ... per runner).
+
+        Raises
+        ------
+        ValueError
+            A shape other than the started one.
+        Exception
+            An earlier callback's exception (push mode is stopped then).
+
+        Examples
+        --------
+        >>> sid = r.submit(np.zeros((3, 32, 32), np.float32), lambda res: print(res["top1"]))
         """
         if self._mode != "push":
             self.start(np.shape(x))
@@ -385,9 +574,18 @@ class Runner:
         return sid
 
     def drain(self):
-        """Wait until every submitted sample has finished (callbacks included). Re-raises a
-        callback's exception (stopping push mode); KeyboardInterrupt stops push mode and is
-        re-raised."""
+        """Wait until every submitted sample has finished (callbacks included).
+
+        Raises
+        ------
+        Exception
+            A callback's exception (push mode is stopped); KeyboardInterrupt stops push mode and
+            is re-raised.
+
+        Examples
+        --------
+        >>> r.drain()
+        """
         if self._mode != "push":
             return
         ptr = self._ptr()
@@ -409,8 +607,22 @@ class Runner:
         return rc, push
 
     def stop(self):
-        """End push mode: finish queued samples, stop the workers and return the summary dict
-        (None if push mode was not active)."""
+        """End push mode: finish queued samples, stop the workers.
+
+        Returns
+        -------
+        dict or None
+            The summary, or None if push mode was not active.
+
+        Raises
+        ------
+        Error
+            The library failed.
+
+        Examples
+        --------
+        >>> s = r.stop()
+        """
         if self._mode != "push":
             return None
         rc, push = self._finish_push()
@@ -433,8 +645,17 @@ class Runner:
         self.close()
 
     def close(self):
-        """Stop push mode if active and free the workers. The Runner is unusable afterwards.
-        Raises Error DP_ERR_BUSY while a run is going on in another thread (cancel() it first)."""
+        """Stop push mode if active and free the workers; the Runner is unusable afterwards.
+
+        Raises
+        ------
+        Error
+            DP_ERR_BUSY while a run is going on in another thread (cancel() it first).
+
+        Examples
+        --------
+        >>> r.close()
+        """
         if self._running is not None:
             raise Error(Status.DP_ERR_BUSY, "a run is going on: cancel() it and let run() return first")
         if self._mode == "push":
@@ -451,5 +672,7 @@ class Runner:
             pass
 
     def __repr__(self):
-        return (f"<dataparallel.Runner {self.model.arch} workers={self.workers}x{self.threads_per_worker} "
-                f"partitioner={self.partitioner.name}>")
+        o = self.options
+        return (f"Runner({self.model.arch!r}, workers={self.workers}, threads_per_worker={self.threads_per_worker}, "
+                f"partitioner={self.partitioner.name!r}, max_batch={o['max_batch']}, "
+                f"backend={o['backend']!r})")
