@@ -89,8 +89,20 @@ def per_arch_axes(n, height=4.2):
     return fig, axes[0]
 
 
+def plot_lines(ax, sub, arch, engines, strategies, key):
+    """One line per (engine, strategy): the median of key against workers."""
+    for e in engines:
+        for s in strategies:
+            pts = median_points([r for r in sub if r["arch"] == arch and r["engine"] == e and r["strategy"] == s
+                                 and isinstance(r.get(key), float)], key)
+            if pts:
+                x, y = zip(*pts)
+                ax.plot(x, y, color=strategy_color(s), label=s if e == engines[0] else None, **ENGINE_STYLE[e])
+
+
 def plot_vs_workers(rows, out_dir, written):
-    """Throughput vs workers, and p50/p99 latency vs workers, per arch (one panel each)."""
+    """Per arch (one panel each) against workers: throughput; p50/p99 latency; efficiency, rate
+    accuracy, CPU and memory; speed-up over 1 worker; and strategy x workers heatmaps."""
     for rate in sorted({r["rate"] for r in rows}):
         sub = [r for r in rows if r["rate"] == rate]
         archs = ordered([r["arch"] for r in sub], ARCH_ORDER)
@@ -100,14 +112,7 @@ def plot_vs_workers(rows, out_dir, written):
 
         fig, axes = per_arch_axes(len(archs))
         for ax, arch in zip(axes, archs):
-            for e in engines:
-                for s in strategies:
-                    pts = median_points([r for r in sub if r["arch"] == arch and r["engine"] == e
-                                         and r["strategy"] == s], "throughput")
-                    if pts:
-                        x, y = zip(*pts)
-                        ax.plot(x, y, color=strategy_color(s), label=s if e == engines[0] else None,
-                                **ENGINE_STYLE[e])
+            plot_lines(ax, sub, arch, engines, strategies, "throughput")
             ax.axhline(rate, color="grey", linestyle=":", linewidth=1)
             ax.text(0.5, rate, "offered %g/s" % rate, transform=ax.get_yaxis_transform(), ha="center",
                     va="bottom", fontsize=8, color="grey")
@@ -121,28 +126,119 @@ def plot_vs_workers(rows, out_dir, written):
             engine_legend(ax, engines)
         save(fig, os.path.join(out_dir, "throughput_vs_workers%s.png" % suffix), written)
 
-        fig, axes = plt.subplots(2, len(archs), figsize=(6.2 * len(archs), 7.5), squeeze=False)
-        for col, arch in enumerate(archs):
-            for row, (key, name) in enumerate((("latency_p50_ms", "p50"), ("latency_p99_ms", "p99"))):
-                ax = axes[row][col]
-                for e in engines:
-                    for s in strategies:
-                        pts = median_points([r for r in sub if r["arch"] == arch and r["engine"] == e
-                                             and r["strategy"] == s], key)
-                        if pts:
-                            x, y = zip(*pts)
-                            ax.plot(x, y, color=strategy_color(s), label=s if e == engines[0] else None,
-                                    **ENGINE_STYLE[e])
+        metric_grid(sub, (("latency_p50_ms", "p50 latency from intended arrival (ms, log)", True),
+                          ("latency_p99_ms", "p99 latency from intended arrival (ms, log)", True)),
+                    "%s at %g samples/s" % ("%s", rate),
+                    os.path.join(out_dir, "latency_vs_workers%s.png" % suffix), written)
+        metric_grid(sub, (("efficiency_pct", "efficiency: throughput / offered rate (%)", False),
+                          ("rate_accuracy_pct", "rate accuracy: arrivals / offered rate (%)", False),
+                          ("cpu_pct", "process CPU (% of one core)", False),
+                          ("rss_mb", "peak resident memory (MB)", False)),
+                    "%s at %g samples/s" % ("%s", rate),
+                    os.path.join(out_dir, "efficiency_cpu_memory_vs_workers%s.png" % suffix), written)
+        plot_speedup(sub, rate, os.path.join(out_dir, "speedup_vs_workers%s.png" % suffix), written)
+        plot_heatmaps(sub, rate, out_dir, suffix, written)
+
+
+def metric_grid(sub, metrics, title_fmt, path, written):
+    """One row per metric, one column per arch; a line per (engine, strategy) against workers.
+    title_fmt has one %s for the arch."""
+    archs = ordered([r["arch"] for r in sub], ARCH_ORDER)
+    engines = ordered([r["engine"] for r in sub], ENGINES)
+    strategies = ordered([r["strategy"] for r in sub], STRATEGY_ORDER)
+    fig, axes = plt.subplots(len(metrics), len(archs), figsize=(6.2 * len(archs), 3.8 * len(metrics)),
+                             squeeze=False)
+    for col, arch in enumerate(archs):
+        for row, (key, label, log) in enumerate(metrics):
+            ax = axes[row][col]
+            plot_lines(ax, sub, arch, engines, strategies, key)
+            if log:
                 ax.set_yscale("log")
-                ax.set_title("%s: %s latency at %g samples/s" % (arch, name, rate))
-                ax.set_xlabel("workers (1 thread each)")
-                ax.set_ylabel("%s latency from intended arrival (ms, log)" % name)
-                ax.set_xticks(sorted({r["workers"] for r in sub}))
-                ax.grid(alpha=0.3, which="both")
-                ax.add_artist(ax.legend(title="strategy", loc="upper right", fontsize=8, title_fontsize=8))
-                engine_legend(ax, engines)
+            else:  # from 0, with room above the highest point for the legends
+                ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * 1.15)
+            ax.set_title(title_fmt % arch + ": " + label.split(" (")[0].split(":")[0])
+            ax.set_xlabel("workers (1 thread each)")
+            ax.set_ylabel(label)
+            ax.set_xticks(sorted({r["workers"] for r in sub}))
+            ax.grid(alpha=0.3, which="both")
+            ax.add_artist(ax.legend(title="strategy", loc="upper left", fontsize=8, title_fontsize=8))
+            engine_legend(ax, engines)
+    fig.tight_layout()
+    save(fig, path, written)
+
+
+def plot_speedup(sub, rate, path, written):
+    """Throughput at W workers over throughput at 1 worker, per arch, engine and strategy. At a
+    fixed offered rate the speed-up cannot exceed offered / 1-worker throughput: the title says so."""
+    archs = ordered([r["arch"] for r in sub], ARCH_ORDER)
+    engines = ordered([r["engine"] for r in sub], ENGINES)
+    strategies = ordered([r["strategy"] for r in sub], STRATEGY_ORDER)
+    ws = sorted({r["workers"] for r in sub})
+    if len(ws) < 2 or ws[0] != 1:
+        print("plot.py: no 1-worker runs next to others: no speed-up plot", file=sys.stderr)
+        return
+    fig, axes = per_arch_axes(len(archs))
+    for ax, arch in zip(axes, archs):
+        for e in engines:
+            for s in strategies:
+                pts = dict(median_points([r for r in sub if r["arch"] == arch and r["engine"] == e
+                                          and r["strategy"] == s], "throughput"))
+                if pts.get(1, 0) > 0:
+                    x = sorted(pts)
+                    ax.plot(x, [pts[w] / pts[1] for w in x], color=strategy_color(s),
+                            label=s if e == engines[0] else None, **ENGINE_STYLE[e])
+        ax.plot(ws, ws, color="grey", linestyle=":", linewidth=1, label="ideal (linear)")
+        ax.set_title("%s: speed-up over 1 worker at %g samples/s offered\n(capped by offered / 1-worker rate)"
+                     % (arch, rate))
+        ax.set_xlabel("workers (1 thread each)")
+        ax.set_ylabel("throughput / 1-worker throughput")
+        ax.set_xticks(ws)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.add_artist(ax.legend(title="strategy", loc="upper left", fontsize=8, title_fontsize=8))
+        engine_legend(ax, engines)
+    save(fig, path, written)
+
+
+HEATMAP_METRICS = (("throughput", "throughput (samples/s)", "%.0f"), ("latency_p99_ms", "p99 latency (ms)", "%.1f"),
+                   ("efficiency_pct", "efficiency (%)", "%.0f"), ("cpu_pct", "CPU (% of a core)", "%.0f"))
+
+
+def plot_heatmaps(sub, rate, out_dir, suffix, written):
+    """Per arch: a strategy x workers grid per (engine, metric), every cell annotated with its value
+    (readable without colour)."""
+    for arch in ordered([r["arch"] for r in sub], ARCH_ORDER):
+        rows = [r for r in sub if r["arch"] == arch]
+        engines = ordered([r["engine"] for r in rows], ENGINES)
+        strategies = ordered([r["strategy"] for r in rows], STRATEGY_ORDER)
+        ws = sorted({r["workers"] for r in rows})
+        fig, axes = plt.subplots(len(engines), len(HEATMAP_METRICS),
+                                 figsize=(3.6 * len(HEATMAP_METRICS), 0.9 + 0.55 * len(strategies) * len(engines)
+                                          + 0.6 * len(engines)), squeeze=False)
+        for ei, e in enumerate(engines):
+            for mi, (key, label, fmt) in enumerate(HEATMAP_METRICS):
+                ax = axes[ei][mi]
+                grid = np.full((len(strategies), len(ws)), np.nan)
+                for si, s in enumerate(strategies):
+                    for wi, (w, v) in enumerate(median_points([r for r in rows if r["engine"] == e and
+                                                               r["strategy"] == s and isinstance(r.get(key), float)],
+                                                              key)):
+                        grid[si, ws.index(w)] = v
+                ax.imshow(grid, cmap="viridis", aspect="auto")
+                for si in range(len(strategies)):
+                    for wi in range(len(ws)):
+                        if not np.isnan(grid[si, wi]):
+                            ax.text(wi, si, fmt % grid[si, wi], ha="center", va="center", fontsize=8,
+                                    color="white", bbox=dict(facecolor="black", alpha=0.35, pad=1, linewidth=0))
+                ax.set_xticks(range(len(ws)))
+                ax.set_xticklabels(["%d" % w for w in ws])
+                ax.set_yticks(range(len(strategies)))
+                ax.set_yticklabels(strategies, fontsize=8)
+                ax.set_xlabel("workers")
+                ax.set_title("%s\n%s" % (e, label), fontsize=9)
+        fig.suptitle("%s at %g samples/s: strategy x workers" % (arch, rate))
         fig.tight_layout()
-        save(fig, os.path.join(out_dir, "latency_vs_workers%s.png" % suffix), written)
+        save(fig, os.path.join(out_dir, "heatmap_%s%s.png" % (arch, suffix)), written)
 
 
 def read_latencies(path):

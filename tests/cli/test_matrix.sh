@@ -30,10 +30,20 @@ expect_rc 2 "missing baseline script" env DP_SOURCE_DIR=/nonexistent "$bench" ma
 
 # A tiny matrix of our engine: 2 strategies x 2 worker counts, per-sample records kept.
 out="$tmp/ours"
-expect_rc 0 "tiny matrix (ours)" "$bench" matrix --arch resnet18_cifar --strategies uniform,dynamic --workers 1,2 \
-  --rates 400 --samples 40 --jsonl --out "$out"
+expect_rc 0 "tiny matrix (ours), with --report" "$bench" matrix --arch resnet18_cifar --strategies uniform,dynamic \
+  --workers 1,2 --rates 400 --samples 40 --jsonl --report --out "$out"
 grep -q "4/4 runs" "$tmp/out.txt" && ok "progress reaches 4/4 runs" || bad "no '4/4 runs' progress line"
 grep -q "ETA" "$tmp/out.txt" && ok "progress shows an ETA" || bad "no ETA in the progress output"
+grep -q "wrote $out/index.html" "$tmp/out.txt" && ok "--report says where the page is" || bad "no 'wrote .../index.html'"
+"$py" "$DP_SOURCE_DIR/benchmarks/report.py" "$out" --check > "$tmp/check.txt" 2>&1 &&
+  [ "$(ls "$out/plots" | wc -l)" -ge 5 ] && ok "index.html shows every plot (report.py --check)" ||
+  { bad "report check"; cat "$tmp/check.txt"; ls "$out/plots"; }
+# A dp-bench away from the source tree, without DP_SOURCE_DIR, cannot find the scripts: a usage error
+# before any run.
+cp "$bench" "$tmp/dp-bench-alone"
+expect_rc 2 "--report without the scripts" env DP_SOURCE_DIR=/nonexistent "$tmp/dp-bench-alone" matrix --report \
+  --arch mobilenet_v2 --strategies uniform --workers 1 --samples 5 --out "$tmp/x"
+grep -q "cannot find benchmarks/plot.py" "$tmp/out.txt" && ok "the message names the script" || bad "no script named"
 "$py" - "$out" "$DP_SOURCE_DIR/benchmarks" <<'PYEOF' && ok "results.csv/json/md and cells agree" || bad "results check"
 import csv, glob, json, os, sys
 out, bench_dir = sys.argv[1], sys.argv[2]

@@ -1,10 +1,11 @@
 """Tests of the benchmark scripts: benchmarks/pytorch_baseline.py (models, data, partitioners,
 metrics, CSV, command line), its ONNX Runtime engine benchmarks/ort_baseline.py (infer and stream
 end to end; skipped, with the reason, where node or onnxruntime-node is not installed),
-benchmarks/make_cifar.py and benchmarks/plot.py."""
+benchmarks/make_cifar.py, benchmarks/plot.py and benchmarks/report.py."""
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -327,14 +328,49 @@ def test_plot_writes_every_plot_and_summary(tmp_path):
     r = script("plot.py", tmp_path)
     assert r.returncode == 0, r.stderr
     pngs = sorted(os.listdir(tmp_path / "plots"))
-    assert pngs == ["capacity.png", "latency_cdf_w2.png", "latency_vs_workers.png", "straggler_load_balance.png",
-                    "throughput_vs_workers.png"]
+    assert pngs == ["capacity.png", "efficiency_cpu_memory_vs_workers.png", "heatmap_mobilenet_v2.png",
+                    "heatmap_resnet18.png", "latency_cdf_w2.png", "latency_vs_workers.png", "speedup_vs_workers.png",
+                    "straggler_load_balance.png", "throughput_vs_workers.png"]
     for p in pngs:
         assert (tmp_path / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (tmp_path / "summary.md").read_text()
     assert "| resnet18 | pytorch | dynamic | 2 | 10 | 0.0 |" in md
     assert "| resnet18 | onnxruntime | dynamic | 2 | 10 | 0.0 |" in md
     assert "80 / 20" in md and "plots/capacity.png" in md
+
+
+def test_report_page_shows_every_plot_table_and_the_machine(tmp_path):
+    fake_results(tmp_path)
+    json.dump({"cpu": "Test CPU 9000", "isa": "Intel AVX-512", "cores": 2, "load_before": "0.1 0.2 0.3",
+               "load_after": "1.0 1.1 1.2", "commit": "abc1234", "date": "2026-12-06 12:00 UTC"},
+              open(tmp_path / "machine.json", "w"))
+    (tmp_path / "commands.txt").write_text("dp-bench matrix --engines libdataparallel,pytorch\n")
+    assert script("plot.py", tmp_path).returncode == 0
+    r = script("report.py", tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = script("report.py", tmp_path, "--check")
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "index.html").read_text()
+    assert page.count("<img ") == len(os.listdir(tmp_path / "plots")) == 9
+    # The headline comes first: each engine's best strategy at 4 workers, ours at 500/s.
+    assert page.index("Headline") < page.index("Machine") < page.index("Plots")
+    assert "<td>resnet18</td><td>500</td><td>libdataparallel</td><td>uniform</td><td>500.0</td>" in page
+    for text in ("Test CPU 9000", "Intel AVX-512", "1.0 1.1 1.2", "abc1234", "dp-bench matrix --engines",
+                 "80 / 20", "<td>onnxruntime</td>"):
+        assert text in page, text
+    # The check finds a plot the page does not show, and a figure whose size the page misstates.
+    (tmp_path / "plots" / "extra.png").write_bytes((tmp_path / "plots" / "capacity.png").read_bytes())
+    r = script("report.py", tmp_path, "--check")
+    assert r.returncode == 1 and "plots/extra.png is not on the page" in r.stderr
+    os.remove(tmp_path / "plots" / "extra.png")
+    (tmp_path / "index.html").write_text(re.sub(r'width="\d+"', 'width="7"', page, count=1))
+    r = script("report.py", tmp_path, "--check")
+    assert r.returncode == 1 and "the page says 7x" in r.stderr
+
+
+def test_report_with_nothing_to_report_fails(tmp_path):
+    r = script("report.py", tmp_path)
+    assert r.returncode == 1 and "nothing to report" in r.stderr
 
 
 def test_plot_with_nothing_to_plot_fails(tmp_path):

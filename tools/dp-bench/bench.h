@@ -35,7 +35,7 @@ typedef struct dpb_opts {
     dpc_reals rates;
     long repeat;
     const char *out, *baseline, *python, *weights_dir;
-    int keep_jsonl;
+    int keep_jsonl, report;
 } dpb_opts;
 
 /* Defaults for cmd's subcommand, then argv. Returns DPC_CONTINUE or the exit status. */

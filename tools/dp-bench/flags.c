@@ -97,6 +97,8 @@ static const dpc_flag flags[] = {
      .def = "$DP_PYTHON3 or /usr/bin/python3"},
     {"jsonl", NULL, M, DPC_SWITCH(T, keep_jsonl), .help = "keep every run's per-sample JSONL in DIR/cells/"},
     {"repeat", "N", M, DPC_INT(T, repeat, 1, 100), .help = "run the whole matrix N times"},
+    {"report", NULL, M, DPC_SWITCH(T, report),
+     .help = "then plot (DIR/plots/) and write the page DIR/index.html (benchmarks/plot.py, report.py)"},
     {"out", "DIR", M, DPC_STR(T, out, NULL), .help = "output directory"},
 };
 #undef T

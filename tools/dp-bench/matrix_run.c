@@ -59,9 +59,23 @@ static int mkdir_p(const char *path) {
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* An engine's script: --baseline where it applies, else $DP_SOURCE_DIR/SCRIPT, else
- * <exe>/../../SCRIPT (the usual build/bin/dp-bench inside the source tree). Static storage per
- * engine; NULL with a usage message when it cannot be read. */
+/* SCRIPT (a path relative to the source tree) under $DP_SOURCE_DIR, else <exe>/../../SCRIPT
+ * (the usual build/bin/dp-bench inside the source tree), into path. 0 when it can be read. */
+static int locate(const char *script, char path[PATH_MAX]) {
+    const char *src = getenv("DP_SOURCE_DIR");
+    if (src && *src && snprintf(path, PATH_MAX, "%s/%s", src, script) < PATH_MAX && access(path, R_OK) == 0) return 0;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        if (snprintf(path, PATH_MAX, "%s/../../%s", dirname(exe), script) < PATH_MAX && access(path, R_OK) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* An engine's script: --baseline where it applies, else locate(). Static storage per engine;
+ * NULL with a usage message when it cannot be read. */
 static const char *find_script(const dpb_opts *o, const mx_engine *e) {
     static char paths[NENGINES][PATH_MAX];
     char *path = paths[e - engines];
@@ -70,18 +84,7 @@ static const char *find_script(const dpb_opts *o, const mx_engine *e) {
         dpc_usage_error("--baseline: cannot read %s: %s", o->baseline, strerror(errno));
         return NULL;
     }
-    const char *src = getenv("DP_SOURCE_DIR");
-    if (src && *src) {
-        snprintf(path, PATH_MAX, "%s/%s", src, e->script);
-        if (access(path, R_OK) == 0) return path;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        snprintf(path, PATH_MAX, "%s/../../%s", dirname(exe), e->script);
-        if (access(path, R_OK) == 0) return path;
-    }
+    if (locate(e->script, path) == 0) return path;
     dpc_usage_error("--engines %s: cannot find %s; set DP_SOURCE_DIR%s", e->name, e->script,
                     e->baseline_flag ? " or pass --baseline PATH" : "");
     return NULL;
@@ -262,6 +265,24 @@ static void skip_unavailable(dpb_opts *o, const char *const *scripts, const char
     o->engines.n = kept;
 }
 
+/* --report: the plots, then the page, each a script of benchmarks/ run on the output directory. */
+static const char *const report_steps[] = {"benchmarks/plot.py", "benchmarks/report.py"};
+#define NREPORT (sizeof report_steps / sizeof report_steps[0])
+
+static int write_report(const dpb_opts *o, char scripts[NREPORT][PATH_MAX]) {
+    for (size_t i = 0; i < NREPORT; i++) {
+        char log[PATH_MAX];
+        char *const argv[] = {(char *)o->python, scripts[i], (char *)o->out, NULL};
+        if (snprintf(log, sizeof log, "%s/%s.log", o->out, strrchr(report_steps[i], '/') + 1) >= (int)sizeof log ||
+            spawn_wait(o->python, argv, log) != 0) {
+            fprintf(stderr, "%s: --report: %s failed (see %s)\n", dpc_prog(), report_steps[i], log);
+            return -1;
+        }
+    }
+    fprintf(stderr, "%s: wrote %s/index.html and %s/plots/\n", dpc_prog(), o->out, o->out);
+    return 0;
+}
+
 int dpb_matrix(const dpc_command *cmd, int argc, char **argv) {
     dpb_opts o;
     int rc = dpb_parse(cmd, argc, argv, &o);
@@ -271,6 +292,10 @@ int dpb_matrix(const dpc_command *cmd, int argc, char **argv) {
         const mx_engine *eng = engine_named(o.engines.v[e]);
         if (eng->script && !(scripts[eng - engines] = find_script(&o, eng))) return DPC_EXIT_USAGE;
     }
+    char report_scripts[NREPORT][PATH_MAX];
+    for (size_t i = 0; o.report && i < NREPORT; i++)
+        if (locate(report_steps[i], report_scripts[i]) != 0)
+            return dpc_usage_error("--report: cannot find %s; set DP_SOURCE_DIR", report_steps[i]);
     for (int a = 0; o.weights_dir && a < o.archs.n; a++) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s.npz", o.weights_dir, o.archs.v[a]);
@@ -308,5 +333,6 @@ int dpb_matrix(const dpc_command *cmd, int argc, char **argv) {
             o.out, n - failures, n);
     for (int i = 0; i < n; i++) cJSON_Delete(runs[i].summary);
     free(runs);
+    if (o.report && write_report(&o, report_scripts) != 0) rc = DPC_EXIT_FAILED;
     return rc || failures ? DPC_EXIT_FAILED : DPC_EXIT_OK;
 }
