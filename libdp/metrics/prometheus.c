@@ -2,10 +2,7 @@
  * thread. The runner's metrics thread updates the sink's state (on_interval / on_summary; the
  * latency histogram is the runner's own, carried by interval rows, so the sink asks for no
  * per-sample records) and the HTTP thread renders it; a mutex shared only by those two threads guards it,
- * so workers never wait on a scrape.
- *
- * The listening socket is created and bound here rather than by libmicrohttpd so that "port in
- * use" (DP_ERR_BUSY) is told apart from a bad address (DP_ERR_INVALID_ARG) before any run. */
+ * so workers never wait on a scrape. Sockets, limits and replies: http.c. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,17 +14,10 @@
 
 #ifdef DP_HAVE_MICROHTTPD
 
-#include <microhttpd.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-/* Connections served at once, per client address, and seconds before an idle one is closed. */
-#define PROM_CONNECTIONS 64u
-#define PROM_PER_CLIENT 8u
-#define PROM_IDLE_S 5u
+#include "http.h"
 
 /* The most latency buckets kept from an interval row (the runner sends 14). */
 #define MAX_BUCKETS 32
@@ -142,106 +132,60 @@ static void prom_summary(const dp_run_info *info, const dp_summary *s, void *use
 
 /* ---- rendering (HTTP thread) -------------------------------------------------------------- */
 
-typedef struct text {
-    char *buf;
-    size_t len, cap;
-    int failed;
-} text;
-
-static void put(text *t, const char *fmt, ...) DPI_PRINTF(2, 3);
-static void put(text *t, const char *fmt, ...) {
-    if (t->failed) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->failed = 1;
-            return;
-        }
-        if ((size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = t->cap * 2 + (size_t)n;
-        char *b = realloc(t->buf, cap);
-        if (!b) {
-            t->failed = 1;
-            return;
-        }
-        t->buf = b;
-        t->cap = cap;
-    }
-}
-
-static void head(text *t, const char *name, const char *type, const char *help) {
-    put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+static void head(dpi_text *t, const char *name, const char *type, const char *help) {
+    dpi_text_put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* A label value with \, " and newline escaped as the format requires. */
-static void put_label(text *t, const char *name, const char *v) {
-    put(t, "%s=\"", name);
+static void put_label(dpi_text *t, const char *name, const char *v) {
+    dpi_text_put(t, "%s=\"", name);
     for (; *v; v++) {
-        if (*v == '\\' || *v == '"') put(t, "\\%c", *v);
-        else if (*v == '\n') put(t, "\\n");
-        else put(t, "%c", *v);
+        if (*v == '\\' || *v == '"') dpi_text_put(t, "\\%c", *v);
+        else if (*v == '\n') dpi_text_put(t, "\\n");
+        else dpi_text_put(t, "%c", *v);
     }
-    put(t, "\"");
+    dpi_text_put(t, "\"");
 }
 
-static void render(prom_sink *p, text *t) {
+static void render(prom_sink *p, dpi_text *t) {
     head(t, "dp_samples_offered_total", "counter", "Samples emitted by the source.");
-    put(t, "dp_samples_offered_total %lld\n", (long long)p->offered);
+    dpi_text_put(t, "dp_samples_offered_total %lld\n", (long long)p->offered);
     head(t, "dp_samples_completed_total", "counter", "Samples whose inference completed.");
-    put(t, "dp_samples_completed_total %lld\n", (long long)p->completed);
+    dpi_text_put(t, "dp_samples_completed_total %lld\n", (long long)p->completed);
     head(t, "dp_samples_dropped_total", "counter", "Samples dropped by the queue overflow policy, by which end of the queue lost them.");
-    put(t, "dp_samples_dropped_total{reason=\"newest\"} %lld\n", (long long)p->dropped_newest);
-    put(t, "dp_samples_dropped_total{reason=\"oldest\"} %lld\n", (long long)p->dropped_oldest);
+    dpi_text_put(t, "dp_samples_dropped_total{reason=\"newest\"} %lld\n", (long long)p->dropped_newest);
+    dpi_text_put(t, "dp_samples_dropped_total{reason=\"oldest\"} %lld\n", (long long)p->dropped_oldest);
     head(t, "dp_samples_failed_total", "counter", "Samples whose inference failed.");
-    put(t, "dp_samples_failed_total %lld\n", (long long)p->failed);
+    dpi_text_put(t, "dp_samples_failed_total %lld\n", (long long)p->failed);
 
     head(t, "dp_latency_seconds", "histogram", "Completion time minus intended arrival time of completed samples.");
     for (int b = 0; b < p->nbuckets; b++)
-        put(t, "dp_latency_seconds_bucket{le=\"%g\"} %llu\n", p->le_s[b], (unsigned long long)p->count_le[b]);
-    put(t, "dp_latency_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)p->lat_count);
-    put(t, "dp_latency_seconds_sum %.9g\n", p->lat_sum_s);
-    put(t, "dp_latency_seconds_count %llu\n", (unsigned long long)p->lat_count);
+        dpi_text_put(t, "dp_latency_seconds_bucket{le=\"%g\"} %llu\n", p->le_s[b], (unsigned long long)p->count_le[b]);
+    dpi_text_put(t, "dp_latency_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)p->lat_count);
+    dpi_text_put(t, "dp_latency_seconds_sum %.9g\n", p->lat_sum_s);
+    dpi_text_put(t, "dp_latency_seconds_count %llu\n", (unsigned long long)p->lat_count);
 
     head(t, "dp_worker_samples_completed_total", "counter", "Samples completed by each worker.");
     for (int k = 0; k < p->workers; k++)
-        put(t, "dp_worker_samples_completed_total{worker=\"%d\"} %lld\n", k, (long long)p->worker_completed[k]);
+        dpi_text_put(t, "dp_worker_samples_completed_total{worker=\"%d\"} %lld\n", k, (long long)p->worker_completed[k]);
     head(t, "dp_worker_queue_depth", "gauge", "Samples waiting in each worker's queue.");
-    for (int k = 0; k < p->workers; k++) put(t, "dp_worker_queue_depth{worker=\"%d\"} %d\n", k, p->worker_queue[k]);
+    for (int k = 0; k < p->workers; k++) dpi_text_put(t, "dp_worker_queue_depth{worker=\"%d\"} %d\n", k, p->worker_queue[k]);
     head(t, "dp_queue_depth", "gauge", "Samples waiting in all queues.");
-    put(t, "dp_queue_depth %d\n", p->queue_depth);
+    dpi_text_put(t, "dp_queue_depth %d\n", p->queue_depth);
     head(t, "dp_target_rate", "gauge", "Target arrival rate in samples per second (0: unlimited).");
-    put(t, "dp_target_rate %.9g\n", p->target_rate);
+    dpi_text_put(t, "dp_target_rate %.9g\n", p->target_rate);
     head(t, "dp_process_cpu_percent", "gauge", "Process CPU time over wall time in percent, as top shows it (100 per busy core).");
-    put(t, "dp_process_cpu_percent %.6g\n", p->cpu_pct);
+    dpi_text_put(t, "dp_process_cpu_percent %.6g\n", p->cpu_pct);
     head(t, "dp_process_resident_memory_bytes", "gauge", "Resident set size of the process.");
-    put(t, "dp_process_resident_memory_bytes %.0f\n", p->rss_mb * 1048576.0);
+    dpi_text_put(t, "dp_process_resident_memory_bytes %.0f\n", p->rss_mb * 1048576.0);
     head(t, "dp_run_info", "gauge", "The current or last run; the value is 1 while it runs, 0 after.");
-    put(t, "dp_run_info{");
+    dpi_text_put(t, "dp_run_info{");
     put_label(t, "mode", p->mode);
-    put(t, ",");
+    dpi_text_put(t, ",");
     put_label(t, "arch", p->arch);
-    put(t, ",");
+    dpi_text_put(t, ",");
     put_label(t, "strategy", p->strategy);
-    put(t, "} %d\n", p->running);
-}
-
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, char *body, size_t len, enum MHD_ResponseMemoryMode mode,
-                             const char *content_type) {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, mode);
-    if (!resp) {
-        if (mode == MHD_RESPMEM_MUST_FREE) free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    enum MHD_Result r = MHD_queue_response(conn, code, resp);
-    MHD_destroy_response(resp);
-    return r;
+    dpi_text_put(t, "} %d\n", p->running);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -252,17 +196,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     (void)con_cls;
     if (strcmp(url, "/metrics") != 0) {
         static char not_found[] = "not found: the metrics are at /metrics\n";
-        return reply(conn, MHD_HTTP_NOT_FOUND, not_found, sizeof not_found - 1, MHD_RESPMEM_PERSISTENT, "text/plain");
+        return dpi_http_reply(conn, MHD_HTTP_NOT_FOUND, not_found, sizeof not_found - 1, MHD_RESPMEM_PERSISTENT,
+                              "text/plain");
     }
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-        static char bad_method[] = "only GET and HEAD\n";
-        return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, bad_method, sizeof bad_method - 1, MHD_RESPMEM_PERSISTENT,
-                     "text/plain");
-    }
+    enum MHD_Result r;
+    if (!dpi_http_get_only(conn, method, &r)) return r;
     prom_sink *p = cls;
-    text t = {.cap = 4096};
-    t.buf = malloc(t.cap);
-    if (!t.buf) return MHD_NO;
+    dpi_text t = {0};
     pthread_mutex_lock(&p->mu);
     render(p, &t);
     pthread_mutex_unlock(&p->mu);
@@ -270,79 +210,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         free(t.buf);
         return MHD_NO;
     }
-    return reply(conn, MHD_HTTP_OK, t.buf, t.len, MHD_RESPMEM_MUST_FREE, "text/plain; version=0.0.4; charset=utf-8");
+    return dpi_http_reply(conn, MHD_HTTP_OK, t.buf, t.len, MHD_RESPMEM_MUST_FREE,
+                          "text/plain; version=0.0.4; charset=utf-8");
 }
 
 /* ---- creation ----------------------------------------------------------------------------- */
-
-/* Split "HOST:PORT" ("[v6]:PORT" for IPv6; empty HOST: every interface). */
-static dp_status parse_host_port(const char *s, char *host, size_t host_cap, char *port, size_t port_cap) {
-    const char *colon = strrchr(s, ':');
-    if (!colon) return dpi_error(DP_ERR_INVALID_ARG, "prometheus: '%s' is not HOST:PORT (no ':')", s);
-    const char *h = s, *h_end = colon;
-    if (*h == '[') {
-        if (h_end == h || h_end[-1] != ']') return dpi_error(DP_ERR_INVALID_ARG, "prometheus: '%s': unbalanced '[' in HOST", s);
-        h++;
-        h_end--;
-    } else if (memchr(h, ':', (size_t)(h_end - h))) {
-        return dpi_error(DP_ERR_INVALID_ARG, "prometheus: '%s': write an IPv6 HOST in brackets, [::1]:PORT", s);
-    }
-    const char *pt = colon + 1;
-    size_t plen = strlen(pt);
-    if (plen == 0 || plen > 5 || strspn(pt, "0123456789") != plen || atol(pt) > 65535)
-        return dpi_error(DP_ERR_INVALID_ARG, "prometheus: '%s': PORT must be a number from 0 to 65535", s);
-    if ((size_t)(h_end - h) >= host_cap) return dpi_error(DP_ERR_INVALID_ARG, "prometheus: '%s': HOST is too long", s);
-    memcpy(host, h, (size_t)(h_end - h));
-    host[h_end - h] = '\0';
-    snprintf(port, port_cap, "%s", pt);
-    return DP_OK;
-}
-
-/* A listening socket bound to host:port, or a status saying why not. */
-static dp_status listen_on(const char *host_port, int *fd_out, int *port_out) {
-    char host[256], port[8];
-    dp_status st = parse_host_port(host_port, host, sizeof host, port, sizeof port);
-    if (st != DP_OK) return st;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-    if (gai != 0)
-        return dpi_error(DP_ERR_INVALID_ARG, "prometheus: '%s': cannot resolve HOST '%s': %s", host_port, host, gai_strerror(gai));
-    int fd = -1, err = 0;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        /* Lets a restarted benchmark rebind while old connections sit in TIME_WAIT; a live
-         * listener still makes bind() fail with EADDRINUSE. */
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 16) == 0) break;
-        err = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        if (err == EADDRINUSE)
-            return dpi_error(DP_ERR_BUSY, "prometheus: cannot listen on %s: port %s is already in use", host_port, port);
-        if (err == EADDRNOTAVAIL)
-            return dpi_error(DP_ERR_INVALID_ARG, "prometheus: cannot listen on %s: %s is not an address of this machine", host_port, host);
-        return dpi_error(DP_ERR_IO, "prometheus: cannot listen on %s: %s", host_port, strerror(err));
-    }
-    struct sockaddr_storage sa;
-    socklen_t salen = sizeof sa;
-    if (getsockname(fd, (struct sockaddr *)&sa, &salen) != 0) {
-        err = errno;
-        close(fd);
-        return dpi_error(DP_ERR_IO, "prometheus: getsockname on %s: %s", host_port, strerror(err));
-    }
-    *port_out = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&sa)->sin6_port) : ntohs(((struct sockaddr_in *)&sa)->sin_port);
-    *fd_out = fd;
-    return DP_OK;
-}
 
 static void prom_destroy(void *user) {
     prom_sink *p = user;
@@ -359,7 +231,7 @@ DP_API dp_status dp_sink_prometheus_create(const char *host_port, dp_sink **out)
     *out = NULL;
     if (!host_port) return dpi_error(DP_ERR_INVALID_ARG, "dp_sink_prometheus_create: host_port is NULL");
     int fd = -1, port = 0;
-    dp_status st = listen_on(host_port, &fd, &port);
+    dp_status st = dpi_http_listen("prometheus", host_port, &fd, &port);
     if (st != DP_OK) return st;
     prom_sink *p = calloc(1, sizeof *p);
     if (!p) {
@@ -368,18 +240,10 @@ DP_API dp_status dp_sink_prometheus_create(const char *host_port, dp_sink **out)
     }
     pthread_mutex_init(&p->mu, NULL);
     p->port = port;
-    /* AUTO picks epoll/poll over select(), which fails once the process has 1024 fds open. The
-     * limits keep one client that holds connections open (idle or sending slowly) from taking
-     * every slot: it gets PROM_PER_CLIENT of PROM_CONNECTIONS, the rest are refused at once, and
-     * an idle one is closed after PROM_IDLE_S; a scraper (one connection per target, reused or
-     * not) always finds a slot (docs/metrics.md, "Limits"). */
-    p->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL, handle, p, MHD_OPTION_LISTEN_SOCKET, fd,
-                                 MHD_OPTION_CONNECTION_LIMIT, PROM_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                                 PROM_PER_CLIENT, MHD_OPTION_CONNECTION_TIMEOUT, PROM_IDLE_S, MHD_OPTION_END);
+    p->daemon = dpi_http_serve("prometheus", host_port, fd, handle, p);
     if (!p->daemon) {
-        close(fd);
         prom_destroy(p);
-        return dpi_error(DP_ERR_BACKEND, "prometheus: libmicrohttpd could not start serving %s", host_port);
+        return DP_ERR_BACKEND;
     }
     dp_sink_callbacks cb = {.size = sizeof cb,
                             .on_start = prom_start,
