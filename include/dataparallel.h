@@ -24,5 +24,6 @@
 #include "dataparallel/source.h"
 #include "dataparallel/runner.h"
 #include "dataparallel/sink.h"
+#include "dataparallel/split.h"
 
 #endif

@@ -78,6 +78,9 @@ DP_API dp_status dp_model_load(const char *arch, const char *weights_path, const
     m->precision = o.precision;
     m->backend_kind = o.backend;
     m->be = be;
+    m->first = 0;
+    m->last = m->graph.n;
+    if ((s = dpi_model_units_init(m))) goto fail;
     s = weights_path ? dpi_weights_load(weights_path, &w) : dpi_weights_seeded(&m->graph, o.seed, &w);
     if (s) goto fail;
     if ((s = check_weights(&m->graph, w, o.allow_nonfinite, &m->param_count))) goto fail;
@@ -88,13 +91,19 @@ DP_API dp_status dp_model_load(const char *arch, const char *weights_path, const
 fail:
     dpi_weights_free(w);
     dpi_graph_free(&m->graph);
+    free(m->units);
     free(m);
     return s;
 }
 
 DP_API void dp_model_free(dp_model *model) {
     if (!model) return;
+    if (model->parent) { /* a stage owns nothing but itself */
+        free(model);
+        return;
+    }
     if (model->be) model->be->model_fini(model);
+    free(model->units);
     dpi_graph_free(&model->graph);
     free(model);
 }

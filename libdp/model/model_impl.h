@@ -8,6 +8,13 @@
 
 typedef struct dpi_backend dpi_backend;
 
+/* A unit of the model (split.c): a run of nodes [first, next unit's first) that a stage boundary
+ * may not cut through. */
+typedef struct dpi_unit {
+    char name[DPI_NAME_CAP];
+    int first;
+} dpi_unit;
+
 struct dp_model {
     char arch[32];
     int num_classes;
@@ -17,6 +24,13 @@ struct dp_model {
     dpi_graph graph;
     const dpi_backend *be;
     void *impl;                /* backend's immutable prepared weights */
+    /* The nodes [first, last) this model runs: the whole graph, or a stage's part of it. A stage
+     * (parent != NULL) borrows graph, impl and units from its parent. */
+    const dp_model *parent;
+    int first, last;
+    int unit_first, unit_last; /* its units [unit_first, unit_last) */
+    int nunits;                /* of the whole graph */
+    dpi_unit *units;
 };
 
 struct dp_exec {
@@ -42,6 +56,11 @@ struct dpi_backend {
     void (*exec_stats)(const dp_exec *e, dp_exec_stats *out);
     void (*exec_fini)(dp_exec *e);
 };
+
+/* The units of m's graph into m->units (split.c; at load). */
+dp_status dpi_model_units_init(dp_model *m);
+/* Per-sample input and output of m's node range for images of h x w, as {c, h, w}. */
+void dpi_model_io(const dp_model *m, int h, int w, int in[3], int out[3]);
 
 extern const dpi_backend dpi_backend_onednn;
 extern const dpi_backend dpi_backend_reference;

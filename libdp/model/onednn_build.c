@@ -7,6 +7,9 @@
  * all values from their lifetimes (steps that write and last read them); the exec owns the arena
  * and points the memory objects into it. (3) Create the memory objects and the primitives, with
  * every argument bound, so a run is a loop of dnnl_primitive_execute() calls.
+ * A stage model (split.c) builds its node range only, between plain float32 NCHW edges
+ * (stage_input, stage_output). Longer than ~450 lines because the three phases share the
+ * builder's private state; splitting them would expose it in a header for no other user.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +53,7 @@ typedef struct builder {
     int *node_last;           /* last node reading each node's output */
     int input_val;
     size_t scratch;
+    int dry;                  /* descriptors only, no weights fetched: a stage's look at its prefix */
 } builder;
 
 static const char *impl_of(const_dnnl_primitive_desc_t pd) {
@@ -84,7 +88,7 @@ static pstep *add_step(builder *b, dnnl_primitive_desc_t pd, const char *name, c
         st->args[st->nargs++] = (parg){DNNL_ARG_SCRATCHPAD, -1, NULL};
         if (need > b->scratch) b->scratch = need;
     }
-    if (is_ref(pd)) dpi_log(DP_LOG_WARN, "oneDNN: %s runs the slow reference implementation %s", st->name, impl_of(pd));
+    if (is_ref(pd) && !b->dry) dpi_log(DP_LOG_WARN, "oneDNN: %s runs the slow reference implementation %s", st->name, impl_of(pd));
     return st;
 }
 
@@ -241,8 +245,7 @@ static dp_status build_conv(builder *b, int i) {
         if (s) goto fail;
     }
     dnnl_memory_t wmem = NULL;
-    s = dpo_weights_get(b->m, b->x, i, &win, want_wei, &wmem);
-    if (s) goto fail;
+    if (!b->dry && (s = dpo_weights_get(b->m, b->x, i, &win, want_wei, &wmem))) goto fail;
     pstep *st = add_step(b, pd, nd->name, "");
     pd = NULL;
     add_arg(st, DNNL_ARG_SRC, conv_src, NULL);
@@ -325,7 +328,8 @@ static dp_status build_linear(builder *b, int i) {
     }
     dnnl_memory_t wmem = NULL;
     const dpo_window whole = {0, 0, 1, 1, 0, 0, 0, 0};
-    s = dpo_weights_get(b->m, b->x, i, &whole, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &wmem);
+    if (!b->dry)
+        s = dpo_weights_get(b->m, b->x, i, &whole, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &wmem);
     if (s) goto fail;
     pstep *st = add_step(b, pd, nd->name, "");
     pd = NULL;
@@ -337,6 +341,50 @@ static dp_status build_linear(builder *b, int i) {
 fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_destroy(attr);
+    return s;
+}
+
+static dp_status builder_init(builder *b, const dp_exec *e, int n, int h, int w);
+static dp_status build_nodes(builder *b, int from, int to);
+static void builder_free(builder *b);
+
+/* The layout of the tensor at the stage's cut in the unsplit model: its prefix is walked for
+ * descriptors only (prepare time, a few ms). Reading that layout, the stage's first layer gets
+ * the unsplit model's kernel, hence its numbers. */
+static dp_status stage_layout(const builder *b, dnnl_memory_desc_t *out) {
+    builder pre;
+    dnnl_memory_desc_t img;
+    dnnl_dims_t d = {b->n, 3, b->h, b->w};
+    int cut = b->e->model->first - 1;
+    dp_status s = builder_init(&pre, b->e, b->n, b->h, b->w);
+    if (s) return s;
+    pre.dry = 1;
+    DNN(dnnl_memory_desc_init_by_tag(&img, 4, d, dnnl_f32, dnnl_nchw), "input descriptor", b->e->model->arch);
+    pre.input_val = new_val(&pre, &img, VAL_INPUT);
+    if ((s = build_nodes(&pre, 0, cut + 1))) goto fail;
+    *out = pre.vals[pre.node_val[cut]].md;
+fail:
+    builder_free(&pre);
+    return s;
+}
+
+/* A stage's input: the caller's plain float32 [n,c,h,w], reordered into the layout its first
+ * layer reads; that value stands for the output of the node before the cut. */
+static dp_status stage_input(builder *b, const dnnl_memory_desc_t *plain) {
+    int first = b->e->model->first;
+    dnnl_memory_desc_t want;
+    dp_status s = stage_layout(b, &want);
+    if (s) return s;
+    b->node_val[first - 1] = b->input_val;
+    if (dnnl_memory_desc_equal(&want, plain)) return DP_OK;
+    return add_reorder(b, b->input_val, &want, b->g->nodes[first].name, ":stage-input", &b->node_val[first - 1]);
+}
+
+/* A stage's output: the last node's value reordered into the caller's plain float32 buffer. */
+static dp_status stage_output(builder *b, const dnnl_memory_desc_t *plain) {
+    int last = b->e->model->last - 1, out;
+    dp_status s = add_reorder(b, b->node_val[last], plain, b->g->nodes[last].name, ":stage-output", &out);
+    if (!s) b->vals[out].kind = VAL_OUTPUT;
     return s;
 }
 
@@ -409,43 +457,60 @@ static void builder_free(builder *b) {
     free(b->node_last);
 }
 
+static dp_status builder_init(builder *b, const dp_exec *e, int n, int h, int w) {
+    const dpi_graph *g = &e->model->graph;
+    *b = (builder){.e = e, .m = e->model->impl, .x = e->impl, .g = g, .n = n, .h = h, .w = w};
+    /* Each node adds at most three steps (reorder of its source, copy of its shortcut, itself)
+     * and as many values; plus the input and a stage's two edge reorders. */
+    int cap = 3 * g->n + 3;
+    b->vals = malloc(sizeof *b->vals * (size_t)cap);
+    b->steps = malloc(sizeof *b->steps * (size_t)cap);
+    b->node_val = malloc(sizeof(int) * (size_t)g->n);
+    b->node_last = malloc(sizeof(int) * (size_t)g->n);
+    if (!b->vals || !b->steps || !b->node_val || !b->node_last) {
+        builder_free(b);
+        return dpi_error(DP_ERR_NOMEM, "out of memory preparing %s for [%d,3,%d,%d]", e->model->arch, n, h, w);
+    }
+    for (int i = 0; i < g->n; i++) {
+        b->node_last[i] = -1;
+        for (int j = i + 1; j < g->n; j++)
+            if (g->nodes[j].input == i || g->nodes[j].residual == i) b->node_last[i] = j;
+    }
+    return DP_OK;
+}
+
+static dp_status build_nodes(builder *b, int from, int to) {
+    dp_status s = DP_OK;
+    for (int i = from; i < to && !s; i++) {
+        switch (b->g->nodes[i].op) {
+        case DPI_OP_CONV: s = build_conv(b, i); break;
+        case DPI_OP_MAXPOOL:
+        case DPI_OP_GAP: s = build_pool(b, i); break;
+        case DPI_OP_LINEAR: s = build_linear(b, i); break;
+        }
+    }
+    return s;
+}
+
 dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *sh) {
     dp_status s = DP_OK;
     const dp_model *model = e->model;
     const dpi_graph *g = &model->graph;
-    builder b = {.e = e, .m = model->impl, .x = e->impl, .g = g, .n = n, .h = h, .w = w};
+    builder b;
     memset(sh, 0, sizeof *sh);
-    /* Each node adds at most three steps (reorder of its source, copy of its shortcut, itself)
-     * and as many values; plus the input. */
-    int cap = 3 * g->n + 1;
-    b.vals = malloc(sizeof *b.vals * (size_t)cap);
-    b.steps = malloc(sizeof *b.steps * (size_t)cap);
-    b.node_val = malloc(sizeof(int) * (size_t)g->n);
-    b.node_last = malloc(sizeof(int) * (size_t)g->n);
-    if (!b.vals || !b.steps || !b.node_val || !b.node_last) {
-        s = dpi_error(DP_ERR_NOMEM, "out of memory preparing %s for [%d,3,%d,%d]", model->arch, n, h, w);
-        goto fail;
-    }
-    for (int i = 0; i < g->n; i++) {
-        b.node_last[i] = -1;
-        for (int j = i + 1; j < g->n; j++)
-            if (g->nodes[j].input == i || g->nodes[j].residual == i) b.node_last[i] = j;
-    }
-    dnnl_memory_desc_t in_md;
-    dnnl_dims_t in_d = {n, 3, h, w};
+    if ((s = builder_init(&b, e, n, h, w))) return s;
+    int io_in[3], io_out[3];
+    dpi_model_io(model, h, w, io_in, io_out);
+    dnnl_memory_desc_t in_md, out_md;
+    dnnl_dims_t in_d = {n, io_in[0], io_in[1], io_in[2]}, out_d = {n, io_out[0], io_out[1], io_out[2]};
     DNN(dnnl_memory_desc_init_by_tag(&in_md, 4, in_d, dnnl_f32, dnnl_nchw), "input descriptor", model->arch);
+    DNN(dnnl_memory_desc_init_by_tag(&out_md, 4, out_d, dnnl_f32, dnnl_nchw), "output descriptor", model->arch);
     b.input_val = new_val(&b, &in_md, VAL_INPUT);
+    if (model->first > 0 && (s = stage_input(&b, &in_md))) goto fail;
 
-    for (int i = 0; i < g->n; i++) {
-        switch (g->nodes[i].op) {
-        case DPI_OP_CONV: s = build_conv(&b, i); break;
-        case DPI_OP_MAXPOOL:
-        case DPI_OP_GAP: s = build_pool(&b, i); break;
-        case DPI_OP_LINEAR: s = build_linear(&b, i); break;
-        }
-        if (s) goto fail;
-    }
-    if (b.vals[b.node_val[g->n - 1]].kind != VAL_OUTPUT) {
+    if ((s = build_nodes(&b, model->first, model->last))) goto fail;
+    if (model->last < g->n && (s = stage_output(&b, &out_md))) goto fail;
+    if (model->last == g->n && b.vals[b.node_val[g->n - 1]].kind != VAL_OUTPUT) {
         s = dpi_error(DP_ERR_INTERNAL, "%s: the graph does not end with a linear layer", model->arch);
         goto fail;
     }

@@ -281,7 +281,9 @@ fail:
  * on the largest prepared size that fits (size 1 always is, so this ends). */
 static dp_status run_split(dp_exec *e, const float *in, int n, int h, int w, float *logits) {
     dpo_exec *x = e->impl;
-    size_t in_row = (size_t)3 * h * w, out_row = (size_t)e->model->num_classes;
+    int io_in[3], io_out[3];
+    dpi_model_io(e->model, h, w, io_in, io_out);
+    size_t in_row = (size_t)io_in[0] * io_in[1] * io_in[2], out_row = (size_t)io_out[0] * io_out[1] * io_out[2];
     x->split_runs++;
     for (int done = 0; done < n;) {
         dpo_shape *best = NULL;

@@ -271,15 +271,21 @@ static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float
     ref_exec *re = e->impl;
     const dpi_graph *g = &e->model->graph;
     const ref_model *rm = e->model->impl;
+    const dp_model *m = e->model;
     dp_status s = exec_prepare(e, n, h, w);
     if (s) return s;
+    int io_in[3], io_out[3];
+    dpi_model_io(m, h, w, io_in, io_out);
+    size_t in_row = (size_t)io_in[0] * io_in[1] * io_in[2], out_row = (size_t)io_out[0] * io_out[1] * io_out[2];
     for (int b = 0; b < n; b++) {
-        for (int i = 0; i < g->n; i++) {
+        /* A stage's input stands for the output of the node before its cut. */
+        if (m->first > 0) memcpy(re->out[m->first - 1], x + (size_t)b * in_row, in_row * sizeof *x);
+        for (int i = m->first; i < m->last; i++) {
             const dpi_node *nd = &g->nodes[i];
             const ref_layer *l = &rm->layers[i];
             int ih = nd->input < 0 ? h : re->oh[nd->input], iw = nd->input < 0 ? w : re->ow[nd->input];
             int oh = re->oh[i], ow = re->ow[i];
-            const float *in = nd->input < 0 ? x + (size_t)b * 3 * h * w : re->out[nd->input];
+            const float *in = nd->input < 0 ? x + (size_t)b * in_row : re->out[nd->input];
             /* The output layer writes the sample's logits row directly. */
             float *y = i == g->n - 1 ? logits + (size_t)b * nd->cout : re->out[i];
             int64_t t0 = e->profiling ? dpi_now_ns() : 0;
@@ -304,6 +310,7 @@ static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float
             }
             if (e->profiling) re->layer_ms[i] += (double)(dpi_now_ns() - t0) / 1e6;
         }
+        if (m->last < g->n) memcpy(logits + (size_t)b * out_row, re->out[m->last - 1], out_row * sizeof *logits);
     }
     if (e->profiling) re->calls++;
     return DP_OK;
