@@ -37,7 +37,7 @@ double dpi_hist_mean(const dpi_hist *h);
  * cumulative buckets of interval rows). Values in v[k]'s own bucket count as <= v[k] (they are
  * equal to it within the histogram's precision). */
 void dpi_hist_count_le(const dpi_hist *h, const int64_t *v, int n, uint64_t *out);
-/* mean, p50, p90, p99, p999, max in ms (the §5 latency fields); all 0 if empty. */
+/* mean, p50, p90, p99, p999, max in ms (the latency fields of docs/metrics.md); all 0 if empty. */
 void dpi_hist_latency_ms(const dpi_hist *h, dp_latency_ms *out);
 
 #endif

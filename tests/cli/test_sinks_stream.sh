@@ -16,8 +16,10 @@ free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1",
 run=(stream --arch resnet18 --strategy dynamic --workers 2 --threads 1 --rate 250 --samples 1000)
 
 # ---- a run with every sink, scraped twice while it goes --------------------------------------
+# Counters reach Prometheus with each interval row: rows every 250 ms put several between the
+# two scrapes 1 s apart (1 s rows on a loaded machine could put both scrapes in one row's span).
 port=$(free_port)
-"$bench" "${run[@]}" --json run.json --csv run.csv --jsonl run.jsonl --prometheus "127.0.0.1:$port" \
+"$bench" "${run[@]}" --interval-ms 250 --json run.json --csv run.csv --jsonl run.jsonl --prometheus "127.0.0.1:$port" \
   > run.out 2> run.err &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
