@@ -31,16 +31,22 @@ static void submit_bursts(dp_runner *r, int max_batch, int samples, uint64_t *se
     }
 }
 
-static void no_creation(dp_model *m, int max_batch) {
-    rt_seen *seen = rt_seen_new();
-    dp_partitioner *p = rt_partitioner("dynamic", NULL, NULL);
+/* Two workers micro-batching up to max_batch, waiting up to delay_us to fill a batch. */
+static dp_runner_opts batching_opts(int max_batch, int delay_us, dp_result_fn fn, rt_seen *seen) {
     dp_runner_opts o;
     dp_runner_opts_init(&o);
     o.workers = 2;
     o.max_batch = max_batch;
-    o.max_delay_us = 1000;
-    o.on_result = on_result;
+    o.max_delay_us = delay_us;
+    o.on_result = fn;
     o.on_result_user = seen;
+    return o;
+}
+
+static void no_creation(dp_model *m, int max_batch) {
+    rt_seen *seen = rt_seen_new();
+    dp_partitioner *p = rt_partitioner("dynamic", NULL, NULL);
+    dp_runner_opts o = batching_opts(max_batch, 1000, on_result, seen);
     dp_runner *r = NULL;
     CHECK_OK(dp_runner_create(m, p, &o, &r));
     atomic_store(&sizes_seen, 0);
@@ -85,14 +91,8 @@ static void no_creation_pull(dp_model *m, int max_batch, dp_rate_policy policy) 
     dp_partitioner *p = rt_partitioner("dynamic", NULL, NULL);
     dp_dataset *ds = NULL;
     CHECK_OK(dp_dataset_synthetic(64, 3, 32, 32, 1, &ds));
-    dp_runner_opts o;
-    dp_runner_opts_init(&o);
-    o.workers = 2;
-    o.max_batch = max_batch;
-    o.max_delay_us = 2000;
+    dp_runner_opts o = batching_opts(max_batch, 2000, on_result_first, seen);
     o.overflow = DP_OVERFLOW_DROP_NEWEST;
-    o.on_result = on_result_first;
-    o.on_result_user = seen;
     dp_source_opts so;
     dp_source_opts_init(&so);
     so.policy = policy;
