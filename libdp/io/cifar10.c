@@ -1,6 +1,7 @@
-/* CIFAR-10 binary reader: .bin files, directories of them, and (gzip-compressed) tar archives,
- * read through zlib's gzread (which also passes uncompressed input through) and a small ustar
- * walker that keeps only the data_batch_*.bin / test_batch.bin members. */
+/* CIFAR-10 reader: .bin files (or pickled batches of the python version, converted by
+ * cifar10_py.c), directories of them, and (gzip-compressed) tar archives, read through zlib's
+ * gzread (which also passes uncompressed input through) and a small ustar walker that keeps only
+ * the data_batch_* / test_batch members. */
 #include "cifar10.h"
 
 #include <dirent.h>
@@ -30,20 +31,29 @@ typedef struct parts {
     size_t n, cap;
 } parts;
 
-/* -1 unless base is data_batch_<digits>.bin or test_batch.bin. */
+/* -1 unless base is data_batch_<digits> or test_batch, with ".bin" (binary version) or without
+ * (python version). */
 static long batch_order(const char *path) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    if (strcmp(base, "test_batch.bin") == 0) return LONG_MAX;
+    if (strcmp(base, "test_batch.bin") == 0 || strcmp(base, "test_batch") == 0) return LONG_MAX;
     if (strncmp(base, "data_batch_", 11) != 0) return -1;
     char *end;
     errno = 0;
     long k = strtol(base + 11, &end, 10);
-    if (end == base + 11 || errno || k < 0 || k == LONG_MAX || strcmp(end, ".bin") != 0) return -1;
+    if (end == base + 11 || errno || k < 0 || k == LONG_MAX || (strcmp(end, ".bin") != 0 && *end)) return -1;
     return k;
 }
 
 static dp_status parts_add(parts *ps, const char *name, long order, uint8_t *data, size_t len) {
+    /* A record starts with a label byte 0..9; a pickle with PROTO (0x80): the python version. */
+    if (len && data[0] == 0x80) {
+        uint8_t *records;
+        dp_status s = dpi_cifar10_py_records(name, data, len, &records, &len);
+        free(data);
+        if (s) return s;
+        data = records;
+    }
     if (ps->n == ps->cap) {
         size_t cap = ps->cap ? 2 * ps->cap : 8;
         part *v = realloc(ps->v, cap * sizeof *v);

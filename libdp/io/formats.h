@@ -16,5 +16,8 @@ dp_status dpi_gz_read_whole_file(const char *path, uint8_t **buf, size_t *len);
 /* Add every tensor of an in-memory .npz / .safetensors image to w (path is for messages). */
 dp_status dpi_npz_parse(const char *path, const uint8_t *buf, size_t len, dpi_weights *w);
 dp_status dpi_safetensors_parse(const char *path, const uint8_t *buf, size_t len, dpi_weights *w);
+/* The same for torch.save's zip format (pth.c): tensors of a state_dict, strided views copied out. */
+int dpi_pth_sniff(const uint8_t *buf, size_t len); /* a zip with <dir>/data.pkl */
+dp_status dpi_pth_parse(const char *path, const uint8_t *buf, size_t len, dpi_weights *w);
 
 #endif

@@ -133,16 +133,25 @@ dp_status dpi_weights_load(const char *path, dpi_weights **out) {
         return dpi_error(DP_ERR_NOMEM, "%s: out of memory", path);
     }
     /* Sniff by content: a zip starts with a local header "PK\3\4" (or an end-of-central-
-     * directory record "PK\5\6" when empty); safetensors with a u64 header length that
-     * fits, or at least a JSON object after it (then the length error is reported). */
+     * directory record "PK\5\6" when empty) and is a torch.save file when it has <dir>/data.pkl;
+     * safetensors starts with a u64 header length that fits, or at least a JSON object after it
+     * (then the length error is reported). */
+    static const uint8_t legacy_torch[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8};
     if (len == 0)
         s = dpi_error(DP_ERR_FORMAT, "%s: file is empty", path);
     else if (len >= 4 && memcmp(buf, "PK", 2) == 0 && (buf[2] == 3 || buf[2] == 5))
-        s = dpi_npz_parse(path, buf, len, w);
+        s = dpi_pth_sniff(buf, len) ? dpi_pth_parse(path, buf, len, w) : dpi_npz_parse(path, buf, len, w);
+    else if (len >= sizeof legacy_torch && memcmp(buf, legacy_torch, sizeof legacy_torch) == 0)
+        s = dpi_error(DP_ERR_UNSUPPORTED, "%s: torch.save's legacy format (PyTorch < 1.6, or "
+                      "_use_new_zipfile_serialization=False) is not read; re-save it with a current PyTorch", path);
+    else if (len >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0)
+        s = dpi_error(DP_ERR_FORMAT, "%s: a single .npy array, not a weights file (weights need names: .npz, "
+                      ".safetensors or .pth)", path);
     else if (len >= 8 && (dpi_le64(buf) <= len - 8 || (len > 8 && buf[8] == '{')))
         s = dpi_safetensors_parse(path, buf, len, w);
     else
-        s = dpi_error(DP_ERR_FORMAT, "%s: neither an .npz (zip) nor a .safetensors file", path);
+        s = dpi_error(DP_ERR_FORMAT, "%s: not a weights file: neither a zip (.npz, torch.save .pth/.pt), nor "
+                      ".safetensors (u64 length + JSON header), nor an .npy array", path);
     free(buf);
     if (s) {
         dpi_weights_free(w);

@@ -25,7 +25,7 @@ typedef struct dpi_weights {
     dpi_tensor *t;
 } dpi_weights;
 
-/* Load every tensor of an .npz (stored or deflate members) or .safetensors file. */
+/* Load every tensor of an .npz (stored or deflate members), .safetensors or torch.save (.pth) file. */
 dp_status dpi_weights_load(const char *path, dpi_weights **out);
 dpi_weights *dpi_weights_new(const char *path);
 /* Add a tensor (takes ownership of data, malloc'd). */

@@ -1,0 +1,157 @@
+/* PyTorch's own files: torch.save(model.state_dict(), f) in the zip format of PyTorch >= 1.6.
+ * The archive holds <prefix>/data.pkl (the pickled dict, read by the restricted unpickler of
+ * pickle.c) and <prefix>/data/<key> (each storage's raw little-endian bytes). A tensor is a view
+ * of a storage (offset, size, stride); views are copied out element by element into contiguous
+ * float32, so transposed, sliced and shared storages all load. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convert.h"
+#include "formats.h"
+#include "pickle.h"
+#include "util/util.h"
+#include "zip.h"
+
+static const dpi_zip_member *find_pickle(const dpi_zip *z) {
+    for (size_t i = 0; i < z->n; i++) {
+        const char *slash = strchr(z->m[i].name, '/');
+        if (slash && strcmp(slash, "/data.pkl") == 0) return &z->m[i];
+    }
+    return NULL;
+}
+
+int dpi_pth_sniff(const uint8_t *buf, size_t len) {
+    dpi_zip z;
+    if (dpi_zip_open("", buf, len, &z)) return 0; /* not a readable zip: the .npz reader says why */
+    int found = find_pickle(&z) != NULL;
+    dpi_zip_close(&z);
+    return found;
+}
+
+/* The member <prefix>/<rest>, where prefix is data.pkl's directory. */
+static const dpi_zip_member *sibling(const dpi_zip *z, const dpi_zip_member *pkl, const char *rest) {
+    char name[sizeof pkl->name + 64];
+    snprintf(name, sizeof name, "%.*s/%s", (int)(strchr(pkl->name, '/') - pkl->name), pkl->name, rest);
+    return dpi_zip_find(z, name);
+}
+
+static int f32_convertible(dpi_pk_global g, dpi_dtype *dt) {
+    switch (g) {
+    case DPI_G_STORAGE_F32: *dt = DPI_DT_F32; return 1;
+    case DPI_G_STORAGE_F64: *dt = DPI_DT_F64; return 1;
+    case DPI_G_STORAGE_F16: *dt = DPI_DT_F16; return 1;
+    case DPI_G_STORAGE_BF16: *dt = DPI_DT_BF16; return 1;
+    default: return 0;
+    }
+}
+
+/* Copy the strided view t of the storage bytes src into contiguous float32. */
+static void gather(const dpi_pk_tensor *t, dpi_dtype dt, int itemsize, const uint8_t *src, int64_t numel, float *dst) {
+    int64_t idx[DPI_PK_MAX_DIMS] = {0}, off = t->offset;
+    for (int64_t i = 0; i < numel; i++) {
+        dpi_convert_to_f32(dt, src + (size_t)off * (size_t)itemsize, 1, dst + i);
+        for (int d = t->ndim - 1; d >= 0; d--) { /* odometer: last dimension fastest, as C order */
+            off += t->stride[d];
+            if (++idx[d] < t->shape[d]) break;
+            off -= t->stride[d] * t->shape[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+static dp_status add_tensor(const dpi_zip *z, const dpi_zip_member *pkl, const char *key, const dpi_pk_tensor *t,
+                            dpi_weights *w) {
+    const dpi_pk_storage *st = t->storage->u.storage;
+    int itemsize = dpi_pk_storage_itemsize(st->type);
+    int64_t numel = 1;
+    for (int d = 0; d < t->ndim; d++) numel *= t->shape[d]; /* bounded by the storage: pickle_objects.c */
+    dpi_dtype dt;
+    if (!f32_convertible(st->type, &dt)) return dpi_weights_add_unconvertible(w, key, t->ndim, t->shape, dpi_pk_storage_dtype(st->type));
+    char rest[48];
+    snprintf(rest, sizeof rest, "data/%s", st->key);
+    const dpi_zip_member *m = sibling(z, pkl, rest);
+    if (!m)
+        return dpi_error(DP_ERR_FORMAT, "%s: tensor %s: its storage %s is missing from the archive", z->path, key, rest);
+    if ((uint64_t)st->numel > m->usize / (uint64_t)itemsize || m->usize != (uint64_t)st->numel * (uint64_t)itemsize)
+        return dpi_error(DP_ERR_FORMAT, "%s: tensor %s: storage %s has %llu bytes, expected %lld %s values", z->path,
+                         key, m->name, (unsigned long long)m->usize, (long long)st->numel, dpi_pk_storage_dtype(st->type));
+    const uint8_t *src;
+    uint8_t *owned;
+    dp_status s = dpi_zip_member_data(z, m, &src, &owned);
+    if (s) return s;
+    float *data = malloc((size_t)(numel ? numel : 1) * sizeof *data);
+    if (!data) {
+        free(owned);
+        return dpi_error(DP_ERR_NOMEM, "%s: out of memory for tensor %s", z->path, key);
+    }
+    gather(t, dt, itemsize, src, numel, data);
+    free(owned);
+    return dpi_weights_add(w, key, t->ndim, t->shape, data);
+}
+
+/* The state dict: the pickled dict itself, or a training checkpoint's "state_dict" /
+ * "model_state_dict" entry. */
+static const dpi_pk *state_dict(const dpi_pk *root) {
+    static const char *const nested[] = {"state_dict", "model_state_dict"};
+    for (size_t i = 0; i < sizeof nested / sizeof *nested; i++) {
+        const dpi_pk *v = dpi_pk_dict_get(root, nested[i]);
+        if (v && v->kind == DPI_PK_DICT) return v;
+    }
+    return root;
+}
+
+dp_status dpi_pth_parse(const char *path, const uint8_t *buf, size_t len, dpi_weights *w) {
+    dpi_zip z;
+    dp_status s = dpi_zip_open(path, buf, len, &z);
+    if (s) return s;
+    const uint8_t *pkl = NULL, *order = NULL;
+    uint8_t *pkl_owned = NULL, *order_owned = NULL;
+    dpi_unpickler *up = NULL;
+    const dpi_pk *root;
+    const dpi_zip_member *pm = find_pickle(&z), *bo;
+    char name[600];
+    if (!pm) {
+        s = dpi_error(DP_ERR_FORMAT, "%s: zip without a data.pkl member: not a torch.save file", path);
+        goto done;
+    }
+    if (sibling(&z, pm, "constants.pkl")) {
+        s = dpi_error(DP_ERR_UNSUPPORTED, "%s: a TorchScript archive (torch.jit.save); save the weights with "
+                      "torch.save(model.state_dict(), f) instead", path);
+        goto done;
+    }
+    /* Storages are written in the byte order of the saving machine; only little-endian is read. */
+    if ((bo = sibling(&z, pm, "byteorder"))) {
+        if ((s = dpi_zip_member_data(&z, bo, &order, &order_owned))) goto done;
+        if (bo->usize != 6 || memcmp(order, "little", 6) != 0) {
+            s = dpi_error(DP_ERR_UNSUPPORTED, "%s: storages are not little-endian (byteorder %.*s)", path,
+                          bo->usize < 16 ? (int)bo->usize : 16, (const char *)order);
+            goto done;
+        }
+    }
+    if ((s = dpi_zip_member_data(&z, pm, &pkl, &pkl_owned))) goto done;
+    snprintf(name, sizeof name, "%s: %s", path, pm->name);
+    if ((s = dpi_unpickle(name, pkl, pm->usize, DPI_PK_TORCH, &up, &root))) goto done;
+    if (root->kind != DPI_PK_DICT) {
+        s = dpi_error(DP_ERR_FORMAT, "%s: holds a pickled %s, not a state_dict (save model.state_dict())", name,
+                      root->kind == DPI_PK_TENSOR ? "tensor" : "value");
+        goto done;
+    }
+    root = state_dict(root);
+    for (size_t i = 0; i + 1 < root->u.c.n && !s; i += 2) {
+        const dpi_pk *k = root->u.c.v[i], *v = root->u.c.v[i + 1];
+        char key[256];
+        if (k->kind != DPI_PK_STR || v->kind != DPI_PK_TENSOR || k->u.s.n >= sizeof key) {
+            dpi_log(DP_LOG_DEBUG, "%s: ignoring an entry that is not a named tensor", name);
+            continue;
+        }
+        snprintf(key, sizeof key, "%.*s", (int)k->u.s.n, (const char *)k->u.s.p);
+        s = add_tensor(&z, pm, key, v->u.tensor, w);
+    }
+done:
+    dpi_unpickler_free(up);
+    free(pkl_owned);
+    free(order_owned);
+    dpi_zip_close(&z);
+    return s;
+}
