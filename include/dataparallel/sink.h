@@ -9,7 +9,8 @@
  *
  * Built-in sinks: console (live line on a TTY, periodic lines otherwise, final table), CSV (one
  * row per interval), JSON Lines (one object per sample + a final summary object), Prometheus
- * (HTTP /metrics via libmicrohttpd, text format 0.0.4) and callback.
+ * (HTTP /metrics via libmicrohttpd, text format 0.0.4), a live browser dashboard (HTTP) and
+ * callback.
  *
  * Thread safety: a sink is attached to one runner at a time. Create functions validate their
  * arguments and open files / bind ports immediately, so a bad path or a port in use fails
@@ -98,6 +99,24 @@ DP_API dp_status dp_sink_jsonl_create(const char *path, dp_sink **out);
  * now: DP_ERR_BUSY if the port is in use, DP_ERR_INVALID_ARG for a malformed address. */
 DP_API dp_status dp_sink_prometheus_create(const char *host_port, dp_sink **out);
 DP_API int dp_sink_prometheus_port(const dp_sink *sink);
+
+/* A live dashboard in the browser (docs/metrics.md, "Dashboard"): serves on "HOST:PORT" the page
+ * `/` (self-contained: no network access beyond this server) and its feed `/api/state` (JSON:
+ * interval rows, per-worker state, the summary once the run ended). It keeps showing the last
+ * run until the sink is freed. Binds now, like the Prometheus sink. */
+typedef struct dp_dashboard_opts {
+    size_t size;                /* set by dp_dashboard_opts_init() */
+    const char *host_port;      /* required; PORT 0: any free port (dp_sink_dashboard_port()) */
+    double slo_p99_ms;          /* drawn as a line on the latency chart; 0: none (default) */
+    int history_rows;           /* interval rows kept (oldest dropped first); default 3600, 16..1000000 */
+} dp_dashboard_opts;
+
+/* Defaults into *opts (a macro: see "Sized structs" in core.h). */
+DP_API void dp_dashboard_opts_init_sized(dp_dashboard_opts *opts, size_t size);
+#define dp_dashboard_opts_init(opts) DP_SIZED_INIT(dp_dashboard_opts_init, opts)
+DP_API dp_status dp_sink_dashboard_create(const dp_dashboard_opts *opts, dp_sink **out);
+/* The port it listens on; -1 when sink is not a dashboard sink. */
+DP_API int dp_sink_dashboard_port(const dp_sink *sink);
 DP_API dp_status dp_sink_callback_create(const dp_sink_callbacks *cb, dp_sink **out);
 DP_API void dp_sink_free(dp_sink *sink);
 

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 /* The whole file, NUL-terminated (free it), or NULL. */
-static char *slurp(const char *path) {
+static inline char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
@@ -29,7 +29,7 @@ static char *slurp(const char *path) {
 
 /* GET path from 127.0.0.1:port with HTTP/1.0; the whole response (headers + body), or NULL
  * (also when no byte came for `seconds`, 0: wait as long as it takes). */
-static char *http_get_within(int port, const char *path, int seconds) {
+static inline char *http_get_within(int port, const char *path, int seconds) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct timeval tv = {.tv_sec = seconds};
     if (fd >= 0 && seconds > 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -61,10 +61,10 @@ static char *http_get_within(int port, const char *path, int seconds) {
     return buf;
 }
 
-static char *http_get(int port, const char *path) { return http_get_within(port, path, 0); }
+static inline char *http_get(int port, const char *path) { return http_get_within(port, path, 0); }
 
 /* Value of the sample line that is exactly `series` followed by a space, or -1. */
-static double metric(const char *scrape, const char *series) {
+static inline double metric(const char *scrape, const char *series) {
     size_t n = strlen(series);
     for (const char *p = scrape; p && (p = strstr(p, series)); p += n)
         if ((p == scrape || p[-1] == '\n') && p[n] == ' ') return atof(p + n + 1);

@@ -22,7 +22,8 @@ typedef struct dpb_opts {
     int profile, model_backend;
     /* batch, stream, capacity: data, runner, outputs */
     const char *strategy, *data, *trace;
-    const char *predictions, *json, *csv, *jsonl, *prometheus;
+    const char *predictions, *json, *csv, *jsonl, *prometheus, *dashboard;
+    double dashboard_linger;
     long workers, samples, max_batch, max_delay_us, queue_capacity, interval_ms;
     double rate, straggler_factor, worker_timeout_s;
     dpc_reals slowdown;

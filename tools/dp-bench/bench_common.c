@@ -1,9 +1,12 @@
 /* Set-up shared by dp-bench batch, stream and capacity. */
+#define _GNU_SOURCE /* nanosleep */
 #include "bench_common.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -123,8 +126,27 @@ static int env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     }
     s = dp_runner_create(e->model, e->part, &ro, &e->runner);
     if (s != DP_OK) return dpc_fail(s, "creating the runner");
-    if (!sinks || dp_runner_is_worker_rank(e->runner)) return 0;
+    if (dp_runner_is_worker_rank(e->runner)) return 0;
     dp_sink *sink = NULL;
+    if (o->dashboard) {
+        dp_dashboard_opts dopts;
+        dp_dashboard_opts_init(&dopts);
+        dopts.host_port = o->dashboard;
+        if (o->cmd == DPB_CAPACITY) dopts.slo_p99_ms = o->slo_p99_ms;
+        /* Watching is optional: a port in use costs the dashboard, not the run. */
+        dp_status ds = dp_sink_dashboard_create(&dopts, &sink);
+        if (ds == DP_ERR_BUSY) {
+            fprintf(stderr, "%s: warning: --dashboard: %s; the run goes on without it\n", dpc_prog(), dp_last_error());
+        } else {
+            if ((rc = add_sink(e, ds, &sink, "--dashboard"))) return rc;
+            e->dashboard_port = dp_sink_dashboard_port(sink);
+            e->dashboard_linger = o->dashboard_linger;
+            int host_len = (int)(strrchr(o->dashboard, ':') - o->dashboard); /* the flag checked the ':' */
+            fprintf(stderr, "%s: dashboard at http://%.*s:%d/\n", dpc_prog(), host_len ? host_len : 9,
+                    host_len ? o->dashboard : "localhost", e->dashboard_port);
+        }
+    }
+    if (!sinks) return 0;
     if (!o->quiet) {
         dp_console_opts co;
         dp_console_opts_init(&co);
@@ -147,6 +169,14 @@ int dpb_setup(const dpc_command *cmd, int argc, char **argv, dpb_opts *o, dpb_en
 }
 
 void dpb_env_free(dpb_env *e) {
+    if (e->dashboard_port > 0 && e->dashboard_linger > 0) {
+        fprintf(stderr, "%s: the dashboard stays up on port %d for %g s (Ctrl-C ends it)\n", dpc_prog(),
+                e->dashboard_port, e->dashboard_linger);
+        struct timespec ts = {(time_t)e->dashboard_linger,
+                              (long)((e->dashboard_linger - (double)(time_t)e->dashboard_linger) * 1e9)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+    }
     dp_runner_free(e->runner);
     dp_source_free(e->src);
     for (int i = 0; i < e->num_sinks; i++) dp_sink_free(e->sinks[i]);

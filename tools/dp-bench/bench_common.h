@@ -17,8 +17,10 @@ typedef struct dpb_env {
     dp_partitioner *part;
     dp_source *src;              /* stream: the rate-limited source */
     dp_runner *runner;
-    dp_sink *sinks[4];
+    dp_sink *sinks[5];
     int num_sinks;
+    int dashboard_port;          /* --dashboard: its port, else -1 */
+    double dashboard_linger;     /* seconds dpb_env_free() keeps it up first */
     int32_t *pred_worker;        /* --predictions: per sample id, -1 = not completed */
     int32_t *pred_top1;
     int64_t pred_n;
@@ -31,6 +33,8 @@ typedef struct dpb_env {
 int dpb_setup(const dpc_command *cmd, int argc, char **argv, dpb_opts *o, dpb_env *e, int sinks);
 /* A source over e->ds at rate with `samples` samples (0: the default of the policy). */
 int dpb_make_source(const dpb_env *e, const dpb_opts *o, double rate, int64_t samples, dp_source **out);
+/* Frees everything; with --dashboard and --dashboard-linger S, first keeps the dashboard up for
+ * S seconds (saying so on stderr). */
 void dpb_env_free(dpb_env *e);
 
 /* --predictions: CSV sample_id,worker,top1, one row per completed sample, in id order. */
