@@ -87,7 +87,7 @@ typedef struct dpc_command {
 /* The flags of a model that dp-infer and dp-bench share, for an options struct T with fields
  * weights, seed, classes and precision. */
 #define DPC_MODEL_FLAGS(T, cmds)                                                                     \
-    {"weights", "F", cmds, DPC_STR(T, weights, NULL), .help = "PyTorch state_dict() as .npz or .safetensors", \
+    {"weights", "F", cmds, DPC_STR(T, weights, NULL), .help = "PyTorch state_dict() as .pth, .npz or .safetensors", \
      .def = "seeded"},                                                                               \
     {"seed", "N", cmds, DPC_INT(T, seed, 0, 1L << 62),                                                \
      .help = "seed of what is generated: weights without --weights, synthetic data"},                 \
