@@ -93,7 +93,8 @@ def run_installed(target, tmp):
 def test_wheel_contents(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     pkg = {n.split("/", 1)[1] for n in names if n.startswith("dataparallel/")}
-    assert {"__init__.py", "capi.py", "libdataparallel.so.0"} <= pkg, pkg
+    assert {"__init__.py", "capi.py", "libdataparallel.so.0", "py.typed", "__init__.pyi",
+            "capi.pyi"} <= pkg, pkg
     assert any(n.startswith("_capi.") and n.endswith(".so") for n in pkg), pkg
     assert not any(n.endswith((".so", ".so.0.1.0")) and n.startswith("libdataparallel.so") for n in pkg)
 

@@ -28,7 +28,18 @@ del _cls
 
 
 def build_info():
-    """What the library was built with, e.g. "backends=onednn,reference precisions=fp32,bf16 ..."."""
+    """What the library was built with (``dp_build_info()``).
+
+    Returns
+    -------
+    str
+        e.g. ``"backends=onednn,reference precisions=fp32,bf16 runner=threads sinks=..."``.
+
+    Examples
+    --------
+    >>> "fp32" in dp.build_info()
+    True
+    """
     return capi.dp_build_info()
 
 

@@ -15,10 +15,29 @@ An ``IntEnum``: compare with ints or members; ``.name`` is the C name, as dp_sta
 class Error(RuntimeError):
     """A libdataparallel call failed.
 
-    Attributes:
-        status: the :class:`Status` member (an ``int``; ``status.name`` is e.g. ``"DP_ERR_SHAPE"``).
-        code: the status as a plain ``int``.
-        message: the library's message (``dp_last_error()``), naming the file, tensor or argument.
+    Parameters
+    ----------
+    status : int or Status
+        The library's status code (``dp_status``).
+    message : str, default ""
+        The library's message (``dp_last_error()``), naming the file, tensor or argument.
+
+    Attributes
+    ----------
+    status : Status
+        The :class:`Status` member (an ``int``; ``status.name`` is e.g. ``"DP_ERR_SHAPE"``).
+    code : int
+        The status as a plain ``int``.
+    message : str
+        The library's message.
+
+    Examples
+    --------
+    >>> try:
+    ...     dp.Model("no-such-arch")
+    ... except dp.Error as e:
+    ...     print(e.status.name)
+    DP_ERR_NOT_FOUND
     """
 
     def __init__(self, status, message=""):
@@ -34,3 +53,7 @@ class Error(RuntimeError):
 
     def __reduce__(self):
         return (type(self), (self.code, self.message))
+
+    def __repr__(self):
+        status = f"Status.{self.status.name}" if isinstance(self.status, Status) else str(self.code)
+        return f"Error({status}, {self.message!r})"
