@@ -25,5 +25,6 @@
 #include "dataparallel/runner.h"
 #include "dataparallel/sink.h"
 #include "dataparallel/split.h"
+#include "dataparallel/pipeline.h"
 
 #endif

@@ -94,8 +94,10 @@ typedef struct dp_worker_summary {
     double busy_pct;            /* busy_s / elapsed_s * 100 */
     double mean_batch;          /* mean micro-batch size */
     double mean_service_ms;     /* mean service time per sample */
-    int64_t queue_hwm;          /* queue high-water mark (stream mode) */
+    int64_t queue_hwm;          /* high-water mark of what it takes from: its replica's queue (stream
+                                   mode), or the hand-over from the stage before (a pipeline) */
     int straggler;              /* 1 if flagged by straggler_factor */
+    int replica, stage;         /* its place in the grid (dataparallel/pipeline.h); stage 0 without one */
 } dp_worker_summary;
 
 typedef struct dp_latency_ms {

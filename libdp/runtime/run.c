@@ -11,6 +11,7 @@
 #include "dataparallel/partition_protocol.h"
 #include "metrics/sink_impl.h"
 #include "metrics_thread.h"
+#include "pipeline.h"
 #include "route.h"
 #include "stream/dataset.h"
 #include "stage.h"
@@ -59,6 +60,7 @@ static void free_buffers(dp_runner *r) {
     }
     dpi_ring_destroy(&r->run.producer_ring);
     for (int k = 0; k <= r->replicas; k++) dpi_queue_destroy(&r->queues[k]);
+    dpi_pipeline_end(r);
 }
 
 /* Record rings hold the whole run when its length is known (up to 64 Ki records each), 64 Ki
@@ -162,6 +164,7 @@ dp_status dpi_run_begin(dp_runner *r, const dpi_run_spec *spec) {
                               .expected_samples = spec->expected};
     s = prepare_partitioner(r, spec);
     if (s == DP_OK) s = alloc_buffers(r, spec->expected);
+    if (s == DP_OK) s = dpi_pipeline_begin(r);
     if (s == DP_OK) s = start_workers(r);
     if (s == DP_OK) {
         dpi_signals_install(r);

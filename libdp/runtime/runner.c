@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dataparallel/partition_protocol.h"
+#include "pipeline.h"
 #include "run.h"
 #include "util/sized.h"
 
@@ -180,6 +181,7 @@ DP_API void dp_runner_free(dp_runner *r) {
     free(r->scratch);
     free(r->slowdown);
     free(r->sinks);
+    dpi_pipeline_free(r);
     dp_partitioner_detach(r->partitioner, r);
     pthread_mutex_destroy(&r->ctl_mu);
     pthread_mutex_destroy(&r->gate_mu);

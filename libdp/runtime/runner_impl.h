@@ -3,13 +3,14 @@
  *
  * A runner is a grid of R replicas x S stages. A stage is a contiguous range of the model's
  * layers; a replica is one chain of stages; a worker is the thread running one stage of one
- * replica. Today every replica is one stage holding the whole model (S = 1: data parallelism),
- * so worker k is replica k. A sample's path goes one way through these files:
+ * replica. By default every replica is one stage holding the whole model (S = 1: data
+ * parallelism, worker k is replica k); dp_runner_set_stages() (pipeline.c) makes S > 1. A sample's path goes one way through these files:
  *
  *   pull.c | push.c | batch.c   how samples enter: a source, dp_runner_submit(), a data set
  *   route.c                     the partitioner picks a replica; the overflow policy of its queue
  *   queue.c                     the replica's bounded sample queue
  *   stage.c                     a worker takes a micro-batch, runs its stage, hands the result on
+ *   pipeline.c                  (S > 1) the hand-over to the replica's next stage
  *   complete.c                  results: on_result, counters, the record rings
  *   ring.c                      records to the metrics thread (a full ring drops, never waits)
  *   metrics_thread.c            the only caller of sinks: records, interval rows, the summary
@@ -74,6 +75,8 @@ typedef struct dpi_worker_run {
     void *ctx;               /* the backend's per-thread context */
     dp_status init_status;
     dpi_queue *in;           /* where it takes samples from (stream, push); NULL in batch mode */
+    struct dpi_link *from, *to;  /* hand-overs from the stage before / to the next (pipeline.c) */
+    struct dpi_handoff *held;    /* the hand-over this worker is running (taken from `from`) */
     dpi_microbatch mb;
     dpi_ring ring;           /* its records for the sinks (only when sinks are attached) */
     int64_t profile_ns;      /* batch mode speed profile: cost per sample */
@@ -133,6 +136,7 @@ struct dp_runner {
     dp_partitioner *partitioner;
     int workers, num_classes;
     int replicas, stages;    /* workers == replicas * stages */
+    struct dpi_pipeline *pipe;   /* stage models and hand-overs when stages > 1 (pipeline.c) */
 
     const dpi_worker_ops *ops;
     void *backend;

@@ -1,8 +1,8 @@
 /* Workers: each is the thread running one stage of one replica. It sets up (OpenMP threads,
  * pinning, its backend context), waits at the start gate, then loops: take a micro-batch
- * (run.take: its queue in stream and push mode, its partitioner ranges in batch mode), run it,
- * hand the results to completion. While every replica is one stage (S = 1) "hand on" always
- * means "complete"; a later stage would get the micro-batch through its own queue instead. */
+ * (the first stage: run.take, its queue in stream and push mode, its partitioner ranges in batch
+ * mode; a later stage: the hand-over from the stage before, pipeline.c), run it, and hand the
+ * result on: to the next stage's hand-over, or, from the last stage, to completion. */
 #include "stage.h"
 
 #include <omp.h>
@@ -11,6 +11,7 @@
 
 #include "complete.h"
 #include "dataparallel/partition_protocol.h"
+#include "pipeline.h"
 
 /* ---- threads and gates ----------------------------------------------------------------------- */
 
@@ -83,8 +84,11 @@ static void *worker_main(void *arg) {
     if (r->opts.pin_workers) pin(w->index, r->opts.threads_per_worker);
     w->run.init_status = r->ops->init(r->backend, w->index, run->c, run->h, run->w, &w->run.ctx);
     int ok = w->run.init_status == DP_OK;
+    int (*take)(dpi_worker *) = w->run.from ? dpi_take_from_link : run->take;
     if (dpi_worker_wait_gate(w, 1) && ok)
-        for (int n; (n = run->take(w)) > 0;) dpi_worker_run_microbatch(w, n);
+        for (int n; (n = take(w)) > 0;) dpi_worker_run_microbatch(w, n);
+    /* The next stage drains what was handed on, then leaves too. */
+    if (w->run.to) dpi_link_close(w->run.to);
     if (ok) r->ops->fini(w->run.ctx);
     w->run.ctx = NULL;
     return NULL;
@@ -136,33 +140,53 @@ void dpi_worker_run_microbatch(dpi_worker *w, int n) {
     dpi_microbatch *mb = &w->run.mb;
     dpi_counters *c = &w->run.c;
     int m = n;
-    if (run->ds) {
-        m = read_payloads(w, n);
-    } else {
-        for (int i = 0; i < n; i++) mb->labels[i] = -1;
+    if (w->stage == 0) {
+        if (run->ds) {
+            m = read_payloads(w, n);
+        } else {
+            for (int i = 0; i < n; i++) mb->labels[i] = -1;
+        }
+        if (m == 0) return;
+        /* NaN or infinity in an input is not refused: the sample runs as given and is counted, so a
+         * user sees it in the summary (nonfinite_inputs) instead of a silent wrong top-1. */
+        int64_t nonfinite = 0;
+        for (int i = 0; i < m; i++)
+            nonfinite += !all_finite(mb->input + (size_t)i * run->sample_floats, run->sample_floats);
+        if (nonfinite) atomic_fetch_add_explicit(&c->nonfinite, nonfinite, memory_order_relaxed);
     }
-    if (m == 0) return;
-    /* NaN or infinity in an input is not refused: the sample runs as given and is counted, so a
-     * user sees it in the summary (nonfinite_inputs) instead of a silent wrong top-1. */
-    int64_t nonfinite = 0;
-    for (int i = 0; i < m; i++) nonfinite += !all_finite(mb->input + (size_t)i * run->sample_floats, run->sample_floats);
-    if (nonfinite) atomic_fetch_add_explicit(&c->nonfinite, nonfinite, memory_order_relaxed);
+    /* A pipeline stage reads the buffer handed over and writes into one for the next stage;
+     * waiting for a free one (back-pressure) is not service time. */
+    const float *in = w->run.held ? w->run.held->act : mb->input;
+    dpi_handoff *out = w->run.to ? dpi_link_acquire(w->run.to) : NULL;
 
     int64_t t0 = dpi_now_ns();
-    dp_status st = r->ops->run(w->run.ctx, mb->input, m, run->c, run->h, run->w, mb->logits);
+    dp_status st = r->ops->run(w->run.ctx, in, m, run->c, run->h, run->w, out ? out->act : mb->logits);
     int64_t t1 = dpi_now_ns();
     if (w->slowdown > 1.0) {
         /* A slower machine keeps its core busy for longer, so busy-wait rather than sleep. */
         dpi_spin_ns((int64_t)((w->slowdown - 1.0) * (double)(t1 - t0)));
         t1 = dpi_now_ns();
     }
-    if (run->mode != DPI_MODE_BATCH) dp_partitioner_observe(r->partitioner, w->index, m, t1 - t0);
+    if (w->run.held) {
+        dpi_link_release(w->run.from, w->run.held);
+        w->run.held = NULL;
+    }
+    /* The partitioner routes to replicas; a replica's first stage reports for it. */
+    if (run->mode != DPI_MODE_BATCH && w->stage == 0) dp_partitioner_observe(r->partitioner, w->replica, m, t1 - t0);
     atomic_fetch_add_explicit(&c->batches, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->samples_run, m, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->busy_ns, t1 - t0, memory_order_relaxed);
     if (st != DP_OK) {
+        if (out) dpi_link_release(w->run.to, out);
         atomic_store_explicit(&c->last_end_ns, t1, memory_order_relaxed);
         dpi_fail_samples(w, mb->slots, m, st, t0, t1, m);
+        return;
+    }
+    if (out) {
+        out->n = m;
+        memcpy(out->slots, mb->slots, sizeof *mb->slots * (size_t)m);
+        memcpy(out->labels, mb->labels, sizeof *mb->labels * (size_t)m);
+        dpi_link_publish(w->run.to, out);
         return;
     }
     dp_argmax(mb->logits, m, r->num_classes, mb->top1);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline.h"
 #include "runner_impl.h"
 #include "util/sized.h"
 
@@ -15,7 +16,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* Straggler: mean service time above straggler_factor x the median of the *other* workers that
- * ran. (With the median of all, two workers could never flag one below 3x at 1.5.) */
+ * ran the same stage (stages of a pipeline differ in cost by design). (With the median of all, two workers could never flag one below 3x at 1.5.) */
 static void flag_stragglers(dp_runner *r) {
     int W = r->workers;
     double *others = r->scratch;
@@ -23,7 +24,8 @@ static void flag_stragglers(dp_runner *r) {
         if (atomic_load(&r->w[k].run.c.samples_run) == 0) continue;
         int n = 0;
         for (int j = 0; j < W; j++)
-            if (j != k && atomic_load(&r->w[j].run.c.samples_run) > 0) others[n++] = r->ws[j].mean_service_ms;
+            if (j != k && r->w[j].stage == r->w[k].stage && atomic_load(&r->w[j].run.c.samples_run) > 0)
+                others[n++] = r->ws[j].mean_service_ms;
         if (n == 0) continue;
         qsort(others, (size_t)n, sizeof others[0], cmp_double);
         double median = n % 2 ? others[n / 2] : 0.5 * (others[n / 2 - 1] + others[n / 2]);
@@ -61,7 +63,9 @@ void dpi_summary_compute(dp_runner *r, dp_summary *S) {
                                        .busy_pct = elapsed > 0 ? 100.0 * busy * 1e-9 / elapsed : 0,
                                        .mean_batch = batches ? (double)ran / batches : 0,
                                        .mean_service_ms = ran ? busy * 1e-6 / ran : 0,
-                                       .queue_hwm = w->run.in ? w->run.in->hwm : 0};
+                                       .queue_hwm = dpi_worker_queue_hwm(w),
+                                       .replica = w->replica,
+                                       .stage = w->stage};
     }
     flag_stragglers(r);
     if (run->mode != DPI_MODE_BATCH) S->offered = atomic_load(&run->offered);

@@ -29,6 +29,8 @@ static cJSON *worker_json(const dp_worker_summary *w) {
     cJSON_AddNumberToObject(o, "mean_service_ms", w->mean_service_ms);
     cJSON_AddNumberToObject(o, "queue_hwm", (double)w->queue_hwm);
     cJSON_AddBoolToObject(o, "straggler", w->straggler);
+    cJSON_AddNumberToObject(o, "replica", w->replica);
+    cJSON_AddNumberToObject(o, "stage", w->stage);
     return o;
 }
 

@@ -59,6 +59,8 @@ typedef struct dpi_worker_config {
     int num_classes;            /* K: logits per sample */
     double timeout_s;           /* opts.worker_timeout_s: a worker silent this long is dead */
     int retry;                  /* opts.retry: the plugin may re-run a dead worker's batch elsewhere */
+    const dp_model *const *stage_models; /* NULL, or `stages` models: worker k runs k % stages */
+    int stages;
 } dpi_worker_config;
 
 typedef struct dpi_worker_ops {

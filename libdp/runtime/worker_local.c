@@ -6,9 +6,7 @@
 #include "worker.h"
 
 typedef struct local_backend {
-    const dp_model *model;
-    int threads;
-    int max_batch;
+    const dpi_worker_config *cfg;  /* the runner's: stage models may be set after open() */
 } local_backend;
 
 static dp_status local_open(const dpi_worker_host *host, const dpi_worker_config *cfg, int *workers,
@@ -17,9 +15,7 @@ static dp_status local_open(const dpi_worker_host *host, const dpi_worker_config
     (void)workers;
     local_backend *b = calloc(1, sizeof *b);
     if (!b) return dpi_error(DP_ERR_NOMEM, "runner: out of memory");
-    b->model = cfg->model;
-    b->threads = cfg->threads_per_worker;
-    b->max_batch = cfg->max_batch;
+    b->cfg = cfg;
     *is_server = 0;
     *backend = b;
     return DP_OK;
@@ -28,13 +24,13 @@ static dp_status local_open(const dpi_worker_host *host, const dpi_worker_config
 /* Every size a micro-batch can have is prepared up front (dp_exec_prepare_batches), so no batch
  * pays oneDNN's set-up inside the measured latency. */
 static dp_status local_init(void *backend, int worker, int c, int h, int w, void **ctx) {
-    local_backend *b = backend;
+    const dpi_worker_config *cfg = ((local_backend *)backend)->cfg;
     dp_exec *e = NULL;
-    (void)worker;
     (void)c;
-    dp_status s = dp_exec_create(b->model, b->threads, &e);
+    const dp_model *model = cfg->stage_models ? cfg->stage_models[worker % cfg->stages] : cfg->model;
+    dp_status s = dp_exec_create(model, cfg->threads_per_worker, &e);
     if (s != DP_OK) return s;
-    s = dp_exec_prepare_batches(e, b->max_batch, h, w);
+    s = dp_exec_prepare_batches(e, cfg->max_batch, h, w);
     if (s != DP_OK) {
         dp_exec_free(e);
         return s;

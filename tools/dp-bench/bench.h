@@ -28,6 +28,9 @@ typedef struct dpb_opts {
     double rate, straggler_factor, worker_timeout_s;
     dpc_reals slowdown;
     int arrival, overflow, backend, retry, quiet, pin;
+    /* pipelines (docs/pipeline.md) */
+    long stages, depth;
+    const char *cuts;
     /* capacity */
     double slo_p99_ms, start_rate, max_rate;
     /* matrix */

@@ -126,6 +126,7 @@ static int env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     }
     s = dp_runner_create(e->model, e->part, &ro, &e->runner);
     if (s != DP_OK) return dpc_fail(s, "creating the runner");
+    if ((rc = dpb_set_stages(e, o))) return rc;
     if (dp_runner_is_worker_rank(e->runner)) return 0;
     dp_sink *sink = NULL;
     if (o->dashboard) {
@@ -248,6 +249,7 @@ int dpb_finish_run(dpb_env *e, const dpb_opts *o, dp_status st, const dp_summary
             if (o->predictions) rc |= dpb_write_predictions(e, o->predictions);
             if (o->json) {
                 cJSON *j = dpb_summary_json(s, o, argc, argv);
+                if (j) dpb_stages_json(j, e, o);
                 rc |= j ? dpc_write_json(o->json, j) : 1;
                 cJSON_Delete(j);
             }

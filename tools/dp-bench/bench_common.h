@@ -37,6 +37,11 @@ int dpb_make_source(const dpb_env *e, const dpb_opts *o, double rate, int64_t sa
  * S seconds (saying so on stderr). */
 void dpb_env_free(dpb_env *e);
 
+/* --stages, --cuts, --depth on e->runner (stages.c); 0 or the exit status. */
+int dpb_set_stages(dpb_env *e, const dpb_opts *o);
+/* stages, replicas, depth and the cuts by name into j. */
+void dpb_stages_json(cJSON *j, const dpb_env *e, const dpb_opts *o);
+
 /* --predictions: CSV sample_id,worker,top1, one row per completed sample, in id order. */
 int dpb_write_predictions(const dpb_env *e, const char *path);
 

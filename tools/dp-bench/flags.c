@@ -73,6 +73,11 @@ static const dpc_flag flags[] = {
     {"slowdown", "LIST", RUN, DPC_REALS(T, slowdown, 1.0, 1e6), .help = "stretch worker k's service time by f_k",
      .def = "1"},
     {"backend", "B", RUN, DPC_CHOICE(T, backend, runner_backends), .help = "runner (mpi: start with mpirun)"},
+    {"stages", "S", S | C, DPC_INT(T, stages, 1, DPC_LIST_MAX),
+     .help = "split the model into S pipeline stages: W / S replicas of S stages (docs/pipeline.md)"},
+    {"cuts", "LIST", S | C, DPC_STR(T, cuts, NULL),
+     .help = "where stages start: unit names (layer3.0,layer4.0) or auto (planned from a profile)"},
+    {"depth", "D", S | C, DPC_INT(T, depth, 1, 1 << 16), .help = "micro-batches in flight between two stages"},
     {"worker-timeout", "S", RUN, DPC_REAL(T, worker_timeout_s, 1e-3, 1e6), .help = "mpi: a rank silent S seconds is dead"},
     {"retry", NULL, RUN, DPC_SWITCH(T, retry), .help = "mpi: re-dispatch a dead rank's batch (else it fails)"},
     {"pin", NULL, RUN, DPC_SWITCH(T, pin), .help = "pin worker k to its cores"},
@@ -144,6 +149,11 @@ static void defaults(unsigned cmd, dpb_opts *o) {
     o->arrival = DP_RATE_CONSTANT;
     o->overflow = ro.overflow;
     o->backend = ro.backend;
+    dp_stage_opts so;
+    dp_stage_opts_init(&so);
+    o->stages = so.stages;
+    o->depth = so.depth;
+    o->cuts = "auto";
     o->slo_p99_ms = 10;
     o->start_rate = 100;
     o->max_rate = 100000;
@@ -165,6 +175,9 @@ int dpb_parse(const dpc_command *cmd, int argc, char **argv, dpb_opts *o) {
     if (rc != DPC_CONTINUE) return rc;
     if (cmd->bit & RUN && o->slowdown.n > o->workers)
         return dpc_usage_error("--slowdown has %d factors for %ld workers", o->slowdown.n, o->workers);
+    if (cmd->bit & RUN && o->workers % o->stages != 0)
+        return dpc_usage_error("--stages %ld does not divide --workers %ld (workers = replicas x stages)", o->stages,
+                               o->workers);
     if (cmd->bit == DPB_STREAM && o->arrival == DP_RATE_TRACE && !o->trace)
         return dpc_usage_error("--arrival trace needs --trace F");
     if (cmd->bit == DPB_CAPACITY && o->start_rate > o->max_rate)

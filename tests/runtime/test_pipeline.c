@@ -1,0 +1,220 @@
+/* Pipelines (dataparallel/pipeline.h): 2 stages x 1 replica and 2 x 2 (hybrid) in stream mode,
+ * a pipeline in push mode — each sample exactly once with the unsplit model's top-1 —, overload
+ * with each overflow policy (accounting), a stop mid-run, planned cuts, per-stage summary rows,
+ * and the refusals (stages not dividing workers, bad cuts, batch mode). */
+#include <pthread.h>
+#include <time.h>
+
+#include "rt_common.h"
+
+static dp_source *make_source(dp_dataset *ds, double rate, int64_t samples) {
+    dp_source_opts so;
+    dp_source_opts_init(&so);
+    so.rate = rate;
+    so.samples = samples;
+    dp_source *src = NULL;
+    CHECK_OK(dp_source_create(ds, &so, &src));
+    return src;
+}
+
+/* A runner of W workers as S stages cut at `cut` (-1: planned), depth D. */
+static dp_runner *make_pipeline(dp_model *m, dp_partitioner *p, int W, int S, int cut, int D, rt_seen *seen,
+                                dp_runner_opts *o) {
+    dp_runner_opts local;
+    if (!o) {
+        dp_runner_opts_init(&local);
+        o = &local;
+    }
+    o->workers = W;
+    o->on_result = rt_on_result;
+    o->on_result_user = seen;
+    dp_runner *r = NULL;
+    CHECK_OK(dp_runner_create(m, p, o, &r));
+    dp_stage_opts so;
+    dp_stage_opts_init(&so);
+    so.stages = S;
+    so.cuts = cut >= 0 ? &cut : NULL;
+    so.num_cuts = cut >= 0 ? 1 : 0;
+    so.depth = D;
+    CHECK_OK(dp_runner_set_stages(r, &so));
+    return r;
+}
+
+static void check_exactly_once(const rt_seen *seen, int64_t n, const int *ref, const char *what) {
+    int once = 1, same = 1;
+    for (int64_t i = 0; i < n; i++) {
+        once &= atomic_load(&seen->count[i]) == 1;
+        same &= !ref || atomic_load(&seen->top1[i]) == ref[i];
+    }
+    CHECK_MSG(once, "%s: a sample was not delivered exactly once", what);
+    CHECK_MSG(same, "%s: a top-1 differs from the unsplit model's", what);
+}
+
+static void stream_runs(dp_model *m, dp_dataset *ds, const int *ref) {
+    const int64_t n = 48;
+    /* W, S, cut: a pipeline, a hybrid (2 replicas of 2 stages), a planned pipeline. */
+    const int cfg[][3] = {{2, 2, 6}, {4, 2, 3}, {2, 2, -1}};
+    for (int c = 0; c < 3; c++) {
+        rt_seen *seen = rt_seen_new();
+        dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+        dp_runner_opts o;
+        dp_runner_opts_init(&o);
+        o.max_batch = 4;
+        o.max_delay_us = 200;
+        dp_runner *r = make_pipeline(m, p, cfg[c][0], cfg[c][1], cfg[c][2], 2, seen, &o);
+        dp_source *src = make_source(ds, 2000, n);
+        RT_SUMMARY(s);
+        CHECK_OK(dp_runner_run(r, src, &s));
+        CHECK_ACCOUNTING(s);
+        CHECK(s.offered == n && s.completed == n);
+        check_exactly_once(seen, n, ref, cfg[c][0] == 4 ? "hybrid" : "pipeline");
+        int cuts[4], nc = 0;
+        CHECK_OK(dp_runner_get_cuts(r, cuts, 4, &nc));
+        CHECK(nc == 1 && cuts[0] >= 1 && cuts[0] < 12 && (cfg[c][2] < 0 || cuts[0] == cfg[c][2]));
+        /* Every stage ran every sample of its replica; only last stages complete them. */
+        int64_t ran_first = 0;
+        for (int k = 0; k < s.workers; k++) {
+            const dp_worker_summary *w = &s.per_worker[k];
+            CHECK(w->stage == k % 2 && w->replica == k / 2);
+            CHECK(w->stage == 1 || w->completed == 0);
+            if (w->stage == 0) ran_first += (int64_t)(w->mean_batch > 0);
+            CHECK(w->busy_s > 0);
+        }
+        CHECK(ran_first == cfg[c][0] / 2);
+        char json[8192];
+        CHECK(dp_summary_to_json(&s, json, sizeof json) > 0 && strstr(json, "\"stage\":1") != NULL);
+        dp_source_free(src);
+        dp_runner_free(r);
+        dp_partitioner_free(p);
+        free(seen);
+    }
+}
+
+/* Far more than the 2 workers can run, tiny queue and depth 1: the hand-over blocks the first
+ * stage, the replica's queue overflows, and every sample is still accounted for, once. */
+static void overload(dp_model *m, dp_dataset *ds) {
+    const dp_overflow pol[] = {DP_OVERFLOW_BLOCK, DP_OVERFLOW_DROP_NEWEST, DP_OVERFLOW_DROP_OLDEST};
+    const int64_t n = 120;
+    for (int k = 0; k < 3; k++) {
+        rt_seen *seen = rt_seen_new();
+        dp_partitioner *p = rt_partitioner("dynamic", NULL, NULL);
+        dp_runner_opts o;
+        dp_runner_opts_init(&o);
+        o.queue_capacity = 2;
+        o.overflow = pol[k];
+        dp_runner *r = make_pipeline(m, p, 2, 2, 4, 1, seen, &o);
+        dp_source *src = make_source(ds, 20000, n);
+        RT_SUMMARY(s);
+        CHECK_OK(dp_runner_run(r, src, &s));
+        CHECK_ACCOUNTING(s);
+        CHECK(s.offered == n && (pol[k] != DP_OVERFLOW_BLOCK || s.completed == n));
+        check_exactly_once(seen, n, NULL, "overload");
+        dp_source_free(src);
+        dp_runner_free(r);
+        dp_partitioner_free(p);
+        free(seen);
+    }
+}
+
+static void *stop_later(void *arg) {
+    struct timespec t = {0, 300 * 1000 * 1000};
+    nanosleep(&t, NULL);
+    dp_runner_stop(arg, NULL);
+    return NULL;
+}
+
+static void stop_mid_run(dp_model *m, dp_dataset *ds) {
+    rt_seen *seen = rt_seen_new();
+    dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+    dp_runner *r = make_pipeline(m, p, 2, 2, 6, 2, seen, NULL);
+    dp_source *src = make_source(ds, 100, 4000);
+    pthread_t t;
+    pthread_create(&t, NULL, stop_later, r);
+    RT_SUMMARY(s);
+    CHECK_STATUS(dp_runner_run(r, src, &s), DP_ERR_CANCELLED);
+    pthread_join(t, NULL);
+    CHECK_ACCOUNTING(s);
+    CHECK(s.offered > 0 && s.offered < 4000 && atomic_load(&seen->calls) == s.offered);
+    dp_source_free(src);
+    dp_runner_free(r);
+    dp_partitioner_free(p);
+    free(seen);
+}
+
+static void push_mode(dp_model *m, dp_dataset *ds, const int *ref) {
+    rt_seen *seen = rt_seen_new();
+    dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+    dp_runner *r = make_pipeline(m, p, 2, 2, 9, 2, seen, NULL);
+    const int64_t n = 24;
+    float x[3 * 32 * 32];
+    CHECK_OK(dp_runner_start(r, 3, 32, 32));
+    for (int64_t i = 0; i < n; i++) {
+        CHECK_OK(dp_dataset_get(ds, i, x, NULL));
+        CHECK_OK(dp_runner_submit(r, i, x, NULL));
+    }
+    CHECK_OK(dp_runner_drain(r));
+    RT_SUMMARY(s);
+    CHECK_OK(dp_runner_stop(r, &s));
+    CHECK(s.completed == n);
+    check_exactly_once(seen, n, ref, "push");
+    dp_runner_free(r);
+    dp_partitioner_free(p);
+    free(seen);
+}
+
+static void refusals(dp_model *m, dp_dataset *ds) {
+    dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+    dp_runner_opts o;
+    dp_runner_opts_init(&o);
+    o.workers = 2;
+    dp_runner *r = NULL;
+    CHECK_OK(dp_runner_create(m, p, &o, &r));
+    dp_stage_opts so;
+    dp_stage_opts_init(&so);
+    so.stages = 3;
+    CHECK_STATUS(dp_runner_set_stages(r, &so), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("do not divide");
+    int cuts[2] = {3, 2};
+    so.stages = 2;
+    so.cuts = cuts;
+    so.num_cuts = 2;
+    CHECK_STATUS(dp_runner_set_stages(r, &so), DP_ERR_INVALID_ARG);
+    so.num_cuts = 1;
+    cuts[0] = 12;
+    CHECK_STATUS(dp_runner_set_stages(r, &so), DP_ERR_INVALID_ARG);
+    so.depth = 0;
+    cuts[0] = 3;
+    CHECK_STATUS(dp_runner_set_stages(r, &so), DP_ERR_INVALID_ARG);
+    so.depth = 2;
+    CHECK_OK(dp_runner_set_stages(r, &so));
+    RT_SUMMARY(s);
+    CHECK_STATUS(dp_runner_run_batch(r, ds, &s), DP_ERR_UNSUPPORTED);
+    so.stages = 1; /* back to data parallel: batch mode runs again */
+    so.cuts = NULL;
+    so.num_cuts = 0;
+    CHECK_OK(dp_runner_set_stages(r, &so));
+    CHECK_OK(dp_runner_run_batch(r, ds, &s));
+    CHECK(s.completed == dp_dataset_count(ds) && s.per_worker[1].stage == 0 && s.per_worker[1].replica == 1);
+    int nc = -1;
+    CHECK_OK(dp_runner_get_cuts(r, NULL, 0, &nc));
+    CHECK(nc == 0);
+    dp_runner_free(r);
+    dp_partitioner_free(p);
+}
+
+int main(void) {
+    dpt_watchdog(300, "test_pipeline");
+    dp_model *m = rt_model();
+    dp_dataset *ds = NULL;
+    CHECK_OK(dp_dataset_synthetic(48, 3, 32, 32, 11, &ds));
+    int ref[48];
+    CHECK(rt_reference_top1(m, ds, ref) == 48);
+    stream_runs(m, ds, ref);
+    push_mode(m, ds, ref);
+    overload(m, ds);
+    stop_mid_run(m, ds);
+    refusals(m, ds);
+    dp_dataset_free(ds);
+    dp_model_free(m);
+    TEST_MAIN_END();
+}
