@@ -108,6 +108,7 @@ void dpo_model_fini(dp_model *m) {
         }
     }
     free(om->layers);
+    dpo_choices_free(om);
     if (om->engine) dnnl_engine_destroy(om->engine);
     pthread_mutex_destroy(&om->lock);
     free(om);
@@ -120,8 +121,12 @@ dp_status dpo_model_init(dp_model *m, const dpi_weights *w) {
         return dpi_error(DP_ERR_UNSUPPORTED,
                          "bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN reports ISA %s here (use fp32)",
                          dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa()));
+    int conv_force;
+    s = dpo_conv_policy(&conv_force);
+    if (s) return s;
     dpo_model *om = calloc(1, sizeof *om);
     if (!om) return dpi_error(DP_ERR_NOMEM, "out of memory preparing %s", m->arch);
+    om->conv_force = conv_force;
     pthread_mutex_init(&om->lock, NULL);
     m->impl = om;
     om->dt = m->precision == DP_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;

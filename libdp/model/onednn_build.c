@@ -3,68 +3,29 @@
  *
  * Three phases: (1) walk the nodes creating primitive descriptors, letting oneDNN choose the
  * activation layouts (format any) and inserting a reorder only where a consumer cannot read its
- * producer's layout; every tensor is a "value" with a memory descriptor. (2) Plan one arena for
+ * producer's layout or a convolution is faster in another one (onednn_conv.c); every tensor is a "value" with a memory descriptor. (2) Plan one arena for
  * all values from their lifetimes (steps that write and last read them); the exec owns the arena
  * and points the memory objects into it. (3) Create the memory objects and the primitives, with
  * every argument bound, so a run is a loop of dnnl_primitive_execute() calls.
  * A stage model (split.c) builds its node range only, between plain float32 NCHW edges
- * (stage_input, stage_output). Longer than ~450 lines because the three phases share the
- * builder's private state; splitting them would expose it in a header for no other user.
+ * (stage_input, stage_output). Convolutions are built in onednn_conv.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "onednn_impl.h"
+#include "onednn_build.h"
 #include "util/util.h"
 
-enum { VAL_ARENA, VAL_INPUT, VAL_OUTPUT };
-
-typedef struct pval {
-    dnnl_memory_desc_t md;
-    int kind;
-    int first, last;          /* first and last step using it (arena values only) */
-    size_t off, size;
-} pval;
-
-typedef struct parg {
-    int arg;
-    int val;                  /* activation value, or -1: mem (weights, bias) or the scratchpad */
-    dnnl_memory_t mem;
-} parg;
-
-typedef struct pstep {
-    dnnl_primitive_desc_t pd;
-    int nargs;
-    parg args[DPO_MAX_ARGS];
-    char name[DPI_NAME_CAP + 16];
-} pstep;
-
-typedef struct builder {
-    const dp_exec *e;
-    dpo_model *m;
-    const dpi_graph *g;
-    dpo_exec *x;
-    int n, h, w;
-    int nvals, nsteps;
-    pval *vals;
-    pstep *steps;
-    int *node_val;            /* value holding each node's output */
-    int *node_last;           /* last node reading each node's output */
-    int input_val;
-    size_t scratch;
-    int dry;                  /* descriptors only, no weights fetched: a stage's look at its prefix */
-} builder;
-
-static const char *impl_of(const_dnnl_primitive_desc_t pd) {
+const char *dpo_impl_of(const_dnnl_primitive_desc_t pd) {
     const char *impl = NULL;
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return "?";
     return impl;
 }
 
-static int is_ref(const_dnnl_primitive_desc_t pd) { return strncmp(impl_of(pd), "ref", 3) == 0; }
+int dpo_is_ref(const_dnnl_primitive_desc_t pd) { return strncmp(dpo_impl_of(pd), "ref", 3) == 0; }
 
-static int new_val(builder *b, const dnnl_memory_desc_t *md, int kind) {
+int dpo_new_val(builder *b, const dnnl_memory_desc_t *md, int kind) {
     pval *v = &b->vals[b->nvals];
     memset(v, 0, sizeof *v);
     v->md = *md;
@@ -74,10 +35,7 @@ static int new_val(builder *b, const dnnl_memory_desc_t *md, int kind) {
     return b->nvals++;
 }
 
-static int val_of(const builder *b, int node) { return node < 0 ? b->input_val : b->node_val[node]; }
-
-/* Append a step owning pd; arguments are added with add_arg(). The scratchpad is bound later. */
-static pstep *add_step(builder *b, dnnl_primitive_desc_t pd, const char *name, const char *suffix) {
+pstep *dpo_add_step(builder *b, dnnl_primitive_desc_t pd, const char *name, const char *suffix) {
     pstep *st = &b->steps[b->nsteps++];
     memset(st, 0, sizeof *st);
     st->pd = pd;
@@ -88,173 +46,29 @@ static pstep *add_step(builder *b, dnnl_primitive_desc_t pd, const char *name, c
         st->args[st->nargs++] = (parg){DNNL_ARG_SCRATCHPAD, -1, NULL};
         if (need > b->scratch) b->scratch = need;
     }
-    if (is_ref(pd) && !b->dry) dpi_log(DP_LOG_WARN, "oneDNN: %s runs the slow reference implementation %s", st->name, impl_of(pd));
+    if (dpo_is_ref(pd) && !b->dry) dpi_log(DP_LOG_WARN, "oneDNN: %s runs the slow reference implementation %s", st->name, dpo_impl_of(pd));
     return st;
 }
 
-static void add_arg(pstep *st, int arg, int val, dnnl_memory_t mem) { st->args[st->nargs++] = (parg){arg, val, mem}; }
-
-static dnnl_primitive_attr_t scratch_attr(void) {
+dnnl_primitive_attr_t dpo_scratch_attr(void) {
     dnnl_primitive_attr_t attr = NULL;
     if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
     dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     return attr;
 }
 
-/* A reorder of value src into a new value (*out) of layout md. */
-static dp_status add_reorder(builder *b, int src, const dnnl_memory_desc_t *md, const char *name, const char *suffix,
+dp_status dpo_add_reorder(builder *b, int src, const dnnl_memory_desc_t *md, const char *name, const char *suffix,
                              int *out) {
     dp_status s = DP_OK;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = scratch_attr();
+    dnnl_primitive_attr_t attr = dpo_scratch_attr();
     DNN(dnnl_reorder_primitive_desc_create(&pd, &b->vals[src].md, b->m->engine, md, b->m->engine, attr),
         "reorder creation", name);
-    pstep *st = add_step(b, pd, name, suffix);
-    *out = new_val(b, md, VAL_ARENA);
-    add_arg(st, DNNL_ARG_SRC, src, NULL);
-    add_arg(st, DNNL_ARG_DST, *out, NULL);
+    pstep *st = dpo_add_step(b, pd, name, suffix);
+    *out = dpo_new_val(b, md, VAL_ARENA);
+    dpo_add_arg(st, DNNL_ARG_SRC, src, NULL);
+    dpo_add_arg(st, DNNL_ARG_DST, *out, NULL);
 fail:
-    dnnl_primitive_attr_destroy(attr);
-    return s;
-}
-
-/* Taps [t0, t1] of a kernel of size k that meet the input (size in) for some output position. */
-static void used_taps(int in, int out, int k, int stride, int pad, int *t0, int *t1) {
-    *t0 = k;
-    *t1 = -1;
-    for (int o = 0; o < out; o++) {
-        int lo = pad - o * stride, hi = lo + in - 1; /* taps landing on input rows 0..in-1 */
-        if (lo < 0) lo = 0;
-        if (hi > k - 1) hi = k - 1;
-        if (lo > hi) continue;
-        if (lo < *t0) *t0 = lo;
-        if (hi > *t1) *t1 = hi;
-    }
-}
-
-static void conv_window(const builder *b, int i, dpo_window *win) {
-    const dpi_node *nd = &b->g->nodes[i];
-    int ih, iw, oh, ow, y1, x1;
-    dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
-    dpi_graph_out_hw(b->g, i, b->h, b->w, &oh, &ow);
-    used_taps(ih, oh, nd->k, nd->stride, nd->pad, &win->y0, &y1);
-    used_taps(iw, ow, nd->k, nd->stride, nd->pad, &win->x0, &x1);
-    win->kh = y1 - win->y0 + 1;
-    win->kw = x1 - win->x0 + 1;
-    win->pad_t = nd->pad - win->y0;
-    win->pad_l = nd->pad - win->x0;
-    /* The right/bottom padding that keeps the output size: oh = (ih + t + b - kh) / s + 1. */
-    win->pad_b = (oh - 1) * nd->stride + win->kh - ih - win->pad_t;
-    win->pad_r = (ow - 1) * nd->stride + win->kw - iw - win->pad_l;
-    if (win->kh < 1 || win->kw < 1 || win->pad_b < 0 || win->pad_r < 0)
-        *win = (dpo_window){0, 0, nd->k, nd->k, nd->pad, nd->pad, nd->pad, nd->pad};
-}
-
-static dnnl_status_t conv_pd(builder *b, int i, const dpo_window *win, const dnnl_memory_desc_t *src_md,
-                             const dnnl_memory_desc_t *dst_md, const_dnnl_primitive_attr_t attr,
-                             dnnl_primitive_desc_t *pd) {
-    const dpi_node *nd = &b->g->nodes[i];
-    int ih, iw, oh, ow;
-    dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
-    dpi_graph_out_hw(b->g, i, b->h, b->w, &oh, &ow);
-    dnnl_memory_desc_t src, wei, bias, dst;
-    dnnl_dims_t sd = {b->n, nd->cin, ih, iw}, dd = {b->n, nd->cout, oh, ow}, bd = {nd->cout};
-    dnnl_dims_t strides = {nd->stride, nd->stride}, pad_l = {win->pad_t, win->pad_l}, pad_r = {win->pad_b, win->pad_r};
-    dnnl_status_t st;
-    if (src_md) src = *src_md;
-    else if ((st = dnnl_memory_desc_init_by_tag(&src, 4, sd, b->m->dt, dnnl_format_tag_any))) return st;
-    if (dst_md) dst = *dst_md;
-    else if ((st = dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->m->dt, dnnl_format_tag_any))) return st;
-    const dpo_layer *L = &b->m->layers[i];
-    dnnl_dims_t wd;
-    int wn = L->w_md.ndims;
-    memcpy(wd, L->w_md.dims, sizeof wd);
-    wd[wn - 2] = win->kh;
-    wd[wn - 1] = win->kw;
-    if ((st = dnnl_memory_desc_init_by_tag(&wei, wn, wd, b->m->dt, dnnl_format_tag_any))) return st;
-    if (L->b && (st = dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_a))) return st;
-    dnnl_convolution_desc_t cd;
-    if ((st = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei,
-                                                 L->b ? &bias : NULL, &dst, strides, pad_l, pad_r)))
-        return st;
-    return dnnl_primitive_desc_create(pd, &cd, attr, b->m->engine, NULL);
-}
-
-static dp_status conv_attr(const dpi_node *nd, dnnl_primitive_attr_t *out) {
-    dp_status s = DP_OK;
-    dnnl_post_ops_t po = NULL;
-    *out = scratch_attr();
-    if (!*out) return dpi_error(DP_ERR_NOMEM, "out of memory creating attributes for %s", nd->name);
-    DNN(dnnl_post_ops_create(&po), "post-ops", nd->name);
-    /* y = act(conv + residual): the sum post-op accumulates into dst, which holds the shortcut. */
-    if (nd->residual >= 0) DNN(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op", nd->name);
-    if (nd->act == DPI_ACT_RELU) DNN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "ReLU post-op", nd->name);
-    if (nd->act == DPI_ACT_RELU6) DNN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f), "ReLU6 post-op", nd->name);
-    DNN(dnnl_primitive_attr_set_post_ops(*out, po), "post-ops", nd->name);
-    dnnl_post_ops_destroy(po);
-    return DP_OK;
-fail:
-    if (po) dnnl_post_ops_destroy(po);
-    dnnl_primitive_attr_destroy(*out);
-    *out = NULL;
-    return s;
-}
-
-static dp_status build_conv(builder *b, int i) {
-    dp_status s = DP_OK;
-    const dpi_node *nd = &b->g->nodes[i];
-    int src = val_of(b, nd->input), res = nd->residual >= 0 ? val_of(b, nd->residual) : -1;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    dpo_window win;
-    conv_window(b, i, &win);
-    s = conv_attr(nd, &attr);
-    if (s) return s;
-    /* Prefer reading the producer's layout as is and writing straight into the shortcut's
-     * buffer; let oneDNN pick freely (at the price of a reorder) only when that has no fast
-     * implementation. */
-    const dnnl_memory_desc_t *forced_dst = res >= 0 ? &b->vals[res].md : NULL;
-    const dnnl_memory_desc_t *tries[3][2] = {{&b->vals[src].md, forced_dst}, {NULL, forced_dst}, {NULL, NULL}};
-    int ntries = forced_dst ? 3 : 2;
-    dnnl_status_t last = dnnl_unimplemented;
-    for (int t = 0; t < ntries; t++) {
-        dnnl_primitive_desc_t cand = NULL;
-        last = conv_pd(b, i, &win, tries[t][0], tries[t][1], attr, &cand);
-        if (last != dnnl_success) continue;
-        if (!pd) pd = cand;
-        else if (is_ref(pd) && !is_ref(cand)) dnnl_primitive_desc_destroy(pd), pd = cand;
-        else dnnl_primitive_desc_destroy(cand);
-        if (!is_ref(pd)) break;
-    }
-    if (!pd) DNN(last, "convolution creation", nd->name);
-    const dnnl_memory_desc_t *want_src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    const dnnl_memory_desc_t *want_dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    const dnnl_memory_desc_t *want_wei = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    int conv_src = src, out;
-    if (!dnnl_memory_desc_equal(want_src, &b->vals[src].md)) {
-        s = add_reorder(b, src, want_src, nd->name, ":reorder-src", &conv_src);
-        if (s) goto fail;
-    }
-    if (res < 0) {
-        out = new_val(b, want_dst, VAL_ARENA);
-    } else if (dnnl_memory_desc_equal(want_dst, &b->vals[res].md) && b->node_last[nd->residual] == i &&
-               b->vals[res].kind == VAL_ARENA && res != src) {
-        out = res; /* the shortcut is dead after this conv: accumulate into its buffer in place */
-    } else {
-        s = add_reorder(b, res, want_dst, nd->name, ":copy-shortcut", &out);
-        if (s) goto fail;
-    }
-    dnnl_memory_t wmem = NULL;
-    if (!b->dry && (s = dpo_weights_get(b->m, b->x, i, &win, want_wei, &wmem))) goto fail;
-    pstep *st = add_step(b, pd, nd->name, "");
-    pd = NULL;
-    add_arg(st, DNNL_ARG_SRC, conv_src, NULL);
-    add_arg(st, DNNL_ARG_WEIGHTS, -1, wmem);
-    if (b->m->layers[i].b_mem) add_arg(st, DNNL_ARG_BIAS, -1, b->m->layers[i].b_mem);
-    add_arg(st, DNNL_ARG_DST, out, NULL);
-    b->node_val[i] = out;
-fail:
-    if (pd) dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_destroy(attr);
     return s;
 }
@@ -262,14 +76,14 @@ fail:
 static dp_status build_pool(builder *b, int i) {
     dp_status s = DP_OK;
     const dpi_node *nd = &b->g->nodes[i];
-    int src = val_of(b, nd->input), ih, iw, oh, ow;
+    int src = dpo_val_of(b, nd->input), ih, iw, oh, ow;
     dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
     dpi_graph_out_hw(b->g, i, b->h, b->w, &oh, &ow);
     if (nd->op == DPI_OP_GAP && ih == 1 && iw == 1) {
         b->node_val[i] = src; /* averaging one pixel is the identity */
         return DP_OK;
     }
-    dnnl_primitive_attr_t attr = scratch_attr();
+    dnnl_primitive_attr_t attr = dpo_scratch_attr();
     dnnl_primitive_desc_t pd = NULL;
     dnnl_memory_desc_t dst;
     dnnl_dims_t dd = {b->n, nd->cout, oh, ow}, dil = {0, 0};
@@ -282,11 +96,11 @@ static dp_status build_pool(builder *b, int i) {
                                           &b->vals[src].md, &dst, strides, kernel, dil, pad, pad),
         "pooling descriptor", nd->name);
     DNN(dnnl_primitive_desc_create(&pd, &pdsc, attr, b->m->engine, NULL), "pooling creation", nd->name);
-    pstep *st = add_step(b, pd, nd->name, "");
+    pstep *st = dpo_add_step(b, pd, nd->name, "");
     pd = NULL;
-    b->node_val[i] = new_val(b, dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0), VAL_ARENA);
-    add_arg(st, DNNL_ARG_SRC, src, NULL);
-    add_arg(st, DNNL_ARG_DST, b->node_val[i], NULL);
+    b->node_val[i] = dpo_new_val(b, dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0), VAL_ARENA);
+    dpo_add_arg(st, DNNL_ARG_SRC, src, NULL);
+    dpo_add_arg(st, DNNL_ARG_DST, b->node_val[i], NULL);
 fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_destroy(attr);
@@ -297,11 +111,11 @@ fail:
 static dp_status build_linear(builder *b, int i) {
     dp_status s = DP_OK;
     const dpi_node *nd = &b->g->nodes[i];
-    int src = val_of(b, nd->input), ih, iw;
+    int src = dpo_val_of(b, nd->input), ih, iw;
     dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
     if (ih != 1 || iw != 1 || b->vals[src].md.dims[1] != nd->cin)
         return dpi_error(DP_ERR_UNSUPPORTED, "%s: the linear layer must follow a global average pool", nd->name);
-    dnnl_primitive_attr_t attr = scratch_attr();
+    dnnl_primitive_attr_t attr = dpo_scratch_attr();
     dnnl_primitive_desc_t pd = NULL;
     dnnl_memory_desc_t wei, bias, dst, src_any;
     dnnl_dims_t wd = {nd->cout, nd->cin, 1, 1}, dd = {b->n, nd->cout}, sd = {b->n, nd->cin, 1, 1};
@@ -313,7 +127,7 @@ static dp_status build_linear(builder *b, int i) {
         "linear descriptor", nd->name);
     DNN(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &b->vals[src].md, &wei, &bias, &dst),
         "linear descriptor", nd->name);
-    if (dnnl_primitive_desc_create(&pd, &ipd, attr, b->m->engine, NULL) != dnnl_success || is_ref(pd)) {
+    if (dnnl_primitive_desc_create(&pd, &ipd, attr, b->m->engine, NULL) != dnnl_success || dpo_is_ref(pd)) {
         /* Fall back to the layout the inner product prefers, plus a reorder. */
         if (pd) dnnl_primitive_desc_destroy(pd), pd = NULL;
         DNN(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, b->m->dt, dnnl_format_tag_any), "linear descriptor", nd->name);
@@ -322,7 +136,7 @@ static dp_status build_linear(builder *b, int i) {
         DNN(dnnl_primitive_desc_create(&pd, &ipd, attr, b->m->engine, NULL), "linear creation", nd->name);
         const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
         if (!dnnl_memory_desc_equal(want, &b->vals[src].md)) {
-            s = add_reorder(b, src, want, nd->name, ":reorder-src", &src);
+            s = dpo_add_reorder(b, src, want, nd->name, ":reorder-src", &src);
             if (s) goto fail;
         }
     }
@@ -331,13 +145,13 @@ static dp_status build_linear(builder *b, int i) {
     if (!b->dry)
         s = dpo_weights_get(b->m, b->x, i, &whole, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &wmem);
     if (s) goto fail;
-    pstep *st = add_step(b, pd, nd->name, "");
+    pstep *st = dpo_add_step(b, pd, nd->name, "");
     pd = NULL;
-    b->node_val[i] = new_val(b, dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0), last ? VAL_OUTPUT : VAL_ARENA);
-    add_arg(st, DNNL_ARG_SRC, src, NULL);
-    add_arg(st, DNNL_ARG_WEIGHTS, -1, wmem);
-    add_arg(st, DNNL_ARG_BIAS, -1, b->m->layers[i].b_mem);
-    add_arg(st, DNNL_ARG_DST, b->node_val[i], NULL);
+    b->node_val[i] = dpo_new_val(b, dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0), last ? VAL_OUTPUT : VAL_ARENA);
+    dpo_add_arg(st, DNNL_ARG_SRC, src, NULL);
+    dpo_add_arg(st, DNNL_ARG_WEIGHTS, -1, wmem);
+    dpo_add_arg(st, DNNL_ARG_BIAS, -1, b->m->layers[i].b_mem);
+    dpo_add_arg(st, DNNL_ARG_DST, b->node_val[i], NULL);
 fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_destroy(attr);
@@ -360,7 +174,7 @@ static dp_status stage_layout(const builder *b, dnnl_memory_desc_t *out) {
     if (s) return s;
     pre.dry = 1;
     DNN(dnnl_memory_desc_init_by_tag(&img, 4, d, dnnl_f32, dnnl_nchw), "input descriptor", b->e->model->arch);
-    pre.input_val = new_val(&pre, &img, VAL_INPUT);
+    pre.input_val = dpo_new_val(&pre, &img, VAL_INPUT);
     if ((s = build_nodes(&pre, 0, cut + 1))) goto fail;
     *out = pre.vals[pre.node_val[cut]].md;
 fail:
@@ -377,13 +191,13 @@ static dp_status stage_input(builder *b, const dnnl_memory_desc_t *plain) {
     if (s) return s;
     b->node_val[first - 1] = b->input_val;
     if (dnnl_memory_desc_equal(&want, plain)) return DP_OK;
-    return add_reorder(b, b->input_val, &want, b->g->nodes[first].name, ":stage-input", &b->node_val[first - 1]);
+    return dpo_add_reorder(b, b->input_val, &want, b->g->nodes[first].name, ":stage-input", &b->node_val[first - 1]);
 }
 
 /* A stage's output: the last node's value reordered into the caller's plain float32 buffer. */
 static dp_status stage_output(builder *b, const dnnl_memory_desc_t *plain) {
     int last = b->e->model->last - 1, out;
-    dp_status s = add_reorder(b, b->node_val[last], plain, b->g->nodes[last].name, ":stage-output", &out);
+    dp_status s = dpo_add_reorder(b, b->node_val[last], plain, b->g->nodes[last].name, ":stage-output", &out);
     if (!s) b->vals[out].kind = VAL_OUTPUT;
     return s;
 }
@@ -483,7 +297,7 @@ static dp_status build_nodes(builder *b, int from, int to) {
     dp_status s = DP_OK;
     for (int i = from; i < to && !s; i++) {
         switch (b->g->nodes[i].op) {
-        case DPI_OP_CONV: s = build_conv(b, i); break;
+        case DPI_OP_CONV: s = dpo_build_conv(b, i); break;
         case DPI_OP_MAXPOOL:
         case DPI_OP_GAP: s = build_pool(b, i); break;
         case DPI_OP_LINEAR: s = build_linear(b, i); break;
@@ -505,7 +319,7 @@ dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *sh) 
     dnnl_dims_t in_d = {n, io_in[0], io_in[1], io_in[2]}, out_d = {n, io_out[0], io_out[1], io_out[2]};
     DNN(dnnl_memory_desc_init_by_tag(&in_md, 4, in_d, dnnl_f32, dnnl_nchw), "input descriptor", model->arch);
     DNN(dnnl_memory_desc_init_by_tag(&out_md, 4, out_d, dnnl_f32, dnnl_nchw), "output descriptor", model->arch);
-    b.input_val = new_val(&b, &in_md, VAL_INPUT);
+    b.input_val = dpo_new_val(&b, &in_md, VAL_INPUT);
     if (model->first > 0 && (s = stage_input(&b, &in_md))) goto fail;
 
     if ((s = build_nodes(&b, model->first, model->last))) goto fail;
@@ -537,7 +351,7 @@ dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *sh) 
         dpo_step *st = &sh->steps[k];
         DNN(dpo_primitive_create(b.x, &st->prim, ps->pd), "primitive creation", ps->name);
         st->name = dpo_intern(b.x, ps->name);
-        st->impl = dpo_intern(b.x, impl_of(ps->pd));
+        st->impl = dpo_intern(b.x, dpo_impl_of(ps->pd));
         if (!st->name || !st->impl) {
             s = dpi_error(DP_ERR_NOMEM, "out of memory preparing %s", model->arch);
             goto fail;

@@ -46,8 +46,10 @@ typedef struct dpo_model {
     dnnl_engine_t engine;
     dnnl_data_type_t dt;      /* activations and weights: f32 or bf16 */
     dpo_layer *layers;        /* one per graph node (zero for pools) */
-    pthread_mutex_t lock;     /* guards wcache; taken only while preparing a shape */
+    pthread_mutex_t lock;     /* guards wcache and choices; taken only while preparing a shape */
     dpo_wcache *wcache;
+    int conv_force;           /* DP_CONV_ALGO: a dpo_conv_kind every conv uses, or -1 (time them) */
+    struct dpo_choice *choices; /* per (conv, input shape, threads): the kind its timing picked */
 } dpo_model;
 
 #define DPO_MAX_ARGS 6
@@ -138,6 +140,22 @@ dp_status dpo_weights_get(dpo_model *m, dpo_exec *x, int node, const dpo_window 
 dnnl_status_t dpo_primitive_create(dpo_exec *x, dnnl_primitive_t *prim, const_dnnl_primitive_desc_t pd);
 /* Primitives created by every exec of the process so far (for tests of whole runs). */
 uint64_t dpo_primitives_created_total(void);
+
+/* The ways a convolution can run (onednn_algo.c; docs/engine.md, "Choosing each convolution"):
+ * direct reading its producer's layout (no reorder), direct in the layouts oneDNN prefers (which
+ * admits brgconv, at the price of a reorder where they differ), Winograd where oneDNN has it. */
+typedef enum { DPO_CONV_CHAIN, DPO_CONV_FREE, DPO_CONV_WINOGRAD, DPO_CONV_KINDS } dpo_conv_kind;
+extern const char *const dpo_conv_kind_names[DPO_CONV_KINDS];
+
+/* DP_CONV_ALGO from the environment: *forced = a kind, or -1 for auto (unset or "auto"). */
+dp_status dpo_conv_policy(int *forced);
+/* The kind chosen before for this conv and shape, or -1; a choice is stored once timed. */
+int dpo_choice_get(dpo_model *m, int node, int n, int h, int w, int threads);
+dp_status dpo_choice_put(dpo_model *m, int node, int n, int h, int w, int threads, int kind);
+void dpo_choices_free(dpo_model *m);
+/* Milliseconds of this thread's CPU time for one run of pd on zeroed buffers (best of a few,
+ * after a warm-up run); bias is bound if pd has one. Creates one primitive; < 0 if it fails. */
+double dpo_time_pd(dpo_exec *x, const_dnnl_primitive_desc_t pd, dnnl_memory_t bias);
 
 /* Build every primitive for inputs [n,3,h,w]; the scratchpad and the arena handles are left for
  * the caller to bind (sh->scratch, sh->arena_size, sh->offs). On failure *s is left empty. */

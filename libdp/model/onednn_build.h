@@ -1,0 +1,68 @@
+/*
+ * The state of turning the graph into primitives for one input shape, shared by onednn_build.c
+ * (the walk over the nodes, pools, linear, arena, primitives) and onednn_conv.c (convolutions:
+ * kernel windows, candidates, the timed choice). Private to the oneDNN backend.
+ */
+#ifndef DP_MODEL_ONEDNN_BUILD_H
+#define DP_MODEL_ONEDNN_BUILD_H
+
+#include "onednn_impl.h"
+
+enum { VAL_ARENA, VAL_INPUT, VAL_OUTPUT };
+
+typedef struct pval {
+    dnnl_memory_desc_t md;
+    int kind;
+    int first, last;          /* first and last step using it (arena values only) */
+    size_t off, size;
+} pval;
+
+typedef struct parg {
+    int arg;
+    int val;                  /* activation value, or -1: mem (weights, bias) or the scratchpad */
+    dnnl_memory_t mem;
+} parg;
+
+typedef struct pstep {
+    dnnl_primitive_desc_t pd;
+    int nargs;
+    parg args[DPO_MAX_ARGS];
+    char name[DPI_NAME_CAP + 16];
+} pstep;
+
+typedef struct builder {
+    const dp_exec *e;
+    dpo_model *m;
+    const dpi_graph *g;
+    dpo_exec *x;
+    int n, h, w;
+    int nvals, nsteps;
+    pval *vals;
+    pstep *steps;
+    int *node_val;            /* value holding each node's output */
+    int *node_last;           /* last node reading each node's output */
+    int input_val;
+    size_t scratch;
+    int dry;                  /* descriptors only, no weights fetched: a stage's look at its prefix */
+} builder;
+
+const char *dpo_impl_of(const_dnnl_primitive_desc_t pd);
+int dpo_is_ref(const_dnnl_primitive_desc_t pd);
+/* A new value of layout md and kind VAL_*; its index. */
+int dpo_new_val(builder *b, const dnnl_memory_desc_t *md, int kind);
+/* The value holding node's output (node < 0: the network input). */
+static inline int dpo_val_of(const builder *b, int node) { return node < 0 ? b->input_val : b->node_val[node]; }
+/* Append a step owning pd; arguments are added with dpo_add_arg(). The scratchpad is bound later. */
+pstep *dpo_add_step(builder *b, dnnl_primitive_desc_t pd, const char *name, const char *suffix);
+static inline void dpo_add_arg(pstep *st, int arg, int val, dnnl_memory_t mem) {
+    st->args[st->nargs++] = (parg){arg, val, mem};
+}
+/* Attributes with a user-mode scratchpad (NULL when out of memory). */
+dnnl_primitive_attr_t dpo_scratch_attr(void);
+/* A reorder of value src into a new value (*out) of layout md. */
+dp_status dpo_add_reorder(builder *b, int src, const dnnl_memory_desc_t *md, const char *name, const char *suffix,
+                          int *out);
+/* Node i, a CONV: its reorders (if any) and the conv itself (onednn_conv.c). */
+dp_status dpo_build_conv(builder *b, int i);
+
+#endif

@@ -1,0 +1,123 @@
+/* Each convolution algorithm the selector can pick (docs/engine.md, "Choosing each convolution"),
+ * forced in turn with DP_CONV_ALGO, keeps parity with the reference backend (fp32 <= 1e-4 of max
+ * |logit|, same top-1; bf16 <= 3e-2 where the CPU has it); the automatic choice is remembered per
+ * model, so a second exec builds the same implementations without timing; a bad value is refused. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include <dnnl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataparallel.h"
+#include "model/onednn_impl.h"
+#include "model/model_test_util.h"
+#include "test.h"
+
+static dp_model *load(const char *arch, dp_precision p, dp_model_backend be) {
+    dp_model_opts o;
+    dp_model_opts_init(&o);
+    o.seed = 77;
+    o.precision = p;
+    o.backend = be;
+    dp_model *m = NULL;
+    CHECK_MSG(dp_model_load(arch, NULL, &o, &m) == DP_OK, "%s: %s", arch, dp_last_error());
+    return m;
+}
+
+/* Run [2,3,32,32] on a fresh exec; returns 1 if any step's implementation contains `needle`. */
+static int run(const dp_model *m, const float *x, float *y, const char *needle, char *impls, size_t cap) {
+    dp_exec *e = NULL;
+    int found = 0;
+    CHECK_OK(dp_exec_create(m, 1, &e));
+    CHECK_OK(dp_exec_run(e, x, 2, 32, 32, y));
+    dp_layer_profile p[128];
+    int count = 0;
+    CHECK_OK(dp_exec_profile(e, p, 128, &count));
+    if (impls) impls[0] = '\0';
+    for (int i = 0; i < count && i < 128; i++) {
+        found |= needle && strstr(p[i].impl, needle) != NULL;
+        if (impls) strncat(impls, p[i].impl, cap - strlen(impls) - 1);
+    }
+    dp_exec_free(e);
+    return found;
+}
+
+/* expect_wino: 1 Winograd must run, 0 it must not, -1 either (the timing decides). */
+static void forced(const char *algo, const char *arch, int bf16, int expect_wino) {
+    setenv("DP_CONV_ALGO", algo, 1);
+    dp_model *ref = load(arch, DP_PRECISION_FP32, DP_BACKEND_REFERENCE);
+    dp_model *dn = load(arch, DP_PRECISION_FP32, DP_BACKEND_ONEDNN);
+    dp_model *db = bf16 ? load(arch, DP_PRECISION_BF16, DP_BACKEND_ONEDNN) : NULL;
+    float *x = dpt_random_input(2, 32, 32, 5), yr[20], yd[20], yb[20];
+    if (ref && dn) {
+        run(ref, x, yr, NULL, NULL, 0);
+        int wino = run(dn, x, yd, "wino", NULL, 0);
+        double d = dpt_rel_diff(yd, yr, 20);
+        CHECK_MSG(d <= 1e-4, "%s %s fp32: rel diff %g vs reference", algo, arch, d);
+        int t1[2], t2[2];
+        dp_argmax(yr, 2, 10, t1);
+        dp_argmax(yd, 2, 10, t2);
+        CHECK_MSG(t1[0] == t2[0] && t1[1] == t2[1], "%s %s fp32: top-1 differs", algo, arch);
+        CHECK_MSG(expect_wino < 0 || wino == expect_wino, "%s %s: Winograd used: %d", algo, arch, wino);
+        printf("%s %s: fp32 rel diff %.2g%s", algo, arch, d, wino ? " (Winograd)" : "");
+        if (db) {
+            run(db, x, yb, NULL, NULL, 0);
+            double dbf = dpt_rel_diff(yb, yr, 20);
+            CHECK_MSG(dbf <= 3e-2, "%s %s bf16: rel diff %g vs reference", algo, arch, dbf);
+            printf(", bf16 rel diff %.2g", dbf);
+        }
+        printf("\n");
+    }
+    free(x);
+    dp_model_free(ref);
+    dp_model_free(dn);
+    dp_model_free(db);
+    unsetenv("DP_CONV_ALGO");
+}
+
+/* The automatic choice is timed once per model and shape: a second exec gets the same
+ * implementations, creating no timing primitives (fewer creations than the first). */
+static void remembered(void) {
+    dp_model *m = load("resnet18_cifar", DP_PRECISION_FP32, DP_BACKEND_ONEDNN);
+    if (!m) return;
+    float *x = dpt_random_input(2, 32, 32, 6), y1[20], y2[20];
+    char a[4096], b[4096];
+    uint64_t c0 = dpo_primitives_created_total(), c1, c2;
+    run(m, x, y1, NULL, a, sizeof a);
+    c1 = dpo_primitives_created_total();
+    run(m, x, y2, NULL, b, sizeof b);
+    c2 = dpo_primitives_created_total();
+    CHECK_MSG(strcmp(a, b) == 0, "second exec chose differently:\n%s\n%s", a, b);
+    CHECK(memcmp(y1, y2, sizeof y1) == 0);
+    CHECK_MSG(c2 - c1 < c1 - c0, "first exec created %llu primitives, second %llu", (unsigned long long)(c1 - c0),
+              (unsigned long long)(c2 - c1));
+    free(x);
+    dp_model_free(m);
+}
+
+int main(void) {
+    dp_model_opts o;
+    dp_model_opts_init(&o);
+    o.precision = DP_PRECISION_BF16;
+    dp_model *probe = NULL;
+    int bf16 = dp_model_load("resnet18_cifar", NULL, &o, &probe) == DP_OK;
+    dp_model_free(probe);
+    if (!bf16) printf("bf16: oneDNN reports no AVX512-BF16/AMX on this CPU, bf16 parity skipped\n");
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    int avx512 = (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
+    /* oneDNN 2.6 has fp32 Winograd on AVX-512 only; elsewhere a forced Winograd runs direct. */
+    const char *algos[] = {"chain", "free", "winograd", "auto"};
+    const int expect[] = {0, 0, avx512, -1};
+    for (int i = 0; i < 4; i++) {
+        forced(algos[i], "resnet18_cifar", bf16, expect[i]);
+        forced(algos[i], "mobilenetv2_cifar", bf16, expect[i] ? -1 : 0); /* Winograd fits its stem only */
+    }
+    remembered();
+    setenv("DP_CONV_ALGO", "fastest", 1);
+    dp_model *m = NULL;
+    dp_model_opts_init(&o);
+    CHECK_STATUS(dp_model_load("resnet18_cifar", NULL, &o, &m), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("DP_CONV_ALGO");
+    unsetenv("DP_CONV_ALGO");
+    TEST_MAIN_END();
+}
