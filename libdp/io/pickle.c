@@ -37,6 +37,7 @@ static const struct {
     [DPI_G_STORAGE_I8] = {"torch", "CharStorage"},
     [DPI_G_STORAGE_U8] = {"torch", "ByteStorage"},
     [DPI_G_STORAGE_BOOL] = {"torch", "BoolStorage"},
+    [DPI_G_SET] = {"builtins", "set"},
     [DPI_G_NP_RECONSTRUCT] = {"numpy.core.multiarray", "_reconstruct"},
     [DPI_G_NP_NDARRAY] = {"numpy", "ndarray"},
     [DPI_G_NP_DTYPE] = {"numpy", "dtype"},
@@ -179,9 +180,10 @@ static dp_status integer(dpi_unpickler *up, int64_t v) {
 
 static dp_status global(dpi_unpickler *up, const char *module, const char *name) {
     for (int g = 0; g < DPI_G_COUNT; g++) {
-        /* NumPy 2 moved numpy.core to numpy._core; both names mean the same function. */
+        /* NumPy 2 moved numpy.core to numpy._core; Python 2 called builtins __builtin__. */
         int same_module = strcmp(module, globals[g].module) == 0 ||
-                          (g == DPI_G_NP_RECONSTRUCT && strcmp(module, "numpy._core.multiarray") == 0);
+                          (g == DPI_G_NP_RECONSTRUCT && strcmp(module, "numpy._core.multiarray") == 0) ||
+                          (g == DPI_G_SET && strcmp(module, "__builtin__") == 0);
         if (!same_module || strcmp(name, globals[g].name) != 0 || !(up->allowed & 1u << g)) continue;
         dpi_pk *o;
         dp_status s = dpi_pk_new(up, DPI_PK_GLOBAL, 0, &o);
@@ -189,10 +191,30 @@ static dp_status global(dpi_unpickler *up, const char *module, const char *name)
         o->u.g = (dpi_pk_global)g;
         return push(up, o);
     }
-    return dpi_pk_bad(up, "global %s.%s is not allowed (%s; nothing in a pickle is imported or run)", module, name,
-               up->allowed & 1u << DPI_G_REBUILD_TENSOR_V2
-                   ? "only the globals of a torch.save(model.state_dict()) are read, not a whole pickled model"
-                   : "only the globals of pickled NumPy arrays are read");
+    if (up->allowed & DPI_PK_MODULES) {
+        size_t ml = strlen(module), nl = strlen(name);
+        dpi_pk *o;
+        char *full = NULL;
+        dp_status s = dpi_pk_charge(up, ml + nl + 2);
+        if (!s) s = dpi_pk_new(up, DPI_PK_CLASS, 0, &o);
+        if (!s && !(full = malloc(ml + nl + 2))) s = dpi_error(DP_ERR_NOMEM, "%s: out of memory unpickling", up->name);
+        if (s) return s;
+        snprintf(full, ml + nl + 2, "%s.%s", module, name);
+        o->u.s.p = (const uint8_t *)full;
+        o->u.s.n = ml + nl + 1;
+        o->owned = 1;
+        return push(up, o);
+    }
+    return dpi_pk_refuse(up, module, name);
+}
+
+dp_status dpi_pk_refuse(dpi_unpickler *up, const char *module, const char *name) {
+    return dpi_pk_bad(up, "global %s%s%s is not allowed (%s; nothing in a pickle is imported or run)", module,
+                      *name ? "." : "", name,
+                      up->allowed & 1u << DPI_G_REBUILD_TENSOR_V2
+                          ? "only the globals of torch.save(model.state_dict()) or of a pickled model's data are "
+                            "read; save model.state_dict()"
+                          : "only the globals of pickled NumPy arrays are read");
 }
 
 /* GLOBAL: "module\nname\n" as text. */
@@ -339,6 +361,10 @@ static dp_status run(dpi_unpickler *up, const dpi_pk **out) {
             if (up->sn <= frame_base(up)) { s = dpi_pk_bad(up, "BUILD with an empty stack"); break; }
             s = dpi_pk_build(up, up->stack[up->sn - 1], b);
             break;
+        case 0x81: /* NEWOBJ: cls.__new__(cls, *args), here an empty object of that class name */
+            if ((s = pop(up, &b)) || (s = pop(up, &a)) || (s = dpi_pk_newobj(up, a, b, &o))) break;
+            s = push(up, o);
+            break;
         case 'Q':
             if ((s = pop(up, &a)) || (s = dpi_pk_persistent(up, a, &o))) break;
             s = push(up, o);
@@ -380,9 +406,14 @@ void dpi_unpickler_free(dpi_unpickler *up) {
     if (!up) return;
     for (size_t i = 0; i < up->on; i++) {
         dpi_pk *o = up->objs[i];
-        if (o->kind == DPI_PK_TUPLE || o->kind == DPI_PK_LIST || o->kind == DPI_PK_DICT) free(o->u.c.v);
-        else if (o->kind >= DPI_PK_STORAGE) free(o->u.tensor);
-        else if (o->owned) free((void *)o->u.s.p);
+        switch (o->kind) {
+        case DPI_PK_TUPLE: case DPI_PK_LIST: case DPI_PK_DICT: free(o->u.c.v); break;
+        case DPI_PK_STORAGE: case DPI_PK_TENSOR: case DPI_PK_DTYPE: case DPI_PK_NDARRAY: case DPI_PK_OBJECT:
+            free(o->u.tensor);
+            break;
+        default:
+            if (o->owned) free((void *)o->u.s.p);
+        }
         free(o);
     }
     free(up->objs);

@@ -3,7 +3,8 @@
  * NumPy/Python write for the CIFAR-10 python batches, and nothing else. It builds plain values
  * (numbers, strings, tuples, lists, dicts) and a few known objects (storages, tensors, arrays);
  * it imports and calls nothing. Each GLOBAL must be on a fixed list of data-only constructors
- * whose effect is reproduced here; any other global or opcode is DP_ERR_FORMAT naming it.
+ * whose effect is reproduced here (or, for a pickled model, is a class name used only by NEWOBJ:
+ * DPI_PK_MODULES); any other global or opcode is DP_ERR_FORMAT naming it.
  * The machine is iterative (deep nesting needs no C stack) and every length, count and memo index
  * is checked against the input, so memory stays proportional to the pickle's size.
  */
@@ -28,6 +29,8 @@ typedef enum dpi_pk_kind {
     DPI_PK_TENSOR,  /* torch: _rebuild_tensor_v2 (a view of a storage) */
     DPI_PK_DTYPE,   /* numpy.dtype */
     DPI_PK_NDARRAY, /* numpy.ndarray from _reconstruct + BUILD */
+    DPI_PK_CLASS,   /* with DPI_PK_MODULES: any other global, kept as its name "module.name" in s */
+    DPI_PK_OBJECT,  /* NEWOBJ of a CLASS (cls.__new__ is not run) with the state BUILD gave it */
 } dpi_pk_kind;
 
 /* The globals a pickle may name; which of them are allowed is chosen per caller. */
@@ -36,14 +39,20 @@ typedef enum dpi_pk_global {
     DPI_G_STORAGE_F32, DPI_G_STORAGE_F64, DPI_G_STORAGE_F16, DPI_G_STORAGE_BF16,
     DPI_G_STORAGE_I64, DPI_G_STORAGE_I32, DPI_G_STORAGE_I16, DPI_G_STORAGE_I8, DPI_G_STORAGE_U8,
     DPI_G_STORAGE_BOOL,
+    DPI_G_SET,      /* builtins.set(list): a pickled module's _non_persistent_buffers_set */
     DPI_G_NP_RECONSTRUCT, DPI_G_NP_NDARRAY, DPI_G_NP_DTYPE, DPI_G_CODECS_ENCODE,
     DPI_G_COUNT
 } dpi_pk_global;
 #define DPI_PK_TORCH ((1u << DPI_G_NP_RECONSTRUCT) - 1u)
+/* A whole torch.save(model): other globals are taken as class names, never imported. An object
+ * is made of one only by NEWOBJ (no constructor runs: the state comes from BUILD as data);
+ * calling one (REDUCE) is refused, naming it. */
+#define DPI_PK_MODULES (1u << 31)
 #define DPI_PK_NUMPY ((1u << DPI_G_NP_RECONSTRUCT) | (1u << DPI_G_NP_NDARRAY) | (1u << DPI_G_NP_DTYPE) | \
                       (1u << DPI_G_CODECS_ENCODE))
 
 typedef struct dpi_pk dpi_pk;
+struct dpi_pk_object;
 
 typedef struct dpi_pk_tensor {
     const dpi_pk *storage;      /* a DPI_PK_STORAGE */
@@ -57,6 +66,11 @@ typedef struct dpi_pk_storage {
     char key[32];               /* the archive member data/<key> */
     int64_t numel;
 } dpi_pk_storage;
+
+typedef struct dpi_pk_object {
+    const dpi_pk *cls;          /* a DPI_PK_CLASS */
+    const dpi_pk *state;        /* a DICT (the instance's __dict__), or NULL before BUILD */
+} dpi_pk_object;
 
 typedef struct dpi_pk_ndarray {
     char descr[8];              /* "<f4", "|u1": byte order + kind + item size */
@@ -78,6 +92,7 @@ struct dpi_pk {
         dpi_pk_storage *storage;
         dpi_pk_tensor *tensor;
         dpi_pk_ndarray *array;  /* NDARRAY; DTYPE keeps its descr here too */
+        struct dpi_pk_object *object;
     } u;
 };
 

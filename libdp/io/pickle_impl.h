@@ -30,6 +30,10 @@ dp_status dpi_pk_reduce(dpi_unpickler *up, dpi_pk *fn, dpi_pk *args, dpi_pk **ou
 /* BUILD: set the state of obj (an array's contents, a dtype's byte order; a dict's attributes
  * are dropped). */
 dp_status dpi_pk_build(dpi_unpickler *up, dpi_pk *obj, dpi_pk *state);
+/* NEWOBJ: an OBJECT of the CLASS cls (args ignored: nothing is constructed). */
+dp_status dpi_pk_newobj(dpi_unpickler *up, dpi_pk *cls, dpi_pk *args, dpi_pk **out);
+/* DP_ERR_FORMAT: global module.name is not allowed (name may be "" when module is "a.b"). */
+dp_status dpi_pk_refuse(dpi_unpickler *up, const char *module, const char *name);
 /* BINPERSID: torch's ('storage', type, key, location, numel) reference to an archive member. */
 dp_status dpi_pk_persistent(dpi_unpickler *up, dpi_pk *pid, dpi_pk **out);
 

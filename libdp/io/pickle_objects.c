@@ -7,8 +7,9 @@
 
 #include "pickle_impl.h"
 
-static const char *const kind_names[] = {"None", "bool", "int", "float", "bytes", "str", "tuple",
-                                         "list", "dict", "global", "storage", "tensor", "dtype", "ndarray"};
+static const char *const kind_names[] = {"None",    "bool",   "int",    "float", "bytes",   "str",
+                                         "tuple",   "list",   "dict",   "global", "storage", "tensor",
+                                         "dtype",   "ndarray", "class", "object"};
 
 static int as_int(const dpi_pk *o, int64_t *v) {
     if (o->kind != DPI_PK_INT && o->kind != DPI_PK_BOOL) return 0;
@@ -92,6 +93,11 @@ static dp_status latin1(dpi_unpickler *up, dpi_pk **a, size_t n, dpi_pk **out) {
 }
 
 dp_status dpi_pk_reduce(dpi_unpickler *up, dpi_pk *fn, dpi_pk *args, dpi_pk **out) {
+    if (fn->kind == DPI_PK_CLASS) { /* calling an arbitrary global would run code */
+        char name[160];
+        snprintf(name, sizeof name, "%.*s", (int)fn->u.s.n, (const char *)fn->u.s.p);
+        return dpi_pk_refuse(up, name, "");
+    }
     if (fn->kind != DPI_PK_GLOBAL) return dpi_pk_bad(up, "REDUCE of a %s, not of an allowed global", kind_names[fn->kind]);
     if (args->kind != DPI_PK_TUPLE) return dpi_pk_bad(up, "REDUCE arguments are a %s, not a tuple", kind_names[args->kind]);
     dpi_pk **a = args->u.c.v;
@@ -120,6 +126,11 @@ dp_status dpi_pk_reduce(dpi_unpickler *up, dpi_pk *fn, dpi_pk *args, dpi_pk **ou
         return DP_OK;
     }
     case DPI_G_CODECS_ENCODE: return latin1(up, a, n, out);
+    case DPI_G_SET: /* set(iterable) as the list of its items */
+        if (n == 0) return dpi_pk_new(up, DPI_PK_LIST, 0, out);
+        if (n != 1 || a[0]->kind != DPI_PK_LIST) return dpi_pk_bad(up, "set is read only from a list");
+        *out = a[0];
+        return DP_OK;
     default: return dpi_pk_bad(up, "this global is not callable (REDUCE)");
     }
 }
@@ -178,6 +189,11 @@ dp_status dpi_pk_build(dpi_unpickler *up, dpi_pk *obj, dpi_pk *state) {
         if (descr[0] == '=') descr[0] = '<'; /* native: the writers this reads were little-endian */
         return DP_OK;
     }
+    case DPI_PK_OBJECT: /* instance attributes as data; a class with __setstate__ would run code */
+        if (state->kind != DPI_PK_DICT || obj->u.object->state)
+            return dpi_pk_bad(up, "BUILD of a pickled object with a %s state", kind_names[state->kind]);
+        obj->u.object->state = state;
+        return DP_OK;
     case DPI_PK_NDARRAY:
         if (state->kind != DPI_PK_TUPLE) return dpi_pk_bad(up, "ndarray state is a %s, not a tuple", kind_names[state->kind]);
         return build_array(up, obj->u.array, state);
@@ -204,4 +220,12 @@ dp_status dpi_pk_persistent(dpi_unpickler *up, dpi_pk *pid, dpi_pk **out) {
     memcpy(st->key, a[2]->u.s.p, a[2]->u.s.n);
     st->numel = numel;
     return DP_OK;
+}
+
+dp_status dpi_pk_newobj(dpi_unpickler *up, dpi_pk *cls, dpi_pk *args, dpi_pk **out) {
+    if (cls->kind != DPI_PK_CLASS || args->kind != DPI_PK_TUPLE)
+        return dpi_pk_bad(up, "NEWOBJ of a %s, not of a class", kind_names[cls->kind]);
+    dp_status s = dpi_pk_new(up, DPI_PK_OBJECT, sizeof(dpi_pk_object), out);
+    if (!s) (*out)->u.object->cls = cls;
+    return s;
 }

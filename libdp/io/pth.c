@@ -13,6 +13,9 @@
 #include "util/util.h"
 #include "zip.h"
 
+#define DPI_PREFIX_MAX 256    /* a state_dict key's module path ("layer4.1.bn2.") */
+#define DPI_MAX_MODULES 100000 /* densenet121 has about 430 */
+
 static const dpi_zip_member *find_pickle(const dpi_zip *z) {
     for (size_t i = 0; i < z->n; i++) {
         const char *slash = strchr(z->m[i].name, '/');
@@ -101,6 +104,98 @@ static const dpi_pk *state_dict(const dpi_pk *root) {
     return root;
 }
 
+/* Whether the str k is one of the strs in the list skip (NULL: none). */
+static int listed(const dpi_pk *skip, const dpi_pk *k) {
+    for (size_t i = 0; skip && skip->kind == DPI_PK_LIST && i < skip->u.c.n; i++) {
+        const dpi_pk *e = skip->u.c.v[i];
+        if (e->kind == DPI_PK_STR && e->u.s.n == k->u.s.n && memcmp(e->u.s.p, k->u.s.p, k->u.s.n) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Add the tensors of dict d (name -> tensor) as prefix + name, except the names in skip; other
+ * values (None, an epoch number, an optimizer's state) are not weights and are passed over. */
+static dp_status add_dict(const dpi_zip *z, const dpi_zip_member *pm, const char *name, const char *prefix,
+                          const dpi_pk *d, const dpi_pk *skip, dpi_weights *w) {
+    dp_status s = DP_OK;
+    for (size_t i = 0; d && d->kind == DPI_PK_DICT && i + 1 < d->u.c.n && !s; i += 2) {
+        const dpi_pk *k = d->u.c.v[i], *v = d->u.c.v[i + 1];
+        char key[DPI_PREFIX_MAX + 256];
+        if (k->kind != DPI_PK_STR || v->kind != DPI_PK_TENSOR || k->u.s.n >= 256 || listed(skip, k)) {
+            dpi_log(DP_LOG_DEBUG, "%s: ignoring an entry that is not a named tensor", name);
+            continue;
+        }
+        snprintf(key, sizeof key, "%s%.*s", prefix, (int)k->u.s.n, (const char *)k->u.s.p);
+        s = add_tensor(z, pm, key, v->u.tensor, w);
+    }
+    return s;
+}
+
+/* A whole torch.save(model): walk the nn.Module tree the way state_dict() does (each module's
+ * _parameters, its persistent _buffers, then its _modules under "<name>."), with an explicit
+ * stack. A cycle is cut by the key length limit, a huge tree by the module count. */
+typedef struct visit {
+    const dpi_pk *obj;
+    char prefix[DPI_PREFIX_MAX];
+} visit;
+
+static dp_status add_modules(const dpi_zip *z, const dpi_zip_member *pm, const char *name, const dpi_pk *root,
+                             dpi_weights *w) {
+    size_t n = 1, cap = 16, visited = 0;
+    visit *stack = malloc(cap * sizeof *stack);
+    if (!stack) return dpi_error(DP_ERR_NOMEM, "%s: out of memory", name);
+    stack[0].obj = root;
+    stack[0].prefix[0] = '\0';
+    dp_status s = DP_OK;
+    while (n && !s) {
+        visit v = stack[--n];
+        const dpi_pk *cls = v.obj->u.object->cls, *state = v.obj->u.object->state;
+        const dpi_pk *params = dpi_pk_dict_get(state, "_parameters"), *modules = dpi_pk_dict_get(state, "_modules"),
+                     *buffers = dpi_pk_dict_get(state, "_buffers");
+        if (++visited > DPI_MAX_MODULES) {
+            s = dpi_error(DP_ERR_FORMAT, "%s: a model of more than %d modules", name, DPI_MAX_MODULES);
+            break;
+        }
+        if (!params || !buffers || !modules) {
+            s = dpi_error(DP_ERR_FORMAT, "%s: %s%s (a pickled %.*s) has no _parameters, _buffers and _modules: not "
+                          "a torch.nn.Module (save model.state_dict())", name, v.prefix[0] ? "module " : "the model",
+                          v.prefix, (int)cls->u.s.n, (const char *)cls->u.s.p);
+            break;
+        }
+        if ((s = add_dict(z, pm, name, v.prefix, params, NULL, w)) ||
+            (s = add_dict(z, pm, name, v.prefix, buffers, dpi_pk_dict_get(state, "_non_persistent_buffers_set"), w)))
+            break;
+        for (size_t i = 0; modules->kind == DPI_PK_DICT && i + 1 < modules->u.c.n && !s; i += 2) {
+            const dpi_pk *k = modules->u.c.v[i], *child = modules->u.c.v[i + 1];
+            if (child->kind == DPI_PK_NONE) continue;
+            if (k->kind != DPI_PK_STR || child->kind != DPI_PK_OBJECT ||
+                strlen(v.prefix) + k->u.s.n + 2 > DPI_PREFIX_MAX) {
+                s = dpi_error(DP_ERR_FORMAT, "%s: module %s has a submodule that is not a named module (or names "
+                              "nested beyond %d characters)", name, v.prefix[0] ? v.prefix : "(the model)",
+                              DPI_PREFIX_MAX);
+                break;
+            }
+            if (n == cap) {
+                visit *grown = realloc(stack, 2 * cap * sizeof *stack);
+                if (!grown) {
+                    s = dpi_error(DP_ERR_NOMEM, "%s: out of memory", name);
+                    break;
+                }
+                stack = grown;
+                cap *= 2;
+            }
+            stack[n].obj = child;
+            size_t pl = strlen(v.prefix); /* fits: checked above */
+            memcpy(stack[n].prefix, v.prefix, pl);
+            memcpy(stack[n].prefix + pl, k->u.s.p, k->u.s.n);
+            memcpy(stack[n].prefix + pl + k->u.s.n, ".", 2);
+            n++;
+        }
+    }
+    free(stack);
+    return s;
+}
+
 dp_status dpi_pth_parse(const char *path, const uint8_t *buf, size_t len, dpi_weights *w) {
     dpi_zip z;
     dp_status s = dpi_zip_open(path, buf, len, &z);
@@ -131,22 +226,14 @@ dp_status dpi_pth_parse(const char *path, const uint8_t *buf, size_t len, dpi_we
     }
     if ((s = dpi_zip_member_data(&z, pm, &pkl, &pkl_owned))) goto done;
     snprintf(name, sizeof name, "%s: %s", path, pm->name);
-    if ((s = dpi_unpickle(name, pkl, pm->usize, DPI_PK_TORCH, &up, &root))) goto done;
-    if (root->kind != DPI_PK_DICT) {
-        s = dpi_error(DP_ERR_FORMAT, "%s: holds a pickled %s, not a state_dict (save model.state_dict())", name,
-                      root->kind == DPI_PK_TENSOR ? "tensor" : "value");
-        goto done;
-    }
-    root = state_dict(root);
-    for (size_t i = 0; i + 1 < root->u.c.n && !s; i += 2) {
-        const dpi_pk *k = root->u.c.v[i], *v = root->u.c.v[i + 1];
-        char key[256];
-        if (k->kind != DPI_PK_STR || v->kind != DPI_PK_TENSOR || k->u.s.n >= sizeof key) {
-            dpi_log(DP_LOG_DEBUG, "%s: ignoring an entry that is not a named tensor", name);
-            continue;
-        }
-        snprintf(key, sizeof key, "%.*s", (int)k->u.s.n, (const char *)k->u.s.p);
-        s = add_tensor(&z, pm, key, v->u.tensor, w);
+    if ((s = dpi_unpickle(name, pkl, pm->usize, DPI_PK_TORCH | DPI_PK_MODULES, &up, &root))) goto done;
+    if (root->kind == DPI_PK_OBJECT) {
+        s = add_modules(&z, pm, name, root, w);
+    } else if (root->kind == DPI_PK_DICT) {
+        s = add_dict(&z, pm, name, "", state_dict(root), NULL, w);
+    } else {
+        s = dpi_error(DP_ERR_FORMAT, "%s: holds a pickled %s, not a state_dict or a model (save "
+                      "model.state_dict())", name, root->kind == DPI_PK_TENSOR ? "tensor" : "value");
     }
 done:
     dpi_unpickler_free(up);

@@ -1,7 +1,8 @@
 /* torch.save(state_dict) archives (.pth) through dpi_weights_load and the restricted unpickler
  * through dpi_unpickle: float32/float64/float16/bfloat16 storages, strided and offset views,
  * shared storages, integer buffers tolerated; views outside their storage, missing or short
- * storages, big-endian archives, TorchScript, the legacy format; and hostile pickles (globals
+ * storages, big-endian archives, TorchScript, the legacy format, module trees that are not
+ * modules or cycle; and hostile pickles (globals
  * such as os.system, unknown opcodes, truncation at every length, byte flips, huge lengths, memo
  * abuse, deep nesting, cycles), each a status and a message, never a crash. */
 #include <stdlib.h>
@@ -110,7 +111,7 @@ static void hostile(void) {
     REFUSED("a numpy global in a torch pickle", "\x80\x02" "cnumpy\ndtype\n.", "numpy.dtype");
     REFUSED("INST", "\x80\x02(cos\nsystem\ni.", "global os.system");
     REFUSED("OBJ", "\x80\x02(o.", "opcode 0x6f ('o')");
-    REFUSED("NEWOBJ", "\x80\x02))\x81.", "opcode 0x81");
+    REFUSED("NEWOBJ of a tuple", "\x80\x02))\x81.", "NEWOBJ of a tuple");
     REFUSED("EXT1", "\x80\x02\x82\x01.", "opcode 0x82");
     REFUSED("protocol 5", "\x80\x05N.", "protocol 5");
     REFUSED("empty", "", "truncated");
@@ -218,8 +219,21 @@ static void bad_archives(void) {
     pk_op(&pk, '.');
     b = wrap(&pk);
     CHECK_STATUS(load_bytes("model.pth", b.p, b.n, &w), DP_ERR_FORMAT);
-    CHECK_ERROR_MENTIONS("model.pth: archive/data.pkl: pickle offset 2: global torchvision.models.resnet.ResNet");
-    CHECK_ERROR_MENTIONS("model.state_dict()");
+    CHECK_ERROR_MENTIONS("model.pth: archive/data.pkl: the model (a pickled torchvision.models.resnet.ResNet) has no "
+                         "_parameters");
+    free(b.p);
+    /* A module that is its own submodule: the key path grows until it is refused. */
+    static const char cyclic[] = "\x80\x02" "cm\nM\n)\x81q\x00}(X\x0b\x00\x00\x00_parametersq\x01}X\x08\x00\x00\x00"
+                                 "_buffers}X\x08\x00\x00\x00_modules}(X\x01\x00\x00\x00" "ah\x00uub.";
+    b = wrap(&(fx_buf){(uint8_t *)cyclic, sizeof cyclic - 1, 0});
+    CHECK_STATUS(load_bytes("cyclic.pth", b.p, b.n, &w), DP_ERR_FORMAT);
+    CHECK_ERROR_MENTIONS("nested beyond 256 characters");
+    free(b.p);
+    /* In a pickled model, a class may be named and instantiated as data, never called. */
+    static const char call[] = "\x80\x02" "cposix\nsystem\nX\x0b\x00\x00\x00touch pwned\x85R.";
+    b = wrap(&(fx_buf){(uint8_t *)call, sizeof call - 1, 0});
+    CHECK_STATUS(load_bytes("evil.pth", b.p, b.n, &w), DP_ERR_FORMAT);
+    CHECK_ERROR_MENTIONS("evil.pth: archive/data.pkl: pickle offset 33: global posix.system is not allowed");
     free(b.p);
     free(pk.p);
 

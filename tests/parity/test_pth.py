@@ -2,8 +2,8 @@
 architecture, a .pth saved by the installed PyTorch gives exactly the logits of the same weights
 as .npz and .safetensors (and PyTorch's within 1e-4 of max |logit|); float16/bfloat16/float64
 state dicts match safetensors of the same dtype; Parameters (keep_vars), a training checkpoint,
-strided views and shared storages load; missing, mis-shaped, whole-model and legacy files fail
-naming what is wrong."""
+strided views, shared storages and a whole torch.save(model) load; missing, mis-shaped, legacy
+files and a pickle that would call os.system fail naming what is wrong."""
 import os
 import subprocess
 import sys
@@ -96,10 +96,17 @@ def test_variants_give_the_same_logits(files):
         "params.pth": model.state_dict(keep_vars=True),
         "checkpoint.pth": {"epoch": 3, "state_dict": sd, "optimizer": opt.state_dict(), "best": 0.5},
         "views.pth": views,
+        "whole.pth": model,
     }
     for name, obj in variants.items():
         y, _ = run_infer("resnet18_cifar", x, 10, saved(files, name, obj))
         assert np.array_equal(y, ref), name
+
+
+class Evil:
+    """Unpickled by Python, this would run a shell command."""
+    def __reduce__(self):
+        return (os.system, ("touch " + os.path.join(TMP, "pwned"),))
 
 
 def infer_fails(weights, arch="resnet18_cifar"):
@@ -119,7 +126,8 @@ def test_bad_files_are_named(files):
     assert "tensor layer2.0.conv1.weight is missing" in infer_fails(saved(files, "missing.pth", missing))
     shaped = dict(sd, **{"linear.weight": torch.zeros(10, 256)})
     assert "tensor linear.weight has shape [10,256], expected [10,512]" in infer_fails(saved(files, "shape.pth", shaped))
-    whole = infer_fails(saved(files, "whole.pth", model))
-    assert "whole.pth" in whole and "is not allowed" in whole and "model.state_dict()" in whole
+    evil = infer_fails(saved(files, "evil.pth", {"conv1.weight": Evil()}))
+    assert "evil.pth" in evil and "global posix.system is not allowed" in evil
+    assert not os.path.exists(os.path.join(TMP, "pwned"))
     legacy = infer_fails(saved(files, "legacy.pth", sd, _use_new_zipfile_serialization=False))
     assert "legacy format" in legacy and "DP_ERR_UNSUPPORTED" in legacy
