@@ -7,7 +7,7 @@
  * shape, scratchpad and activation buffers). A dp_exec belongs to one thread at a time.
  *
  * Architectures: "resnet18", "mobilenet_v2" (torchvision), "resnet18_cifar", "mobilenetv2_cifar"
- * (pytorch-cifar). Weights come from .npz or .safetensors files keyed by PyTorch state_dict()
+ * (pytorch-cifar). Weights come from .pth (torch.save), .npz or .safetensors files keyed by PyTorch state_dict()
  * names; without a file the weights are a deterministic function of the seed.
  * Inputs are float32 NCHW with C = 3 and H, W >= 32; outputs are logits [N, num_classes].
  */
@@ -43,7 +43,7 @@ DP_API void dp_model_opts_init_sized(dp_model_opts *opts, size_t size);
 /* Names of the supported architectures, NULL-terminated. Static storage. */
 DP_API const char *const *dp_model_arch_names(void);
 
-/* Load arch with weights from weights_path (.npz or .safetensors; NULL = seeded init).
+/* Load arch with weights from weights_path (.pth, .npz or .safetensors; NULL = seeded init).
  * opts may be NULL for defaults. Errors: DP_ERR_NOT_FOUND (unknown arch, missing tensor),
  * DP_ERR_SHAPE (tensor of the wrong shape), DP_ERR_FORMAT (corrupt or truncated file; a NaN or
  * infinite value in a tensor the model uses; a negative BatchNorm running_var), DP_ERR_IO,

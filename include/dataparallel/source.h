@@ -46,8 +46,10 @@ DP_API dp_normalize dp_normalize_identity(void);
 DP_API dp_status dp_dataset_synthetic(int64_t n, int c, int h, int w, uint64_t seed, dp_dataset **out);
 /* A float32 .npy of shape [N,C,H,W] (loaded into memory). No labels. */
 DP_API dp_status dp_dataset_npy(const char *path, dp_dataset **out);
-/* CIFAR-10 binary: a .bin file, a directory holding data_batch_*.bin / test_batch.bin, or the
- * cifar-10-binary.tar.gz archive. norm may be NULL (CIFAR-10 statistics). */
+/* CIFAR-10, binary or python version (recognised by content): a batch file (data_batch_1.bin,
+ * data_batch_1), a directory holding data_batch_* / test_batch, or the cifar-10-binary.tar.gz /
+ * cifar-10-python.tar.gz archive. Python batches are pickles read by a restricted unpickler that
+ * runs nothing (docs/data.md). norm may be NULL (CIFAR-10 statistics). */
 DP_API dp_status dp_dataset_cifar10(const char *path, const dp_normalize *norm, dp_dataset **out);
 /* Fashion-MNIST (or MNIST) IDX files, e.g. Debian's dataset-fashion-mnist package
  * (/usr/share/datasets/fashion-mnist): a directory (its t10k test pair, 10 000 samples) or a

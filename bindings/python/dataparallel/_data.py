@@ -131,13 +131,14 @@ class Dataset:
 
     @classmethod
     def cifar10(cls, path, normalize="cifar10"):
-        """CIFAR-10 binary data, with labels.
+        """CIFAR-10 data, binary or python version (recognised by content), with labels.
 
         Parameters
         ----------
         path : str or os.PathLike
-            A data_batch_N.bin / test_batch.bin file, a directory of them, or
-            cifar-10-binary.tar.gz.
+            A data_batch_N.bin / test_batch.bin file (or the python version's pickled
+            data_batch_N / test_batch, read without running anything), a directory of them, or
+            cifar-10-binary.tar.gz / cifar-10-python.tar.gz.
         normalize : str or (mean[3], std[3]), default "cifar10"
             "cifar10" (its usual mean/std), "fashion-mnist", "identity" (values in [0, 1]) or
             per-channel mean and std.

@@ -66,7 +66,8 @@ class Model:
         "resnet18", "mobilenet_v2" (torchvision) or "resnet18_cifar", "mobilenetv2_cifar"
         (pytorch-cifar), ...; see :func:`dataparallel.arch_names`.
     weights : str or os.PathLike, optional
-        A .npz or .safetensors file keyed by PyTorch ``state_dict()`` names (e.g.
+        A .pth/.pt file (``torch.save(m.state_dict(), f)``), a .npz or a .safetensors file keyed
+        by PyTorch ``state_dict()`` names (e.g.
         ``np.savez(f, **{k: v.numpy() for k, v in m.state_dict().items()})``). None: seeded
         deterministic weights.
     classes : int, optional
