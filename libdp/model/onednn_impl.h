@@ -80,6 +80,9 @@ typedef struct dpo_shape {
     void *out_ptr;
     size_t arena_size;        /* arena bytes this shape needs */
     size_t scratch;           /* scratchpad bytes the largest step needs */
+    /* Runs as consecutive slices of these two held shapes (NULL: runs its own steps), where
+     * timing at prepare found slices faster per sample (onednn_exec.c, run_sliced). */
+    struct dpo_shape *slice, *rest;
 } dpo_shape;
 
 #define DPO_USER ((size_t)-1)

@@ -1,7 +1,8 @@
-/* Each convolution algorithm the selector can pick (docs/engine.md, "Choosing each convolution"),
- * forced in turn with DP_CONV_ALGO, keeps parity with the reference backend (fp32 <= 1e-4 of max
- * |logit|, same top-1; bf16 <= 3e-2 where the CPU has it); the automatic choice is remembered per
- * model, so a second exec builds the same implementations without timing; a bad value is refused. */
+/* The engine's timed choices (docs/engine.md, "Choosing each convolution" and "Large batches as
+ * slices"). Each convolution algorithm, forced in turn with DP_CONV_ALGO, keeps parity with the
+ * reference backend (fp32 <= 1e-4 of max |logit|, same top-1; bf16 <= 3e-2 where the CPU has it);
+ * the automatic choice is remembered per model, so a second exec builds the same implementations
+ * without timing; a bad value is refused. A batch run as slices keeps parity and creates nothing. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <dnnl.h>
 #include <stdio.h>
@@ -95,6 +96,48 @@ static void remembered(void) {
     dp_model_free(m);
 }
 
+static dpo_shape *shape_of(const dp_exec *e, int n) {
+    const dpo_exec *x = e->impl;
+    for (int i = 0; i < x->nshapes; i++)
+        if (x->shapes[i]->n == n) return x->shapes[i];
+    return NULL;
+}
+
+/* The slicing choices are stored before preparing, so both paths are certain whatever timing
+ * would say on this machine. */
+static void sliced(void) {
+    dp_model *ref = load("mobilenetv2_cifar", DP_PRECISION_FP32, DP_BACKEND_REFERENCE);
+    dp_model *m = load("mobilenetv2_cifar", DP_PRECISION_FP32, DP_BACKEND_ONEDNN);
+    dp_exec *e = NULL;
+    float *x = dpt_random_input(20, 32, 32, 8), yr[200], yd[200], y12[120];
+    if (!ref || !m || !x) goto done;
+    CHECK_OK(dpo_choice_put(m->impl, -1, 20, 32, 32, 1, 1));
+    CHECK_OK(dpo_choice_put(m->impl, -1, 12, 32, 32, 1, 0));
+    CHECK_OK(dp_exec_create(m, 1, &e));
+    CHECK_OK(dp_exec_prepare(e, 20, 32, 32));
+    CHECK_OK(dp_exec_prepare(e, 12, 32, 32));
+    const dpo_shape *s20 = shape_of(e, 20), *s12 = shape_of(e, 12);
+    CHECK(s20 && s20->slice && s20->slice->n == 8 && s20->rest && s20->rest->n == 4 && s20->nsteps == 0);
+    CHECK(s12 && !s12->slice && s12->nsteps > 0);
+    dp_exec_stats before = {.size = sizeof before}, after = {.size = sizeof after};
+    CHECK_OK(dp_exec_get_stats(e, &before));
+    CHECK_OK(dp_exec_run(e, x, 20, 32, 32, yd));
+    CHECK_OK(dp_exec_run(e, x, 12, 32, 32, y12));
+    CHECK_OK(dp_exec_get_stats(e, &after));
+    CHECK(after.primitives_created == before.primitives_created);
+    dp_exec *er = NULL;
+    CHECK_OK(dp_exec_create(ref, 1, &er));
+    CHECK_OK(dp_exec_run(er, x, 20, 32, 32, yr));
+    double d = dpt_rel_diff(yd, yr, 200), d12 = dpt_rel_diff(y12, yr, 120);
+    CHECK_MSG(d <= 1e-4 && d12 <= 1e-4, "sliced: rel diff %g, whole: %g vs reference", d, d12);
+    dp_exec_free(er);
+done:
+    dp_exec_free(e);
+    free(x);
+    dp_model_free(ref);
+    dp_model_free(m);
+}
+
 int main(void) {
     dp_model_opts o;
     dp_model_opts_init(&o);
@@ -113,6 +156,7 @@ int main(void) {
         forced(algos[i], "mobilenetv2_cifar", bf16, expect[i] ? -1 : 0); /* Winograd fits its stem only */
     }
     remembered();
+    sliced();
     setenv("DP_CONV_ALGO", "fastest", 1);
     dp_model *m = NULL;
     dp_model_opts_init(&o);
