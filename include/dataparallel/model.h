@@ -22,8 +22,11 @@ extern "C" {
 
 typedef struct dp_model dp_model;
 typedef struct dp_exec dp_exec;
+typedef struct dp_calibration dp_calibration;
+typedef struct dp_dataset dp_dataset;
 
-typedef enum dp_precision { DP_PRECISION_FP32 = 0, DP_PRECISION_BF16 = 1 } dp_precision;
+/* INT8: post-training static quantization (docs/models.md, "int8"): needs a dp_calibration. */
+typedef enum dp_precision { DP_PRECISION_FP32 = 0, DP_PRECISION_BF16 = 1, DP_PRECISION_INT8 = 2 } dp_precision;
 typedef enum dp_model_backend { DP_BACKEND_ONEDNN = 0, DP_BACKEND_REFERENCE = 1 } dp_model_backend;
 
 typedef struct dp_model_opts {
@@ -34,6 +37,8 @@ typedef struct dp_model_opts {
     uint64_t seed;               /* weights when no file is given; default 0 */
     int allow_nonfinite;         /* 1: load NaN/inf weights (for debugging a training run);
                                     default 0: they are DP_ERR_FORMAT naming the tensor */
+    const dp_calibration *calibration; /* activation ranges for DP_PRECISION_INT8 (required
+                                    then, ignored otherwise); read during dp_model_load only */
 } dp_model_opts;
 
 /* Defaults into *opts (a macro: see "Sized structs" in core.h). */
@@ -47,7 +52,9 @@ DP_API const char *const *dp_model_arch_names(void);
  * opts may be NULL for defaults. Errors: DP_ERR_NOT_FOUND (unknown arch, missing tensor),
  * DP_ERR_SHAPE (tensor of the wrong shape), DP_ERR_FORMAT (corrupt or truncated file; a NaN or
  * infinite value in a tensor the model uses; a negative BatchNorm running_var), DP_ERR_IO,
- * DP_ERR_UNSUPPORTED (bf16 on a CPU without AVX512-BF16). dp_last_error() names file and tensor. */
+ * DP_ERR_UNSUPPORTED (bf16 on a CPU without AVX512-BF16), DP_ERR_INVALID_ARG (int8 without a
+ * calibration, or one measured for another arch, class count or weights).
+ * dp_last_error() names file and tensor. */
 DP_API dp_status dp_model_load(const char *arch, const char *weights_path, const dp_model_opts *opts,
                                dp_model **out);
 DP_API void dp_model_free(dp_model *model);
@@ -110,6 +117,44 @@ typedef struct dp_exec_stats {
 
 /* Fill the first stats->size bytes of *stats. Same thread rules as dp_exec_run(). */
 DP_API dp_status dp_exec_get_stats(const dp_exec *exec, dp_exec_stats *stats);
+
+/* ---- int8 calibration -------------------------------------------------------------------------
+ * An int8 model needs the range of every activation tensor. dp_model_calibrate() measures them by
+ * running the model's weights in fp32 (reference backend) over samples of a data set; the result
+ * can be saved next to the weights (a small text file, docs/formats.md) and loaded by every
+ * worker, and is tied to the arch, class count and weights it was measured with: loading it for
+ * other ones is an error naming the file. A dp_calibration is immutable and may be shared. */
+
+typedef enum dp_calib_method {
+    DP_CALIB_MINMAX = 0,     /* range = largest |x| seen */
+    DP_CALIB_PERCENTILE = 1  /* range = that percentile of |x| (outliers saturate instead) */
+} dp_calib_method;
+
+typedef struct dp_calib_opts {
+    size_t size;             /* set by dp_calib_opts_init() */
+    dp_calib_method method;  /* default DP_CALIB_MINMAX */
+    double percentile;       /* DP_CALIB_PERCENTILE: in (50, 100]; default 99.99 */
+} dp_calib_opts;
+
+DP_API void dp_calib_opts_init_sized(dp_calib_opts *opts, size_t size);
+#define dp_calib_opts_init(opts) DP_SIZED_INIT(dp_calib_opts_init, opts)
+
+/* Measure activation ranges of model's weights over samples 0..n-1 of ds (1 <= n <= count;
+ * shape [3,H,W], H, W >= 32). model is any loaded model; its weights are read again from the file
+ * it was loaded from (or its seed), which must not have changed. opts may be NULL. Errors:
+ * DP_ERR_INVALID_ARG (n out of range, a NaN/inf input naming the sample), DP_ERR_SHAPE (data set
+ * shape), errors of dp_model_load and dp_dataset_get. Runs on the calling thread. */
+DP_API dp_status dp_model_calibrate(const dp_model *model, const dp_dataset *ds, int64_t n,
+                                    const dp_calib_opts *opts, dp_calibration **out);
+/* Write / read the text file of docs/formats.md ("Calibration files"). Load checks the file
+ * completely (DP_ERR_FORMAT naming file and line); whether it fits a model is checked by
+ * dp_model_load. */
+DP_API dp_status dp_calibration_save(const dp_calibration *cal, const char *path);
+DP_API dp_status dp_calibration_load(const char *path, dp_calibration **out);
+DP_API void dp_calibration_free(dp_calibration *cal);
+/* Arch and sample count it was measured with (static while cal lives). */
+DP_API const char *dp_calibration_arch(const dp_calibration *cal);
+DP_API int64_t dp_calibration_samples(const dp_calibration *cal);
 
 /* Index of the largest logit in each row (first on ties): top1[n]. */
 DP_API void dp_argmax(const float *logits, int n, int num_classes, int *top1);

@@ -7,6 +7,7 @@
 
 #include "graph_build.h"
 #include "model_impl.h"
+#include "ref_impl.h"
 #include "util/sized.h"
 #include "util/util.h"
 
@@ -58,7 +59,7 @@ DP_API dp_status dp_model_load(const char *arch, const char *weights_path, const
     if (st != DP_OK) return st;
     if (o.num_classes < 1)
         return dpi_error(DP_ERR_INVALID_ARG, "dp_model_load: num_classes %d must be >= 1", o.num_classes);
-    if (o.precision != DP_PRECISION_FP32 && o.precision != DP_PRECISION_BF16)
+    if (o.precision != DP_PRECISION_FP32 && o.precision != DP_PRECISION_BF16 && o.precision != DP_PRECISION_INT8)
         return dpi_error(DP_ERR_INVALID_ARG, "dp_model_load: unknown precision %d", (int)o.precision);
     const dpi_backend *be;
     if (o.backend == DP_BACKEND_ONEDNN) be = &dpi_backend_onednn;
@@ -67,6 +68,10 @@ DP_API dp_status dp_model_load(const char *arch, const char *weights_path, const
     if (o.backend == DP_BACKEND_REFERENCE && o.precision == DP_PRECISION_BF16)
         return dpi_error(DP_ERR_UNSUPPORTED, "the reference backend computes in fp32 only; use the onednn "
                          "backend for bf16");
+    if (o.precision == DP_PRECISION_INT8 && !o.calibration)
+        return dpi_error(DP_ERR_INVALID_ARG, "dp_model_load: int8 needs opts.calibration (from dp_model_calibrate or "
+                         "dp_calibration_load)");
+    if (o.backend == DP_BACKEND_REFERENCE && o.precision == DP_PRECISION_INT8) be = &dpi_backend_reference_int8;
 
     dp_model *m = calloc(1, sizeof *m);
     dpi_weights *w = NULL;
@@ -81,17 +86,28 @@ DP_API dp_status dp_model_load(const char *arch, const char *weights_path, const
     m->first = 0;
     m->last = m->graph.n;
     if ((s = dpi_model_units_init(m))) goto fail;
+    m->seed = o.seed;
+    if (weights_path && !(m->weights_path = dpi_strdup(weights_path))) {
+        s = DP_ERR_NOMEM;
+        goto fail;
+    }
     s = weights_path ? dpi_weights_load(weights_path, &w) : dpi_weights_seeded(&m->graph, o.seed, &w);
     if (s) goto fail;
     if ((s = check_weights(&m->graph, w, o.allow_nonfinite, &m->param_count))) goto fail;
+    if ((s = dpi_weights_hash(&m->graph, w, &m->weights_hash))) goto fail;
+    if (o.precision == DP_PRECISION_INT8 &&
+        (s = dpi_qplan_make(&m->graph, o.calibration, m->weights_hash, &m->quant)))
+        goto fail;
     if ((s = be->model_init(m, w))) goto fail;
     dpi_weights_free(w);
     *out = m;
     return DP_OK;
 fail:
     dpi_weights_free(w);
+    dpi_qplan_free(&m->quant);
     dpi_graph_free(&m->graph);
     free(m->units);
+    free(m->weights_path);
     free(m);
     return s;
 }
@@ -104,6 +120,8 @@ DP_API void dp_model_free(dp_model *model) {
     }
     if (model->be) model->be->model_fini(model);
     free(model->units);
+    dpi_qplan_free(&model->quant);
+    free(model->weights_path);
     dpi_graph_free(&model->graph);
     free(model);
 }

@@ -4,6 +4,7 @@
 
 #include "dataparallel/model.h"
 #include "graph.h"
+#include "quant.h"
 #include "../io/weights.h"
 
 typedef struct dpi_backend dpi_backend;
@@ -31,6 +32,10 @@ struct dp_model {
     int unit_first, unit_last; /* its units [unit_first, unit_last) */
     int nunits;                /* of the whole graph */
     dpi_unit *units;
+    char *weights_path;        /* what it was loaded from (NULL: seed), for dp_model_calibrate */
+    uint64_t seed;
+    uint64_t weights_hash;     /* dpi_weights_hash() of the weights */
+    dpi_qplan quant;           /* int8: every tensor's type and scale */
 };
 
 struct dp_exec {

@@ -121,6 +121,8 @@ dp_status dpo_model_init(dp_model *m, const dpi_weights *w) {
         return dpi_error(DP_ERR_UNSUPPORTED,
                          "bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN reports ISA %s here (use fp32)",
                          dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa()));
+    if (m->precision == DP_PRECISION_INT8)
+        return dpi_error(DP_ERR_UNSUPPORTED, "int8 on the onednn backend is not built yet; use the reference backend");
     int conv_force;
     s = dpo_conv_policy(&conv_force);
     if (s) return s;

@@ -10,29 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model_impl.h"
+#include "ref_impl.h"
 #include "util/util.h"
-
-typedef struct ref_layer {
-    float *weight;       /* CONV [cout, cin/groups*k*k]; LINEAR [cout, cin] */
-    float *bias;         /* [cout] or NULL */
-    float *bn_scale;     /* gamma / sqrt(var + eps), [cout] or NULL */
-    float *bn_mean, *bn_beta;
-} ref_layer;
-
-typedef struct ref_model {
-    ref_layer *layers;   /* one per graph node */
-} ref_model;
-
-typedef struct ref_exec {
-    int h, w;            /* prepared input size (0: none) */
-    float **out;         /* per node: [cout, oh, ow] of the sample being computed */
-    int *oh, *ow;
-    float *col;          /* im2col scratch for one sample */
-    size_t col_cap;
-    double *layer_ms;
-    uint64_t calls;
-} ref_exec;
 
 static float *copy_param(const dpi_weights *w, const char *module, const char *field, int ndim,
                          const int64_t *shape, dp_status *s) {
@@ -82,7 +61,7 @@ static dp_status init_layer(const dpi_node *nd, const dpi_weights *w, ref_layer 
     return s;
 }
 
-static void model_fini(dp_model *m) {
+void dpr_model_fini(dp_model *m) {
     ref_model *rm = m->impl;
     if (!rm) return;
     for (int i = 0; rm->layers && i < m->graph.n; i++) {
@@ -98,19 +77,19 @@ static void model_fini(dp_model *m) {
     m->impl = NULL;
 }
 
-static dp_status model_init(dp_model *m, const dpi_weights *w) {
+dp_status dpr_model_init(dp_model *m, const dpi_weights *w) {
     ref_model *rm = calloc(1, sizeof *rm);
     if (!rm) return dpi_error(DP_ERR_NOMEM, "out of memory preparing %s", m->arch);
     m->impl = rm;
     rm->layers = calloc((size_t)m->graph.n, sizeof *rm->layers);
     if (!rm->layers) {
-        model_fini(m);
+        dpr_model_fini(m);
         return dpi_error(DP_ERR_NOMEM, "out of memory preparing %s", m->arch);
     }
     for (int i = 0; i < m->graph.n; i++) {
         dp_status s = init_layer(&m->graph.nodes[i], w, &rm->layers[i]);
         if (s) {
-            model_fini(m);
+            dpr_model_fini(m);
             return s;
         }
     }
@@ -123,13 +102,17 @@ static void release_buffers(ref_exec *re, int nodes) {
     free(re->oh);
     free(re->ow);
     free(re->col);
+    free(re->dcol);
+    free(re->qin);
     re->out = NULL;
     re->oh = re->ow = NULL;
     re->col = NULL;
+    re->dcol = NULL;
+    re->qin = NULL;
     re->h = re->w = 0;
 }
 
-static dp_status exec_init(dp_exec *e) {
+dp_status dpr_exec_init(dp_exec *e) {
     ref_exec *re = calloc(1, sizeof *re);
     if (re) re->layer_ms = calloc((size_t)e->model->graph.n, sizeof *re->layer_ms);
     if (!re || !re->layer_ms) {
@@ -140,7 +123,7 @@ static dp_status exec_init(dp_exec *e) {
     return DP_OK;
 }
 
-static void exec_fini(dp_exec *e) {
+void dpr_exec_fini(dp_exec *e) {
     ref_exec *re = e->impl;
     if (!re) return;
     release_buffers(re, e->model->graph.n);
@@ -150,7 +133,7 @@ static void exec_fini(dp_exec *e) {
 }
 
 /* Samples run one at a time through the whole network, so buffers depend on h, w only. */
-static dp_status exec_prepare(dp_exec *e, int n, int h, int w) {
+dp_status dpr_exec_prepare(dp_exec *e, int n, int h, int w) {
     ref_exec *re = e->impl;
     const dpi_graph *g = &e->model->graph;
     (void)n;
@@ -160,11 +143,13 @@ static dp_status exec_prepare(dp_exec *e, int n, int h, int w) {
     re->oh = calloc((size_t)g->n, sizeof *re->oh);
     re->ow = calloc((size_t)g->n, sizeof *re->ow);
     if (!re->out || !re->oh || !re->ow) goto nomem;
-    size_t col = 1;
+    size_t col = 1, outmax = 1;
     for (int i = 0; i < g->n; i++) {
         const dpi_node *nd = &g->nodes[i];
         dpi_graph_out_hw(g, i, h, w, &re->oh[i], &re->ow[i]);
-        re->out[i] = malloc((size_t)nd->cout * re->oh[i] * re->ow[i] * sizeof(float));
+        size_t count = (size_t)nd->cout * re->oh[i] * re->ow[i];
+        if (count > outmax) outmax = count;
+        re->out[i] = malloc(count * sizeof(float));
         if (!re->out[i]) goto nomem;
         if (nd->op == DPI_OP_CONV && nd->groups == 1) {
             size_t c = (size_t)nd->cin * nd->k * nd->k * re->oh[i] * re->ow[i];
@@ -174,6 +159,11 @@ static dp_status exec_prepare(dp_exec *e, int n, int h, int w) {
     re->col = malloc(col * sizeof(float));
     if (!re->col) goto nomem;
     re->col_cap = col;
+    if (e->model->precision == DP_PRECISION_INT8) {
+        re->dcol = malloc((col + outmax) * sizeof(double));
+        re->qin = malloc((size_t)3 * h * w * sizeof(float));
+        if (!re->dcol || !re->qin) goto nomem;
+    }
     re->h = h;
     re->w = w;
     return DP_OK;
@@ -183,7 +173,7 @@ nomem:
 }
 
 /* col[(c*k + ky)*k + kx][oy*ow + ox] = x[c][oy*s - p + ky][ox*s - p + kx] (0 outside). */
-static void im2col(const float *x, int c, int ih, int iw, int k, int stride, int pad, int oh, int ow, float *col) {
+void dpr_im2col(const float *x, int c, int ih, int iw, int k, int stride, int pad, int oh, int ow, float *col) {
     for (int ci = 0; ci < c; ci++)
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) {
@@ -199,7 +189,7 @@ static void im2col(const float *x, int c, int ih, int iw, int k, int stride, int
             }
 }
 
-static void depthwise(const float *x, const float *wt, int c, int ih, int iw, int k, int stride, int pad, int oh,
+void dpr_depthwise(const float *x, const float *wt, int c, int ih, int iw, int k, int stride, int pad, int oh,
                       int ow, float *y) {
     for (int ci = 0; ci < c; ci++) {
         const float *xc = x + (size_t)ci * ih * iw, *wc = wt + (size_t)ci * k * k;
@@ -223,12 +213,12 @@ static void run_conv(const dpi_node *nd, const ref_layer *l, const float *x, int
                      int oh, int ow, float *col, float *y) {
     size_t plane = (size_t)oh * ow;
     if (nd->groups != 1) {
-        depthwise(x, l->weight, nd->cin, ih, iw, nd->k, nd->stride, nd->pad, oh, ow, y);
+        dpr_depthwise(x, l->weight, nd->cin, ih, iw, nd->k, nd->stride, nd->pad, oh, ow, y);
     } else {
         int kdim = nd->cin * nd->k * nd->k;
         const float *b = x; /* a 1x1/1 conv needs no im2col: the input already is [cin, h*w] */
         if (!(nd->k == 1 && nd->stride == 1 && nd->pad == 0)) {
-            im2col(x, nd->cin, ih, iw, nd->k, nd->stride, nd->pad, oh, ow, col);
+            dpr_im2col(x, nd->cin, ih, iw, nd->k, nd->stride, nd->pad, oh, ow, col);
             b = col;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nd->cout, (int)plane, kdim, 1.0f, l->weight, kdim, b,
@@ -249,7 +239,7 @@ static void run_conv(const dpi_node *nd, const ref_layer *l, const float *x, int
     }
 }
 
-static void run_maxpool(const dpi_node *nd, const float *x, int ih, int iw, int oh, int ow, float *y) {
+void dpr_maxpool(const dpi_node *nd, const float *x, int ih, int iw, int oh, int ow, float *y) {
     for (int c = 0; c < nd->cin; c++)
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) {
@@ -272,7 +262,7 @@ static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float
     const dpi_graph *g = &e->model->graph;
     const ref_model *rm = e->model->impl;
     const dp_model *m = e->model;
-    dp_status s = exec_prepare(e, n, h, w);
+    dp_status s = dpr_exec_prepare(e, n, h, w);
     if (s) return s;
     int io_in[3], io_out[3];
     dpi_model_io(m, h, w, io_in, io_out);
@@ -280,6 +270,7 @@ static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float
     for (int b = 0; b < n; b++) {
         /* A stage's input stands for the output of the node before its cut. */
         if (m->first > 0) memcpy(re->out[m->first - 1], x + (size_t)b * in_row, in_row * sizeof *x);
+        if (re->observe) re->observe(re->observe_ctx, -1, x + (size_t)b * in_row, in_row);
         for (int i = m->first; i < m->last; i++) {
             const dpi_node *nd = &g->nodes[i];
             const ref_layer *l = &rm->layers[i];
@@ -294,7 +285,7 @@ static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float
                 run_conv(nd, l, in, ih, iw, nd->residual >= 0 ? re->out[nd->residual] : NULL, oh, ow, re->col, y);
                 break;
             case DPI_OP_MAXPOOL:
-                run_maxpool(nd, in, ih, iw, oh, ow, y);
+                dpr_maxpool(nd, in, ih, iw, oh, ow, y);
                 break;
             case DPI_OP_GAP: /* accumulated in double so that large planes lose nothing */
                 for (int c = 0; c < nd->cin; c++) {
@@ -309,6 +300,7 @@ static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float
                 break;
             }
             if (e->profiling) re->layer_ms[i] += (double)(dpi_now_ns() - t0) / 1e6;
+            if (re->observe) re->observe(re->observe_ctx, i, y, (size_t)nd->cout * oh * ow);
         }
         if (m->last < g->n) memcpy(logits + (size_t)b * out_row, re->out[m->last - 1], out_row * sizeof *logits);
     }
@@ -325,7 +317,7 @@ static const char *impl_name(const dpi_node *nd) {
     }
 }
 
-static dp_status exec_profile(const dp_exec *e, dp_layer_profile *out, int cap, int *count) {
+dp_status dpr_exec_profile(const dp_exec *e, dp_layer_profile *out, int cap, int *count) {
     const ref_exec *re = e->impl;
     const dpi_graph *g = &e->model->graph;
     for (int i = 0; i < g->n && i < cap; i++) {
@@ -339,9 +331,9 @@ static dp_status exec_profile(const dp_exec *e, dp_layer_profile *out, int cap, 
 }
 
 /* Buffers depend on h, w only: every batch size is prepared with one. */
-static dp_status exec_prepare_batches(dp_exec *e, int max, int h, int w) { return exec_prepare(e, max, h, w); }
+dp_status dpr_exec_prepare_batches(dp_exec *e, int max, int h, int w) { return dpr_exec_prepare(e, max, h, w); }
 
-static void exec_stats(const dp_exec *e, dp_exec_stats *out) {
+void dpr_exec_stats(const dp_exec *e, dp_exec_stats *out) {
     const ref_exec *re = e->impl;
     memset((char *)out + sizeof out->size, 0, sizeof *out - sizeof out->size);
     out->shapes_held = re->h ? 1 : 0;
@@ -349,13 +341,13 @@ static void exec_stats(const dp_exec *e, dp_exec_stats *out) {
 
 const dpi_backend dpi_backend_reference = {
     .name = "reference",
-    .model_init = model_init,
-    .model_fini = model_fini,
-    .exec_init = exec_init,
-    .exec_prepare = exec_prepare,
-    .exec_prepare_batches = exec_prepare_batches,
+    .model_init = dpr_model_init,
+    .model_fini = dpr_model_fini,
+    .exec_init = dpr_exec_init,
+    .exec_prepare = dpr_exec_prepare,
+    .exec_prepare_batches = dpr_exec_prepare_batches,
     .exec_run = exec_run,
-    .exec_profile = exec_profile,
-    .exec_stats = exec_stats,
-    .exec_fini = exec_fini,
+    .exec_profile = dpr_exec_profile,
+    .exec_stats = dpr_exec_stats,
+    .exec_fini = dpr_exec_fini,
 };

@@ -176,6 +176,8 @@ DP_API dp_status dp_model_split(const dp_model *model, const int *cuts, int ncut
     if (!model || !stages || (ncuts > 0 && !cuts))
         return dpi_error(DP_ERR_INVALID_ARG, "dp_model_split: %s is NULL", !model ? "model" : !stages ? "stages" : "cuts");
     if (model->parent) return dpi_error(DP_ERR_UNSUPPORTED, "dp_model_split: a stage cannot be split again");
+    if (model->precision == DP_PRECISION_INT8 && ncuts > 0) /* stage edges are f32; int8 runs whole graphs */
+        return dpi_error(DP_ERR_UNSUPPORTED, "dp_model_split: an int8 model cannot be split into stages");
     if (ncuts < 0 || ncuts >= model->nunits)
         return dpi_error(DP_ERR_INVALID_ARG, "dp_model_split: %d cuts, %s has %d units (at most %d cuts)", ncuts,
                          model->arch, model->nunits, model->nunits - 1);

@@ -1,0 +1,234 @@
+/* int8: calibration (arguments, the file's round trip and hostile files, fitting a model) and
+ * the reference backend's int8 against its fp32 on every arch. */
+#include <stdlib.h>
+
+#include "model/model_test_util.h"
+#include "test.h"
+
+#define H 32
+#define NCAL 8
+
+static dp_model *load(const char *arch, uint64_t seed, int k, dp_precision p, dp_model_backend be,
+                      const dp_calibration *cal, dp_status want) {
+    dp_model_opts o;
+    dp_model_opts_init(&o);
+    o.backend = be;
+    o.num_classes = k;
+    o.seed = seed;
+    o.precision = p;
+    o.calibration = cal;
+    dp_model *m = NULL;
+    CHECK_STATUS(dp_model_load(arch, NULL, &o, &m), want);
+    return m;
+}
+
+static dp_calibration *calibrate(const dp_model *m, dp_calib_method method) {
+    float *x = dpt_random_input(NCAL, H, H, 11);
+    dp_dataset *ds = NULL;
+    dp_calibration *cal = NULL;
+    dp_calib_opts co;
+    dp_calib_opts_init(&co);
+    co.method = method;
+    CHECK_OK(dp_dataset_from_memory(x, NULL, NCAL, 3, H, H, &ds));
+    CHECK_OK(dp_model_calibrate(m, ds, NCAL, &co, &cal));
+    dp_dataset_free(ds);
+    free(x);
+    return cal;
+}
+
+/* Calibrated int8 (reference) against fp32 on random inputs: close logits on every arch. */
+static void check_arch(const char *arch) {
+    dp_model *f = load(arch, 3, 10, DP_PRECISION_FP32, DP_BACKEND_REFERENCE, NULL, DP_OK);
+    if (!f) return;
+    dp_calibration *cal = calibrate(f, DP_CALIB_MINMAX);
+    dp_model *q = load(arch, 3, 10, DP_PRECISION_INT8, DP_BACKEND_REFERENCE, cal, DP_OK);
+    dp_exec *ef = NULL, *eq = NULL;
+    int n = 2;
+    float *x = dpt_random_input(n, H, H, 5), yf[2 * 10], yq[2 * 10];
+    if (q && dp_exec_create(f, 1, &ef) == DP_OK && dp_exec_create(q, 1, &eq) == DP_OK) {
+        CHECK_OK(dp_exec_run(ef, x, n, H, H, yf));
+        CHECK_OK(dp_exec_run(eq, x, n, H, H, yq));
+        double d = dpt_rel_diff(yq, yf, (size_t)n * 10);
+        /* 8-bit activations through ~20-50 layers of random weights: a few % of the logit range. */
+        CHECK_MSG(d < 0.1, "%s: int8 vs fp32 relative difference %g", arch, d);
+        CHECK(dp_model_precision(q) == DP_PRECISION_INT8);
+        printf("%s: reference int8 vs fp32 max relative difference %.4f\n", arch, d);
+    }
+    free(x);
+    dp_exec_free(ef);
+    dp_exec_free(eq);
+    dp_model_free(q);
+    dp_model_free(f);
+    dp_calibration_free(cal);
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "r");
+    char *buf = calloc(1, 1 << 16);
+    if (f && buf) buf[fread(buf, 1, (1 << 16) - 1, f)] = '\0';
+    if (f) fclose(f);
+    return buf;
+}
+
+/* The saved file with the first occurrence of `from` replaced by `to`, loaded: status and message. */
+static void check_edit(const char *good, const char *from, const char *to, dp_status want, const char *mention) {
+    const char *at = strstr(good, from);
+    CHECK_MSG(at != NULL, "fixture lacks %s", from);
+    if (!at) return;
+    size_t len = strlen(good) + strlen(to) + 1;
+    char *text = malloc(len);
+    snprintf(text, len, "%.*s%s%s", (int)(at - good), good, to, at + strlen(from));
+    write_file("int8_bad.cal", text);
+    dp_calibration *c = NULL;
+    CHECK_STATUS(dp_calibration_load("int8_bad.cal", &c), want);
+    if (mention) CHECK_ERROR_MENTIONS(mention);
+    CHECK(want != DP_OK || c != NULL);
+    dp_calibration_free(c);
+    free(text);
+}
+
+static void check_files(void) {
+    dp_model *f = load("resnet18", 3, 10, DP_PRECISION_FP32, DP_BACKEND_REFERENCE, NULL, DP_OK);
+    if (!f) return;
+    dp_calibration *cal = calibrate(f, DP_CALIB_MINMAX), *pct = calibrate(f, DP_CALIB_PERCENTILE), *back = NULL;
+    CHECK(cal && pct && dp_calibration_samples(cal) == NCAL && strcmp(dp_calibration_arch(cal), "resnet18") == 0);
+    CHECK_OK(dp_calibration_save(cal, "int8.cal"));
+    CHECK_OK(dp_calibration_save(pct, "int8_pct.cal"));
+    CHECK_OK(dp_calibration_load("int8.cal", &back));
+    /* Round trip: the loaded file gives the same int8 model (same logits) as the measured one. */
+    dp_model *a = load("resnet18", 3, 10, DP_PRECISION_INT8, DP_BACKEND_REFERENCE, cal, DP_OK);
+    dp_model *b = load("resnet18", 3, 10, DP_PRECISION_INT8, DP_BACKEND_REFERENCE, back, DP_OK);
+    dp_exec *ea = NULL, *eb = NULL;
+    float *x = dpt_random_input(1, H, H, 9), ya[10], yb[10];
+    if (a && b && dp_exec_create(a, 1, &ea) == DP_OK && dp_exec_create(b, 1, &eb) == DP_OK) {
+        CHECK_OK(dp_exec_run(ea, x, 1, H, H, ya));
+        CHECK_OK(dp_exec_run(eb, x, 1, H, H, yb));
+        CHECK(memcmp(ya, yb, sizeof ya) == 0);
+    }
+    /* A percentile range never exceeds the largest value. */
+    char *mm = read_text("int8.cal"), *pc = read_text("int8_pct.cal");
+    CHECK(strstr(pc, "method percentile 99.99\n") != NULL && strstr(mm, "method minmax\n") != NULL);
+    double rm = 0, rp = 0;
+    const char *lm = strstr(mm, "node layer4.1.conv2 "), *lp = strstr(pc, "node layer4.1.conv2 ");
+    CHECK(lm && lp && sscanf(lm + 20, "%lf", &rm) == 1 && sscanf(lp + 20, "%lf", &rp) == 1 && rp > 0 && rp <= rm);
+
+    /* Fitting a model: another arch, class count or weights is refused, naming the file. */
+    dp_model *m;
+    m = load("resnet18_cifar", 3, 10, DP_PRECISION_INT8, DP_BACKEND_REFERENCE, back, DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("int8.cal: calibration is for arch resnet18");
+    m = load("resnet18", 3, 7, DP_PRECISION_INT8, DP_BACKEND_REFERENCE, back, DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("7");
+    m = load("resnet18", 4, 10, DP_PRECISION_INT8, DP_BACKEND_REFERENCE, back, DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("other weights");
+    m = load("resnet18", 3, 10, DP_PRECISION_INT8, DP_BACKEND_REFERENCE, NULL, DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("calibration");
+    (void)m;
+
+    /* Hostile files: every one a named DP_ERR_FORMAT / DP_ERR_IO, never a crash or a model. */
+    dp_calibration *c = NULL;
+    CHECK_STATUS(dp_calibration_load("int8_missing.cal", &c), DP_ERR_IO);
+    CHECK_STATUS(dp_calibration_load(".", &c), DP_ERR_IO);
+    write_file("int8_bad.cal", "");
+    CHECK_STATUS(dp_calibration_load("int8_bad.cal", &c), DP_ERR_FORMAT);
+    CHECK_ERROR_MENTIONS("int8_bad.cal:1");
+    check_edit(mm, "dp-calibration 1", "dp-calibration 2", DP_ERR_FORMAT, "not a calibration file");
+    check_edit(mm, "\nend\n", "\n", DP_ERR_FORMAT, "cut-off");
+    check_edit(mm, "\nend\n", "\nend\nmore\n", DP_ERR_FORMAT, "after");
+    check_edit(mm, "node conv1 ", "node conv1 nan #", DP_ERR_FORMAT, "not a number");
+    check_edit(mm, "node conv1 ", "node conv1 -", DP_ERR_FORMAT, "not a number");
+    check_edit(mm, "node conv1 ", "node conv1 1e999", DP_ERR_FORMAT, "not a number");
+    check_edit(mm, "node conv1 ", "node conv1 1 ", DP_ERR_FORMAT, "not a number");
+    check_edit(mm, "node conv1 ", "node conv/1 ", DP_ERR_FORMAT, "bad node name");
+    check_edit(mm, "classes 10", "classes 2.5", DP_ERR_FORMAT, "integer");
+    check_edit(mm, "classes 10", "classes 0", DP_ERR_FORMAT, "int8_bad.cal:3");
+    check_edit(mm, "weights ", "weights z", DP_ERR_FORMAT, "hex");
+    check_edit(mm, "method minmax", "method median", DP_ERR_FORMAT, "method");
+    check_edit(mm, "samples ", "samples -", DP_ERR_FORMAT, "samples");
+    check_edit(mm, "input ", "input\t", DP_ERR_FORMAT, "input");
+    check_edit(mm, "arch resnet18", "arch ../../etc", DP_ERR_FORMAT, "arch");
+    char long_name[300];
+    memset(long_name, 'x', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    check_edit(mm, "conv1", long_name, DP_ERR_FORMAT, "longer than");
+    check_edit(mm, "\n", "\r\n", DP_OK, NULL); /* CRLF line ends are fine */
+    /* A well-formed file for a graph with a node less loads, and does not fit the model. */
+    check_edit(mm, "node conv1 ", "node conv0 ", DP_OK, NULL);
+    CHECK_OK(dp_calibration_load("int8_bad.cal", &c));
+    m = load("resnet18", 3, 10, DP_PRECISION_INT8, DP_BACKEND_REFERENCE, c, DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("node 0 is conv0");
+    dp_calibration_free(c);
+    c = NULL;
+    /* Larger than any calibration: refused before it is parsed. */
+    FILE *big = fopen("int8_bad.cal", "w");
+    if (big) {
+        for (int i = 0; i < (1 << 20) / 16 + 1; i++) fputs("node abc 1.0000\n", big);
+        fclose(big);
+    }
+    CHECK_STATUS(dp_calibration_load("int8_bad.cal", &c), DP_ERR_FORMAT);
+    CHECK_ERROR_MENTIONS("larger than");
+    CHECK(c == NULL);
+
+    free(x);
+    free(mm);
+    free(pc);
+    dp_exec_free(ea);
+    dp_exec_free(eb);
+    dp_model_free(a);
+    dp_model_free(b);
+    dp_calibration_free(cal);
+    dp_calibration_free(pct);
+    dp_calibration_free(back);
+    dp_model_free(f);
+}
+
+static void check_calibrate_args(void) {
+    dp_model *f = load("resnet18", 3, 10, DP_PRECISION_FP32, DP_BACKEND_REFERENCE, NULL, DP_OK);
+    float *x = dpt_random_input(2, H, H, 1);
+    dp_dataset *ds = NULL, *small = NULL, *grey = NULL;
+    dp_calibration *c = NULL;
+    dp_calib_opts co;
+    dp_calib_opts_init(&co);
+    CHECK_OK(dp_dataset_from_memory(x, NULL, 2, 3, H, H, &ds));
+    CHECK_OK(dp_dataset_from_memory(x, NULL, 2, 3, 16, 16, &small));
+    CHECK_OK(dp_dataset_from_memory(x, NULL, 2, 1, H, H, &grey));
+    CHECK_STATUS(dp_model_calibrate(f, ds, 0, NULL, &c), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("n 0");
+    CHECK_STATUS(dp_model_calibrate(f, ds, 3, NULL, &c), DP_ERR_INVALID_ARG);
+    CHECK_STATUS(dp_model_calibrate(f, small, 2, NULL, &c), DP_ERR_SHAPE);
+    CHECK_ERROR_MENTIONS("[3,16,16]");
+    CHECK_STATUS(dp_model_calibrate(f, grey, 2, NULL, &c), DP_ERR_SHAPE);
+    CHECK_STATUS(dp_model_calibrate(NULL, ds, 2, NULL, &c), DP_ERR_INVALID_ARG);
+    CHECK_STATUS(dp_model_calibrate(f, NULL, 2, NULL, &c), DP_ERR_INVALID_ARG);
+    co.method = DP_CALIB_PERCENTILE;
+    co.percentile = 101;
+    CHECK_STATUS(dp_model_calibrate(f, ds, 2, &co, &c), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("percentile");
+    x[H * H + 5] = NAN;
+    CHECK_STATUS(dp_model_calibrate(f, ds, 2, NULL, &c), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("sample 0");
+    x[H * H + 5] = INFINITY;
+    CHECK_STATUS(dp_model_calibrate(f, ds, 2, NULL, &c), DP_ERR_INVALID_ARG);
+    CHECK(c == NULL);
+    dp_dataset_free(ds);
+    dp_dataset_free(small);
+    dp_dataset_free(grey);
+    free(x);
+    dp_model_free(f);
+}
+
+int main(void) {
+    check_calibrate_args();
+    check_files();
+    const char *const *archs = dp_model_arch_names();
+    for (int i = 0; archs[i]; i++) check_arch(archs[i]);
+    printf("%d passed, %d failed\n", dpt_passed, dpt_failed);
+    return dpt_failed ? 1 : 0;
+}
