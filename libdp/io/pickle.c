@@ -124,7 +124,7 @@ static dp_status pop(dpi_unpickler *up, dpi_pk **o) {
 static dp_status pop_mark(dpi_unpickler *up, dpi_pk ***items, size_t *n) {
     if (!up->mn) return dpi_pk_bad(up, "no MARK on the stack");
     size_t base = up->marks[--up->mn];
-    *items = up->stack + base;
+    *items = up->stack ? up->stack + base : NULL; /* a MARK before any push: no stack yet (NULL + 0 is UB) */
     *n = up->sn - base;
     up->sn = base;
     return DP_OK;

@@ -5,8 +5,8 @@
  *   2  a directory: byte 1 % 4 + 1 files, the content after byte 1 split evenly between
  *      data_batch_1.bin, data_batch_2.bin, test_batch.bin and notes.txt (which is ignored)
  * Oracle: a loaded set has n >= 1 records of DPI_CIFAR10_RECORD bytes, each label 0..9, and a
- * plain (not tar, not gzip) single file gives exactly size / DPI_CIFAR10_RECORD records; a failure
- * names the file or directory. */
+ * plain (not tar, gzip or pickle) single file gives exactly size / DPI_CIFAR10_RECORD records; a
+ * failure names the file or directory. */
 #include <string.h>
 #include <sys/stat.h>
 
@@ -15,9 +15,10 @@
 
 static const char *const dir_files[] = {"data_batch_1.bin", "data_batch_2.bin", "test_batch.bin", "notes.txt"};
 
+/* Binary records as they are: not a tar, not gzip data, not a pickle (the python version). */
 static int is_plain(const uint8_t *p, size_t n) {
     int tar = n >= 512 && memcmp(p + 257, "ustar", 5) == 0, gz = n >= 2 && p[0] == 0x1f && p[1] == 0x8b;
-    return !tar && !gz;
+    return !tar && !gz && !(n >= 1 && p[0] == 0x80);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

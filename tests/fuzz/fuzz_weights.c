@@ -1,7 +1,7 @@
 /* The weights loader as users reach it: dpi_weights_load reads a file and recognises its format by
- * content (zip -> .npz, otherwise .safetensors). Input: the file's bytes (written to a scratch
- * file with no telling extension).
- * Oracle: as fuzz_npz (the looser bound of the two formats); a failure names the file. */
+ * content (torch.save zip -> .pth, other zip -> .npz, else .safetensors). Input: the file's bytes,
+ * written to a scratch file with no telling extension.
+ * Oracle: as fuzz_npz (the loosest bound of the formats); a failure names the file. */
 #include "fuzz.h"
 #include "io/weights.h"
 

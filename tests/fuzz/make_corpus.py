@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Write the seed corpus (corpus/<target>/) and the regression inputs (regress/<target>/) of the
-fuzz targets in this directory, from nothing but the Python standard library, so that every
+fuzz targets in this directory, from the Python standard library (and torch.save / NumPy's pickling
+for the .pth and CIFAR-10 python seeds, which are what users' files come from), so that every
 checked-in input can be regenerated and read here. Run after changing a target's input layout:
     /usr/bin/python3 tests/fuzz/make_corpus.py
 A new target: write a function returning (seeds, regressions), two dicts name -> bytes, and add it
@@ -9,6 +10,7 @@ import gzip
 import io
 import json
 import os
+import pickle
 import shutil
 import struct
 import tarfile
@@ -153,7 +155,7 @@ def t_safetensors():
 
 
 def t_weights():
-    return weight_files(), {"empty": b"", "pk-only": b"PK\3\4"}
+    return dict(weight_files(), pth=t_pth()[0]["state-dict"]), {"empty": b"", "pk-only": b"PK\3\4"}
 
 
 def t_cifar10():
@@ -168,6 +170,7 @@ def t_cifar10():
         "tar-pax-path": b"\0" + tar({long: cifar_records(1)}, tarfile.PAX_FORMAT),
         "tar-gnu-longname": b"\0" + tar({long: cifar_records(1)}, tarfile.GNU_FORMAT),
         "dir-3-files": b"\2\2" + cifar_records(3),
+        "python-batch": b"\0" + cifar_py_batch(1),
     }
     pax = b"4 a\n-4 x\n"  # issue 14 defect 1: a negative record length sent the walk back forever
     huge = tar_header(b"data_batch_1.bin", 0, size_field=b"777777777777")  # issue 14 defect 3: 64 GiB
@@ -223,6 +226,36 @@ def t_trace():
     return seeds, regress
 
 
+def t_pth():
+    import torch  # only here: the other targets need nothing beyond the standard library
+    torch.manual_seed(0)
+    base = torch.arange(8, dtype=torch.float32)
+    sd = {"conv1.weight": torch.arange(6, dtype=torch.float32).reshape(2, 3),
+          "t": base[1:7].reshape(3, 2).t(),  # a strided view at an offset
+          "shared": base,                      # the same storage again
+          "h": torch.tensor([1, -2, 0.5], dtype=torch.float16), "b": torch.tensor([1, 3], dtype=torch.bfloat16),
+          "d": torch.tensor([0.25], dtype=torch.float64), "bn1.num_batches_tracked": torch.tensor(7)}
+    seeds = {}
+    for name, obj in (("state-dict", sd), ("checkpoint", {"epoch": 3, "state_dict": {"fc.bias": base[:2]}})):
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        seeds[name] = buf.getvalue()
+    return seeds, {}
+
+
+def cifar_py_batch(n, protocol=2):
+    import numpy as np  # only here, as above
+    pixels = np.frombuffer(cifar_records(n), np.uint8).reshape(n, RECORD)
+    return pickle.dumps({b"batch_label": b"fuzz seed", b"labels": [int(x) for x in pixels[:, 0]],
+                         b"data": np.ascontiguousarray(pixels[:, 1:])}, protocol=protocol)
+
+
+def t_cifar10_py():
+    seeds = {"batch-2": cifar_py_batch(2), "batch-1-protocol-4": cifar_py_batch(1, 4)}
+    # Found by this target: a MARK before anything was pushed took NULL + 0 (undefined behaviour).
+    return seeds, {"mark-before-any-push": b"\x80\x04(d."}
+
+
 TARGETS = {
     "npy": t_npy,
     "npz": t_npz,
@@ -231,6 +264,8 @@ TARGETS = {
     "cifar10": t_cifar10,
     "idx": t_idx,
     "trace": t_trace,
+    "pth": t_pth,
+    "cifar10_py": t_cifar10_py,
 }
 
 
