@@ -36,4 +36,29 @@ assert json.load(open(f"{t}/pp.json"))["cuts"] == ["layer3.0"]
 assert json.load(open(f"{t}/hy.json"))["replicas"] == 2
 PY
 then ok; else bad "pipeline predictions or JSON"; fi
+
+# split: three plans over one profile; the planner's slowest stage is never predicted slower
+# than the equal-unit split's, and a slower second stage moves the cut later.
+expect 2 "split one stage" -- "$bench" split --arch resnet18_cifar --stages 1
+expect 2 "split speeds count" -- "$bench" split --arch resnet18_cifar --stages 2 --speeds 1
+expect 0 "split" -- "$bench" split --arch resnet18_cifar --stages 2 --iters 2 --json "$tmp/even.json"
+mentions "slowest stage"
+expect 0 "split, slow second stage" -- "$bench" split --arch resnet18_cifar --stages 2 --iters 2 --speeds 1,0.25 \
+    --json "$tmp/slow.json"
+if "$py" - "$tmp" <<'PY'
+import json, sys
+t = sys.argv[1]
+even, slow = (json.load(open(f"{t}/{n}.json")) for n in ("even", "slow"))
+for j in (even, slow):
+    p = {x["method"]: x for x in j["plans"]}
+    assert set(p) == {"optimal", "greedy", "equal-units"}, p
+    assert p["optimal"]["bottleneck_predicted_ms"] <= p["equal-units"]["bottleneck_predicted_ms"] + 1e-9
+    assert p["optimal"]["bottleneck_predicted_ms"] <= p["greedy"]["bottleneck_predicted_ms"] + 1e-9
+    assert all(s["measured_ms"] > 0 for s in p["optimal"]["stages"])
+# The profiles differ between the runs, so only a large speed gap is asserted to move the cut.
+units = ["conv1"] + [f"layer{i}.{j}" for i in range(1, 5) for j in range(2)] + ["avgpool", "linear"]
+cut = lambda j: units.index(j["plans"][0]["stages"][1]["first"])
+assert cut(slow) >= cut(even), (cut(slow), cut(even))
+PY
+then ok; else bad "split plans"; fi
 cli_end

@@ -6,7 +6,7 @@
 #include "flags.h"
 
 /* The subcommands, as bits of dpc_flag.cmds. */
-enum { DPB_INFER = 1, DPB_BATCH = 2, DPB_STREAM = 4, DPB_CAPACITY = 8, DPB_MATRIX = 16 };
+enum { DPB_INFER = 1, DPB_BATCH = 2, DPB_STREAM = 4, DPB_CAPACITY = 8, DPB_MATRIX = 16, DPB_SPLIT = 32 };
 
 /* Every value a dp-bench flag can set (each subcommand reads its own). Fields whose default is
  * "the subcommand's own" (samples) hold -1 until given. */
@@ -31,6 +31,10 @@ typedef struct dpb_opts {
     /* pipelines (docs/pipeline.md) */
     long stages, depth;
     const char *cuts;
+    /* split */
+    dpc_reals speeds;
+    double link_gbps;
+    long iters;
     /* capacity */
     double slo_p99_ms, start_rate, max_rate;
     /* matrix */
@@ -50,6 +54,7 @@ int dpb_infer(const dpc_command *cmd, int argc, char **argv);
 int dpb_run(const dpc_command *cmd, int argc, char **argv);
 int dpb_capacity(const dpc_command *cmd, int argc, char **argv);
 int dpb_matrix(const dpc_command *cmd, int argc, char **argv);
+int dpb_split(const dpc_command *cmd, int argc, char **argv);
 
 /* The matrix's engines by name (libdataparallel first), NULL-terminated. */
 const char *const *dpb_engine_names(void);

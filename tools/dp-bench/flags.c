@@ -13,6 +13,7 @@ enum {
     S = DPB_STREAM,
     C = DPB_CAPACITY,
     M = DPB_MATRIX,
+    P = DPB_SPLIT,
     RUN = B | S | C, /* the subcommands that build a runner */
 };
 
@@ -41,18 +42,18 @@ static const char *host_port(const char *v) {
 
 #define T dpb_opts
 static const dpc_flag flags[] = {
-    {"arch", "A", I, DPC_NAME(T, arch, dpc_arch_names), .help = "architecture", .required = 1},
+    {"arch", "A", I | P, DPC_NAME(T, arch, dpc_arch_names), .help = "architecture", .required = 1},
     {"arch", "A", RUN, DPC_NAME(T, arch, dpc_arch_names), .help = "architecture"},
     {"arch", "LIST", M, DPC_NAMES(T, archs, dpc_arch_names), .help = "architectures"},
     {"strategy", "S", RUN, DPC_NAME(T, strategy, dpc_strategy_names), .help = "partitioner"},
     {"strategies", "LIST", M, DPC_NAMES(T, strategies, dpc_strategy_names), .help = "partitioners"},
     {"workers", "W", RUN, DPC_INT(T, workers, 1, DPC_LIST_MAX), .help = "workers sharing the model"},
     {"workers", "LIST", M, DPC_INTS(T, workers_list, 1, DPC_LIST_MAX), .help = "worker counts"},
-    {"threads", "T", I | RUN | M, DPC_INT(T, threads, 1, 1024), .help = "oneDNN threads per worker"},
-    DPC_MODEL_FLAGS(T, I | RUN),
+    {"threads", "T", I | RUN | M | P, DPC_INT(T, threads, 1, 1024), .help = "oneDNN threads per worker"},
+    DPC_MODEL_FLAGS(T, I | RUN | P),
     {"backend", "B", I, DPC_CHOICE(T, model_backend, dpc_model_backends), .help = "engine (reference: OpenBLAS)"},
-    {"batch", "B", I, DPC_INT(T, batch, 1, 1 << 16), .help = "samples per batch"},
-    {"size", "N", I, DPC_INT(T, size, 32, 4096), .help = "input height and width"},
+    {"batch", "B", I | P, DPC_INT(T, batch, 1, 1 << 16), .help = "samples per batch"},
+    {"size", "N", I | P, DPC_INT(T, size, 32, 4096), .help = "input height and width"},
     {"seconds", "S", I, DPC_REAL(T, seconds, 0, 86400), .help = "timed duration (at least one batch)"},
     {"warmup", "S", I, DPC_REAL(T, warmup, 0, 86400), .help = "untimed warm-up before it"},
     {"profile", NULL, I, DPC_SWITCH(T, profile), .help = "a second pass timing every layer, printed as a table"},
@@ -77,6 +78,11 @@ static const dpc_flag flags[] = {
      .help = "split the model into S pipeline stages: W / S replicas of S stages (docs/pipeline.md)"},
     {"cuts", "LIST", S | C, DPC_STR(T, cuts, NULL),
      .help = "where stages start: unit names (layer3.0,layer4.0) or auto (planned from a profile)"},
+    {"stages", "S", P, DPC_INT(T, stages, 1, DPC_LIST_MAX), .help = "stages to plan"},
+    {"speeds", "LIST", P, DPC_REALS(T, speeds, 1e-6, 1e6), .help = "relative speed of each stage's worker",
+     .def = "1"},
+    {"link-gbps", "G", P, DPC_REAL(T, link_gbps, 0, 1e9), .help = "link between stages, Gbit/s (0: free)"},
+    {"iters", "N", P, DPC_INT(T, iters, 1, 1000000), .help = "timed runs per stage (profile and measurement)"},
     {"depth", "D", S | C, DPC_INT(T, depth, 1, 1 << 16), .help = "micro-batches in flight between two stages"},
     {"worker-timeout", "S", RUN, DPC_REAL(T, worker_timeout_s, 1e-3, 1e6), .help = "mpi: a rank silent S seconds is dead"},
     {"retry", NULL, RUN, DPC_SWITCH(T, retry), .help = "mpi: re-dispatch a dead rank's batch (else it fails)"},
@@ -88,7 +94,7 @@ static const dpc_flag flags[] = {
     {"start-rate", "R", C, DPC_REAL(T, start_rate, 1e-3, 1e9), .help = "rate of the first probe"},
     {"max-rate", "R", C, DPC_REAL(T, max_rate, 1e-3, 1e9), .help = "highest rate probed"},
     {"predictions", "F", B | S, DPC_STR(T, predictions, NULL), .help = "CSV sample_id,worker,top1 of every completed sample"},
-    {"json", "F", I | RUN, DPC_STR(T, json, NULL), .help = "the result as JSON ('-': stdout)"},
+    {"json", "F", I | RUN | P, DPC_STR(T, json, NULL), .help = "the result as JSON ('-': stdout)"},
     {"csv", "F", B | S, DPC_STR(T, csv, NULL), .help = "CSV sink: interval summaries"},
     {"jsonl", "F", B | S, DPC_STR(T, jsonl, NULL), .help = "JSONL sink: one line a sample, then the summary"},
     {"prometheus", "HOST:PORT", B | S, DPC_STR(T, prometheus, host_port), .help = "serve /metrics there"},
@@ -151,9 +157,10 @@ static void defaults(unsigned cmd, dpb_opts *o) {
     o->backend = ro.backend;
     dp_stage_opts so;
     dp_stage_opts_init(&so);
-    o->stages = so.stages;
+    o->stages = cmd == DPB_SPLIT ? 2 : so.stages;
     o->depth = so.depth;
     o->cuts = "auto";
+    o->iters = 20;
     o->slo_p99_ms = 10;
     o->start_rate = 100;
     o->max_rate = 100000;
@@ -180,6 +187,9 @@ int dpb_parse(const dpc_command *cmd, int argc, char **argv, dpb_opts *o) {
                                o->workers);
     if (cmd->bit == DPB_STREAM && o->arrival == DP_RATE_TRACE && !o->trace)
         return dpc_usage_error("--arrival trace needs --trace F");
+    if (cmd->bit == DPB_SPLIT && o->stages < 2) return dpc_usage_error("--stages must be at least 2");
+    if (cmd->bit == DPB_SPLIT && o->speeds.n && o->speeds.n != o->stages)
+        return dpc_usage_error("--speeds has %d factors for %ld stages", o->speeds.n, o->stages);
     if (cmd->bit == DPB_CAPACITY && o->start_rate > o->max_rate)
         return dpc_usage_error("--start-rate %g is above --max-rate %g", o->start_rate, o->max_rate);
     return DPC_CONTINUE;

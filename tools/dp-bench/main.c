@@ -9,6 +9,7 @@ static const dpc_command commands[] = {
      dpb_capacity},
     {"matrix", DPB_MATRIX, "Run the stream benchmark over archs x strategies x workers x rates (x engines).",
      "Writes DIR/results.csv, DIR/results.json, DIR/results.md and DIR/cells/*.{json,log}.\n", dpb_matrix},
+    {"split", DPB_SPLIT, "Plan pipeline stages from a per-unit profile and measure each stage.", NULL, dpb_split},
 };
 
 int main(int argc, char **argv) {
