@@ -85,6 +85,7 @@ dp_status pydp_source_create(dp_dataset *ds, PyObject *opts, const char *trace_p
 dp_status pydp_partitioner_create(const char *name, const double *seq, int seq_len, PyObject *opts,
                                   dp_partitioner **out);
 dp_status pydp_sink_console(PyObject *opts, int stream, dp_sink **out);
+dp_status pydp_sink_dashboard(PyObject *opts, const char *host_port, dp_sink **out);
 dp_status pydp_runner_create(const dp_model *model, dp_partitioner *partitioner, PyObject *opts, const double *seq,
                              int seq_len, pydp_runner **out);
 PyObject *pydp_runner_opts(const pydp_runner *r);
@@ -138,6 +139,7 @@ dp_status dp_sink_csv_create(const char *path, dp_sink **out);
 dp_status dp_sink_jsonl_create(const char *path, dp_sink **out);
 dp_status dp_sink_prometheus_create(const char *host_port, dp_sink **out);
 int dp_sink_prometheus_port(const dp_sink *sink);
+int dp_sink_dashboard_port(const dp_sink *sink);
 dp_status pydp_sink_callback(pydp_fn *fn, int want_records, dp_sink **out);
 void dp_sink_free(dp_sink *sink);
 

@@ -449,6 +449,17 @@ dp_status pydp_sink_console(PyObject *opts, int stream, dp_sink **out) {
     return dp_sink_console_create(&o, out);
 }
 
+dp_status pydp_sink_dashboard(PyObject *opts, const char *host_port, dp_sink **out) {
+    dp_dashboard_opts o;
+    if (pydp_opts_apply(PYDP_OPTS_DASHBOARD, opts, &o) < 0) return DP_ERR_INVALID_ARG;
+    o.host_port = host_port;
+    dp_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = dp_sink_dashboard_create(&o, out);
+    Py_END_ALLOW_THREADS
+    return st;
+}
+
 /* Sink events: build the dict and call fn(kind, dict) under the GIL. */
 static void sink_event(void *user, const char *kind, PyObject *(*build)(const void *), const void *arg) {
     gil_token g = gil_enter();

@@ -37,10 +37,11 @@ typedef enum pydp_opts_kind {
     PYDP_OPTS_SOURCE,
     PYDP_OPTS_PARTITIONER,
     PYDP_OPTS_CONSOLE,
+    PYDP_OPTS_DASHBOARD,
     PYDP_OPTS_COUNT_
 } pydp_opts_kind;
 /* {field: value} of a struct fresh from its *_opts_init(); kind: "model", "runner", "source",
- * "partitioner" or "console". Only the fields that are plain values (no pointers). */
+ * "partitioner", "console" or "dashboard". Only the fields that are plain values (no pointers). */
 PyObject *pydp_opts_defaults(const char *kind);
 /* *_opts_init(opts), then every field named in the dict values (None or NULL: none; a None value
  * keeps the default). -1 with TypeError/OverflowError naming the option, else 0. */
@@ -90,6 +91,8 @@ dp_status pydp_partitioner_custom(pydp_fn *fn, dp_partitioner **out);
 
 /* opts: dp_console_opts fields; stream: 1 stdout, 2 stderr, 0 the C default. */
 dp_status pydp_sink_console(PyObject *opts, int stream, dp_sink **out);
+/* opts: dp_dashboard_opts fields; host_port: "HOST:PORT". */
+dp_status pydp_sink_dashboard(PyObject *opts, const char *host_port, dp_sink **out);
 /* fn(kind, payload): "start" info dict, "record" result dict (only if want_records), "interval"
  * dict, "summary" (summary JSON string, info dict). */
 dp_status pydp_sink_callback(pydp_fn *fn, int want_records, dp_sink **out);

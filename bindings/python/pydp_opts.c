@@ -53,6 +53,9 @@ static const opt_field partitioner_fields[] = {
 static const opt_field console_fields[] = {
     F(dp_console_opts, live, OPT_INT), F(dp_console_opts, quiet, OPT_BOOL), {NULL, OPT_INT, 0}};
 
+static const opt_field dashboard_fields[] = {
+    F(dp_dashboard_opts, slo_p99_ms, OPT_DOUBLE), F(dp_dashboard_opts, history_rows, OPT_INT), {NULL, OPT_INT, 0}};
+
 #undef F
 
 /* The last struct of each kind this thread handed to the library (pydp_debug_last_opts). */
@@ -62,6 +65,7 @@ static _Thread_local union {
     dp_source_opts source;
     dp_partitioner_opts partitioner;
     dp_console_opts console;
+    dp_dashboard_opts dashboard;
 } last[PYDP_OPTS_COUNT_];
 
 static void init_model(void *o) { dp_model_opts_init((dp_model_opts *)o); }
@@ -69,6 +73,7 @@ static void init_runner(void *o) { dp_runner_opts_init((dp_runner_opts *)o); }
 static void init_source(void *o) { dp_source_opts_init((dp_source_opts *)o); }
 static void init_partitioner(void *o) { dp_partitioner_opts_init((dp_partitioner_opts *)o); }
 static void init_console(void *o) { dp_console_opts_init((dp_console_opts *)o); }
+static void init_dashboard(void *o) { dp_dashboard_opts_init((dp_dashboard_opts *)o); }
 
 static const struct opt_kind {
     const char *name;
@@ -81,6 +86,7 @@ static const struct opt_kind {
     [PYDP_OPTS_SOURCE] = {"source", source_fields, init_source, sizeof(dp_source_opts)},
     [PYDP_OPTS_PARTITIONER] = {"partitioner", partitioner_fields, init_partitioner, sizeof(dp_partitioner_opts)},
     [PYDP_OPTS_CONSOLE] = {"console", console_fields, init_console, sizeof(dp_console_opts)},
+    [PYDP_OPTS_DASHBOARD] = {"dashboard", dashboard_fields, init_dashboard, sizeof(dp_dashboard_opts)},
 };
 
 static const struct opt_kind *find_kind(const char *name) {
@@ -184,6 +190,7 @@ PyObject *pydp_opts_defaults(const char *kind) {
         dp_source_opts s;
         dp_partitioner_opts p;
         dp_console_opts c;
+        dp_dashboard_opts d;
     } o;
     k->init(&o);
     return opts_dict(k, &o);

@@ -25,9 +25,10 @@ NOT_VALUES = {
     "source": {"trace_path"},              # trace=: test_runner
     "partitioner": {"weights", "num_weights"},  # weights=: below
     "console": {"stream"},                 # stream=: below
+    "dashboard": {"host_port"},            # address=: below
 }
 STRUCTS = {"model": "dp_model_opts", "runner": "dp_runner_opts", "source": "dp_source_opts",
-           "partitioner": "dp_partitioner_opts", "console": "dp_console_opts"}
+           "partitioner": "dp_partitioner_opts", "console": "dp_console_opts", "dashboard": "dp_dashboard_opts"}
 PY_NAME = _options.PY_NAMES
 
 
@@ -59,10 +60,17 @@ def source(**kw):
     return dp.Source(dp.Dataset.synthetic(4), **kw)
 
 
+def dashboard(**kw):
+    try:
+        return dp.DashboardSink(**kw)
+    except dp.Error as e:  # built without libmicrohttpd: the struct was still handed over
+        assert e.status == dp.Status.DP_ERR_UNSUPPORTED, e
+
+
 MAKERS = {"model": model, "runner": runner, "source": source, "partitioner": dp.Partitioner,
-          "console": dp.ConsoleSink}
+          "console": dp.ConsoleSink, "dashboard": dashboard}
 SIGNATURES = {"model": dp.Model, "runner": dp.Runner, "source": dp.Source, "partitioner": dp.Partitioner,
-              "console": dp.ConsoleSink}
+              "console": dp.ConsoleSink, "dashboard": dp.DashboardSink}
 
 
 def other_value(kind, field, default):
@@ -141,6 +149,21 @@ def test_console_stream_and_handle_sigint_alias():
     assert dp.capi.pydp_debug_last_opts("console")["quiet"] is True
     runner(handle_sigint=True)
     assert dp.capi.pydp_debug_last_opts("runner")["handle_signals"] is True
+
+
+def test_dashboard_address_reaches_the_library():
+    import urllib.request
+
+    try:
+        board = dp.DashboardSink("127.0.0.1:0", slo_p99_ms=5.0)
+    except dp.Error as e:
+        assert e.status == dp.Status.DP_ERR_UNSUPPORTED
+        pytest.skip("built without libmicrohttpd")
+    assert board.port > 0 and repr(board) == f"DashboardSink(127.0.0.1:{board.port})"
+    with urllib.request.urlopen(board.url, timeout=10) as page:
+        assert page.status == 200
+    with pytest.raises(dp.Error, match="history_rows"):
+        dp.DashboardSink(history_rows=1)
 
 
 SIGNAL_CHILD = textwrap.dedent("""

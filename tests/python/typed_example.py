@@ -69,8 +69,9 @@ def main(tmp: str) -> int:
                             dp.CallbackSink(on_record=keep, on_interval=keep, on_summary=keep, on_start=keep)]
     try:
         prom = dp.PrometheusSink("127.0.0.1:0")
-        print(prom.port, prom.url)
-        sinks.append(prom)
+        board = dp.DashboardSink("127.0.0.1:0", slo_p99_ms=10.0, history_rows=100)
+        print(prom.port, prom.url, board.port, board.url)
+        sinks += [prom, board]
     except dp.Error as e:  # built without libmicrohttpd
         assert e.status == dp.Status.DP_ERR_UNSUPPORTED
 

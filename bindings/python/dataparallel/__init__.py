@@ -8,7 +8,7 @@
                 sinks=[dp.CsvSink("m.csv")])   # dict: offered, completed, latency_ms, ...
 
 Classes: Model, Runner, Partitioner, Dataset, Source, ConsoleSink, CsvSink, JsonlSink,
-PrometheusSink, CallbackSink; errors: Error (a RuntimeError with .status, .code, .message) and
+PrometheusSink, DashboardSink, CallbackSink; errors: Error (a RuntimeError with .status, .code, .message) and
 Status. See docs/python.md. The low-level SWIG module is dataparallel.capi.
 """
 from . import capi
@@ -16,13 +16,13 @@ from ._data import Dataset, Source
 from ._errors import Error, Status
 from ._model import Model, arch_names
 from ._runner import Partitioner, Runner
-from ._sinks import CallbackSink, ConsoleSink, CsvSink, JsonlSink, PrometheusSink, Sink
+from ._sinks import CallbackSink, ConsoleSink, CsvSink, DashboardSink, JsonlSink, PrometheusSink, Sink
 
 __version__ = capi.dp_version_string()
 
 # help() and tracebacks show the public names.
 for _cls in (Model, Runner, Partitioner, Dataset, Source, Sink, ConsoleSink, CsvSink, JsonlSink, PrometheusSink,
-             CallbackSink, Error):
+             DashboardSink, CallbackSink, Error):
     _cls.__module__ = __name__
 del _cls
 
@@ -44,4 +44,4 @@ def build_info():
 
 
 __all__ = ["Model", "Runner", "Partitioner", "Dataset", "Source", "Sink", "ConsoleSink", "CsvSink", "JsonlSink",
-           "PrometheusSink", "CallbackSink", "Error", "Status", "arch_names", "build_info", "__version__"]
+           "PrometheusSink", "DashboardSink", "CallbackSink", "Error", "Status", "arch_names", "build_info", "__version__"]

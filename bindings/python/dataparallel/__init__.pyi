@@ -14,7 +14,7 @@ from . import capi as capi
 
 __version__: str
 __all__ = ["Model", "Runner", "Partitioner", "Dataset", "Source", "Sink", "ConsoleSink", "CsvSink", "JsonlSink",
-           "PrometheusSink", "CallbackSink", "Error", "Status", "arch_names", "build_info", "__version__"]
+           "PrometheusSink", "DashboardSink", "CallbackSink", "Error", "Status", "arch_names", "build_info", "__version__"]
 
 _Path = Union[str, "os.PathLike[str]"]
 _Floats = npt.NDArray[np.float32]
@@ -210,6 +210,16 @@ class JsonlSink(Sink):
 class PrometheusSink(Sink):
     host: str
     def __init__(self, address: str = "127.0.0.1:0") -> None: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def url(self) -> str: ...
+
+class DashboardSink(Sink):
+    host: str
+    def __init__(
+        self, address: str = "127.0.0.1:0", slo_p99_ms: Optional[float] = None, history_rows: Optional[int] = None
+    ) -> None: ...
     @property
     def port(self) -> int: ...
     @property

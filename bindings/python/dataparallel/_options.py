@@ -9,7 +9,7 @@ import string
 
 from . import capi
 
-KINDS = ("model", "runner", "source", "partitioner", "console")
+KINDS = ("model", "runner", "source", "partitioner", "console", "dashboard")
 
 # C enumerations, names in the order of their values.
 ENUMS = {

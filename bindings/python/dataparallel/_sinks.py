@@ -190,6 +190,56 @@ class PrometheusSink(Sink):
         return f"PrometheusSink({self.host}:{self.port})" if self._h is not None else "PrometheusSink(closed)"
 
 
+@document("dashboard")
+class DashboardSink(Sink):
+    """A live dashboard in the browser while it lives (docs/metrics.md, "Dashboard").
+
+    Serves the page ``/`` (self-contained, no other network access) and its feed ``/api/state``
+    (interval rows, per-worker state, the summary once a run ended); it keeps showing the last
+    run until the sink is closed. Keywords left at None take the library's default
+    (``dp_dashboard_opts_init()``).
+
+    Parameters
+    ----------
+    address : str, default "127.0.0.1:0"
+        "HOST:PORT" (C field ``host_port``); PORT 0 picks a free port: read it from :attr:`port`.
+    slo_p99_ms : float, optional
+        Drawn as a line on the latency chart; 0: none. Default $slo_p99_ms.
+    history_rows : int, optional
+        Interval rows kept (oldest dropped first), 16..1000000. Default $history_rows.
+
+    Raises
+    ------
+    Error
+        DP_ERR_BUSY for a port in use, DP_ERR_INVALID_ARG for a malformed address or an option
+        out of range, DP_ERR_UNSUPPORTED when built without libmicrohttpd.
+
+    Examples
+    --------
+    >>> board = dp.DashboardSink(slo_p99_ms=10)
+    >>> print("open", board.url)
+    >>> r.run(src, sinks=[board])
+    """
+
+    def __init__(self, address="127.0.0.1:0", slo_p99_ms=None, history_rows=None):
+        opts = c_options("dashboard", slo_p99_ms=slo_p99_ms, history_rows=history_rows)
+        super().__init__(capi.pydp_sink_dashboard(opts, str(address)))
+        self.host = str(address).rsplit(":", 1)[0]
+
+    @property
+    def port(self):
+        """The TCP port actually bound."""
+        return capi.dp_sink_dashboard_port(self._h.ptr)
+
+    @property
+    def url(self):
+        """``http://HOST:PORT/``."""
+        return f"http://{self.host}:{self.port}/"
+
+    def __repr__(self):
+        return f"DashboardSink({self.host}:{self.port})" if self._h is not None else "DashboardSink(closed)"
+
+
 class CallbackSink(Sink):
     """Calls Python functions with each event, on the runner's metrics thread (never a worker).
 
