@@ -39,6 +39,10 @@ DP_API const char *dp_version_string(void);
 /* What was built in, e.g. "backends=onednn,reference precisions=fp32,bf16 runner=threads,mpi".
  * Static storage. bf16 is listed when compiled in; whether this CPU runs it is a run-time check. */
 DP_API const char *dp_build_info(void);
+/* The instruction set oneDNN uses on this CPU, as oneDNN names it ("cpu_isa_avx512_core_bf16",
+ * "cpu_isa_avx2"), after any DNNL_MAX_CPU_ISA cap: what bf16 support and kernel names depend on.
+ * Static storage. */
+DP_API const char *dp_cpu_isa(void);
 
 /* ---- Status --------------------------------------------------------------------------------- */
 

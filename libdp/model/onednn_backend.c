@@ -22,6 +22,8 @@ dp_status dpo_error(dnnl_status_t st, const char *what, const char *layer) {
 
 /* ---- model: fold BN, keep weights plain, reorder lazily per requested layout ------------------ */
 
+DP_API const char *dp_cpu_isa(void) { return dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa()); }
+
 static int cpu_has_bf16(void) {
     /* The ISA values are nested bit sets, so "at least avx512_core_bf16" is a mask test; it also
      * honours DNNL_MAX_CPU_ISA, which is how the unsupported path is tested. */

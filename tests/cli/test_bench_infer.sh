@@ -18,6 +18,7 @@ need = ["img_per_s", "arch", "batch", "threads", "precision", "iterations", "sec
 missing = [k for k in need if k not in j]
 assert not missing, "missing %s" % missing
 assert j["img_per_s"] > 0 and j["iterations"] >= 1 and j["seconds"] > 0, j
+assert j["machine"]["isa"] and j["machine"]["load_avg_1m"] >= 0, j["machine"]
 assert j["arch"] == "resnet18_cifar" and j["batch"] == 2 and j["threads"] == 1 and j["precision"] == "fp32", j
 # img_per_s is derived from the same run
 assert abs(j["img_per_s"] - j["iterations"] * j["batch"] / j["seconds"]) < 1e-6 * j["img_per_s"], j

@@ -74,6 +74,9 @@ void dpc_add_provenance(cJSON *obj, int argc, char **argv) {
     cJSON *machine = cJSON_AddObjectToObject(obj, "machine");
     cJSON_AddStringToObject(machine, "cpu", dpc_cpu_model());
     cJSON_AddNumberToObject(machine, "cores", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    cJSON_AddStringToObject(machine, "isa", dp_cpu_isa());
+    double load[1];
+    if (getloadavg(load, 1) == 1) cJSON_AddNumberToObject(machine, "load_avg_1m", load[0]);
     size_t len = 1;
     for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 1;
     char *cmd = calloc(len, 1);

@@ -127,8 +127,8 @@ int dpb_infer(const dpc_command *cmd, int argc, char **argv) {
     double ms = timed.seconds * 1e3 / (double)timed.iterations;
     const char *prec = dpc_choice_name(dpc_precisions, o.precision);
     const char *be = dpc_choice_name(dpc_model_backends, o.model_backend);
-    printf("dp-bench infer: %s batch %d %dx%d, %ld thread(s), %s, %s backend on %s (library %s)\n", arch, n, hw, hw,
-           threads, prec, be, dpc_cpu_model(), dp_version_string());
+    printf("dp-bench infer: %s batch %d %dx%d, %ld thread(s), %s, %s backend on %s, oneDNN ISA %s (library %s)\n", arch,
+           n, hw, hw, threads, prec, be, dpc_cpu_model(), dp_cpu_isa(), dp_version_string());
     double cpu_ms = timed.cpu_seconds * 1e3 / (double)timed.iterations;
     printf("%ld batches in %.3f s: %.1f img/s, %.3f ms/batch (CPU %.3f ms/batch, %.0f%% of %ld thread(s))\n",
            timed.iterations, timed.seconds, img_s, ms, cpu_ms, 100.0 * timed.cpu_seconds / timed.seconds / (double)threads,
