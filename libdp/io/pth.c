@@ -51,7 +51,16 @@ static int f32_convertible(dpi_pk_global g, dpi_dtype *dt) {
 
 /* Copy the strided view t of the storage bytes src into contiguous float32. */
 static void gather(const dpi_pk_tensor *t, dpi_dtype dt, int itemsize, const uint8_t *src, int64_t numel, float *dst) {
-    int64_t idx[DPI_PK_MAX_DIMS] = {0}, off = t->offset;
+    int64_t idx[DPI_PK_MAX_DIMS] = {0}, off = t->offset, dense = 1;
+    int contiguous = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) { /* the usual case, converted in one pass */
+        contiguous &= t->shape[d] == 1 || t->stride[d] == dense;
+        dense *= t->shape[d];
+    }
+    if (contiguous) {
+        dpi_convert_to_f32(dt, src + (size_t)off * (size_t)itemsize, (size_t)numel, dst);
+        return;
+    }
     for (int64_t i = 0; i < numel; i++) {
         dpi_convert_to_f32(dt, src + (size_t)off * (size_t)itemsize, 1, dst + i);
         for (int d = t->ndim - 1; d >= 0; d--) { /* odometer: last dimension fastest, as C order */
