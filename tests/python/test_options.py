@@ -20,7 +20,7 @@ from dataparallel import _options
 # Fields passed as explicit arguments (pointers: arrays, paths, streams, callbacks), aliases and
 # the size field: not in the value tables, each covered where noted.
 NOT_VALUES = {
-    "model": set(),
+    "model": {"calibration"},             # int8 calibration (a pointer): not in Python yet
     "runner": {"slowdown", "num_slowdown", "on_result", "on_result_user", "handle_sigint"},  # slowdown: test_runner
     "source": {"trace_path"},              # trace=: test_runner
     "partitioner": {"weights", "num_weights"},  # weights=: below
