@@ -21,6 +21,7 @@ memory are those of a source, and worker processes are forked from a torch-free 
 import argparse
 import csv
 import json
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -707,7 +708,17 @@ def search_capacity(pool, strategy, slo_ms, probe_s, min_samples, start_rate, mi
     return lo, probes
 
 
+def min_samples_for(q, confidence):
+    """The fewest samples for which the q-quantile's order-statistic interval at `confidence` has
+    an upper bound: q^n <= (1 - confidence) / 2 (dataparallel/stats.h, dp_min_samples_for)."""
+    return max(1, math.ceil(math.log((1 - confidence) / 2) / math.log(q) - 1e-9))
+
+
 def cmd_capacity(args):
+    if not 0.5 <= args.confidence < 1:
+        raise SystemExit("capacity: --confidence must be in [0.5, 1)")
+    if args.min_samples is None:
+        args.min_samples = min_samples_for(0.99, args.confidence)
     with pool_from(args, args.arch, args.workers) as pool:
         rate, probes = search_capacity(pool, args.strategy, args.slo_p99_ms, args.seconds,
                                        args.min_samples, args.start_rate, args.min_rate or args.start_rate / 16,
@@ -715,7 +726,8 @@ def cmd_capacity(args):
     # The fields of `dp-bench capacity --json`.
     res = dict(provenance(), engine=args.engine.name, capacity=rate, slo_p99_ms=args.slo_p99_ms, arch=args.arch,
                strategy=args.strategy, workers=args.workers, threads_per_worker=args.threads,
-               max_batch=args.max_batch, max_delay_us=0, probe_seconds=args.seconds, probes=probes)
+               max_batch=args.max_batch, max_delay_us=0, probe_seconds=args.seconds, min_samples=args.min_samples,
+               confidence=args.confidence, probes=probes)
     print("%s %s %s W=%d: capacity %.1f samples/s at p99 <= %g ms" % (
         args.engine.name, args.arch, args.strategy, args.workers, rate, args.slo_p99_ms))
     if args.json:
@@ -845,7 +857,10 @@ def parser(engine=TorchEngine, description=__doc__):
     pc.add_argument("--slo-p99-ms", type=positive_float, default=10.0)
     pc.add_argument("--start-rate", type=positive_float, default=100.0)
     pc.add_argument("--seconds", type=positive_float, default=2.0, help="length of each probe")
-    pc.add_argument("--min-samples", type=positive_int, default=20)
+    pc.add_argument("--confidence", type=float, default=0.95,
+                    help="each probe holds the samples a bounded p99 needs at this confidence")
+    pc.add_argument("--min-samples", type=positive_int, default=None,
+                    help="samples per probe at least (default: what --confidence needs, 368 at 0.95)")
     pc.add_argument("--min-rate", type=positive_float, default=None,
                     help="give up (capacity 0) below this rate (default start-rate / 16)")
     pc.set_defaults(func=cmd_capacity)

@@ -26,5 +26,6 @@
 #include "dataparallel/sink.h"
 #include "dataparallel/split.h"
 #include "dataparallel/pipeline.h"
+#include "dataparallel/stats.h"
 
 #endif

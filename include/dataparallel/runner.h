@@ -104,6 +104,13 @@ typedef struct dp_latency_ms {
     double mean, p50, p90, p99, p999, max;
 } dp_latency_ms;
 
+/* Where the true percentile lies, from the order statistics of the run's samples (docs/metrics.md,
+ * "Confidence"): [0] lower, [1] upper bound in ms; NaN where the run had too few samples on that
+ * side for a bound (dp_min_samples_for()). */
+typedef struct dp_latency_ci {
+    double p50[2], p90[2], p99[2], p999[2];
+} dp_latency_ci;
+
 typedef struct dp_summary {
     size_t size;                /* set by dp_summary_init() */
     int64_t offered;
@@ -132,6 +139,8 @@ typedef struct dp_summary {
                                    a sink's on_record slower than the workers); the counters above
                                    still count those samples */
     int signal;                 /* the signal that stopped the run (SIGINT, SIGTERM) or 0 */
+    dp_latency_ci latency_ci95_ms; /* 95 % confidence intervals of latency_ms's percentiles */
+    dp_latency_ci latency_ci99_ms; /* 99 % */
 } dp_summary;
 
 /* Prepare a summary for a run function to fill: zeroed, its size set (a macro: see "Sized
@@ -164,6 +173,11 @@ DP_API dp_status dp_runner_stop(dp_runner *runner, dp_summary *summary);
  * only serve the coordinator's micro-batches and return an empty summary, so tools print nothing
  * there. 0 otherwise. */
 DP_API int dp_runner_is_worker_rank(const dp_runner *runner);
+
+/* Of the completed samples of the runner's last run: how many (*n) and how many took longer than
+ * slo_ms (*over), to the latency histogram's 0.1 % — the input of dp_quantile_within()
+ * (dataparallel/stats.h). Valid until the next run. */
+DP_API dp_status dp_runner_latency_over(const dp_runner *runner, double slo_ms, int64_t *n, int64_t *over);
 
 /* Write a summary as JSON (the fields of docs/metrics.md). Returns the length it needs, excluding
  * the NUL; writes at most cap bytes. */

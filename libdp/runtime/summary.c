@@ -2,10 +2,12 @@
  * workers' latency histograms, rates, and the straggler flags. Definitions: docs/metrics.md. */
 #include "summary.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataparallel/stats.h"
 #include "pipeline.h"
 #include "runner_impl.h"
 #include "util/sized.h"
@@ -32,6 +34,26 @@ static void flag_stragglers(dp_runner *r) {
         r->ws[k].straggler = r->ws[k].mean_service_ms > r->opts.straggler_factor * median;
     }
 }
+/* The order-statistic interval of each reported percentile at `confidence`, read from the
+ * histogram at the bounding ranks (nearest rank (r - 0.5) / n is rank r). */
+static void latency_ci(const dpi_hist *h, double confidence, dp_latency_ci *out) {
+    static const double qs[4] = {0.5, 0.9, 0.99, 0.999};
+    double *dst[4] = {out->p50, out->p90, out->p99, out->p999};
+    int64_t n = (int64_t)h->count;
+    for (int k = 0; k < 4; k++) {
+        int64_t rank[2] = {0, 0};
+        if (n > 0) dp_quantile_ci_ranks(n, qs[k], confidence, &rank[0], &rank[1]);
+        for (int side = 0; side < 2; side++) {
+            dst[k][side] = NAN;
+            if (rank[side] <= 0) continue;
+            double q = ((double)rank[side] - 0.5) / (double)n;
+            int64_t v;
+            dpi_hist_quantiles(h, &q, 1, &v);
+            dst[k][side] = (double)v * 1e-6;
+        }
+    }
+}
+
 
 void dpi_summary_compute(dp_runner *r, dp_summary *S) {
     const dpi_run *run = &r->run;
@@ -81,12 +103,26 @@ void dpi_summary_compute(dp_runner *r, dp_summary *S) {
     if (S->completed > 0 && t_done > t_first) S->throughput = (double)S->completed / ((t_done - t_first) * 1e-9);
     if (target_rate > 0) S->efficiency_pct = 100.0 * S->throughput / target_rate;
     dpi_hist_latency_ms(r->merged, &S->latency_ms);
+    latency_ci(r->merged, 0.95, &S->latency_ci95_ms);
+    latency_ci(r->merged, 0.99, &S->latency_ci99_ms);
     S->cpu_pct = elapsed > 0 ? 100.0 * (dpi_process_cpu_s() - run->cpu_start) / elapsed : 0;
     S->rss_mb = dpi_peak_rss_mb();
     S->elapsed_s = elapsed;
     S->workers = W;
     S->per_worker = r->ws;
     S->signal = atomic_load(&run->signal);
+}
+
+DP_API dp_status dp_runner_latency_over(const dp_runner *r, double slo_ms, int64_t *n, int64_t *over) {
+    if (!r || !n || !over) return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_latency_over: runner, n or over is NULL");
+    if (!(slo_ms >= 0) || slo_ms > 1e9)
+        return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_latency_over: slo_ms is %g, expected 0 to 1e9", slo_ms);
+    int64_t bound = (int64_t)llround(slo_ms * 1e6);
+    uint64_t le = 0;
+    dpi_hist_count_le(r->merged, &bound, 1, &le);
+    *n = (int64_t)r->merged->count;
+    *over = *n - (int64_t)le;
+    return DP_OK;
 }
 
 void dpi_summary_empty(dp_runner *r, dp_summary *S) {

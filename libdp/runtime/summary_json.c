@@ -1,5 +1,6 @@
 /* dp_summary_to_json: the summary with the field names docs/metrics.md defines. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,19 @@ static cJSON *latency_json(const dp_latency_ms *l) {
     cJSON_AddNumberToObject(o, "p99", l->p99);
     cJSON_AddNumberToObject(o, "p999", l->p999);
     cJSON_AddNumberToObject(o, "max", l->max);
+    return o;
+}
+
+/* [lower, upper] per percentile; null where the run had too few samples for that bound. */
+static cJSON *ci_json(const dp_latency_ci *c) {
+    cJSON *o = cJSON_CreateObject();
+    const char *names[4] = {"p50", "p90", "p99", "p999"};
+    const double *v[4] = {c->p50, c->p90, c->p99, c->p999};
+    for (int k = 0; k < 4; k++) {
+        cJSON *pair = cJSON_AddArrayToObject(o, names[k]);
+        for (int side = 0; side < 2; side++)
+            cJSON_AddItemToArray(pair, isfinite(v[k][side]) ? cJSON_CreateNumber(v[k][side]) : cJSON_CreateNull());
+    }
     return o;
 }
 
@@ -46,6 +60,8 @@ void dpi_summary_json_fill(cJSON *o, const dp_summary *s) {
     cJSON_AddNumberToObject(o, "throughput", s->throughput);
     cJSON_AddNumberToObject(o, "efficiency_pct", s->efficiency_pct);
     cJSON_AddItemToObject(o, "latency_ms", latency_json(&s->latency_ms));
+    cJSON_AddItemToObject(o, "latency_ci95_ms", ci_json(&s->latency_ci95_ms));
+    cJSON_AddItemToObject(o, "latency_ci99_ms", ci_json(&s->latency_ci99_ms));
     cJSON_AddNumberToObject(o, "cpu_pct", s->cpu_pct);
     cJSON_AddNumberToObject(o, "rss_mb", s->rss_mb);
     cJSON_AddNumberToObject(o, "elapsed_s", s->elapsed_s);

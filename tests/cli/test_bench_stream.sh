@@ -79,4 +79,21 @@ if [ ! -e "$DP_LIB_DIR/libdataparallel_mpi.so.0" ]; then
     mentions "libdataparallel_mpi"
 fi
 
+# How sure a p99 is: the samples it needs, and the early-stopping verdict on an objective. 500
+# samples with none over a generous objective show it at 99 % (459 suffice); an objective every
+# sample misses does not hold.
+expect 0 "--min-samples-for" -- "$bench" stream --min-samples-for 0.99
+mentions "quantile 0.99 needs 368 samples"
+expect 0 "--slo-p99-ms generous" -- "$bench" stream --arch resnet18_cifar --rate 500 --samples 500 --quiet \
+  --slo-p99-ms 100000 --json "$tmp/slo.json"
+mentions "p99 <= 100000 ms: holds at 99 % confidence (0 of 500 samples over it)"
+"$py" -c "
+import json, sys; j = json.load(open(sys.argv[1]))
+assert j['slo'] == {'p99_ms': 100000, 'samples': 500, 'over': 0, 'holds_99': True}, j['slo']
+lo, hi = j['latency_ci95_ms']['p99']
+assert lo <= j['latency_ms']['p99'] <= hi, (lo, hi)" "$tmp/slo.json" && ok || bad "slo JSON"
+expect 0 "--slo-p99-ms impossible" -- "$bench" stream --arch resnet18_cifar --rate 500 --samples 100 --quiet \
+  --slo-p99-ms 0.001
+mentions "p99 <= 0.001 ms: does not hold at 99 % confidence (100 of 100 samples over it)"
+
 cli_end

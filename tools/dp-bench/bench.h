@@ -36,7 +36,8 @@ typedef struct dpb_opts {
     double link_gbps;
     long iters;
     /* capacity */
-    double slo_p99_ms, start_rate, max_rate;
+    double slo_p99_ms, start_rate, max_rate, confidence, min_samples_for;
+    long min_samples;
     /* matrix */
     dpc_names archs, strategies, engines;
     dpc_ints workers_list;

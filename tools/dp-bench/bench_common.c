@@ -206,7 +206,23 @@ int dpb_write_predictions(const dpb_env *e, const char *path) {
     return 0;
 }
 
-cJSON *dpb_summary_json(const dp_summary *s, const dpb_opts *o, int argc, char **argv) {
+/* --slo-p99-ms on stream: the early-stopping verdict on the run's samples (docs/metrics.md,
+ * "Confidence"), printed and kept for the JSON. */
+static void slo_verdict(dpb_env *e, const dpb_opts *o) {
+    int64_t n = 0, over = 0;
+    int holds = 0;
+    if (dp_runner_latency_over(e->runner, o->slo_p99_ms, &n, &over) != DP_OK ||
+        dp_quantile_within(n, over, 0.99, 0.99, &holds) != DP_OK)
+        return;
+    e->slo_n = n;
+    e->slo_over = over;
+    e->slo_holds = holds;
+    printf("p99 <= %g ms: %s at 99 %% confidence (%lld of %lld samples over it%s)\n", o->slo_p99_ms,
+           holds ? "holds" : over * 100 > n ? "does not hold" : "not shown", (long long)over, (long long)n,
+           holds || over * 100 > n ? "" : "; more samples could show it");
+}
+
+cJSON *dpb_summary_json(const dpb_env *e, const dp_summary *s, const dpb_opts *o, int argc, char **argv) {
     size_t need = dp_summary_to_json(s, NULL, 0);
     char *text = malloc(need + 1);
     if (!text) return NULL;
@@ -221,6 +237,13 @@ cJSON *dpb_summary_json(const dp_summary *s, const dpb_opts *o, int argc, char *
     cJSON_AddStringToObject(j, "precision", dpc_choice_name(dpc_precisions, o->precision));
     cJSON_AddStringToObject(j, "data", o->data);
     if (o->slowdown.n) cJSON_AddItemToObject(j, "slowdown", cJSON_CreateDoubleArray(o->slowdown.v, o->slowdown.n));
+    if (o->cmd == DPB_STREAM && o->slo_p99_ms > 0) {
+        cJSON *slo = cJSON_AddObjectToObject(j, "slo");
+        cJSON_AddNumberToObject(slo, "p99_ms", o->slo_p99_ms);
+        cJSON_AddNumberToObject(slo, "samples", (double)e->slo_n);
+        cJSON_AddNumberToObject(slo, "over", (double)e->slo_over);
+        cJSON_AddBoolToObject(slo, "holds_99", e->slo_holds);
+    }
     dpc_add_provenance(j, argc, argv);
     return j;
 }
@@ -246,9 +269,10 @@ int dpb_finish_run(dpb_env *e, const dpb_opts *o, dp_status st, const dp_summary
          * write) or was stopped: report it, then the failure. */
         if (s->per_worker) {
             if (!o->quiet) dpb_print_summary(mode, s);
+            if (o->cmd == DPB_STREAM && o->slo_p99_ms > 0) slo_verdict(e, o);
             if (o->predictions) rc |= dpb_write_predictions(e, o->predictions);
             if (o->json) {
-                cJSON *j = dpb_summary_json(s, o, argc, argv);
+                cJSON *j = dpb_summary_json(e, s, o, argc, argv);
                 if (j) dpb_stages_json(j, e, o);
                 rc |= j ? dpc_write_json(o->json, j) : 1;
                 cJSON_Delete(j);

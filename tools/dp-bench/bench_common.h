@@ -24,6 +24,8 @@ typedef struct dpb_env {
     int32_t *pred_worker;        /* --predictions: per sample id, -1 = not completed */
     int32_t *pred_top1;
     int64_t pred_n;
+    int64_t slo_n, slo_over;     /* stream --slo-p99-ms: samples, and those over the objective */
+    int slo_holds;               /* p99 within it at 99 % confidence */
 } dpb_env;
 
 /* Parse argv (dpb_parse), then load model and data, create the partitioner, the source
@@ -46,8 +48,8 @@ void dpb_stages_json(cJSON *j, const dpb_env *e, const dpb_opts *o);
 int dpb_write_predictions(const dpb_env *e, const char *path);
 
 /* The summary as JSON (the library's fields) plus arch, strategy, workers, threads_per_worker,
- * provenance. Caller owns the result. */
-cJSON *dpb_summary_json(const dp_summary *s, const dpb_opts *o, int argc, char **argv);
+ * the --slo-p99-ms verdict, provenance. Caller owns the result. */
+cJSON *dpb_summary_json(const dpb_env *e, const dp_summary *s, const dpb_opts *o, int argc, char **argv);
 
 /* One line with the headline figures, to stdout. */
 void dpb_print_summary(const char *what, const dp_summary *s);

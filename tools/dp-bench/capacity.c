@@ -1,6 +1,7 @@
 /* dp-bench capacity — the highest constant arrival rate whose p99 latency stays within an SLO
  * with nothing dropped. Like perf_analyzer's search: double the rate from --start-rate until a
  * probe fails, then bisect between the last passing and the first failing rate to within 2 %. */
+#include <math.h>
 #include <stdio.h>
 
 #include "bench.h"
@@ -9,13 +10,16 @@
 
 typedef struct probe {
     double rate, p99, throughput, efficiency;
-    int64_t dropped, failed;
+    int64_t dropped, failed, samples;
+    double p99_ci[2]; /* its 95 % interval (NaN: unbounded) */
     int ok;
 } probe;
 
 static int run_probe(dpb_env *e, const dpb_opts *o, double rate, probe *p, int n) {
+    /* At least what a p99 with an upper bound needs (--min-samples): at low rates a probe of
+     * --seconds would hold a few dozen samples, and its "p99" would be its maximum. */
     int64_t samples = (int64_t)(rate * o->seconds);
-    if (samples < 20) samples = 20;
+    if (samples < o->min_samples) samples = o->min_samples;
     dp_source *src = NULL;
     int rc = dpb_make_source(e, o, rate, samples, &src);
     if (rc) return rc;
@@ -29,7 +33,9 @@ static int run_probe(dpb_env *e, const dpb_opts *o, double rate, probe *p, int n
                  .throughput = s.throughput,
                  .efficiency = s.efficiency_pct,
                  .dropped = s.dropped,
-                 .failed = s.failed};
+                 .failed = s.failed,
+                 .samples = samples,
+                 .p99_ci = {s.latency_ci95_ms.p99[0], s.latency_ci95_ms.p99[1]}};
     p->ok = s.latency_ms.p99 <= o->slo_p99_ms && s.dropped == 0 && s.failed == 0;
     if (!o->quiet)
         printf("probe %2d: %10.1f/s  p99 %9.3f ms  dropped %6lld  throughput %9.1f/s  -> %s\n", n, rate, p->p99,
@@ -87,11 +93,18 @@ int dpb_capacity(const dpc_command *cmd, int argc, char **argv) {
         cJSON_AddNumberToObject(j, "max_batch", (double)o.max_batch);
         cJSON_AddNumberToObject(j, "max_delay_us", (double)o.max_delay_us);
         cJSON_AddNumberToObject(j, "probe_seconds", o.seconds);
+        cJSON_AddNumberToObject(j, "min_samples", (double)o.min_samples);
+        cJSON_AddNumberToObject(j, "confidence", o.confidence);
         cJSON *arr = cJSON_AddArrayToObject(j, "probes");
         for (int i = 0; i < n; i++) {
             cJSON *p = cJSON_CreateObject();
             cJSON_AddNumberToObject(p, "rate", probes[i].rate);
             cJSON_AddNumberToObject(p, "p99_ms", probes[i].p99);
+            cJSON_AddNumberToObject(p, "samples", (double)probes[i].samples);
+            cJSON *ci = cJSON_AddArrayToObject(p, "p99_ci95_ms");
+            for (int side = 0; side < 2; side++)
+                cJSON_AddItemToArray(ci, isfinite(probes[i].p99_ci[side]) ? cJSON_CreateNumber(probes[i].p99_ci[side])
+                                                                         : cJSON_CreateNull());
             cJSON_AddNumberToObject(p, "dropped", (double)probes[i].dropped);
             cJSON_AddNumberToObject(p, "failed", (double)probes[i].failed);
             cJSON_AddNumberToObject(p, "throughput", probes[i].throughput);

@@ -90,6 +90,14 @@ static const dpc_flag flags[] = {
     {"straggler-factor", "X", B | S, DPC_REAL(T, straggler_factor, 1.0, 1e6), .help = "flag workers X times slower than the median"},
     {"interval-ms", "MS", B | S, DPC_INT(T, interval_ms, 1, 3600000), .help = "interval of the sinks' summaries"},
     {"slo-p99-ms", "L", C, DPC_REAL(T, slo_p99_ms, 1e-3, 1e6), .help = "latency objective for p99"},
+    {"slo-p99-ms", "L", S, DPC_REAL(T, slo_p99_ms, 1e-3, 1e6),
+     .help = "latency objective: whether p99 is within it at 99 % confidence", .def = "none"},
+    {"confidence", "C", C, DPC_REAL(T, confidence, 0.5, 0.999),
+     .help = "each probe holds the samples a bounded p99 needs at this confidence"},
+    {"min-samples", "N", C, DPC_INT(T, min_samples, 1, 100000000), .help = "samples per probe at least",
+     .def = "what --confidence needs (368 at 0.95)"},
+    {"min-samples-for", "Q", S | C, DPC_REAL(T, min_samples_for, 1e-6, 0.999999),
+     .help = "print how many samples quantile Q needs for a bounded interval, then exit", .def = "none"},
     {"seconds", "S", C, DPC_REAL(T, seconds, 0.01, 3600), .help = "length of each probe (at least 20 samples)"},
     {"start-rate", "R", C, DPC_REAL(T, start_rate, 1e-3, 1e9), .help = "rate of the first probe"},
     {"max-rate", "R", C, DPC_REAL(T, max_rate, 1e-3, 1e9), .help = "highest rate probed"},
@@ -161,7 +169,8 @@ static void defaults(unsigned cmd, dpb_opts *o) {
     o->depth = so.depth;
     o->cuts = "auto";
     o->iters = 20;
-    o->slo_p99_ms = 10;
+    o->slo_p99_ms = cmd == DPB_CAPACITY ? 10 : 0; /* stream: no objective unless given */
+    o->confidence = 0.95;
     o->start_rate = 100;
     o->max_rate = 100000;
     static const char *const archs[] = {"resnet18", "mobilenet_v2", NULL};
@@ -180,6 +189,15 @@ int dpb_parse(const dpc_command *cmd, int argc, char **argv, dpb_opts *o) {
     defaults(cmd->bit, o);
     int rc = dpc_parse(flags, sizeof flags / sizeof flags[0], cmd, argc, argv, o);
     if (rc != DPC_CONTINUE) return rc;
+    if (o->min_samples_for > 0) {
+        /* A question about statistics, answered without loading anything. */
+        printf("quantile %g needs %lld samples for a 95 %% interval with an upper bound, %lld for 99 %% "
+               "(docs/metrics.md, \"Confidence\")\n",
+               o->min_samples_for, (long long)dp_min_samples_for(o->min_samples_for, 0.95),
+               (long long)dp_min_samples_for(o->min_samples_for, 0.99));
+        return DPC_EXIT_OK;
+    }
+    if (cmd->bit == DPB_CAPACITY && o->min_samples == 0) o->min_samples = dp_min_samples_for(0.99, o->confidence);
     if (cmd->bit & RUN && o->slowdown.n > o->workers)
         return dpc_usage_error("--slowdown has %d factors for %ld workers", o->slowdown.n, o->workers);
     if (cmd->bit & RUN && o->workers % o->stages != 0)
