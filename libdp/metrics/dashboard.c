@@ -50,8 +50,7 @@ typedef struct worker_state {
 } worker_state;
 
 typedef struct dash_sink {
-    struct MHD_Daemon *daemon;
-    int port;
+    dpi_http_server http; /* first: dpi_http_sink_port() reads it */
     double slo_p99_ms;
     int cap;                 /* rows held */
     pthread_mutex_t mu;      /* guards everything below: metrics thread vs HTTP thread */
@@ -273,7 +272,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static void dash_destroy(void *user) {
     dash_sink *d = user;
     if (!d) return;
-    if (d->daemon) MHD_stop_daemon(d->daemon); /* joins the HTTP thread; closes the socket */
+    if (d->http.daemon) MHD_stop_daemon(d->http.daemon); /* joins the HTTP thread; closes the socket */
     pthread_mutex_destroy(&d->mu);
     free(d->rows);
     free(d->w);
@@ -309,10 +308,10 @@ DP_API dp_status dp_sink_dashboard_create(const dp_dashboard_opts *opts, dp_sink
     pthread_mutex_init(&d->mu, NULL);
     d->rows = rows;
     d->cap = o.history_rows;
-    d->port = port;
+    d->http.port = port;
     d->slo_p99_ms = o.slo_p99_ms;
-    d->daemon = dpi_http_serve("dashboard", o.host_port, fd, handle, d);
-    if (!d->daemon) {
+    d->http.daemon = dpi_http_serve("dashboard", o.host_port, fd, handle, d);
+    if (!d->http.daemon) {
         dash_destroy(d);
         return DP_ERR_BACKEND;
     }
@@ -327,8 +326,7 @@ DP_API dp_status dp_sink_dashboard_create(const dp_dashboard_opts *opts, dp_sink
 }
 
 DP_API int dp_sink_dashboard_port(const dp_sink *sink) {
-    if (!sink || sink->destroy != dash_destroy) return -1;
-    return ((const dash_sink *)sink->cb.user)->port;
+    return dpi_http_sink_port(sink, dash_destroy);
 }
 
 #else /* built without libmicrohttpd */

@@ -4,6 +4,8 @@
  * use" (DP_ERR_BUSY) is told apart from a bad address (DP_ERR_INVALID_ARG) before any run. */
 #include "http.h"
 
+#include "sink_impl.h"
+
 #ifdef DP_HAVE_MICROHTTPD
 
 #include <errno.h>
@@ -114,6 +116,11 @@ enum MHD_Result dpi_http_reply(struct MHD_Connection *conn, unsigned code, char 
     enum MHD_Result r = MHD_queue_response(conn, code, resp);
     MHD_destroy_response(resp);
     return r;
+}
+
+int dpi_http_sink_port(const dp_sink *sink, void (*destroy)(void *user)) {
+    if (!sink || sink->destroy != destroy) return -1;
+    return ((const dpi_http_server *)sink->cb.user)->port;
 }
 
 int dpi_http_get_only(struct MHD_Connection *conn, const char *method, enum MHD_Result *r) {

@@ -8,7 +8,7 @@
 #include <microhttpd.h>
 #include <stddef.h>
 
-#include "dataparallel/core.h"
+#include "dataparallel/sink.h"
 #include "util/util.h"
 
 /* Connections served at once, per client address, and seconds before an idle one is closed:
@@ -35,6 +35,16 @@ enum MHD_Result dpi_http_reply(struct MHD_Connection *conn, unsigned code, char 
 
 /* GET or HEAD; otherwise a 405 reply has been queued into *r and 0 is returned. */
 int dpi_http_get_only(struct MHD_Connection *conn, const char *method, enum MHD_Result *r);
+
+/* The first member of an HTTP sink's state. */
+typedef struct dpi_http_server {
+    struct MHD_Daemon *daemon;
+    int port;
+} dpi_http_server;
+
+/* The port of `sink` when its destructor is `destroy` (the sink kind asked about, whose state
+ * starts with a dpi_http_server); -1 otherwise. */
+int dpi_http_sink_port(const dp_sink *sink, void (*destroy)(void *user));
 
 /* A growing body: put() appends like printf; after a failed allocation it ignores further puts
  * and `failed` is set. */

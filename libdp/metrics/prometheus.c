@@ -23,8 +23,7 @@
 #define MAX_BUCKETS 32
 
 typedef struct prom_sink {
-    struct MHD_Daemon *daemon;
-    int port;
+    dpi_http_server http; /* first: dpi_http_sink_port() reads it */
     pthread_mutex_t mu; /* guards everything below: metrics thread vs HTTP thread */
     /* Run description (copied: dp_run_info strings live only during a run). */
     char mode[16], arch[64], strategy[64];
@@ -219,7 +218,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static void prom_destroy(void *user) {
     prom_sink *p = user;
     if (!p) return;
-    if (p->daemon) MHD_stop_daemon(p->daemon); /* joins the HTTP thread; closes the socket */
+    if (p->http.daemon) MHD_stop_daemon(p->http.daemon); /* joins the HTTP thread; closes the socket */
     pthread_mutex_destroy(&p->mu);
     free(p->worker_completed);
     free(p->worker_queue);
@@ -239,9 +238,9 @@ DP_API dp_status dp_sink_prometheus_create(const char *host_port, dp_sink **out)
         return dpi_error(DP_ERR_NOMEM, "dp_sink_prometheus_create: out of memory");
     }
     pthread_mutex_init(&p->mu, NULL);
-    p->port = port;
-    p->daemon = dpi_http_serve("prometheus", host_port, fd, handle, p);
-    if (!p->daemon) {
+    p->http.port = port;
+    p->http.daemon = dpi_http_serve("prometheus", host_port, fd, handle, p);
+    if (!p->http.daemon) {
         prom_destroy(p);
         return DP_ERR_BACKEND;
     }
@@ -254,8 +253,7 @@ DP_API dp_status dp_sink_prometheus_create(const char *host_port, dp_sink **out)
 }
 
 DP_API int dp_sink_prometheus_port(const dp_sink *sink) {
-    if (!sink || sink->destroy != prom_destroy) return -1;
-    return ((const prom_sink *)sink->cb.user)->port;
+    return dpi_http_sink_port(sink, prom_destroy);
 }
 
 #else /* built without libmicrohttpd */
