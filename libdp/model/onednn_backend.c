@@ -107,6 +107,8 @@ void dpo_model_fini(dp_model *m) {
             dnnl_memory_destroy(om->layers[i].b_mem);
             free(om->layers[i].w);
             free(om->layers[i].b);
+            free(om->layers[i].wq);
+            free(om->layers[i].oscale);
         }
     }
     free(om->layers);
@@ -123,8 +125,6 @@ dp_status dpo_model_init(dp_model *m, const dpi_weights *w) {
         return dpi_error(DP_ERR_UNSUPPORTED,
                          "bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN reports ISA %s here (use fp32)",
                          dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa()));
-    if (m->precision == DP_PRECISION_INT8)
-        return dpi_error(DP_ERR_UNSUPPORTED, "int8 on the onednn backend is not built yet; use the reference backend");
     int conv_force;
     s = dpo_conv_policy(&conv_force);
     if (s) return s;
@@ -143,7 +143,10 @@ dp_status dpo_model_init(dp_model *m, const dpi_weights *w) {
     for (int i = 0; i < m->graph.n; i++) {
         const dpi_node *nd = &m->graph.nodes[i];
         dpo_layer *L = &om->layers[i];
-        if (nd->op == DPI_OP_CONV) s = fold_conv(nd, w, L);
+        if (nd->op == DPI_OP_CONV) {
+            s = fold_conv(nd, w, L);
+            if (!s && m->precision == DP_PRECISION_INT8) s = dpo_int8_layer(m, i, L);
+        }
         else if (nd->op == DPI_OP_LINEAR) s = load_linear(nd, w, L);
         else continue;
         if (s) goto fail;
@@ -168,6 +171,7 @@ dp_status dpo_weights_get(dpo_model *m, dpo_exec *x, int node, const dpo_window 
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t prim = NULL;
     dpo_wcache *c = NULL;
+    int8_t *cut = NULL;
     pthread_mutex_lock(&m->lock);
     for (c = m->wcache; c; c = c->next) {
         if (c->node == node && memcmp(&c->win, win, sizeof *win) == 0 && dnnl_memory_desc_equal(&c->md, md)) {
@@ -187,7 +191,14 @@ dp_status dpo_weights_get(dpo_model *m, dpo_exec *x, int node, const dpo_window 
     /* The taps in the window, as a view of the plain weights (spatial dims are the last two). */
     dnnl_memory_desc_t view = L->w_md;
     int nd = L->w_md.ndims;
-    if (win->kh != L->w_md.dims[nd - 2] || win->kw != L->w_md.dims[nd - 1]) {
+    void *plain = L->wq ? (void *)L->wq : L->w;
+    int cut_taps = win->kh != L->w_md.dims[nd - 2] || win->kw != L->w_md.dims[nd - 1];
+    if (cut_taps && L->wq) {
+        if (!(plain = cut = dpo_int8_window(L, win, &view))) {
+            s = dpi_error(DP_ERR_NOMEM, "out of memory caching weights");
+            goto fail;
+        }
+    } else if (cut_taps) {
         dnnl_dims_t dims, offs = {0};
         memcpy(dims, L->w_md.dims, sizeof dims);
         dims[nd - 2] = win->kh;
@@ -198,10 +209,10 @@ dp_status dpo_weights_get(dpo_model *m, dpo_exec *x, int node, const dpo_window 
     }
     if (dnnl_memory_desc_equal(md, &L->w_md)) {
         /* The primitive reads the plain folded weights as they are: share them, no copy. */
-        DNN(dnnl_memory_create(&c->mem, md, m->engine, L->w), "weights memory", "weights cache");
+        DNN(dnnl_memory_create(&c->mem, md, m->engine, plain), "weights memory", "weights cache");
     } else {
         /* The reorder only reads L->w; oneDNN's API just has no const handle. */
-        DNN(dnnl_memory_create(&src, &view, m->engine, L->w), "weights memory", "weights cache");
+        DNN(dnnl_memory_create(&src, &view, m->engine, plain), "weights memory", "weights cache");
         DNN(dnnl_memory_create(&dst, md, m->engine, DNNL_MEMORY_ALLOCATE), "weights memory", "weights cache");
         DNN(dnnl_reorder_primitive_desc_create(&pd, &view, m->engine, md, m->engine, NULL),
             "weights reorder", "weights cache");
@@ -219,6 +230,7 @@ dp_status dpo_weights_get(dpo_model *m, dpo_exec *x, int node, const dpo_window 
 fail:
     pthread_mutex_unlock(&m->lock);
     free(c);
+    free(cut);
     if (prim) dnnl_primitive_destroy(prim);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (src) dnnl_memory_destroy(src);

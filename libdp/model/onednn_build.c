@@ -59,9 +59,15 @@ dnnl_primitive_attr_t dpo_scratch_attr(void) {
 
 dp_status dpo_add_reorder(builder *b, int src, const dnnl_memory_desc_t *md, const char *name, const char *suffix,
                              int *out) {
+    return dpo_add_reorder_scaled(b, src, md, 1.0f, name, suffix, out);
+}
+
+dp_status dpo_add_reorder_scaled(builder *b, int src, const dnnl_memory_desc_t *md, float scale, const char *name,
+                                 const char *suffix, int *out) {
     dp_status s = DP_OK;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_attr_t attr = dpo_scratch_attr();
+    if (scale != 1.0f) DNN(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "reorder scale", name);
     DNN(dnnl_reorder_primitive_desc_create(&pd, &b->vals[src].md, b->m->engine, md, b->m->engine, attr),
         "reorder creation", name);
     pstep *st = dpo_add_step(b, pd, name, suffix);
@@ -79,6 +85,14 @@ static dp_status build_pool(builder *b, int i) {
     int src = dpo_val_of(b, nd->input), ih, iw, oh, ow;
     dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
     dpi_graph_out_hw(b->g, i, b->h, b->w, &oh, &ow);
+    dnnl_data_type_t in_dt = b->vals[src].md.data_type;
+    if (nd->op == DPI_OP_GAP && (in_dt == dnnl_s8 || in_dt == dnnl_u8)) { /* int8 ends here: dequantize */
+        dnnl_memory_desc_t f32 = b->vals[src].md;
+        f32.data_type = dnnl_f32;
+        dp_status s = dpo_add_reorder_scaled(b, src, &f32, dpo_value_scale(b, nd->input), nd->name, ":dequantize", &src);
+        if (s) return s;
+        b->node_val[i] = src;
+    }
     if (nd->op == DPI_OP_GAP && ih == 1 && iw == 1) {
         b->node_val[i] = src; /* averaging one pixel is the identity */
         return DP_OK;
@@ -91,7 +105,8 @@ static dp_status build_pool(builder *b, int i) {
     dnnl_dims_t strides = {gap ? 1 : nd->stride, gap ? 1 : nd->stride}, kernel = {gap ? ih : nd->k, gap ? iw : nd->k};
     dnnl_dims_t pad = {gap ? 0 : nd->pad, gap ? 0 : nd->pad};
     dnnl_pooling_v2_desc_t pdsc;
-    DNN(dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->m->dt, dnnl_format_tag_any), "pooling descriptor", nd->name);
+    DNN(dnnl_memory_desc_init_by_tag(&dst, 4, dd, dpo_value_dt(b, i), dnnl_format_tag_any),
+        "pooling descriptor", nd->name);
     DNN(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, gap ? dnnl_pooling_avg_exclude_padding : dnnl_pooling_max,
                                           &b->vals[src].md, &dst, strides, kernel, dil, pad, pad),
         "pooling descriptor", nd->name);

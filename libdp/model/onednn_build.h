@@ -62,6 +62,14 @@ dnnl_primitive_attr_t dpo_scratch_attr(void);
 /* A reorder of value src into a new value (*out) of layout md. */
 dp_status dpo_add_reorder(builder *b, int src, const dnnl_memory_desc_t *md, const char *name, const char *suffix,
                           int *out);
+/* The same multiplying by scale (quantizing or dequantizing int8; 1: a plain reorder). */
+dp_status dpo_add_reorder_scaled(builder *b, int src, const dnnl_memory_desc_t *md, float scale, const char *name,
+                                 const char *suffix, int *out);
+/* int8 (onednn_int8.c): the data type and scale of node's output (-1: the input) in this model;
+ * conv i's output scales and post-ops into attr and po. */
+dnnl_data_type_t dpo_value_dt(const builder *b, int node);
+float dpo_value_scale(const builder *b, int node);
+dp_status dpo_int8_attr(const builder *b, int i, dnnl_primitive_attr_t attr, dnnl_post_ops_t po);
 /* Node i, a CONV: its reorders (if any) and the conv itself (onednn_conv.c). */
 dp_status dpo_build_conv(builder *b, int i);
 

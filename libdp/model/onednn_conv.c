@@ -55,16 +55,16 @@ static dnnl_status_t conv_pd(builder *b, int i, dnnl_alg_kind_t alg, const dpo_w
     dnnl_dims_t strides = {nd->stride, nd->stride}, pad_l = {win->pad_t, win->pad_l}, pad_r = {win->pad_b, win->pad_r};
     dnnl_status_t st;
     if (src_md) src = *src_md;
-    else if ((st = dnnl_memory_desc_init_by_tag(&src, 4, sd, b->m->dt, dnnl_format_tag_any))) return st;
+    else if ((st = dnnl_memory_desc_init_by_tag(&src, 4, sd, dpo_value_dt(b, nd->input), dnnl_format_tag_any))) return st;
     if (dst_md) dst = *dst_md;
-    else if ((st = dnnl_memory_desc_init_by_tag(&dst, 4, dd, b->m->dt, dnnl_format_tag_any))) return st;
+    else if ((st = dnnl_memory_desc_init_by_tag(&dst, 4, dd, dpo_value_dt(b, i), dnnl_format_tag_any))) return st;
     const dpo_layer *L = &b->m->layers[i];
     dnnl_dims_t wd;
     int wn = L->w_md.ndims;
     memcpy(wd, L->w_md.dims, sizeof wd);
     wd[wn - 2] = win->kh;
     wd[wn - 1] = win->kw;
-    if ((st = dnnl_memory_desc_init_by_tag(&wei, wn, wd, b->m->dt, dnnl_format_tag_any))) return st;
+    if ((st = dnnl_memory_desc_init_by_tag(&wei, wn, wd, L->wq ? dnnl_s8 : b->m->dt, dnnl_format_tag_any))) return st;
     if (L->b && (st = dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_a))) return st;
     dnnl_convolution_desc_t cd;
     if ((st = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, alg, &src, &wei,
@@ -73,16 +73,21 @@ static dnnl_status_t conv_pd(builder *b, int i, dnnl_alg_kind_t alg, const dpo_w
     return dnnl_primitive_desc_create(pd, &cd, attr, b->m->engine, NULL);
 }
 
-static dp_status conv_attr(const dpi_node *nd, dnnl_primitive_attr_t *out) {
+static dp_status conv_attr(const builder *b, int i, dnnl_primitive_attr_t *out) {
     dp_status s = DP_OK;
+    const dpi_node *nd = &b->g->nodes[i];
     dnnl_post_ops_t po = NULL;
     *out = dpo_scratch_attr();
     if (!*out) return dpi_error(DP_ERR_NOMEM, "out of memory creating attributes for %s", nd->name);
     DNN(dnnl_post_ops_create(&po), "post-ops", nd->name);
-    /* y = act(conv + residual): the sum post-op accumulates into dst, which holds the shortcut. */
-    if (nd->residual >= 0) DNN(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op", nd->name);
-    if (nd->act == DPI_ACT_RELU) DNN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "ReLU post-op", nd->name);
-    if (nd->act == DPI_ACT_RELU6) DNN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f), "ReLU6 post-op", nd->name);
+    if (b->m->layers[i].wq) {
+        if ((s = dpo_int8_attr(b, i, *out, po))) goto fail;
+    } else {
+        /* y = act(conv + residual): the sum post-op accumulates into dst, which holds the shortcut. */
+        if (nd->residual >= 0) DNN(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op", nd->name);
+        if (nd->act == DPI_ACT_RELU) DNN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "ReLU post-op", nd->name);
+        if (nd->act == DPI_ACT_RELU6) DNN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f), "ReLU6 post-op", nd->name);
+    }
     DNN(dnnl_primitive_attr_set_post_ops(*out, po), "post-ops", nd->name);
     dnnl_post_ops_destroy(po);
     return DP_OK;
@@ -108,6 +113,8 @@ static dnnl_primitive_desc_t conv_candidate(builder *b, int i, int kind, const d
     dnnl_alg_kind_t alg = kind == DPO_CONV_WINOGRAD ? dnnl_convolution_winograd : dnnl_convolution_direct;
     dnnl_primitive_desc_t pd = NULL;
     *st = dnnl_unimplemented;
+    /* int8 Winograd wants its weights reordered from f32 with scales, and loses precision */
+    if (kind == DPO_CONV_WINOGRAD && b->m->layers[i].wq) return NULL;
     for (int t = kind == DPO_CONV_CHAIN ? 0 : 1; t < ntries; t++) {
         dnnl_primitive_desc_t cand = NULL;
         *st = conv_pd(b, i, alg, win, tries[t][0], tries[t][1], attr, &cand);
@@ -187,7 +194,7 @@ dp_status dpo_build_conv(builder *b, int i) {
     dnnl_status_t last = dnnl_unimplemented;
     dpo_window win;
     conv_window(b, i, &win);
-    s = conv_attr(nd, &attr);
+    s = conv_attr(b, i, &attr);
     if (s) return s;
     int kind = b->m->conv_force >= 0 ? b->m->conv_force : dpo_choice_get(b->m, i, b->n, b->h, b->w, b->e->threads);
     if (kind >= 0) pd = conv_candidate(b, i, kind, &win, attr, &last);
@@ -200,7 +207,10 @@ dp_status dpo_build_conv(builder *b, int i) {
     const dnnl_memory_desc_t *want_wei = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     int conv_src = src, out;
     if (!dnnl_memory_desc_equal(want_src, &b->vals[src].md)) {
-        s = dpo_add_reorder(b, src, want_src, nd->name, ":reorder-src", &conv_src);
+        /* int8: the f32 input is quantized by this reorder */
+        int quantize = b->vals[src].md.data_type == dnnl_f32 && (want_src->data_type == dnnl_s8 || want_src->data_type == dnnl_u8);
+        s = dpo_add_reorder_scaled(b, src, want_src, quantize ? 1.0f / dpo_value_scale(b, nd->input) : 1.0f, nd->name,
+                                   ":reorder-src", &conv_src);
         if (s) goto fail;
     }
     if (res < 0) {

@@ -39,7 +39,9 @@ typedef struct dpo_layer {
     float *w;                 /* plain OIHW, GOIHW (grouped) or [K,C,1,1] (linear) */
     float *b;                 /* [cout]: folded BN shift or the layer's bias; NULL if none */
     dnnl_memory_desc_t w_md;  /* the plain layout of w */
-    dnnl_memory_t b_mem;      /* wraps b (f32 in both precisions) */
+    dnnl_memory_t b_mem;      /* wraps b (f32 in every precision) */
+    int8_t *wq;               /* int8: w quantized (then w_md is s8, b the requantized shift) */
+    float *oscale;            /* int8: [cout] output scales (onednn_int8.c) */
 } dpo_layer;
 
 typedef struct dpo_model {
@@ -113,6 +115,12 @@ typedef struct dpo_exec {
     int nstrings, cap_strings;
     char **strings;           /* distinct layer and implementation names of every shape built */
 } dpo_exec;
+
+/* int8: quantize conv i's folded weights and requantize its bias in L (onednn_int8.c). */
+dp_status dpo_int8_layer(const dp_model *m, int i, dpo_layer *L);
+/* A dense plain copy of the window's taps of L->wq and its descriptor (*md); NULL when out of
+ * memory. oneDNN cannot reorder a strided s8 view into the layouts that carry s8 compensation. */
+int8_t *dpo_int8_window(const dpo_layer *L, const dpo_window *win, dnnl_memory_desc_t *md);
 
 /* The model side of the backend (onednn_backend.c): fold and keep the weights. */
 dp_status dpo_model_init(dp_model *m, const dpi_weights *w);

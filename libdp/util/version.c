@@ -10,7 +10,7 @@ DP_API const char *dp_version_string(void) {
 }
 
 DP_API const char *dp_build_info(void) {
-    return "backends=onednn,reference precisions=fp32,bf16 runner=threads"
+    return "backends=onednn,reference precisions=fp32,bf16,int8 runner=threads"
 #ifdef DP_HAVE_MPI
            ",mpi"
 #endif

@@ -35,7 +35,7 @@ refused "--overflow: 'sometimes' is not block, drop-newest or drop-oldest" "$ben
 refused "--arrival: 'bursty' is not constant, poisson, trace or unlimited" "$bench" stream --arrival bursty
 refused "--backend: 'gpu' is not threads or mpi" "$bench" batch --backend gpu
 refused "--backend: 'mpi' is not onednn or reference" "$bench" infer --arch resnet18 --backend mpi
-refused "--precision: 'fp8' is not fp32 or bf16" "$infer" --arch resnet18 --precision fp8 --input x.npy --output y.npy
+refused "--precision: 'fp8' is not fp32, bf16 or int8" "$infer" --arch resnet18 --precision fp8 --input x.npy --output y.npy
 refused "--data: 'tape:x' is not synthetic, cifar10:FILE, fashion-mnist:PATH or npy:FILE" "$bench" stream --data tape:x
 refused "--data: 'cifar10:' is not synthetic" "$bench" batch --data cifar10:
 refused "--prometheus: 'localhost' is not HOST:PORT" "$bench" stream --prometheus localhost

@@ -18,6 +18,19 @@ int dpc_fail(dp_status s, const char *what) {
     return 1;
 }
 
+int dpc_model_load(const char *arch, const char *weights, const char *calibration, dp_model_opts *mo, dp_model **out) {
+    dp_calibration *cal = NULL;
+    dp_status s;
+    if (mo->precision == DP_PRECISION_INT8 && !calibration)
+        return dpc_usage_error("--precision int8 needs --calibration FILE (dp-bench calibrate writes one)");
+    if (calibration && (s = dp_calibration_load(calibration, &cal))) return dpc_fail(s, "--calibration");
+    mo->calibration = cal;
+    s = dp_model_load(arch, weights, mo, out);
+    mo->calibration = NULL;
+    dp_calibration_free(cal);
+    return s ? dpc_fail(s, "loading the model") : 0;
+}
+
 int dpc_usage_error(const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "%s: ", prog);

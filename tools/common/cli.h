@@ -17,6 +17,10 @@ int dpc_fail(dp_status s, const char *what);
 /* Print "PROG: message" and a pointer to --help; return 2 (the exit status of bad usage). */
 int dpc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* dp_model_load() with --calibration FILE read into mo->calibration (NULL: none) for the call.
+ * Returns 0, or prints the error (naming the flag) and returns an exit code. */
+int dpc_model_load(const char *arch, const char *weights, const char *calibration, dp_model_opts *mo, dp_model **out);
+
 /* Write JSON to path ("-" = stdout). Returns 0 or prints an error and returns 1. */
 int dpc_write_json(const char *path, const cJSON *json);
 

@@ -12,7 +12,7 @@
 static const char exit_status[] =
     "\nexit status: 0 success, 1 the run failed, 2 bad usage, 128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM)\n";
 
-const dpc_choice dpc_precisions[] = {{"fp32", DP_PRECISION_FP32}, {"bf16", DP_PRECISION_BF16}, {NULL, 0}};
+const dpc_choice dpc_precisions[] = {{"fp32", DP_PRECISION_FP32}, {"bf16", DP_PRECISION_BF16}, {"int8", DP_PRECISION_INT8}, {NULL, 0}};
 const dpc_choice dpc_model_backends[] = {{"onednn", DP_BACKEND_ONEDNN}, {"reference", DP_BACKEND_REFERENCE}, {NULL, 0}};
 
 const char *const *dpc_arch_names(void) { return dp_model_arch_names(); }

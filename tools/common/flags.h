@@ -85,17 +85,19 @@ typedef struct dpc_command {
 #define DPC_NAMES(T, f, fn) {.kind = DPC_K_NAMES, .off = DPC_FIELD(T, f, dpc_names), .names = (fn)}
 
 /* The flags of a model that dp-infer and dp-bench share, for an options struct T with fields
- * weights, seed, classes and precision. */
+ * weights, seed, classes, precision and calibration. */
 #define DPC_MODEL_FLAGS(T, cmds)                                                                     \
     {"weights", "F", cmds, DPC_STR(T, weights, NULL), .help = "PyTorch state_dict() as .pth, .npz or .safetensors", \
      .def = "seeded"},                                                                               \
     {"seed", "N", cmds, DPC_INT(T, seed, 0, 1L << 62),                                                \
      .help = "seed of what is generated: weights without --weights, synthetic data"},                 \
     {"classes", "K", cmds, DPC_INT(T, classes, 1, 1L << 20), .help = "number of classes (must match the weights)"}, \
-    {"precision", "P", cmds, DPC_CHOICE(T, precision, dpc_precisions), .help = "arithmetic"}
+    {"precision", "P", cmds, DPC_CHOICE(T, precision, dpc_precisions), .help = "arithmetic (int8 needs --calibration)"}, \
+    {"calibration", "FILE", cmds, DPC_STR(T, calibration, NULL),                                     \
+     .help = "int8 activation ranges, as dp-bench calibrate writes them"}
 
 /* Choices shared by the tools. */
-extern const dpc_choice dpc_precisions[];     /* fp32, bf16 -> dp_precision */
+extern const dpc_choice dpc_precisions[];     /* fp32, bf16, int8 -> dp_precision */
 extern const dpc_choice dpc_model_backends[]; /* onednn, reference -> dp_model_backend */
 /* Architectures the library knows (dp_model_arch_names) and partitioner strategies. */
 const char *const *dpc_arch_names(void);

@@ -3,17 +3,19 @@
 #ifndef DP_BENCH_BENCH_H
 #define DP_BENCH_BENCH_H
 
+#include "dataparallel.h"
 #include "flags.h"
 
 /* The subcommands, as bits of dpc_flag.cmds. */
-enum { DPB_INFER = 1, DPB_BATCH = 2, DPB_STREAM = 4, DPB_CAPACITY = 8, DPB_MATRIX = 16, DPB_SPLIT = 32 };
+enum { DPB_INFER = 1, DPB_BATCH = 2, DPB_STREAM = 4, DPB_CAPACITY = 8, DPB_MATRIX = 16, DPB_SPLIT = 32,
+       DPB_CALIBRATE = 64 };
 
 /* Every value a dp-bench flag can set (each subcommand reads its own). Fields whose default is
  * "the subcommand's own" (samples) hold -1 until given. */
 typedef struct dpb_opts {
     unsigned cmd; /* DPB_INFER, ... */
     /* the model */
-    const char *arch, *weights;
+    const char *arch, *weights, *calibration;
     long seed, classes, threads;
     int precision;
     /* infer */
@@ -43,6 +45,8 @@ typedef struct dpb_opts {
     dpc_ints workers_list;
     dpc_reals rates;
     long repeat;
+    /* calibrate */
+    double percentile;
     const char *out, *baseline, *python, *weights_dir;
     int keep_jsonl, report;
 } dpb_opts;
@@ -56,6 +60,9 @@ int dpb_run(const dpc_command *cmd, int argc, char **argv);
 int dpb_capacity(const dpc_command *cmd, int argc, char **argv);
 int dpb_matrix(const dpc_command *cmd, int argc, char **argv);
 int dpb_split(const dpc_command *cmd, int argc, char **argv);
+int dpb_calibrate(const dpc_command *cmd, int argc, char **argv);
+/* The data set of --data (synthetic: --samples or 1000 of them). Returns 0 or an exit status. */
+int dpb_open_data(const dpb_opts *o, dp_dataset **out);
 
 /* The matrix's engines by name (libdataparallel first), NULL-terminated. */
 const char *const *dpb_engine_names(void);

@@ -12,24 +12,28 @@
 
 /* ---- environment ---------------------------------------------------------------------------- */
 
-static int load_data(dpb_env *e, const dpb_opts *o) {
+int dpb_open_data(const dpb_opts *o, dp_dataset **out) {
     dp_status s;
     const char *d = o->data;
     if (strcmp(d, "synthetic") == 0) {
         /* Batch mode generates every sample; a stream cycles through at most 1000 of them. */
-        int64_t n = o->cmd == DPB_BATCH ? (o->samples < 0 ? 1000 : o->samples)
+        int64_t n = o->cmd == DPB_BATCH || o->cmd == DPB_CALIBRATE ? (o->samples < 0 ? 1000 : o->samples)
                                           : (o->samples < 0 || o->samples > 1000 ? 1000 : o->samples > 0 ? o->samples : 1);
-        s = dp_dataset_synthetic(n, 3, 32, 32, (uint64_t)o->seed, &e->base);
+        s = dp_dataset_synthetic(n, 3, 32, 32, (uint64_t)o->seed, out);
     } else if (strncmp(d, "cifar10:", 8) == 0) {
-        s = dp_dataset_cifar10(d + 8, NULL, &e->base);
+        s = dp_dataset_cifar10(d + 8, NULL, out);
     } else if (strncmp(d, "fashion-mnist:", 14) == 0) {
-        s = dp_dataset_fashion_mnist(d + 14, NULL, &e->base);
+        s = dp_dataset_fashion_mnist(d + 14, NULL, out);
     } else {
-        s = dp_dataset_npy(d + 4, &e->base); /* npy:FILE (the only other spec the flag takes) */
+        s = dp_dataset_npy(d + 4, out); /* npy:FILE (the only other spec the flag takes) */
     }
-    if (s != DP_OK) return dpc_fail(s, "loading the data set");
+    return s != DP_OK ? dpc_fail(s, "loading the data set") : 0;
+}
+
+static int load_data(dpb_env *e, const dpb_opts *o) {
+    int rc = dpb_open_data(o, &e->base);
     e->ds = e->base;
-    return 0;
+    return rc;
 }
 
 /* The first n samples of a larger data set (batch mode --samples). */
@@ -77,9 +81,10 @@ static int env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     mo.num_classes = (int)o->classes;
     mo.precision = (dp_precision)o->precision;
     mo.seed = (uint64_t)o->seed;
-    dp_status s = dp_model_load(o->arch, o->weights, &mo, &e->model);
-    if (s != DP_OK) return dpc_fail(s, "loading the model");
-    int rc = load_data(e, o);
+    int rc = dpc_model_load(o->arch, o->weights, o->calibration, &mo, &e->model);
+    if (rc) return rc;
+    rc = load_data(e, o);
+    dp_status s;
     if (rc) return rc;
     if (o->cmd == DPB_BATCH && o->samples >= 0 && o->samples < dp_dataset_count(e->base)) {
         int c, h, w;

@@ -14,6 +14,7 @@ enum {
     C = DPB_CAPACITY,
     M = DPB_MATRIX,
     P = DPB_SPLIT,
+    K = DPB_CALIBRATE,
     RUN = B | S | C, /* the subcommands that build a runner */
 };
 
@@ -42,7 +43,7 @@ static const char *host_port(const char *v) {
 
 #define T dpb_opts
 static const dpc_flag flags[] = {
-    {"arch", "A", I | P, DPC_NAME(T, arch, dpc_arch_names), .help = "architecture", .required = 1},
+    {"arch", "A", I | P | K, DPC_NAME(T, arch, dpc_arch_names), .help = "architecture", .required = 1},
     {"arch", "A", RUN, DPC_NAME(T, arch, dpc_arch_names), .help = "architecture"},
     {"arch", "LIST", M, DPC_NAMES(T, archs, dpc_arch_names), .help = "architectures"},
     {"strategy", "S", RUN, DPC_NAME(T, strategy, dpc_strategy_names), .help = "partitioner"},
@@ -51,6 +52,9 @@ static const dpc_flag flags[] = {
     {"workers", "LIST", M, DPC_INTS(T, workers_list, 1, DPC_LIST_MAX), .help = "worker counts"},
     {"threads", "T", I | RUN | M | P, DPC_INT(T, threads, 1, 1024), .help = "oneDNN threads per worker"},
     DPC_MODEL_FLAGS(T, I | RUN | P),
+    {"weights", "F", K, DPC_STR(T, weights, NULL), .help = "PyTorch state_dict() as .pth, .npz or .safetensors", .def = "seeded"},
+    {"seed", "N", K, DPC_INT(T, seed, 0, 1L << 62), .help = "seed of the weights without --weights"},
+    {"classes", "K", K, DPC_INT(T, classes, 1, 1L << 20), .help = "number of classes (must match the weights)"},
     {"backend", "B", I, DPC_CHOICE(T, model_backend, dpc_model_backends), .help = "engine (reference: OpenBLAS)"},
     {"batch", "B", I | P, DPC_INT(T, batch, 1, 1 << 16), .help = "samples per batch"},
     {"size", "N", I | P, DPC_INT(T, size, 32, 4096), .help = "input height and width"},
@@ -62,7 +66,12 @@ static const dpc_flag flags[] = {
     {"samples", "N", S, DPC_INT(T, samples, 0, 1L << 40), .help = "samples to emit",
      .def = "2500, trace: one per entry"},
     {"samples", "N", M, DPC_INT(T, samples, 1, 1000000000), .help = "samples per run", .def = "rate x 10 s"},
-    {"data", "D", RUN | M, DPC_STR(T, data, data_spec), .help = "data set: synthetic, cifar10:FILE, fashion-mnist:PATH or npy:FILE"},
+    {"samples", "N", K, DPC_INT(T, samples, 1, 1L << 40), .help = "samples measured (the first N of --data)",
+     .def = "512 or all"},
+    {"percentile", "P", K, DPC_REAL(T, percentile, 50, 100), .help = "range = this percentile of |x| (outliers saturate)",
+     .def = "max"},
+    {"out", "FILE", K, DPC_STR(T, out, NULL), .help = "calibration file to write (docs/formats.md)", .required = 1},
+    {"data", "D", RUN | M | K, DPC_STR(T, data, data_spec), .help = "data set: synthetic, cifar10:FILE, fashion-mnist:PATH or npy:FILE"},
     {"rate", "R", S, DPC_REAL(T, rate, 1e-6, 1e9), .help = "target samples/s"},
     {"rates", "LIST", M, DPC_REALS(T, rates, 1e-3, 1e9), .help = "constant arrival rates, samples/s"},
     {"arrival", "A", S, DPC_CHOICE(T, arrival, arrivals), .help = "arrival process"},

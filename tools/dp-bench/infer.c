@@ -94,8 +94,9 @@ int dpb_infer(const dpc_command *cmd, int argc, char **argv) {
     dp_exec *e = NULL;
     float *x = NULL, *y = NULL;
     cJSON *json = NULL;
-    dp_status s = dp_model_load(arch, o.weights, &mo, &m);
-    if (s) return dpc_fail(s, "loading the model");
+    if ((rc = dpc_model_load(arch, o.weights, o.calibration, &mo, &m))) return rc;
+    rc = DPC_EXIT_FAILED;
+    dp_status s;
     /* This thread runs the benchmark, so it creates the exec (OpenMP team size is per thread). */
     s = dp_exec_create(m, (int)threads, &e);
     if (s) {

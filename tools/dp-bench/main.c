@@ -10,6 +10,8 @@ static const dpc_command commands[] = {
     {"matrix", DPB_MATRIX, "Run the stream benchmark over archs x strategies x workers x rates (x engines).",
      "Writes DIR/results.csv, DIR/results.json, DIR/results.md and DIR/cells/*.{json,log}.\n", dpb_matrix},
     {"split", DPB_SPLIT, "Plan pipeline stages from a per-unit profile and measure each stage.", NULL, dpb_split},
+    {"calibrate", DPB_CALIBRATE, "Measure a model's activation ranges over a data set for --precision int8.",
+     "Writes the calibration file --out (docs/formats.md) that --calibration reads.\n", dpb_calibrate},
 };
 
 int main(int argc, char **argv) {

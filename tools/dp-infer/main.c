@@ -14,7 +14,7 @@
 #define MAX_SIDE (1L << 20)
 
 typedef struct infer_opts {
-    const char *arch, *weights, *input, *output;
+    const char *arch, *weights, *calibration, *input, *output;
     long seed, classes, threads;
     int precision, backend;
 } infer_opts;
@@ -73,10 +73,8 @@ int main(int argc, char **argv) {
     }
     if (check_shape(o.input, &x)) goto done;
     int n = (int)x.shape[0], h = (int)x.shape[2], w = (int)x.shape[3];
-    if ((s = dp_model_load(o.arch, o.weights, &mo, &m))) {
-        dpc_fail(s, "loading the model");
-        goto done;
-    }
+    if ((rc = dpc_model_load(o.arch, o.weights, o.calibration, &mo, &m))) goto done;
+    rc = DPC_EXIT_FAILED;
     if ((s = dp_exec_create(m, (int)o.threads, &e))) {
         dpc_fail(s, "creating an execution context");
         goto done;
