@@ -141,6 +141,10 @@ typedef struct dp_summary {
     int signal;                 /* the signal that stopped the run (SIGINT, SIGTERM) or 0 */
     dp_latency_ci latency_ci95_ms; /* 95 % confidence intervals of latency_ms's percentiles */
     dp_latency_ci latency_ci99_ms; /* 99 % */
+    const struct dp_fault_report *faults; /* num_faults entries (dp_runner_inject()), owned by the
+                                             runner, valid until its next run, dp_runner_inject(),
+                                             dp_runner_clear_faults() or dp_runner_free() */
+    int num_faults;
 } dp_summary;
 
 /* Prepare a summary for a run function to fill: zeroed, its size set (a macro: see "Sized
@@ -178,6 +182,35 @@ DP_API int dp_runner_is_worker_rank(const dp_runner *runner);
  * slo_ms (*over), to the latency histogram's 0.1 % — the input of dp_quantile_within()
  * (dataparallel/stats.h). Valid until the next run. */
 DP_API dp_status dp_runner_latency_over(const dp_runner *runner, double slo_ms, int64_t *n, int64_t *over);
+
+/* ---- Injected faults (threads backend; docs/runner.md, "Injected faults") ----------------------
+ * A schedule of faults that every later run of the runner applies to its own workers, to see
+ * what a slow, stalled or failing worker does to the others and to latency. A worker applies an
+ * event at its first micro-batch that starts at or after `at_s` seconds into the run (so a worker
+ * with nothing to do applies it late or never). Call these only while no run goes on
+ * (DP_ERR_BUSY otherwise); the MPI backend refuses them (DP_ERR_UNSUPPORTED). */
+typedef enum dp_fault_kind {
+    DP_FAULT_SLOWDOWN = 1,  /* value: the worker's service time x value from then on (>= 1; on top of
+                               opts.slowdown; a later slowdown event replaces it, 1 ends it) */
+    DP_FAULT_STALL = 2,     /* value: seconds the worker sleeps once, before that micro-batch (<= 3600) */
+    DP_FAULT_FAIL = 3       /* value: that many of its micro-batches fail (an integer >= 1); their
+                               samples count as failed (status DP_ERR_BACKEND), never retried */
+} dp_fault_kind;
+
+/* One scheduled event and what it did in the last run (the summary's `faults`). */
+typedef struct dp_fault_report {
+    double at_s;            /* as scheduled: seconds after the run's start */
+    int worker;
+    dp_fault_kind kind;
+    double value;
+    double applied_s;       /* when the worker applied it; -1 if it never did (the run ended first) */
+    int64_t failed;         /* samples it failed (DP_FAULT_FAIL) */
+} dp_fault_report;
+
+/* Add an event to the runner's schedule (copied). DP_ERR_INVALID_ARG names a bad argument. */
+DP_API dp_status dp_runner_inject(dp_runner *runner, double at_s, int worker, dp_fault_kind kind, double value);
+/* Empty the schedule. */
+DP_API dp_status dp_runner_clear_faults(dp_runner *runner);
 
 /* Write a summary as JSON (the fields of docs/metrics.md). Returns the length it needs, excluding
  * the NUL; writes at most cap bytes. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dataparallel/partition_protocol.h"
+#include "fault.h"
 #include "metrics/sink_impl.h"
 #include "metrics_thread.h"
 #include "pipeline.h"
@@ -170,6 +171,7 @@ dp_status dpi_run_begin(dp_runner *r, const dpi_run_spec *spec) {
         dpi_signals_install(r);
         /* One time base: sinks get it in on_start, the summary's elapsed_s counts from it. */
         run->t_start = run->info.start_ns = dpi_now_ns();
+        dpi_faults_begin(r);
         s = dpi_metrics_start(r);
         if (s != DP_OK) dpi_signals_restore(r);
     }

@@ -180,6 +180,7 @@ DP_API void dp_runner_free(dp_runner *r) {
     free(r->ws);
     free(r->scratch);
     free(r->slowdown);
+    free(r->faults);
     free(r->sinks);
     dpi_pipeline_free(r);
     dp_partitioner_detach(r->partitioner, r);

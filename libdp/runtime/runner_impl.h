@@ -16,7 +16,8 @@
  *   metrics_thread.c            the only caller of sinks: records, interval rows, the summary
  *   summary.c, summary_json.c   the run's summary
  * and around it: runner.c (options, create/free, sinks), run.c (a run's begin and end),
- * signal.c (SIGINT/SIGTERM), worker_local.c / worker_plugin.c (the backends behind worker.h).
+ * signal.c (SIGINT/SIGTERM), fault.c (injected faults), worker_local.c / worker_plugin.c (the
+ * backends behind worker.h).
  * docs/architecture.md draws the same map.
  */
 #ifndef DP_RUNTIME_RUNNER_IMPL_H
@@ -85,6 +86,11 @@ typedef struct dpi_worker_run {
     dpi_failure part;        /* batch mode: the partitioner refused this worker's next range */
     int64_t range_next, range_end;  /* batch mode: what is left of its current range */
     int past_split;          /* batch mode: passed gate 2 (the data set is split) */
+    double slowdown;         /* its slowdown now: dpi_worker.slowdown x an injected factor */
+    int64_t fault_next_ns;   /* when its next injected event is due (fault.c); INT64_MAX: none */
+    int fault_next, fault_end;   /* its events left: r->faults[fault_next .. fault_end) */
+    int64_t fault_fail_left; /* micro-batches a fail event still fails */
+    struct dp_fault_report *failing; /* that event */
     _Alignas(DPI_CACHELINE) dpi_counters c;
 } dpi_worker_run;
 
@@ -137,6 +143,8 @@ struct dp_runner {
     int workers, num_classes;
     int replicas, stages;    /* workers == replicas * stages */
     struct dpi_pipeline *pipe;   /* stage models and hand-overs when stages > 1 (pipeline.c) */
+    struct dp_fault_report *faults;  /* injected events sorted by (worker, at_s) (fault.c) */
+    int num_faults, cap_faults;
 
     const dpi_worker_ops *ops;
     void *backend;

@@ -11,6 +11,7 @@
 
 #include "complete.h"
 #include "dataparallel/partition_protocol.h"
+#include "fault.h"
 #include "pipeline.h"
 
 /* ---- threads and gates ----------------------------------------------------------------------- */
@@ -160,11 +161,13 @@ void dpi_worker_run_microbatch(dpi_worker *w, int n) {
     dpi_handoff *out = w->run.to ? dpi_link_acquire(w->run.to) : NULL;
 
     int64_t t0 = dpi_now_ns();
-    dp_status st = r->ops->run(w->run.ctx, in, m, run->c, run->h, run->w, out ? out->act : mb->logits);
+    dp_status st = t0 >= w->run.fault_next_ns && dpi_fault_apply(w, m, &t0)
+                       ? dpi_error(DP_ERR_BACKEND, "runner: worker %d: injected fault (fail)", w->index)
+                       : r->ops->run(w->run.ctx, in, m, run->c, run->h, run->w, out ? out->act : mb->logits);
     int64_t t1 = dpi_now_ns();
-    if (w->slowdown > 1.0) {
+    if (w->run.slowdown > 1.0) {
         /* A slower machine keeps its core busy for longer, so busy-wait rather than sleep. */
-        dpi_spin_ns((int64_t)((w->slowdown - 1.0) * (double)(t1 - t0)));
+        dpi_spin_ns((int64_t)((w->run.slowdown - 1.0) * (double)(t1 - t0)));
         t1 = dpi_now_ns();
     }
     if (w->run.held) {

@@ -111,6 +111,8 @@ void dpi_summary_compute(dp_runner *r, dp_summary *S) {
     S->workers = W;
     S->per_worker = r->ws;
     S->signal = atomic_load(&run->signal);
+    S->faults = r->faults;
+    S->num_faults = r->num_faults;
 }
 
 DP_API dp_status dp_runner_latency_over(const dp_runner *r, double slo_ms, int64_t *n, int64_t *over) {

@@ -48,6 +48,18 @@ static cJSON *worker_json(const dp_worker_summary *w) {
     return o;
 }
 
+static cJSON *fault_json(const dp_fault_report *f) {
+    static const char *const kinds[] = {"", "slowdown", "stall", "fail"};
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "at_s", f->at_s);
+    cJSON_AddNumberToObject(o, "worker", f->worker);
+    cJSON_AddStringToObject(o, "kind", f->kind >= DP_FAULT_SLOWDOWN && f->kind <= DP_FAULT_FAIL ? kinds[f->kind] : "");
+    cJSON_AddNumberToObject(o, "value", f->value);
+    cJSON_AddItemToObject(o, "applied_s", f->applied_s >= 0 ? cJSON_CreateNumber(f->applied_s) : cJSON_CreateNull());
+    cJSON_AddNumberToObject(o, "failed", (double)f->failed);
+    return o;
+}
+
 void dpi_summary_json_fill(cJSON *o, const dp_summary *s) {
     cJSON_AddNumberToObject(o, "offered", (double)s->offered);
     cJSON_AddNumberToObject(o, "completed", (double)s->completed);
@@ -74,6 +86,8 @@ void dpi_summary_json_fill(cJSON *o, const dp_summary *s) {
     cJSON_AddNumberToObject(o, "workers", s->workers);
     cJSON *pw = cJSON_AddArrayToObject(o, "per_worker");
     for (int k = 0; s->per_worker && k < s->workers; k++) cJSON_AddItemToArray(pw, worker_json(&s->per_worker[k]));
+    cJSON *ev = cJSON_AddArrayToObject(o, "events");
+    for (int i = 0; s->faults && i < s->num_faults; i++) cJSON_AddItemToArray(ev, fault_json(&s->faults[i]));
 }
 
 DP_API size_t dp_summary_to_json(const dp_summary *s, char *buf, size_t cap) {

@@ -134,10 +134,17 @@ static int store(const dpc_flag *f, const char *v, void *opts) {
     if (*v == '\0') return dpc_usage_error("--%s: the value is empty", f->name);
     switch (f->v.kind) {
     case DPC_K_SWITCH: *(int *)dst = 1; return 0;
-    case DPC_K_STR: {
+    case DPC_K_STR:
+    case DPC_K_STRS: {
         const char *want = f->v.check ? f->v.check(v) : NULL;
         if (want) return dpc_usage_error("--%s: '%s' is not %s", f->name, v, want);
-        *(const char **)dst = v;
+        if (f->v.kind == DPC_K_STR) {
+            *(const char **)dst = v;
+            return 0;
+        }
+        dpc_names *l = dst;
+        if (l->n == DPC_LIST_MAX) return dpc_usage_error("--%s: given more than %d times", f->name, DPC_LIST_MAX);
+        l->v[l->n++] = v;
         return 0;
     }
     case DPC_K_INT: return parse_long(f, v, dst);
@@ -230,7 +237,8 @@ static void show_default(const dpc_flag *f, const void *opts, char *buf, size_t 
         for (int i = 0; i < l->n && len < cap; i++) len += (size_t)snprintf(buf + len, cap - len, "%s%g", i ? "," : "", l->v[i]);
         break;
     }
-    case DPC_K_NAMES: {
+    case DPC_K_NAMES:
+    case DPC_K_STRS: {
         const dpc_names *l = src;
         for (int i = 0; i < l->n && len < cap; i++) len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? "," : "", l->v[i]);
         break;

@@ -39,6 +39,8 @@ typedef enum dpc_kind {
     DPC_K_INTS,   /* dpc_ints, each in [lo, hi] */
     DPC_K_REALS,  /* dpc_reals, each finite in [flo, fhi] */
     DPC_K_NAMES,  /* dpc_names, each one of names(), none twice */
+    DPC_K_STRS,   /* dpc_names: a repeatable flag; each use appends its whole value (commas
+                     included), checked by `check` when there is one */
 } dpc_kind;
 
 /* What a flag's value is and where it goes; built by the DPC_* macros below. */
@@ -49,8 +51,8 @@ typedef struct dpc_value {
     double flo, fhi;                      /* REAL, REALS */
     const dpc_choice *choices;            /* CHOICE */
     const char *const *(*names)(void);    /* NAME, NAMES: NULL-terminated, static storage */
-    const char *(*check)(const char *v);  /* STR (optional): NULL when v is fine, else what a
-                                             value must be ("synthetic, cifar10:FILE or npy:FILE") */
+    const char *(*check)(const char *v);  /* STR, STRS (optional): NULL when v is fine, else what
+                                             a value must be ("synthetic, cifar10:FILE or npy:FILE") */
 } dpc_value;
 
 typedef struct dpc_flag {
@@ -83,6 +85,7 @@ typedef struct dpc_command {
 #define DPC_INTS(T, f, a, b) {.kind = DPC_K_INTS, .off = DPC_FIELD(T, f, dpc_ints), .lo = (a), .hi = (b)}
 #define DPC_REALS(T, f, a, b) {.kind = DPC_K_REALS, .off = DPC_FIELD(T, f, dpc_reals), .flo = (a), .fhi = (b)}
 #define DPC_NAMES(T, f, fn) {.kind = DPC_K_NAMES, .off = DPC_FIELD(T, f, dpc_names), .names = (fn)}
+#define DPC_STRS(T, f, chk) {.kind = DPC_K_STRS, .off = DPC_FIELD(T, f, dpc_names), .check = (chk)}
 
 /* The flags of a model that dp-infer and dp-bench share, for an options struct T with fields
  * weights, seed, classes, precision and calibration. */

@@ -29,6 +29,7 @@ typedef struct dpb_opts {
     long workers, samples, max_batch, max_delay_us, queue_capacity, interval_ms;
     double rate, straggler_factor, worker_timeout_s;
     dpc_reals slowdown;
+    dpc_names inject;  /* stream: fault SPECs (inject.h) */
     int arrival, overflow, backend, retry, quiet, pin;
     /* pipelines (docs/pipeline.md) */
     long stages, depth;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "inject.h"
 
 /* ---- environment ---------------------------------------------------------------------------- */
 
@@ -132,6 +133,12 @@ static int env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     s = dp_runner_create(e->model, e->part, &ro, &e->runner);
     if (s != DP_OK) return dpc_fail(s, "creating the runner");
     if ((rc = dpb_set_stages(e, o))) return rc;
+    for (int i = 0; i < o->inject.n; i++) {
+        dpb_fault f;
+        dpb_fault_parse(o->inject.v[i], &f);
+        s = dp_runner_inject(e->runner, f.at_s, f.worker, f.kind, f.value);
+        if (s != DP_OK) return dpc_fail(s, "--inject");
+    }
     if (dp_runner_is_worker_rank(e->runner)) return 0;
     dp_sink *sink = NULL;
     if (o->dashboard) {
@@ -262,6 +269,7 @@ void dpb_print_summary(const char *what, const dp_summary *s) {
     printf(", latency p50 %.3f p99 %.3f max %.3f ms", s->latency_ms.p50, s->latency_ms.p99, s->latency_ms.max);
     if (s->labelled > 0) printf(", top-1 accuracy %.2f %%", 100.0 * (double)s->correct / (double)s->labelled);
     printf("\n");
+    for (int i = 0; i < s->num_faults; i++) dpb_fault_print(&s->faults[i]);
 }
 
 int dpb_finish_run(dpb_env *e, const dpb_opts *o, dp_status st, const dp_summary *s, const char *mode, int argc,

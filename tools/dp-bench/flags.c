@@ -6,6 +6,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "inject.h"
 
 enum {
     I = DPB_INFER,
@@ -83,6 +84,9 @@ static const dpc_flag flags[] = {
     {"slowdown", "LIST", RUN, DPC_REALS(T, slowdown, 1.0, 1e6), .help = "stretch worker k's service time by f_k",
      .def = "1"},
     {"backend", "B", RUN, DPC_CHOICE(T, backend, runner_backends), .help = "runner (mpi: start with mpirun)"},
+    {"inject", "SPEC", S, DPC_STRS(T, inject, dpb_fault_check),
+     .help = "a fault during the run, repeatable: at=2s,worker=1,slowdown=4 | stall=500ms | fail=10 (threads backend)",
+     .def = "none"},
     {"stages", "S", S | C, DPC_INT(T, stages, 1, DPC_LIST_MAX),
      .help = "split the model into S pipeline stages: W / S replicas of S stages (docs/pipeline.md)"},
     {"cuts", "LIST", S | C, DPC_STR(T, cuts, NULL),
@@ -209,6 +213,14 @@ int dpb_parse(const dpc_command *cmd, int argc, char **argv, dpb_opts *o) {
     if (cmd->bit == DPB_CAPACITY && o->min_samples == 0) o->min_samples = dp_min_samples_for(0.99, o->confidence);
     if (cmd->bit & RUN && o->slowdown.n > o->workers)
         return dpc_usage_error("--slowdown has %d factors for %ld workers", o->slowdown.n, o->workers);
+    for (int i = 0; i < o->inject.n; i++) {
+        dpb_fault f;
+        dpb_fault_parse(o->inject.v[i], &f);
+        if (f.worker >= o->workers)
+            return dpc_usage_error("--inject: '%s': worker %d, but --workers is %ld", o->inject.v[i], f.worker,
+                                   o->workers);
+        if (o->backend != DP_RUNNER_THREADS) return dpc_usage_error("--inject works with --backend threads only");
+    }
     if (cmd->bit & RUN && o->workers % o->stages != 0)
         return dpc_usage_error("--stages %ld does not divide --workers %ld (workers = replicas x stages)", o->stages,
                                o->workers);
