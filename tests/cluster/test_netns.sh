@@ -25,6 +25,10 @@ skip() { echo "SKIP: $*"; echo "0 passed, 0 failed"; exit 0; }
 command -v tc >/dev/null || skip "tc is missing (iproute2; scripts/deps installs it)"
 ip netns add dpc-probe 2>/dev/null && ip netns del dpc-probe || skip "network namespaces are not available here"
 rm -rf "$tmp" && mkdir -p "$tmp" && cd "$tmp" || exit 1
+# The namespaces, bridge and addresses are machine-wide: two checkouts testing at once would tear
+# down each other's hosts. One at a time.
+exec 9>/tmp/dpc-cluster.lock
+flock 9
 export DP_NETNS_STATE="$tmp/state" OMP_WAIT_POLICY=PASSIVE
 trap '"$cluster" down' EXIT
 "$cluster" up 3 --rate 1gbit || { bad "netns-cluster up"; exit 1; }
