@@ -102,15 +102,25 @@ static dp_status add_tensor(const dpi_zip *z, const dpi_zip_member *pkl, const c
     return dpi_weights_add(w, key, t->ndim, t->shape, data);
 }
 
-/* The state dict: the pickled dict itself, or a training checkpoint's "state_dict" /
- * "model_state_dict" entry. */
+/* The state dict (or model): the pickled value itself, or a training checkpoint's entry under
+ * one of the names training scripts use ("net": pytorch-cifar's checkpoints). */
 static const dpi_pk *state_dict(const dpi_pk *root) {
-    static const char *const nested[] = {"state_dict", "model_state_dict"};
+    static const char *const nested[] = {"state_dict", "model_state_dict", "net", "model"};
     for (size_t i = 0; i < sizeof nested / sizeof *nested; i++) {
         const dpi_pk *v = dpi_pk_dict_get(root, nested[i]);
-        if (v && v->kind == DPI_PK_DICT) return v;
+        if (v && (v->kind == DPI_PK_DICT || v->kind == DPI_PK_OBJECT)) return v;
     }
     return root;
+}
+
+/* torch.nn.DataParallel prefixes every name with "module."; when all have it, drop it, so that a
+ * checkpoint of a wrapped model loads like the model's own state_dict(). */
+static void strip_data_parallel(dpi_weights *w) {
+    static const char prefix[] = "module.";
+    const size_t pl = sizeof prefix - 1;
+    for (int i = 0; i < w->n; i++)
+        if (strncmp(w->t[i].name, prefix, pl) != 0) return;
+    for (int i = 0; i < w->n; i++) memmove(w->t[i].name, w->t[i].name + pl, strlen(w->t[i].name + pl) + 1);
 }
 
 /* Whether the str k is one of the strs in the list skip (NULL: none). */
@@ -236,14 +246,16 @@ dp_status dpi_pth_parse(const char *path, const uint8_t *buf, size_t len, dpi_we
     if ((s = dpi_zip_member_data(&z, pm, &pkl, &pkl_owned))) goto done;
     snprintf(name, sizeof name, "%s: %s", path, pm->name);
     if ((s = dpi_unpickle(name, pkl, pm->usize, DPI_PK_TORCH | DPI_PK_MODULES, &up, &root))) goto done;
+    root = state_dict(root);
     if (root->kind == DPI_PK_OBJECT) {
         s = add_modules(&z, pm, name, root, w);
     } else if (root->kind == DPI_PK_DICT) {
-        s = add_dict(&z, pm, name, "", state_dict(root), NULL, w);
+        s = add_dict(&z, pm, name, "", root, NULL, w);
     } else {
         s = dpi_error(DP_ERR_FORMAT, "%s: holds a pickled %s, not a state_dict or a model (save "
                       "model.state_dict())", name, root->kind == DPI_PK_TENSOR ? "tensor" : "value");
     }
+    if (!s) strip_data_parallel(w);
 done:
     dpi_unpickler_free(up);
     free(pkl_owned);

@@ -2,7 +2,8 @@
 architecture, a .pth saved by the installed PyTorch gives exactly the logits of the same weights
 as .npz and .safetensors (and PyTorch's within 1e-4 of max |logit|); float16/bfloat16/float64
 state dicts match safetensors of the same dtype; Parameters (keep_vars), a training checkpoint,
-strided views, shared storages and a whole torch.save(model) load; missing, mis-shaped, legacy
+strided views, shared storages, a whole torch.save(model) and pytorch-cifar's checkpoints of a
+DataParallel model load; missing, mis-shaped, legacy
 files and a pickle that would call os.system fail naming what is wrong."""
 import os
 import subprocess
@@ -97,6 +98,9 @@ def test_variants_give_the_same_logits(files):
         "checkpoint.pth": {"epoch": 3, "state_dict": sd, "optimizer": opt.state_dict(), "best": 0.5},
         "views.pth": views,
         "whole.pth": model,
+        # pytorch-cifar's checkpoint: a DataParallel model's state_dict ("module." names) under "net"
+        "cifar_ckpt.pth": {"net": torch.nn.DataParallel(model).state_dict(), "acc": 91.5, "epoch": 7},
+        "whole_dp.pth": torch.nn.DataParallel(model),
     }
     for name, obj in variants.items():
         y, _ = run_infer("resnet18_cifar", x, 10, saved(files, name, obj))
