@@ -579,6 +579,26 @@ dp_status pydp_runner_add_sink(pydp_runner *r, dp_sink *sink) {
     return dp_runner_add_sink(r->runner, sink);
 }
 
+dp_status pydp_runner_set_stages(pydp_runner *r, const dp_model *model, int stages, const char *cuts, int depth) {
+    if (!r) return DP_ERR_INVALID_ARG;
+    dp_stage_opts so;
+    dp_stage_opts_init(&so);
+    so.stages = stages;
+    if (depth >= 0) so.depth = depth; /* -1: the library's default */
+    char *buf = cuts && strcmp(cuts, "auto") != 0 ? strdup(cuts) : NULL;
+    int *idx = buf ? calloc(strlen(buf) + 1, sizeof *idx) : NULL; /* at most one cut per character */
+    dp_status s = buf && !idx ? DP_ERR_NOMEM : DP_OK;
+    if (buf && idx) {
+        so.cuts = idx;
+        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok && !s; tok = strtok_r(NULL, ",", &save))
+            s = dp_model_unit_index(model, tok, &idx[so.num_cuts++]);
+    }
+    if (!s) s = dp_runner_set_stages(r->runner, &so);
+    free(buf);
+    free(idx);
+    return s;
+}
+
 dp_status pydp_runner_set_dispatch(pydp_runner *r, pydp_fn *fn) {
     if (!r) return fail(PyExc_ValueError, "no runner");
     r->dispatch = fn;

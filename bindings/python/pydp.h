@@ -107,6 +107,9 @@ dp_status pydp_runner_create(const dp_model *model, dp_partitioner *partitioner,
 PyObject *pydp_runner_opts(const pydp_runner *r);
 void pydp_runner_free(pydp_runner *r);
 dp_status pydp_runner_add_sink(pydp_runner *r, dp_sink *sink);
+/* dp_runner_set_stages() with cuts by unit name ("layer3.0,layer4.0"; NULL or "auto": planned)
+ * and depth -1 for the library's default. */
+dp_status pydp_runner_set_stages(pydp_runner *r, const dp_model *model, int stages, const char *cuts, int depth);
 /* fn(result dict) for every finished sample (None: no Python call). Set only between runs. */
 dp_status pydp_runner_set_dispatch(pydp_runner *r, pydp_fn *fn);
 /* Collect per data-set index top-1 (int32 [n], may be NULL) and logits (float32 [n,K], may be

@@ -261,6 +261,9 @@ class Runner:
         worker_timeout_s: Optional[float] = None,
         retry: Optional[bool] = None,
         handle_sigint: Optional[bool] = None,
+        stages: Optional[int] = None,
+        cuts: Union[None, str, Sequence[str]] = None,
+        depth: Optional[int] = None,
     ) -> None: ...
     def run(self, source: Source, sinks: _Sinks = (), on_result: Optional[_OnRecord] = None) -> dict[str, Any]: ...
     def run_batch(self, data: _Data, sinks: _Sinks = (), on_result: Optional[_OnRecord] = None) -> dict[str, Any]: ...

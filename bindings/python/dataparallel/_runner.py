@@ -184,6 +184,15 @@ class Runner:
         mpi: re-dispatch a dead worker's samples to the others. Default $retry.
     handle_sigint : bool, optional
         The old name of ``handle_signals`` (the same C field).
+    stages : int, optional
+        Split the model into this many pipeline stages: the workers become workers / stages
+        replicas of ``stages`` stages, worker k running stage k % stages (docs/pipeline.md).
+        Default 1 (data parallel). Stream and push mode only.
+    cuts : "auto", str or sequence of str, optional
+        Where stages 2.. start, by unit name (``["layer3.0"]`` or ``"layer3.0,layer4.0"``), or
+        "auto" (default): planned from a profile of the model.
+    depth : int, optional
+        Micro-batches in flight between two stages. Default 2.
 
     Raises
     ------
@@ -221,7 +230,7 @@ class Runner:
     def __init__(self, model, workers=None, threads_per_worker=None, partitioner="uniform", max_batch=None,
                  max_delay_us=None, queue_capacity=None, overflow=None, slowdown=None, keep_logits=None,
                  straggler_factor=None, pin_workers=None, interval_ms=None, backend=None, handle_signals=None,
-                 worker_timeout_s=None, retry=None, handle_sigint=None):
+                 worker_timeout_s=None, retry=None, handle_sigint=None, stages=None, cuts=None, depth=None):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a dataparallel.Model, got {type(model).__name__}")
         if handle_signals is None:
@@ -236,6 +245,10 @@ class Runner:
                                keep_logits=keep_logits, interval_ms=interval_ms, handle_signals=handle_signals,
                                worker_timeout_s=worker_timeout_s, retry=retry)
         self._slowdown = None if slowdown is None else [float(v) for v in slowdown]
+        if cuts is not None and not isinstance(cuts, str):
+            cuts = ",".join(str(c) for c in cuts)
+        self._stages = None if stages is None and cuts is None and depth is None else (
+            1 if stages is None else int(stages), cuts, -1 if depth is None else int(depth))
         self._h = None
         self._sinks = []
         self._create([])
@@ -258,6 +271,8 @@ class Runner:
             self._h = None
         ptr = capi.pydp_runner_create(self.model._ptr(), self.partitioner._h.ptr, self._opts, self._slowdown)
         self._h = Handle(ptr, capi.pydp_runner_free, keep=(self.model._h, self.partitioner._h))
+        if self._stages is not None:
+            capi.pydp_runner_set_stages(ptr, self.model._ptr(), *self._stages)
         self._sinks = []
         for s in sinks:
             capi.pydp_runner_add_sink(ptr, s._h.ptr)
