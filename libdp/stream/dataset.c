@@ -45,7 +45,8 @@ DP_API dp_normalize dp_normalize_fashion_mnist(void) {
 DP_API dp_normalize dp_normalize_identity(void) { return (dp_normalize){{0, 0, 0}, {1, 1, 1}}; }
 
 static dp_status check_shape(const char *fn, int64_t n, int c, int h, int w) {
-    if (n < 0 || c < 1 || h < 1 || w < 1 || (int64_t)c * h * w > MAX_SAMPLE_FLOATS)
+    /* c * h cannot overflow int64 (each is an int); c * h * w can, hence the division. */
+    if (n < 0 || c < 1 || h < 1 || w < 1 || (int64_t)c * h > MAX_SAMPLE_FLOATS / w)
         return dpi_error(DP_ERR_INVALID_ARG, "%s: shape [%lld,%d,%d,%d] is invalid (need n >= 0, c,h,w >= 1)", fn,
                          (long long)n, c, h, w);
     return DP_OK;

@@ -116,6 +116,8 @@ def t_npy():
         "issue14-shape-2p31": npy((2 ** 31, 3, 0, 32), data=b""),
         "count-overflow": npy((2 ** 40, 2 ** 40, 2 ** 10), data=b""),
         "negative-dim": npy((-2,), data=b""),
+        # Found by the CI run: dims whose product overflows before a trailing 0 (0 elements).
+        "zero-after-huge": npy((10, 76, 142, 511627776, 1076, 142, 0), "<f2", data=b""),
     }
     return seeds, regress
 

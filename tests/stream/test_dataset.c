@@ -148,6 +148,10 @@ static void test_npy(void) {
     write_npy("zero.npy", "(3, 0, 2, 4)", data, 0);
     CHECK_STATUS(dp_dataset_npy("zero.npy", &ds), DP_ERR_INVALID_ARG);
     CHECK_ERROR_MENTIONS("zero.npy");
+    /* No samples, but samples of (2^31-1)^3 floats: c*h*w once overflowed int64 (UBSan). */
+    write_npy("vast.npy", "(0, 2147483647, 2147483647, 2147483647)", data, 0);
+    CHECK_STATUS(dp_dataset_npy("vast.npy", &ds), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("vast.npy");
     CHECK_STATUS(dp_dataset_npy("missing.npy", &ds), DP_ERR_IO);
     CHECK_ERROR_MENTIONS("missing.npy");
 }
