@@ -37,6 +37,7 @@ typedef int dp_status;
 %typemap(argout) T **out { $result = SWIG_Python_AppendOutput($result, SWIG_NewPointerObj(*$1, $*1_descriptor, 0)); }
 %enddef
 DP_OUT_HANDLE(dp_model)
+DP_OUT_HANDLE(dp_calibration)
 DP_OUT_HANDLE(dp_exec)
 DP_OUT_HANDLE(dp_dataset)
 DP_OUT_HANDLE(dp_source)
@@ -80,7 +81,10 @@ PyObject *pydp_runner_summary_json(const pydp_runner *r);
 /* These read their options from a dict and release the GIL around the library call themselves. */
 PyObject *pydp_opts_defaults(const char *kind);
 PyObject *pydp_debug_last_opts(const char *kind);
-dp_status pydp_model_load(const char *arch, const char *weights, PyObject *opts, dp_model **out);
+dp_status pydp_model_load(const char *arch, const char *weights, PyObject *opts, const dp_calibration *calibration,
+                          dp_model **out);
+dp_status pydp_model_calibrate(const dp_model *model, const dp_dataset *ds, long long n, PyObject *opts,
+                               dp_calibration **out);
 dp_status pydp_source_create(dp_dataset *ds, PyObject *opts, const char *trace_path, dp_source **out);
 dp_status pydp_partitioner_create(const char *name, const double *seq, int seq_len, PyObject *opts,
                                   dp_partitioner **out);
@@ -105,6 +109,11 @@ int64_t dp_now_ns(void);
 unsigned long long pydp_debug_last_input(void);
 
 void dp_model_free(dp_model *model);
+dp_status dp_calibration_save(const dp_calibration *cal, const char *path);
+dp_status dp_calibration_load(const char *path, dp_calibration **out);
+void dp_calibration_free(dp_calibration *cal);
+const char *dp_calibration_arch(const dp_calibration *cal);
+int64_t dp_calibration_samples(const dp_calibration *cal);
 const char *dp_model_arch(const dp_model *model);
 int dp_model_num_classes(const dp_model *model);
 int dp_model_precision(const dp_model *model);

@@ -144,12 +144,25 @@ unsigned long long pydp_debug_last_input(void) { return last_input; }
 
 /* ---- models ---------------------------------------------------------------------------------- */
 
-dp_status pydp_model_load(const char *arch, const char *weights, PyObject *opts, dp_model **out) {
+dp_status pydp_model_load(const char *arch, const char *weights, PyObject *opts, const dp_calibration *calibration,
+                          dp_model **out) {
     dp_model_opts o;
     if (pydp_opts_apply(PYDP_OPTS_MODEL, opts, &o) < 0) return DP_ERR_INVALID_ARG;
+    o.calibration = calibration;
     dp_status st;
     Py_BEGIN_ALLOW_THREADS
     st = dp_model_load(arch, weights, &o, out);
+    Py_END_ALLOW_THREADS
+    return st;
+}
+
+dp_status pydp_model_calibrate(const dp_model *model, const dp_dataset *ds, long long n, PyObject *opts,
+                               dp_calibration **out) {
+    dp_calib_opts o;
+    if (pydp_opts_apply(PYDP_OPTS_CALIB, opts, &o) < 0) return DP_ERR_INVALID_ARG;
+    dp_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = dp_model_calibrate(model, ds, n, &o, out);
     Py_END_ALLOW_THREADS
     return st;
 }

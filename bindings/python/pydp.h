@@ -38,10 +38,11 @@ typedef enum pydp_opts_kind {
     PYDP_OPTS_PARTITIONER,
     PYDP_OPTS_CONSOLE,
     PYDP_OPTS_DASHBOARD,
+    PYDP_OPTS_CALIB,
     PYDP_OPTS_COUNT_
 } pydp_opts_kind;
 /* {field: value} of a struct fresh from its *_opts_init(); kind: "model", "runner", "source",
- * "partitioner", "console" or "dashboard". Only the fields that are plain values (no pointers). */
+ * "partitioner", "console", "dashboard" or "calib". Only the fields that are plain values (no pointers). */
 PyObject *pydp_opts_defaults(const char *kind);
 /* *_opts_init(opts), then every field named in the dict values (None or NULL: none; a None value
  * keeps the default). -1 with TypeError/OverflowError naming the option, else 0. */
@@ -51,8 +52,12 @@ PyObject *pydp_opts_to_dict(pydp_opts_kind kind, const void *opts);
 PyObject *pydp_debug_last_opts(const char *kind);
 
 /* ---- models ---------------------------------------------------------------------------------- */
-/* opts: a dict of dp_model_opts fields (pydp_opts_apply). */
-dp_status pydp_model_load(const char *arch, const char *weights, PyObject *opts, dp_model **out);
+/* opts: a dict of dp_model_opts fields (pydp_opts_apply); calibration: int8's or NULL. */
+dp_status pydp_model_load(const char *arch, const char *weights, PyObject *opts, const dp_calibration *calibration,
+                          dp_model **out);
+/* dp_model_calibrate() over samples 0..n-1 of ds; opts: dp_calib_opts fields. */
+dp_status pydp_model_calibrate(const dp_model *model, const dp_dataset *ds, long long n, PyObject *opts,
+                               dp_calibration **out);
 /* x: C-contiguous float32 [N,C,H,W] buffer; out: writable C-contiguous float32 [N,K]; exec is a
  * context of model. The GIL is released while the network runs; x is read in place. */
 dp_status pydp_infer(const dp_model *model, dp_exec *exec, PyObject *x, PyObject *out);

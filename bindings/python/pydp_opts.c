@@ -20,7 +20,7 @@ typedef struct opt_field {
 } opt_field;
 
 /* Enumerations are stored through an int: true for every enum these structs hold. */
-_Static_assert(sizeof(dp_precision) == sizeof(int) && sizeof(dp_model_backend) == sizeof(int) &&
+_Static_assert(sizeof(dp_precision) == sizeof(int) && sizeof(dp_calib_method) == sizeof(int) && sizeof(dp_model_backend) == sizeof(int) &&
                    sizeof(dp_overflow) == sizeof(int) && sizeof(dp_runner_backend) == sizeof(int) &&
                    sizeof(dp_rate_policy) == sizeof(int),
                "an options enum is not int-sized");
@@ -53,6 +53,9 @@ static const opt_field partitioner_fields[] = {
 static const opt_field console_fields[] = {
     F(dp_console_opts, live, OPT_INT), F(dp_console_opts, quiet, OPT_BOOL), {NULL, OPT_INT, 0}};
 
+static const opt_field calib_fields[] = {
+    F(dp_calib_opts, method, OPT_ENUM), F(dp_calib_opts, percentile, OPT_DOUBLE), {NULL, OPT_INT, 0}};
+
 static const opt_field dashboard_fields[] = {
     F(dp_dashboard_opts, slo_p99_ms, OPT_DOUBLE), F(dp_dashboard_opts, history_rows, OPT_INT), {NULL, OPT_INT, 0}};
 
@@ -66,6 +69,7 @@ static _Thread_local union {
     dp_partitioner_opts partitioner;
     dp_console_opts console;
     dp_dashboard_opts dashboard;
+    dp_calib_opts calib;
 } last[PYDP_OPTS_COUNT_];
 
 static void init_model(void *o) { dp_model_opts_init((dp_model_opts *)o); }
@@ -74,6 +78,7 @@ static void init_source(void *o) { dp_source_opts_init((dp_source_opts *)o); }
 static void init_partitioner(void *o) { dp_partitioner_opts_init((dp_partitioner_opts *)o); }
 static void init_console(void *o) { dp_console_opts_init((dp_console_opts *)o); }
 static void init_dashboard(void *o) { dp_dashboard_opts_init((dp_dashboard_opts *)o); }
+static void init_calib(void *o) { dp_calib_opts_init((dp_calib_opts *)o); }
 
 static const struct opt_kind {
     const char *name;
@@ -87,6 +92,7 @@ static const struct opt_kind {
     [PYDP_OPTS_PARTITIONER] = {"partitioner", partitioner_fields, init_partitioner, sizeof(dp_partitioner_opts)},
     [PYDP_OPTS_CONSOLE] = {"console", console_fields, init_console, sizeof(dp_console_opts)},
     [PYDP_OPTS_DASHBOARD] = {"dashboard", dashboard_fields, init_dashboard, sizeof(dp_dashboard_opts)},
+    [PYDP_OPTS_CALIB] = {"calib", calib_fields, init_calib, sizeof(dp_calib_opts)},
 };
 
 static const struct opt_kind *find_kind(const char *name) {
@@ -191,6 +197,7 @@ PyObject *pydp_opts_defaults(const char *kind) {
         dp_partitioner_opts p;
         dp_console_opts c;
         dp_dashboard_opts d;
+        dp_calib_opts k;
     } o;
     k->init(&o);
     return opts_dict(k, &o);

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 import dataparallel as dp
@@ -20,15 +21,17 @@ from dataparallel import _options
 # Fields passed as explicit arguments (pointers: arrays, paths, streams, callbacks), aliases and
 # the size field: not in the value tables, each covered where noted.
 NOT_VALUES = {
-    "model": {"calibration"},             # int8 calibration (a pointer): not in Python yet
+    "model": {"calibration"},             # calibration=: test_int8_calibration
     "runner": {"slowdown", "num_slowdown", "on_result", "on_result_user", "handle_sigint"},  # slowdown: test_runner
     "source": {"trace_path"},              # trace=: test_runner
     "partitioner": {"weights", "num_weights"},  # weights=: below
     "console": {"stream"},                 # stream=: below
     "dashboard": {"host_port"},            # address=: below
+    "calib": set(),
 }
 STRUCTS = {"model": "dp_model_opts", "runner": "dp_runner_opts", "source": "dp_source_opts",
-           "partitioner": "dp_partitioner_opts", "console": "dp_console_opts", "dashboard": "dp_dashboard_opts"}
+           "partitioner": "dp_partitioner_opts", "console": "dp_console_opts", "dashboard": "dp_dashboard_opts",
+           "calib": "dp_calib_opts"}
 PY_NAME = _options.PY_NAMES
 
 
@@ -67,10 +70,14 @@ def dashboard(**kw):
         assert e.status == dp.Status.DP_ERR_UNSUPPORTED, e
 
 
+def calibrate(**kw):
+    return dp.Model("mobilenet_v2").calibrate(dp.Dataset.synthetic(2), **kw)
+
+
 MAKERS = {"model": model, "runner": runner, "source": source, "partitioner": dp.Partitioner,
-          "console": dp.ConsoleSink, "dashboard": dashboard}
+          "console": dp.ConsoleSink, "dashboard": dashboard, "calib": calibrate}
 SIGNATURES = {"model": dp.Model, "runner": dp.Runner, "source": dp.Source, "partitioner": dp.Partitioner,
-              "console": dp.ConsoleSink, "dashboard": dp.DashboardSink}
+              "console": dp.ConsoleSink, "dashboard": dp.DashboardSink, "calib": dp.Model.calibrate}
 
 
 def other_value(kind, field, default):
@@ -79,8 +86,8 @@ def other_value(kind, field, default):
         return names[(names.index(default) + 1) % len(names)]
     if isinstance(default, bool):
         return not default
-    if isinstance(default, float):
-        return default + 0.25 if default + 0.25 <= 1 or default > 1 else default / 2
+    if isinstance(default, float):  # stays in every option's range: [0, 1], >= 1, (50, 100], > 0
+        return default + 0.25 if default <= 0.75 else default - 0.25
     return default + 1
 
 
@@ -149,6 +156,27 @@ def test_console_stream_and_handle_sigint_alias():
     assert dp.capi.pydp_debug_last_opts("console")["quiet"] is True
     runner(handle_sigint=True)
     assert dp.capi.pydp_debug_last_opts("runner")["handle_signals"] is True
+
+
+def test_int8_calibration(fast_model, tmp_path):
+    """int8 through Python: calibrate, save, load by path, and a model that needs it."""
+    cal = fast_model.calibrate(dp.Dataset.synthetic(4), method="percentile", percentile=99.9)
+    assert dp.capi.pydp_debug_last_opts("calib") == {"method": 1, "percentile": 99.9}
+    assert repr(cal) == "Calibration('mobilenet_v2', samples=4)"
+    cal.save(tmp_path / "m.calib")
+    assert repr(dp.Calibration.load(tmp_path / "m.calib")) == repr(cal)
+    with pytest.raises(dp.Error, match="calibration"):
+        dp.Model("mobilenet_v2", seed=3, precision="int8")
+    try:
+        m8 = dp.Model("mobilenet_v2", seed=3, precision="int8", calibration=tmp_path / "m.calib")
+    except dp.Error as e:  # the onednn int8 path is not built everywhere: the reference one is
+        assert e.status == dp.Status.DP_ERR_UNSUPPORTED, e
+        m8 = dp.Model("mobilenet_v2", seed=3, precision="int8", calibration=cal, backend="reference")
+    assert m8.precision == "int8"
+    x = dp.Dataset.synthetic(4)[0][0][None]
+    assert np.isfinite(m8.infer(x)).all() and m8.infer(x).shape == (1, 10)
+    with pytest.raises(dp.Error, match="n"):
+        fast_model.calibrate(dp.Dataset.synthetic(2), n=3)
 
 
 def test_dashboard_address_reaches_the_library():

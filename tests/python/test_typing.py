@@ -136,7 +136,8 @@ def test_reprs_say_what_objects_are(fast_model, tmp_path):
                        "backend='threads')")
     assert repr(dp.Partitioner("sharded")) == "Partitioner('sharded')"
     assert repr(dp.Dataset.synthetic(5)) == "Dataset(n=5, shape=(3, 32, 32))"
-    assert repr(dp.Source.synthetic(rate=300, samples=10)) == "Source('constant', rate=300, samples=10, shape=(3, 32, 32))"
+    src = dp.Source.synthetic(rate=300, samples=10)
+    assert repr(src) == "Source('constant', rate=300, samples=10, shape=(3, 32, 32))"
     assert repr(dp.CsvSink(tmp_path / "m.csv")) == f"CsvSink({str(tmp_path / 'm.csv')!r})"
     assert repr(dp.JsonlSink(tmp_path / "r.jsonl")) == f"JsonlSink({str(tmp_path / 'r.jsonl')!r})"
     assert repr(dp.ConsoleSink()) == "ConsoleSink(stream='stderr')"

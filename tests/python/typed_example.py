@@ -31,6 +31,11 @@ def main(tmp: str) -> int:
     out = np.empty((2, m.num_classes), np.float32)
     logits: npt.NDArray[np.float32] = m.infer(x, out=out)
     m.prepare(2, height=32, width=32)
+    cal: dp.Calibration = m.calibrate(x, n=2, method="percentile", percentile=99.9)
+    cal.save(os.path.join(tmp, "m.calib"))
+    print(repr(dp.Calibration.load(os.path.join(tmp, "m.calib"))), cal.arch, cal.samples)
+    m8 = dp.Model("mobilenet_v2", seed=3, precision="int8", calibration=cal, backend="reference")
+    print(m8.infer(x).shape)
     assert m(x).shape == logits.shape
     print(repr(m), m.arch, m.precision, m.backend, m.param_count, m.threads, m.input_channels, m.min_input_size)
 

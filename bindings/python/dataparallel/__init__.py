@@ -7,22 +7,22 @@
     res = r.run(dp.Source.synthetic(rate=500, samples=2000, shape=(3, 32, 32)),
                 sinks=[dp.CsvSink("m.csv")])   # dict: offered, completed, latency_ms, ...
 
-Classes: Model, Runner, Partitioner, Dataset, Source, ConsoleSink, CsvSink, JsonlSink,
+Classes: Model, Calibration, Runner, Partitioner, Dataset, Source, ConsoleSink, CsvSink, JsonlSink,
 PrometheusSink, DashboardSink, CallbackSink; errors: Error (a RuntimeError with .status, .code, .message) and
 Status. See docs/python.md. The low-level SWIG module is dataparallel.capi.
 """
 from . import capi
 from ._data import Dataset, Source
 from ._errors import Error, Status
-from ._model import Model, arch_names
+from ._model import Calibration, Model, arch_names
 from ._runner import Partitioner, Runner
 from ._sinks import CallbackSink, ConsoleSink, CsvSink, DashboardSink, JsonlSink, PrometheusSink, Sink
 
 __version__ = capi.dp_version_string()
 
 # help() and tracebacks show the public names.
-for _cls in (Model, Runner, Partitioner, Dataset, Source, Sink, ConsoleSink, CsvSink, JsonlSink, PrometheusSink,
-             DashboardSink, CallbackSink, Error):
+for _cls in (Model, Calibration, Runner, Partitioner, Dataset, Source, Sink, ConsoleSink, CsvSink, JsonlSink,
+             PrometheusSink, DashboardSink, CallbackSink, Error):
     _cls.__module__ = __name__
 del _cls
 
@@ -43,5 +43,6 @@ def build_info():
     return capi.dp_build_info()
 
 
-__all__ = ["Model", "Runner", "Partitioner", "Dataset", "Source", "Sink", "ConsoleSink", "CsvSink", "JsonlSink",
-           "PrometheusSink", "DashboardSink", "CallbackSink", "Error", "Status", "arch_names", "build_info", "__version__"]
+__all__ = ["Model", "Calibration", "Runner", "Partitioner", "Dataset", "Source", "Sink", "ConsoleSink", "CsvSink",
+           "JsonlSink", "PrometheusSink", "DashboardSink", "CallbackSink", "Error", "Status", "arch_names",
+           "build_info", "__version__"]

@@ -13,8 +13,9 @@ import numpy.typing as npt
 from . import capi as capi
 
 __version__: str
-__all__ = ["Model", "Runner", "Partitioner", "Dataset", "Source", "Sink", "ConsoleSink", "CsvSink", "JsonlSink",
-           "PrometheusSink", "DashboardSink", "CallbackSink", "Error", "Status", "arch_names", "build_info", "__version__"]
+__all__ = ["Model", "Calibration", "Runner", "Partitioner", "Dataset", "Source", "Sink", "ConsoleSink", "CsvSink",
+           "JsonlSink", "PrometheusSink", "DashboardSink", "CallbackSink", "Error", "Status", "arch_names",
+           "build_info", "__version__"]
 
 _Path = Union[str, "os.PathLike[str]"]
 _Floats = npt.NDArray[np.float32]
@@ -53,17 +54,28 @@ class Error(RuntimeError):
     message: str
     def __init__(self, status: int, message: str = "") -> None: ...
 
+class Calibration:
+    def __init__(self, ptr: Any) -> None: ...
+    @classmethod
+    def load(cls, path: _Path) -> Calibration: ...
+    def save(self, path: _Path) -> None: ...
+    @property
+    def arch(self) -> str: ...
+    @property
+    def samples(self) -> int: ...
+
 class Model:
     def __init__(
         self,
         arch: str,
         weights: Optional[_Path] = None,
         classes: Optional[int] = None,
-        precision: Optional[Literal["fp32", "bf16"]] = None,
+        precision: Optional[Literal["fp32", "bf16", "int8"]] = None,
         backend: Optional[Literal["onednn", "reference"]] = None,
         seed: Optional[int] = None,
         threads: int = 1,
         allow_nonfinite: Optional[bool] = None,
+        calibration: Union[Calibration, _Path, None] = None,
     ) -> None: ...
     @property
     def arch(self) -> str: ...
@@ -84,6 +96,13 @@ class Model:
     def infer(self, x: npt.ArrayLike, out: Optional[_Floats] = None) -> _Floats: ...
     def __call__(self, x: npt.ArrayLike, out: Optional[_Floats] = None) -> _Floats: ...
     def prepare(self, batch: int, height: int = 32, width: int = 32) -> None: ...
+    def calibrate(
+        self,
+        data: _Data,
+        n: Optional[int] = None,
+        method: Optional[Literal["minmax", "percentile"]] = None,
+        percentile: Optional[float] = None,
+    ) -> Calibration: ...
     def close(self) -> None: ...
 
 class Partitioner:
@@ -196,7 +215,10 @@ class Sink:
 class ConsoleSink(Sink):
     stream: str
     def __init__(
-        self, live: Optional[bool] = None, quiet: Optional[bool] = None, stream: Optional[Literal["stdout", "stderr"]] = None
+        self,
+        live: Optional[bool] = None,
+        quiet: Optional[bool] = None,
+        stream: Optional[Literal["stdout", "stderr"]] = None,
     ) -> None: ...
 
 class CsvSink(Sink):
@@ -270,7 +292,9 @@ class Runner:
     @property
     def is_worker_rank(self) -> bool: ...
     def cancel(self) -> None: ...
-    def start(self, shape: Sequence[int] = (3, 32, 32), sinks: _Sinks = (), on_result: Optional[_OnRecord] = None) -> None: ...
+    def start(
+        self, shape: Sequence[int] = (3, 32, 32), sinks: _Sinks = (), on_result: Optional[_OnRecord] = None
+    ) -> None: ...
     def submit(self, x: npt.ArrayLike, callback: Optional[_OnRecord] = None) -> int: ...
     def drain(self) -> None: ...
     def stop(self) -> Optional[dict[str, Any]]: ...

@@ -54,6 +54,85 @@ def as_float32_batch(x, what="input", ndim=4, channels=None, min_size=None):
     return x
 
 
+class Calibration:
+    """Activation ranges of a model for int8 inference (post-training static quantization).
+
+    Made by :meth:`Model.calibrate` or read with :meth:`load`; tied to the arch, class count and
+    weights it was measured with (loading it for others is an Error naming the file). Immutable
+    and shareable; give it to ``Model(..., precision="int8", calibration=cal)``.
+
+    Parameters
+    ----------
+    ptr : object
+        Internal: the C handle (use :meth:`Model.calibrate` or :meth:`load`).
+
+    Examples
+    --------
+    >>> cal = fp32_model.calibrate(dp.Dataset.synthetic(64), method="percentile")
+    >>> cal.save("w.calib")
+    >>> m8 = dp.Model("resnet18", weights="w.npz", precision="int8", calibration=cal)
+    """
+
+    def __init__(self, ptr):
+        self._h = Handle(ptr, capi.dp_calibration_free)
+
+    @classmethod
+    def load(cls, path):
+        """Read a calibration file (docs/formats.md, "Calibration files").
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file :meth:`save` wrote.
+
+        Returns
+        -------
+        Calibration
+
+        Raises
+        ------
+        Error
+            DP_ERR_IO, or DP_ERR_FORMAT naming the file and line.
+
+        Examples
+        --------
+        >>> cal = dp.Calibration.load("w.calib")
+        """
+        return cls(capi.dp_calibration_load(os.fspath(path)))
+
+    def save(self, path):
+        """Write the ranges to a small text file, to load next to the weights.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file (created or replaced).
+
+        Raises
+        ------
+        Error
+            DP_ERR_IO naming the file.
+
+        Examples
+        --------
+        >>> cal.save("w.calib")
+        """
+        capi.dp_calibration_save(self._h.ptr, os.fspath(path))
+
+    @property
+    def arch(self):
+        """Architecture it was measured with."""
+        return capi.dp_calibration_arch(self._h.ptr)
+
+    @property
+    def samples(self):
+        """Number of samples it was measured over."""
+        return int(capi.dp_calibration_samples(self._h.ptr))
+
+    def __repr__(self):
+        return f"Calibration({self.arch!r}, samples={self.samples})"
+
+
 @document("model")
 class Model:
     """A loaded network: architecture + weights, prepared for a backend.
@@ -72,8 +151,9 @@ class Model:
         deterministic weights.
     classes : int, optional
         Number of output classes K (C field ``num_classes``). Default $num_classes.
-    precision : {"fp32", "bf16"}, optional
-        Arithmetic; bf16 needs AVX512-BF16 or AMX. Default $precision.
+    precision : {"fp32", "bf16", "int8"}, optional
+        Arithmetic; bf16 needs AVX512-BF16 or AMX; int8 needs ``calibration``. Default
+        $precision.
     backend : {"onednn", "reference"}, optional
         "onednn" (fast) or "reference" (OpenBLAS, for cross-checking). Default $backend.
     seed : int, optional
@@ -83,6 +163,9 @@ class Model:
     allow_nonfinite : bool, optional
         Load NaN/inf weights (for debugging a training run) instead of failing. Default
         $allow_nonfinite.
+    calibration : Calibration or str or os.PathLike, optional
+        int8's activation ranges (from :meth:`calibrate`, or a file it saved); ignored by the
+        other precisions.
 
     Raises
     ------
@@ -108,14 +191,16 @@ class Model:
     """
 
     def __init__(self, arch, weights=None, classes=None, precision=None, backend=None, seed=None, threads=1,
-                 allow_nonfinite=None):
+                 allow_nonfinite=None, calibration=None):
         opts = c_options("model", num_classes=classes, precision=precision, backend=backend, seed=seed,
                          allow_nonfinite=allow_nonfinite)
         if int(threads) < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         if weights is not None:
             weights = os.fspath(weights)
-        ptr = capi.pydp_model_load(str(arch), weights, opts)
+        if calibration is not None and not isinstance(calibration, Calibration):
+            calibration = Calibration.load(calibration)
+        ptr = capi.pydp_model_load(str(arch), weights, opts, None if calibration is None else calibration._h.ptr)
         self._h = Handle(ptr, capi.dp_model_free)
         self._threads = int(threads)
         self._local = threading.local()
@@ -244,6 +329,44 @@ class Model:
         >>> m.prepare(8, 32, 32)
         """
         capi.dp_exec_prepare(self._exec(), int(batch), int(height), int(width))
+
+    @document("calib")
+    def calibrate(self, data, n=None, method=None, percentile=None):
+        """Measure the activation ranges int8 needs, running this model's weights in fp32.
+
+        Keywords left at None take the library's default (``dp_calib_opts_init()``).
+
+        Parameters
+        ----------
+        data : Dataset or array_like
+            Representative samples (C, H, W), e.g. part of the training set.
+        n : int, optional
+            Use samples 0..n-1 (default: all of ``data``).
+        method : {"minmax", "percentile"}, optional
+            Range = the largest absolute value seen, or that percentile of them. Default $method.
+        percentile : float, optional
+            For "percentile", in (50, 100]. Default $percentile.
+
+        Returns
+        -------
+        Calibration
+
+        Raises
+        ------
+        Error
+            DP_ERR_INVALID_ARG (n out of range, a NaN input naming the sample), DP_ERR_SHAPE.
+
+        Examples
+        --------
+        >>> cal = m.calibrate(dp.Dataset.synthetic(32))
+        >>> m8 = dp.Model(m.arch, precision="int8", calibration=cal)
+        """
+        from ._data import _as_dataset  # _data imports this module
+
+        ds = _as_dataset(data)
+        count = len(ds) if n is None else int(n)
+        opts = c_options("calib", method=method, percentile=percentile)
+        return Calibration(capi.pydp_model_calibrate(self._ptr(), ds._h.ptr, count, opts))
 
     def close(self):
         """Release this object's hold on the model (and the execution contexts of its threads).

@@ -9,11 +9,12 @@ import string
 
 from . import capi
 
-KINDS = ("model", "runner", "source", "partitioner", "console", "dashboard")
+KINDS = ("model", "runner", "source", "partitioner", "console", "dashboard", "calib")
 
 # C enumerations, names in the order of their values.
 ENUMS = {
-    ("model", "precision"): ("fp32", "bf16"),
+    ("model", "precision"): ("fp32", "bf16", "int8"),
+    ("calib", "method"): ("minmax", "percentile"),
     ("model", "backend"): ("onednn", "reference"),
     ("runner", "overflow"): ("block", "drop-newest", "drop-oldest"),
     ("runner", "backend"): ("threads", "mpi"),
@@ -62,8 +63,8 @@ def c_options(kind, **values):
 
 
 def document(kind):
-    """Class decorator: write the C defaults of ``kind`` into the docstring where it says
-    ``$field`` (the C field name), so help() shows the values the library uses."""
+    """Decorator of a class or function: write the C defaults of ``kind`` into its docstring where
+    it says ``$field`` (the C field name), so help() shows the values the library uses."""
     values = {field: repr(v) for field, v in DEFAULTS[kind].items()}
 
     def apply(cls):
