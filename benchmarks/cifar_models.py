@@ -105,13 +105,15 @@ class MobileNetV2Cifar(nn.Module):
         return self.linear(out)
 
 
+# libdataparallel archs that are torchvision's models of the same name (docs/models.md).
+TORCHVISION_ARCHS = ("resnet18", "mobilenet_v2", "resnet34", "resnet50", "vgg16", "vgg16_bn", "alexnet")
+
+
 def build(arch, num_classes):
-    """The PyTorch model of one of the four libdataparallel archs."""
+    """The PyTorch model of a libdataparallel arch (not "null", which has none)."""
     import torchvision
-    if arch == "resnet18":
-        return torchvision.models.resnet18(num_classes=num_classes)
-    if arch == "mobilenet_v2":
-        return torchvision.models.mobilenet_v2(num_classes=num_classes)
+    if arch in TORCHVISION_ARCHS:
+        return getattr(torchvision.models, arch)(num_classes=num_classes)
     if arch == "resnet18_cifar":
         return ResNet18Cifar(num_classes)
     if arch == "mobilenetv2_cifar":
@@ -138,4 +140,7 @@ def seeded(arch, num_classes, seed=0):
                 m.weight.copy_(torch.rand(c, generator=g) + 0.5)
                 m.bias.copy_(torch.rand(c, generator=g) - 0.5)
                 m.num_batches_tracked.fill_(123)
+            elif arch in ("vgg16", "vgg16_bn", "alexnet") and isinstance(m, (nn.Conv2d, nn.Linear)):
+                # torchvision initialises these biases to zero, which would leave them untested.
+                m.bias.copy_((torch.rand(m.bias.shape, generator=g) - 0.5) * 0.2)
     return model

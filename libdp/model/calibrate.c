@@ -97,6 +97,9 @@ DP_API dp_status dp_model_calibrate(const dp_model *model, const dp_dataset *ds,
     dp_calib_opts_init(&o);
     dp_status s = dpi_sized_take(&o, sizeof o, opts, sizeof o, "dp_model_calibrate: opts", "dp_calib_opts_init");
     if (s || (s = check_args(model, ds, n, &o))) return s;
+    if (model->graph.n == 0)
+        return dpi_error(DP_ERR_UNSUPPORTED, "dp_model_calibrate: %s computes nothing: there is nothing to calibrate",
+                         model->arch);
 
     dp_model *ref = NULL;
     dp_exec *e = NULL;

@@ -26,6 +26,16 @@ int dpi_graph_conv(dpi_graph *g, const char *name, const char *bn, int input, in
     return add_node(g, &n);
 }
 
+int dpi_graph_conv_bias(dpi_graph *g, const char *name, const char *bn, int input, int cin, int cout, int k,
+                        int stride, int pad, dpi_act act) {
+    int i = dpi_graph_conv(g, name, bn, input, cin, cout, k, stride, 1, act, -1);
+    if (i < g->cap) {
+        g->nodes[i].pad = pad;
+        g->nodes[i].has_bias = 1;
+    }
+    return i;
+}
+
 int dpi_graph_maxpool(dpi_graph *g, const char *name, int input, int c, int k, int stride, int pad) {
     dpi_node n = {.op = DPI_OP_MAXPOOL, .input = input, .residual = -1, .cin = c, .cout = c, .k = k,
                   .stride = stride, .pad = pad, .groups = 1};
@@ -39,18 +49,35 @@ int dpi_graph_gap(dpi_graph *g, const char *name, int input, int c) {
     return add_node(g, &n);
 }
 
-int dpi_graph_linear(dpi_graph *g, const char *name, int input, int cin, int cout) {
-    dpi_node n = {.op = DPI_OP_LINEAR, .input = input, .residual = -1, .cin = cin, .cout = cout, .k = 1,
-                  .stride = 1, .groups = 1, .has_bias = 1};
+int dpi_graph_adaptive_avg(dpi_graph *g, const char *name, int input, int c, int side) {
+    dpi_node n = {.op = DPI_OP_ADAPTIVE_AVG, .input = input, .residual = -1, .cin = c, .cout = c, .k = side,
+                  .groups = 1};
     snprintf(n.name, sizeof n.name, "%s", name);
     return add_node(g, &n);
 }
 
-/* Parallel tables: arch_names[i] is built by builders[i]. */
-static const char *const arch_names[] = {"resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar", NULL};
-static void (*const builders[])(dpi_graph *g) = {dpi_build_resnet18, dpi_build_mobilenet_v2,
-                                                 dpi_build_resnet18_cifar, dpi_build_mobilenetv2_cifar};
-#define NUM_ARCHS (sizeof builders / sizeof builders[0])
+int dpi_graph_linear(dpi_graph *g, const char *name, int input, int cin, int cout, dpi_act act) {
+    dpi_node n = {.op = DPI_OP_LINEAR, .input = input, .residual = -1, .cin = cin, .cout = cout, .k = 1,
+                  .stride = 1, .groups = 1, .has_bias = 1, .act = act};
+    snprintf(n.name, sizeof n.name, "%s", name);
+    return add_node(g, &n);
+}
+
+/* The registry: every arch the library knows (arch_names[a] is built by archs[a]) and its
+ * smallest input side: 32 where the arch allows it (the runtime's synthetic sources assume it);
+ * alexnet's 11x11/4 stem and three 3x3/2 max-pools leave nothing below 63. */
+static const char *const arch_names[] = {"resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar",
+                                         "resnet34", "resnet50", "vgg16", "vgg16_bn", "alexnet", "null", NULL};
+static const struct {
+    void (*build)(dpi_graph *g);
+    int min_hw;
+} archs[] = {
+    {dpi_build_resnet18, 32}, {dpi_build_mobilenet_v2, 32}, {dpi_build_resnet18_cifar, 32},
+    {dpi_build_mobilenetv2_cifar, 32}, {dpi_build_resnet34, 32}, {dpi_build_resnet50, 32},
+    {dpi_build_vgg16, 32}, {dpi_build_vgg16_bn, 32}, {dpi_build_alexnet, 63}, {dpi_build_null, 1},
+};
+#define NUM_ARCHS (sizeof archs / sizeof archs[0])
+_Static_assert(NUM_ARCHS + 1 == sizeof arch_names / sizeof arch_names[0], "one builder per arch name");
 
 const char *const *dpi_graph_arch_names(void) { return arch_names; }
 
@@ -60,16 +87,19 @@ dp_status dpi_graph_build(const char *arch, int num_classes, dpi_graph *g) {
     if (num_classes < 1) return dpi_error(DP_ERR_INVALID_ARG, "num_classes %d must be >= 1", num_classes);
     size_t a = 0;
     while (a < NUM_ARCHS && strcmp(arch, arch_names[a]) != 0) a++;
-    if (a == NUM_ARCHS)
-        return dpi_error(DP_ERR_NOT_FOUND,
-                         "unknown arch '%s' (known: resnet18, mobilenet_v2, resnet18_cifar, mobilenetv2_cifar)",
-                         arch);
+    if (a == NUM_ARCHS) {
+        char known[256] = "";
+        for (size_t i = 0; i < NUM_ARCHS; i++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", arch_names[i]);
+        return dpi_error(DP_ERR_NOT_FOUND, "unknown arch '%s' (known: %s)", arch, known);
+    }
     g->nodes = calloc(GRAPH_CAP, sizeof *g->nodes);
     if (!g->nodes) return dpi_error(DP_ERR_NOMEM, "out of memory building %s", arch);
     g->cap = GRAPH_CAP;
     g->num_classes = num_classes;
     snprintf(g->arch, sizeof g->arch, "%s", arch);
-    builders[a](g);
+    g->min_hw = archs[a].min_hw;
+    archs[a].build(g);
     if (g->n > g->cap) {
         dpi_graph_free(g);
         return dpi_error(DP_ERR_INTERNAL, "graph of %s exceeds %d nodes", arch, GRAPH_CAP);
@@ -98,6 +128,9 @@ void dpi_graph_out_hw(const dpi_graph *g, int i, int h, int w, int *oh, int *ow)
     case DPI_OP_MAXPOOL: /* floor mode, as PyTorch's default */
         *oh = (ih + 2 * n->pad - n->k) / n->stride + 1;
         *ow = (iw + 2 * n->pad - n->k) / n->stride + 1;
+        break;
+    case DPI_OP_ADAPTIVE_AVG:
+        *oh = *ow = n->k;
         break;
     default:
         *oh = *ow = 1;

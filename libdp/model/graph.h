@@ -7,7 +7,10 @@
  *   - BN is absent when bn[0] == '\0' (the conv then has a bias only if has_bias);
  *   - residual is the output of node `residual` (-1: none), added after BN, before act.
  * MAXPOOL: k x k, stride, pad (PyTorch semantics, padding never selected).
- * GAP: global average pool to [N, C, 1, 1].  LINEAR: logits = x W^T + b on the flattened input.
+ * GAP: global average pool to [N, C, 1, 1].  ADAPTIVE_AVG: PyTorch's AdaptiveAvgPool2d to k x k.
+ * LINEAR: y = act(x W^T + b) on the input flattened in C, H, W order (cin = C * H * W of its
+ * input: a pool, 4-D, or another LINEAR, 2-D).
+ * A graph with no nodes (arch "null") computes nothing: its logits are zeros.
  */
 #ifndef DP_MODEL_GRAPH_H
 #define DP_MODEL_GRAPH_H
@@ -20,7 +23,7 @@
 #define DPI_NAME_CAP 64
 #define DPI_BN_EPS 1e-5f
 
-typedef enum dpi_op { DPI_OP_CONV, DPI_OP_MAXPOOL, DPI_OP_GAP, DPI_OP_LINEAR } dpi_op;
+typedef enum dpi_op { DPI_OP_CONV, DPI_OP_MAXPOOL, DPI_OP_GAP, DPI_OP_ADAPTIVE_AVG, DPI_OP_LINEAR } dpi_op;
 typedef enum dpi_act { DPI_ACT_NONE, DPI_ACT_RELU, DPI_ACT_RELU6 } dpi_act;
 
 typedef struct dpi_node {
@@ -28,7 +31,7 @@ typedef struct dpi_node {
     int input;                 /* producing node, -1 = network input */
     int residual;              /* CONV: node whose output is added, -1 = none */
     int cin, cout;             /* CONV/LINEAR channels; MAXPOOL/GAP: cin == cout */
-    int k, stride, pad;        /* CONV/MAXPOOL: square kernel */
+    int k, stride, pad;        /* CONV/MAXPOOL: square kernel; ADAPTIVE_AVG: output side; LINEAR: 1 */
     int groups;                /* CONV: 1, or cin for depthwise */
     int has_bias;              /* CONV without BN / LINEAR */
     dpi_act act;
@@ -39,13 +42,13 @@ typedef struct dpi_node {
 typedef struct dpi_graph {
     char arch[32];
     int num_classes;
+    int min_hw;                /* smallest input H and W the arch takes */
     int n;                     /* nodes */
     int cap;
-    dpi_node *nodes;           /* the last node is the output (LINEAR) */
+    dpi_node *nodes;           /* the last node is the output (LINEAR), unless n == 0 */
 } dpi_graph;
 
-/* Build the graph of arch ("resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar").
- * DP_ERR_NOT_FOUND for an unknown arch. */
+/* Build the graph of arch (one of dpi_graph_arch_names()). DP_ERR_NOT_FOUND for an unknown arch. */
 dp_status dpi_graph_build(const char *arch, int num_classes, dpi_graph *g);
 void dpi_graph_free(dpi_graph *g);
 

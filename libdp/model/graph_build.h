@@ -1,24 +1,37 @@
-/* Helpers the architecture files (resnet.c, mobilenet.c) use to append nodes to a dpi_graph. */
+/* Helpers the architecture files (resnet.c, mobilenet.c, vgg.c, null.c) use to append nodes to a
+ * dpi_graph. */
 #ifndef DP_MODEL_GRAPH_BUILD_H
 #define DP_MODEL_GRAPH_BUILD_H
 
 #include "graph.h"
 
-/* Each returns the new node's index. Padding is k/2, as in every conv of the four archs.
- * When the graph is full the node is counted but not stored; dpi_graph_build() reports that. */
+/* Each returns the new node's index. When the graph is full the node is counted but not stored;
+ * dpi_graph_build() reports that. dpi_graph_conv: padding k/2, a bias only without BN (the
+ * ResNets, MobileNets); dpi_graph_conv_bias: explicit padding and always a bias, also before a BN
+ * (torchvision's VGG and AlexNet). */
 int dpi_graph_conv(dpi_graph *g, const char *name, const char *bn, int input, int cin, int cout, int k,
                    int stride, int groups, dpi_act act, int residual);
+int dpi_graph_conv_bias(dpi_graph *g, const char *name, const char *bn, int input, int cin, int cout, int k,
+                        int stride, int pad, dpi_act act);
 int dpi_graph_maxpool(dpi_graph *g, const char *name, int input, int c, int k, int stride, int pad);
 int dpi_graph_gap(dpi_graph *g, const char *name, int input, int c);
-int dpi_graph_linear(dpi_graph *g, const char *name, int input, int cin, int cout);
+int dpi_graph_adaptive_avg(dpi_graph *g, const char *name, int input, int c, int side);
+/* cin counts the flattened input: C * side * side after an ADAPTIVE_AVG. */
+int dpi_graph_linear(dpi_graph *g, const char *name, int input, int cin, int cout, dpi_act act);
 
 /* Architecture builders: fill an empty graph (g->nodes allocated, g->n == 0). */
 void dpi_build_resnet18(dpi_graph *g);
 void dpi_build_resnet18_cifar(dpi_graph *g);
 void dpi_build_mobilenet_v2(dpi_graph *g);
 void dpi_build_mobilenetv2_cifar(dpi_graph *g);
+void dpi_build_resnet34(dpi_graph *g);
+void dpi_build_resnet50(dpi_graph *g);
+void dpi_build_vgg16(dpi_graph *g);
+void dpi_build_vgg16_bn(dpi_graph *g);
+void dpi_build_alexnet(dpi_graph *g);
+void dpi_build_null(dpi_graph *g);
 
-/* The four arch names, NULL-terminated, static storage. */
+/* The arch names, NULL-terminated, static storage. */
 const char *const *dpi_graph_arch_names(void);
 
 #endif

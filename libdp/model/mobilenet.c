@@ -51,7 +51,7 @@ void dpi_build_mobilenet_v2(dpi_graph *g) {
     x = dpi_graph_conv(g, a, b, x, cin, last, 1, 1, 1, DPI_ACT_RELU6, -1);
     x = dpi_graph_gap(g, "avgpool", x, last);
     /* classifier.0 is Dropout: the identity at inference. */
-    dpi_graph_linear(g, "classifier.1", x, last, g->num_classes);
+    dpi_graph_linear(g, "classifier.1", x, last, g->num_classes, DPI_ACT_NONE);
 }
 
 void dpi_build_mobilenetv2_cifar(dpi_graph *g) {
@@ -88,5 +88,5 @@ void dpi_build_mobilenetv2_cifar(dpi_graph *g) {
     }
     x = dpi_graph_conv(g, "conv2", "bn2", x, cin, 1280, 1, 1, 1, DPI_ACT_RELU, -1);
     x = dpi_graph_gap(g, "avgpool", x, 1280);
-    dpi_graph_linear(g, "linear", x, 1280, g->num_classes);
+    dpi_graph_linear(g, "linear", x, 1280, g->num_classes, DPI_ACT_NONE);
 }

@@ -11,7 +11,6 @@
 #include "util/sized.h"
 #include "util/util.h"
 
-#define MIN_INPUT_SIZE 32
 #define INPUT_CHANNELS 3
 /* dp_model_opts as first published, before allow_nonfinite. */
 #define MODEL_OPTS_V1 offsetof(dp_model_opts, allow_nonfinite)
@@ -78,6 +77,7 @@ DP_API dp_status dp_model_load(const char *arch, const char *weights_path, const
     dp_status s;
     if (!m) return dpi_error(DP_ERR_NOMEM, "out of memory loading %s", arch);
     if ((s = dpi_graph_build(arch, o.num_classes, &m->graph))) goto fail;
+    if (m->graph.n == 0) be = &dpi_backend_null; /* nothing to compute, on any backend */
     snprintf(m->arch, sizeof m->arch, "%s", arch);
     m->num_classes = o.num_classes;
     m->precision = o.precision;
@@ -135,10 +135,7 @@ DP_API dp_model_backend dp_model_backend_kind(const dp_model *model) {
     return model ? model->backend_kind : DP_BACKEND_ONEDNN;
 }
 DP_API size_t dp_model_param_count(const dp_model *model) { return model ? model->param_count : 0; }
-DP_API int dp_model_min_input_size(const dp_model *model) {
-    (void)model;
-    return MIN_INPUT_SIZE;
-}
+DP_API int dp_model_min_input_size(const dp_model *model) { return model ? model->graph.min_hw : 0; }
 DP_API int dp_model_input_channels(const dp_model *model) {
     (void)model;
     return INPUT_CHANNELS;
@@ -168,11 +165,12 @@ DP_API void dp_exec_free(dp_exec *exec) {
     free(exec);
 }
 
-static dp_status check_shape(const char *fn, int n, int h, int w) {
+static dp_status check_shape(const dp_model *m, const char *fn, int n, int h, int w) {
     if (n < 1) return dpi_error(DP_ERR_INVALID_ARG, "%s: batch size %d must be >= 1", fn, n);
-    if (h < MIN_INPUT_SIZE || w < MIN_INPUT_SIZE)
-        return dpi_error(DP_ERR_SHAPE, "%s: input %dx%d is smaller than the minimum %dx%d", fn, h, w,
-                         MIN_INPUT_SIZE, MIN_INPUT_SIZE);
+    int min = m->graph.min_hw;
+    if (h < min || w < min)
+        return dpi_error(DP_ERR_SHAPE, "%s: input %dx%d is smaller than the minimum %dx%d of %s", fn, h, w, min, min,
+                         m->arch);
     /* Activation buffers are indexed with size_t, but oneDNN dims and BLAS sizes are int. */
     if ((int64_t)n * h * w > (int64_t)1 << 28)
         return dpi_error(DP_ERR_SHAPE, "%s: input [%d,3,%d,%d] is too large", fn, n, h, w);
@@ -181,13 +179,13 @@ static dp_status check_shape(const char *fn, int n, int h, int w) {
 
 DP_API dp_status dp_exec_prepare(dp_exec *exec, int n, int h, int w) {
     if (!exec) return dpi_error(DP_ERR_INVALID_ARG, "dp_exec_prepare: exec is NULL");
-    dp_status s = check_shape("dp_exec_prepare", n, h, w);
+    dp_status s = check_shape(exec->model, "dp_exec_prepare", n, h, w);
     return s ? s : exec->model->be->exec_prepare(exec, n, h, w);
 }
 
 DP_API dp_status dp_exec_prepare_batches(dp_exec *exec, int max_batch, int h, int w) {
     if (!exec) return dpi_error(DP_ERR_INVALID_ARG, "dp_exec_prepare_batches: exec is NULL");
-    dp_status s = check_shape("dp_exec_prepare_batches", max_batch, h, w);
+    dp_status s = check_shape(exec->model, "dp_exec_prepare_batches", max_batch, h, w);
     return s ? s : exec->model->be->exec_prepare_batches(exec, max_batch, h, w);
 }
 
@@ -207,7 +205,7 @@ DP_API dp_status dp_exec_get_stats(const dp_exec *exec, dp_exec_stats *stats) {
 DP_API dp_status dp_exec_run(dp_exec *exec, const float *input, int n, int h, int w, float *logits) {
     if (!exec) return dpi_error(DP_ERR_INVALID_ARG, "dp_exec_run: exec is NULL");
     if (!input || !logits) return dpi_error(DP_ERR_INVALID_ARG, "dp_exec_run: %s is NULL", input ? "logits" : "input");
-    dp_status s = check_shape("dp_exec_run", n, h, w);
+    dp_status s = check_shape(exec->model, "dp_exec_run", n, h, w);
     return s ? s : exec->model->be->exec_run(exec, input, n, h, w, logits);
 }
 

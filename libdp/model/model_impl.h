@@ -69,6 +69,7 @@ void dpi_model_io(const dp_model *m, int h, int w, int in[3], int out[3]);
 
 extern const dpi_backend dpi_backend_onednn;
 extern const dpi_backend dpi_backend_reference;
+extern const dpi_backend dpi_backend_null; /* the "null" arch's, whichever backend was asked for */
 
 /* Deterministic weights for every parameter of g from seed (kaiming-uniform convs, non-trivial
  * BN statistics so BN folding is exercised). */

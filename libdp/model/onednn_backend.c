@@ -56,11 +56,14 @@ static dp_status fold_conv(const dpi_node *nd, const dpi_weights *w, dpo_layer *
         const float *be = s ? NULL : param(w, nd->bn, "bias", 1, cshape, &s);
         const float *mu = s ? NULL : param(w, nd->bn, "running_mean", 1, cshape, &s);
         const float *var = s ? NULL : param(w, nd->bn, "running_var", 1, cshape, &s);
+        const float *cb = s || !nd->has_bias ? NULL : param(w, nd->name, "bias", 1, cshape, &s);
         if (s) return s;
         for (int o = 0; o < nd->cout; o++) {
             double scale = (double)g[o] / sqrt((double)var[o] + (double)DPI_BN_EPS);
             for (size_t j = 0; j < per_out; j++) L->w[o * per_out + j] = (float)(wt[o * per_out + j] * scale);
-            L->b[o] = (float)((double)be[o] - (double)mu[o] * scale);
+            /* torchvision's VGG-BN convs also have a bias, which BN shifts like the mean. */
+            double bias = nd->has_bias ? (double)cb[o] : 0.0;
+            L->b[o] = (float)((double)be[o] + (bias - (double)mu[o]) * scale);
         }
     } else {
         memcpy(L->w, wt, sizeof(float) * per_out * nd->cout);
@@ -77,7 +80,8 @@ static dp_status fold_conv(const dpi_node *nd, const dpi_weights *w, dpo_layer *
     return st == dnnl_success ? DP_OK : dpo_error(st, "weights descriptor", nd->name);
 }
 
-static dp_status load_linear(const dpi_node *nd, const dpi_weights *w, dpo_layer *L) {
+/* The input is a pool's [N, C, side, side] output, or another linear's [N, cin] (side 0). */
+static dp_status load_linear(const dpi_node *nd, int side, const dpi_weights *w, dpo_layer *L) {
     dp_status s = DP_OK;
     int64_t wshape[2] = {nd->cout, nd->cin}, bshape[1] = {nd->cout};
     const float *wt = param(w, nd->name, "weight", 2, wshape, &s);
@@ -88,10 +92,21 @@ static dp_status load_linear(const dpi_node *nd, const dpi_weights *w, dpo_layer
     if (!L->w || !L->b) return dpi_error(DP_ERR_NOMEM, "out of memory loading %s", nd->name);
     memcpy(L->w, wt, sizeof(float) * nd->cout * nd->cin);
     memcpy(L->b, b, sizeof(float) * nd->cout);
-    /* [K,C] is [K,C,1,1]: the inner product reads the pooled [N,C,1,1] activations directly. */
-    dnnl_dims_t d = {nd->cout, nd->cin, 1, 1};
-    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&L->w_md, 4, d, dnnl_f32, dnnl_oihw);
+    /* [K, C*k*k] is [K,C,k,k] (PyTorch flattens C, H, W): the inner product reads the pooled
+     * [N,C,k,k] activations directly, in whichever layout the pool wrote. */
+    dnnl_dims_t d = {nd->cout, nd->cin / (side ? side * side : 1), side, side}, d2 = {nd->cout, nd->cin};
+    dnnl_status_t st = side ? dnnl_memory_desc_init_by_tag(&L->w_md, 4, d, dnnl_f32, dnnl_oihw)
+                            : dnnl_memory_desc_init_by_tag(&L->w_md, 2, d2, dnnl_f32, dnnl_ab);
     return st == dnnl_success ? DP_OK : dpo_error(st, "weights descriptor", nd->name);
+}
+
+/* Side of the square map a linear layer reads (1 after a global pool, 7 after VGG's adaptive
+ * pool), 0 when it reads another linear's output. */
+static int linear_input_side(const dpi_graph *g, const dpi_node *nd) {
+    if (nd->input < 0) return 0;
+    const dpi_node *in = &g->nodes[nd->input];
+    if (in->op == DPI_OP_LINEAR) return 0;
+    return in->op == DPI_OP_ADAPTIVE_AVG ? in->k : 1;
 }
 
 void dpo_model_fini(dp_model *m) {
@@ -147,7 +162,7 @@ dp_status dpo_model_init(dp_model *m, const dpi_weights *w) {
             s = fold_conv(nd, w, L);
             if (!s && m->precision == DP_PRECISION_INT8) s = dpo_int8_layer(m, i, L);
         }
-        else if (nd->op == DPI_OP_LINEAR) s = load_linear(nd, w, L);
+        else if (nd->op == DPI_OP_LINEAR) s = load_linear(nd, linear_input_side(&m->graph, nd), w, L);
         else continue;
         if (s) goto fail;
         if (L->b) {

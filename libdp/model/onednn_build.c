@@ -79,38 +79,79 @@ fail:
     return s;
 }
 
+/* PyTorch's AdaptiveAvgPool2d along one axis as a plain average pool (kernel k, stride s, padding
+ * pad on both sides, padding excluded from the average), when its windows allow: cell i averages
+ * rows floor(i*in/out) .. ceil((i+1)*in/out)-1, which is a pool when every window has the same
+ * length and they start s apart (in = 7, 14 or 8 for out = 7), or when the one input row is
+ * repeated into every cell (in = 1). Returns 0 otherwise. */
+static int adaptive_as_pool(int in, int out, dnnl_dim_t *k, dnnl_dim_t *s, dnnl_dim_t *pad) {
+    if (in == 1) {
+        *k = out, *s = 1, *pad = out - 1;
+        return 1;
+    }
+    *k = (in + out - 1) / out, *s = out > 1 ? (in / out) : 1, *pad = 0;
+    for (int i = 0; i < out; i++) {
+        int start = i * in / out, end = ((i + 1) * in + out - 1) / out;
+        if (end - start != *k || start != i * *s) return 0;
+    }
+    return 1;
+}
+
 static dp_status build_pool(builder *b, int i) {
     dp_status s = DP_OK;
     const dpi_node *nd = &b->g->nodes[i];
     int src = dpo_val_of(b, nd->input), ih, iw, oh, ow;
     dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
     dpi_graph_out_hw(b->g, i, b->h, b->w, &oh, &ow);
+    int gap = nd->op == DPI_OP_GAP, adaptive = nd->op == DPI_OP_ADAPTIVE_AVG;
     dnnl_data_type_t in_dt = b->vals[src].md.data_type;
-    if (nd->op == DPI_OP_GAP && (in_dt == dnnl_s8 || in_dt == dnnl_u8)) { /* int8 ends here: dequantize */
+    if ((gap || adaptive) && (in_dt == dnnl_s8 || in_dt == dnnl_u8)) { /* int8 ends here: dequantize */
         dnnl_memory_desc_t f32 = b->vals[src].md;
         f32.data_type = dnnl_f32;
         dp_status s = dpo_add_reorder_scaled(b, src, &f32, dpo_value_scale(b, nd->input), nd->name, ":dequantize", &src);
         if (s) return s;
         b->node_val[i] = src;
     }
-    if (nd->op == DPI_OP_GAP && ih == 1 && iw == 1) {
-        b->node_val[i] = src; /* averaging one pixel is the identity */
+    if ((gap || adaptive) && ih == oh && iw == ow) {
+        b->node_val[i] = src; /* averaging one pixel per cell is the identity */
         return DP_OK;
+    }
+    dnnl_dims_t strides = {nd->stride, nd->stride}, kernel = {nd->k, nd->k}, pad = {nd->pad, nd->pad};
+    if (gap) {
+        strides[0] = strides[1] = 1, kernel[0] = ih, kernel[1] = iw, pad[0] = pad[1] = 0;
+    } else if (adaptive && !(adaptive_as_pool(ih, oh, &kernel[0], &strides[0], &pad[0]) &&
+                             adaptive_as_pool(iw, ow, &kernel[1], &strides[1], &pad[1]))) {
+        return dpi_error(DP_ERR_UNSUPPORTED,
+                         "%s: %s: the adaptive average pool from %dx%d to %dx%d has uneven windows, which the onednn "
+                         "backend does not run; use an input giving a %dx%d feature map or one of side 1 or a "
+                         "multiple of %d (%s: 32x32 and 224x224 do), or the reference backend",
+                         b->g->arch, nd->name, ih, iw, oh, ow, oh, ow, oh, b->g->arch);
     }
     dnnl_primitive_attr_t attr = dpo_scratch_attr();
     dnnl_primitive_desc_t pd = NULL;
     dnnl_memory_desc_t dst;
     dnnl_dims_t dd = {b->n, nd->cout, oh, ow}, dil = {0, 0};
-    int gap = nd->op == DPI_OP_GAP;
-    dnnl_dims_t strides = {gap ? 1 : nd->stride, gap ? 1 : nd->stride}, kernel = {gap ? ih : nd->k, gap ? iw : nd->k};
-    dnnl_dims_t pad = {gap ? 0 : nd->pad, gap ? 0 : nd->pad};
     dnnl_pooling_v2_desc_t pdsc;
-    DNN(dnnl_memory_desc_init_by_tag(&dst, 4, dd, dpo_value_dt(b, i), dnnl_format_tag_any),
-        "pooling descriptor", nd->name);
-    DNN(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, gap ? dnnl_pooling_avg_exclude_padding : dnnl_pooling_max,
-                                          &b->vals[src].md, &dst, strides, kernel, dil, pad, pad),
-        "pooling descriptor", nd->name);
-    DNN(dnnl_primitive_desc_create(&pd, &pdsc, attr, b->m->engine, NULL), "pooling creation", nd->name);
+    /* A free choice of the output layout, unless oneDNN then picks one only its reference pool
+     * writes (bf16 [1,256,1,1] -> 6x6 chose cdab): then the layouts its jit pools write. */
+    static const dnnl_format_tag_t tags[] = {dnnl_format_tag_any, dnnl_acdb, dnnl_aBcd16b};
+    dnnl_status_t made = dnnl_success;
+    for (size_t t = 0; t < sizeof tags / sizeof tags[0] && (!pd || dpo_is_ref(pd)); t++) {
+        dnnl_primitive_desc_t cand = NULL;
+        DNN(dnnl_memory_desc_init_by_tag(&dst, 4, dd, dpo_value_dt(b, i), tags[t]), "pooling descriptor", nd->name);
+        DNN(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference,
+                                              nd->op == DPI_OP_MAXPOOL ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
+                                              &b->vals[src].md, &dst, strides, kernel, dil, pad, pad),
+            "pooling descriptor", nd->name);
+        if ((made = dnnl_primitive_desc_create(&cand, &pdsc, attr, b->m->engine, NULL)) != dnnl_success) continue;
+        if (!pd || !dpo_is_ref(cand)) {
+            if (pd) dnnl_primitive_desc_destroy(pd);
+            pd = cand;
+        } else {
+            dnnl_primitive_desc_destroy(cand);
+        }
+    }
+    if (!pd) DNN(made, "pooling creation", nd->name);
     pstep *st = dpo_add_step(b, pd, nd->name, "");
     pd = NULL;
     b->node_val[i] = dpo_new_val(b, dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0), VAL_ARENA);
@@ -122,41 +163,67 @@ fail:
     return s;
 }
 
-/* The classifier writes float32 [n,K] logits straight into the caller's buffer. */
+/* The scratchpad attribute, with a ReLU post-op for the hidden layers of VGG's classifier. */
+static dp_status linear_attr(const dpi_node *nd, dnnl_primitive_attr_t *out) {
+    dp_status s = DP_OK;
+    dnnl_post_ops_t po = NULL;
+    *out = dpo_scratch_attr();
+    if (!*out) return dpi_error(DP_ERR_NOMEM, "out of memory creating attributes for %s", nd->name);
+    if (nd->act != DPI_ACT_RELU) return DP_OK;
+    DNN(dnnl_post_ops_create(&po), "post-ops", nd->name);
+    DNN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "ReLU post-op", nd->name);
+    DNN(dnnl_primitive_attr_set_post_ops(*out, po), "post-ops", nd->name);
+    dnnl_post_ops_destroy(po);
+    return DP_OK;
+fail:
+    if (po) dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(*out);
+    *out = NULL;
+    return s;
+}
+
+/* A linear layer reads a pool's [n,C,k,k] or another linear's [n,cin] output as it is; the
+ * classifier writes float32 [n,K] logits straight into the caller's buffer. */
 static dp_status build_linear(builder *b, int i) {
     dp_status s = DP_OK;
     const dpi_node *nd = &b->g->nodes[i];
-    int src = dpo_val_of(b, nd->input), ih, iw;
-    dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
-    if (ih != 1 || iw != 1 || b->vals[src].md.dims[1] != nd->cin)
-        return dpi_error(DP_ERR_UNSUPPORTED, "%s: the linear layer must follow a global average pool", nd->name);
-    dnnl_primitive_attr_t attr = dpo_scratch_attr();
+    const dpo_layer *L = &b->m->layers[i];
+    int src = dpo_val_of(b, nd->input), wn = L->w_md.ndims;
+    const dnnl_memory_desc_t *smd = &b->vals[src].md;
+    dnnl_dim_t features = 1;
+    for (int d = 1; d < smd->ndims; d++) features *= smd->dims[d];
+    if (smd->ndims != wn || features != nd->cin)
+        return dpi_error(DP_ERR_UNSUPPORTED, "%s: the linear layer takes %d features, its input has %lld", nd->name,
+                         nd->cin, (long long)features);
+    dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_memory_desc_t wei, bias, dst, src_any;
-    dnnl_dims_t wd = {nd->cout, nd->cin, 1, 1}, dd = {b->n, nd->cout}, sd = {b->n, nd->cin, 1, 1};
+    dnnl_dims_t dd = {b->n, nd->cout};
     dnnl_inner_product_desc_t ipd;
     int last = i == b->g->n - 1;
-    DNN(dnnl_memory_desc_init_by_tag(&wei, 4, wd, b->m->dt, dnnl_format_tag_any), "linear descriptor", nd->name);
-    DNN(dnnl_memory_desc_init_by_tag(&bias, 1, &wd[0], dnnl_f32, dnnl_a), "linear descriptor", nd->name);
+    if ((s = linear_attr(nd, &attr))) return s;
+    DNN(dnnl_memory_desc_init_by_tag(&wei, wn, L->w_md.dims, b->m->dt, dnnl_format_tag_any), "linear descriptor", nd->name);
+    DNN(dnnl_memory_desc_init_by_tag(&bias, 1, &L->w_md.dims[0], dnnl_f32, dnnl_a), "linear descriptor", nd->name);
     DNN(dnnl_memory_desc_init_by_tag(&dst, 2, dd, last ? dnnl_f32 : b->m->dt, last ? dnnl_ab : dnnl_format_tag_any),
         "linear descriptor", nd->name);
-    DNN(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &b->vals[src].md, &wei, &bias, &dst),
+    DNN(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, smd, &wei, &bias, &dst),
         "linear descriptor", nd->name);
     if (dnnl_primitive_desc_create(&pd, &ipd, attr, b->m->engine, NULL) != dnnl_success || dpo_is_ref(pd)) {
         /* Fall back to the layout the inner product prefers, plus a reorder. */
         if (pd) dnnl_primitive_desc_destroy(pd), pd = NULL;
-        DNN(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, b->m->dt, dnnl_format_tag_any), "linear descriptor", nd->name);
+        DNN(dnnl_memory_desc_init_by_tag(&src_any, smd->ndims, smd->dims, b->m->dt, dnnl_format_tag_any),
+            "linear descriptor", nd->name);
         DNN(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src_any, &wei, &bias, &dst),
             "linear descriptor", nd->name);
         DNN(dnnl_primitive_desc_create(&pd, &ipd, attr, b->m->engine, NULL), "linear creation", nd->name);
         const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-        if (!dnnl_memory_desc_equal(want, &b->vals[src].md)) {
+        if (!dnnl_memory_desc_equal(want, smd)) {
             s = dpo_add_reorder(b, src, want, nd->name, ":reorder-src", &src);
             if (s) goto fail;
         }
     }
     dnnl_memory_t wmem = NULL;
-    const dpo_window whole = {0, 0, 1, 1, 0, 0, 0, 0};
+    const dpo_window whole = {0, 0, (int)L->w_md.dims[wn - 2], (int)L->w_md.dims[wn - 1], 0, 0, 0, 0};
     if (!b->dry)
         s = dpo_weights_get(b->m, b->x, i, &whole, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &wmem);
     if (s) goto fail;
@@ -165,7 +232,7 @@ static dp_status build_linear(builder *b, int i) {
     b->node_val[i] = dpo_new_val(b, dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0), last ? VAL_OUTPUT : VAL_ARENA);
     dpo_add_arg(st, DNNL_ARG_SRC, src, NULL);
     dpo_add_arg(st, DNNL_ARG_WEIGHTS, -1, wmem);
-    dpo_add_arg(st, DNNL_ARG_BIAS, -1, b->m->layers[i].b_mem);
+    dpo_add_arg(st, DNNL_ARG_BIAS, -1, L->b_mem);
     dpo_add_arg(st, DNNL_ARG_DST, b->node_val[i], NULL);
 fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
@@ -314,7 +381,8 @@ static dp_status build_nodes(builder *b, int from, int to) {
         switch (b->g->nodes[i].op) {
         case DPI_OP_CONV: s = dpo_build_conv(b, i); break;
         case DPI_OP_MAXPOOL:
-        case DPI_OP_GAP: s = build_pool(b, i); break;
+        case DPI_OP_GAP:
+        case DPI_OP_ADAPTIVE_AVG: s = build_pool(b, i); break;
         case DPI_OP_LINEAR: s = build_linear(b, i); break;
         }
     }

@@ -64,12 +64,12 @@ dp_status dpi_qplan_make(const dpi_graph *g, const dp_calibration *cal, uint64_t
     }
     plan->in_type = DPI_Q_S8;
     plan->in_scale = scale_of(cal->input_range, DPI_Q_S8);
-    int f32 = 0; /* set from the first global average pool on */
+    int f32 = 0; /* set from the first global or adaptive average pool on */
     for (int i = 0; i < g->n; i++) {
         const dpi_node *nd = &g->nodes[i];
         dpi_qtype in = nd->input < 0 ? plan->in_type : plan->type[nd->input];
         dpi_qtype t;
-        if (nd->op == DPI_OP_GAP || nd->op == DPI_OP_LINEAR || f32) {
+        if (nd->op == DPI_OP_GAP || nd->op == DPI_OP_ADAPTIVE_AVG || nd->op == DPI_OP_LINEAR || f32) {
             f32 = 1;
             plan->type[i] = DPI_Q_F32;
             plan->scale[i] = 1.0f;

@@ -257,6 +257,20 @@ void dpr_maxpool(const dpi_node *nd, const float *x, int ih, int iw, int oh, int
             }
 }
 
+/* PyTorch's AdaptiveAvgPool2d: cell i of n averages input rows floor(i*in/n) .. ceil((i+1)*in/n)-1. */
+void dpr_adaptive_avg(int c, const float *x, int ih, int iw, int oh, int ow, float *y) {
+    for (int ci = 0; ci < c; ci++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                int y0 = oy * ih / oh, y1 = ((oy + 1) * ih + oh - 1) / oh;
+                int x0 = ox * iw / ow, x1 = ((ox + 1) * iw + ow - 1) / ow;
+                double sum = 0.0;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) sum += x[((size_t)ci * ih + iy) * iw + ix];
+                y[((size_t)ci * oh + oy) * ow + ox] = (float)(sum / ((double)(y1 - y0) * (x1 - x0)));
+            }
+}
+
 static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float *logits) {
     ref_exec *re = e->impl;
     const dpi_graph *g = &e->model->graph;
@@ -294,9 +308,14 @@ static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float
                     y[c] = (float)(sum / ((double)ih * iw));
                 }
                 break;
+            case DPI_OP_ADAPTIVE_AVG:
+                dpr_adaptive_avg(nd->cin, in, ih, iw, oh, ow, y);
+                break;
             case DPI_OP_LINEAR:
                 memcpy(y, l->bias, (size_t)nd->cout * sizeof *y);
                 cblas_sgemv(CblasRowMajor, CblasNoTrans, nd->cout, nd->cin, 1.0f, l->weight, nd->cin, in, 1, 1.0f, y, 1);
+                if (nd->act == DPI_ACT_RELU)
+                    for (int k = 0; k < nd->cout; k++) y[k] = y[k] > 0.0f ? y[k] : 0.0f;
                 break;
             }
             if (e->profiling) re->layer_ms[i] += (double)(dpi_now_ns() - t0) / 1e6;
@@ -313,6 +332,7 @@ static const char *impl_name(const dpi_node *nd) {
     case DPI_OP_CONV: return nd->groups != 1 ? "ref:depthwise" : "ref:im2col+sgemm";
     case DPI_OP_MAXPOOL: return "ref:maxpool";
     case DPI_OP_GAP: return "ref:gap";
+    case DPI_OP_ADAPTIVE_AVG: return "ref:adaptive_avg";
     default: return "ref:sgemm";
     }
 }

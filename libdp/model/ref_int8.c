@@ -133,10 +133,16 @@ static dp_status qrun(dp_exec *e, const float *x, int n, int h, int w, float *lo
                     y[c] = (float)(sum * s_in / ((double)ih * iw));
                 }
                 break;
+            case DPI_OP_ADAPTIVE_AVG: /* as the global pool: f32 from here */
+                dpr_adaptive_avg(nd->cin, in, ih, iw, re->oh[i], re->ow[i], y);
+                for (size_t j = 0; j < (size_t)nd->cout * re->oh[i] * re->ow[i]; j++) y[j] = (float)(y[j] * s_in);
+                break;
             case DPI_OP_LINEAR:
                 memcpy(y, rm->layers[i].bias, (size_t)nd->cout * sizeof *y);
                 cblas_sgemv(CblasRowMajor, CblasNoTrans, nd->cout, nd->cin, 1.0f, rm->layers[i].weight, nd->cin, in, 1,
                             1.0f, y, 1);
+                if (nd->act == DPI_ACT_RELU)
+                    for (int k = 0; k < nd->cout; k++) y[k] = y[k] > 0.0f ? y[k] : 0.0f;
                 break;
             }
             if (e->profiling) re->layer_ms[i] += (double)(dpi_now_ns() - t0) / 1e6;

@@ -35,14 +35,18 @@ static int one_tensor_crosses(const dpi_graph *g, int c) {
 
 dp_status dpi_model_units_init(dp_model *m) {
     const dpi_graph *g = &m->graph;
-    m->units = calloc((size_t)g->n, sizeof *m->units);
+    m->units = calloc((size_t)g->n + 1, sizeof *m->units); /* + 1: the null arch has no nodes */
     if (!m->units) return dpi_error(DP_ERR_NOMEM, "out of memory listing the units of %s", m->arch);
     m->nunits = 0;
     char name[DPI_NAME_CAP];
     for (int i = 0; i < g->n; i++) {
         unit_name(g->nodes[i].name, name, sizeof name);
-        /* A module boundary that a shortcut spans is no cut: the node joins the unit before. */
-        if (m->nunits > 0 && (strcmp(name, m->units[m->nunits - 1].name) == 0 || !one_tensor_crosses(g, i))) continue;
+        /* A module boundary that a shortcut spans is no cut, nor is a linear layer's 2-D output
+         * (stage edges are NCHW images): the node joins the unit before. */
+        int after_linear = g->nodes[i].input >= 0 && g->nodes[g->nodes[i].input].op == DPI_OP_LINEAR;
+        if (m->nunits > 0 &&
+            (strcmp(name, m->units[m->nunits - 1].name) == 0 || !one_tensor_crosses(g, i) || after_linear))
+            continue;
         memcpy(m->units[m->nunits].name, name, sizeof name);
         m->units[m->nunits++].first = i;
     }

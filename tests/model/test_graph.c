@@ -1,4 +1,4 @@
-/* The four graphs: parameter counts as PyTorch reports them, names, shapes, output sizes.
+/* The graphs: parameter counts as PyTorch reports them, names, shapes, output sizes.
  * `test_graph --dump ARCH K` prints "name shape..." per parameter for the parity test, which
  * compares the list with PyTorch's state_dict(). */
 #include <stdlib.h>
@@ -51,6 +51,8 @@ int main(int argc, char **argv) {
     static const struct { const char *arch; int k; size_t params; } counts[] = {
         {"resnet18", 1000, 11689512}, {"mobilenet_v2", 1000, 3504872},
         {"resnet18_cifar", 10, 11173962}, {"mobilenetv2_cifar", 10, 2296922},
+        {"resnet34", 1000, 21797672}, {"resnet50", 1000, 25557032}, {"vgg16", 1000, 138357544},
+        {"vgg16_bn", 1000, 138365992}, {"alexnet", 1000, 61100840}, {"resnet50", 10, 23528522},
     };
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         dpi_graph g;
@@ -110,8 +112,23 @@ int main(int argc, char **argv) {
     free(p);
     dpi_graph_free(&g);
 
-    CHECK_STATUS(dpi_graph_build("resnet50", 10, &g), DP_ERR_NOT_FOUND);
-    CHECK_ERROR_MENTIONS("resnet50");
+    /* alexnet's smallest input: 63 leaves its last 3x3 max-pool a 1x1 output, 62 a 2x2 input. */
+    CHECK_OK(dpi_graph_build("alexnet", 10, &g));
+    CHECK(g.min_hw == 63 && g.nodes[g.n - 5].op == DPI_OP_MAXPOOL);
+    dpi_graph_out_hw(&g, g.n - 5, 63, 63, &oh, &ow);
+    CHECK(oh == 1 && ow == 1);
+    dpi_graph_out_hw(&g, g.n - 6, 62, 62, &oh, &ow);
+    CHECK(oh == 2 && g.nodes[g.n - 5].k == 3);
+    dpi_graph_out_hw(&g, g.n - 4, 63, 63, &oh, &ow); /* the adaptive pool: 6x6 from any size */
+    CHECK(oh == 6 && ow == 6 && g.nodes[g.n - 3].cin == 256 * 6 * 6);
+    dpi_graph_free(&g);
+    CHECK_OK(dpi_graph_build("null", 10, &g));
+    CHECK(g.n == 0 && g.min_hw == 1 && learned_count(&g) == 0);
+    dpi_graph_free(&g);
+
+    CHECK_STATUS(dpi_graph_build("resnet101", 10, &g), DP_ERR_NOT_FOUND);
+    CHECK_ERROR_MENTIONS("resnet101");
+    CHECK_ERROR_MENTIONS("alexnet, null");
     CHECK_STATUS(dpi_graph_build("resnet18", 0, &g), DP_ERR_INVALID_ARG);
     TEST_MAIN_END();
 }

@@ -127,8 +127,8 @@ int main(void) {
     CHECK_ERROR_MENTIONS("no-such-file.npz");
 
     /* Arguments and options. */
-    CHECK_STATUS(dp_model_load("resnet50", NULL, NULL, &m), DP_ERR_NOT_FOUND);
-    CHECK_ERROR_MENTIONS("resnet50");
+    CHECK_STATUS(dp_model_load("resnet101", NULL, NULL, &m), DP_ERR_NOT_FOUND);
+    CHECK_ERROR_MENTIONS("resnet101");
     CHECK_STATUS(dp_model_load(NULL, NULL, NULL, &m), DP_ERR_INVALID_ARG);
     CHECK_STATUS(dp_model_load(arch, NULL, NULL, NULL), DP_ERR_INVALID_ARG);
     o.num_classes = 0;
@@ -149,7 +149,7 @@ int main(void) {
     const char *const *names = dp_model_arch_names();
     int count = 0;
     while (names[count]) count++;
-    CHECK(count == 4 && strcmp(names[0], "resnet18") == 0);
+    CHECK(count == 10 && strcmp(names[0], "resnet18") == 0 && strcmp(names[count - 1], "null") == 0);
 
     /* Exec arguments. */
     CHECK_OK(dp_model_load(arch, NULL, &o, &m));

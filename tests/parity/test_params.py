@@ -1,4 +1,4 @@
-"""Every parameter name and shape of the four graphs equals PyTorch's state_dict() (minus
+"""Every parameter name and shape of the graphs equals PyTorch's state_dict() (minus
 num_batches_tracked), in order: the graph is dumped by the C test program test_graph --dump."""
 import os
 import subprocess
@@ -11,7 +11,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import cifar_models  # noqa: E402  (imports torch, or fails the test saying so)
 
 ARCHS = [("resnet18", 1000), ("mobilenet_v2", 1000), ("resnet18_cifar", 10), ("mobilenetv2_cifar", 10),
-         ("resnet18", 7), ("mobilenet_v2", 3), ("mobilenetv2_cifar", 1)]
+         ("resnet18", 7), ("mobilenet_v2", 3), ("mobilenetv2_cifar", 1), ("resnet34", 10), ("resnet50", 1000),
+         ("vgg16", 10), ("vgg16_bn", 10), ("alexnet", 1000)]
 
 
 def dump(arch, k):
