@@ -3,7 +3,7 @@
 # machine (scripts/netns-cluster: veth links to a bridge, shaped with tc), Open MPI over TCP only,
 # rank 0 (the coordinator) on h0 and a worker rank on each of h1 and h2.
 #  - every strategy completes every sample exactly once with the threads backend's top-1;
-#  - a slow link (20 Mbit/s: a 12 KB sample takes ~5 ms on the wire) shows in the latency from
+#  - a slow link (10 Mbit/s: a 12 KB sample takes ~10 ms on the wire) shows in the latency from
 #    intended arrival, and the rate is still kept;
 #  - a worker host whose link is cut mid-run is declared dead within --worker-timeout, its
 #    samples are re-dispatched (--retry) and the summary accounts for every one;
@@ -69,14 +69,15 @@ for s in uniform dynamic sharded weighted; do
 done
 fast_p50=$("$py" check.py dynamic.json dynamic.csv 2>/dev/null | cut -d' ' -f1)
 
-# A slow link to each worker host: the wire time shows in the latency, the rate is kept.
-"$cluster" shape 1 --rate 20mbit && "$cluster" shape 2 --rate 20mbit
-run stream "${common[@]}" --strategy dynamic --backend mpi --json slow.json --predictions slow.csv >slow.out 2>&1
+# A slow link to each worker host: the wire time shows in the latency, the rate is kept. 50/s
+# keeps each link half busy (50 x 12 KB x 8 = 4.9 Mbit/s).
+"$cluster" shape 1 --rate 10mbit && "$cluster" shape 2 --rate 10mbit
+run stream "${common[@]}" --rate 50 --strategy dynamic --backend mpi --json slow.json --predictions slow.csv >slow.out 2>&1
 if res=$("$py" check.py slow.json slow.csv 2>&1); then
   read -r slow_p50 slow_eff <<<"$res"
-  echo "dynamic over 20 Mbit/s links: p50 $slow_p50 ms (1 Gbit/s: $fast_p50 ms), efficiency $slow_eff %"
-  # 12 KB in each direction of the worker's link at 20 Mbit/s: about 5 ms more.
-  "$py" -c "import sys; a, b, e = map(float, sys.argv[1:]); sys.exit(0 if b >= a + 3 and e >= 95 else 1)" \
+  echo "dynamic over 10 Mbit/s links: p50 $slow_p50 ms (1 Gbit/s: $fast_p50 ms), efficiency $slow_eff %"
+  # A 12 KB sample on a 10 Mbit/s wire: about 10 ms more (half of it is the margin for a loaded machine).
+  "$py" -c "import sys; a, b, e = map(float, sys.argv[1:]); sys.exit(0 if b >= a + 5 and e >= 95 else 1)" \
     "${fast_p50:-0}" "$slow_p50" "$slow_eff" && ok || bad "slow link: p50 $slow_p50 vs $fast_p50 ms, efficiency $slow_eff %"
 else bad "slow link: $res"; grep -v setpgid slow.out | tail -20; fi
 "$cluster" shape 1 --rate 1gbit && "$cluster" shape 2 --rate 1gbit
@@ -89,7 +90,7 @@ timeout 60 "$cluster" mpirun -x OMP_WAIT_POLICY=PASSIVE "$bench" stream --arch r
 job=$!
 # Rank 0's CSV sink writes a row every 250 ms (its console reaches us through mpirun, late): cut
 # after 4 rows, 1 s into the 6 s stream.
-for _ in $(seq 600); do [ "$(wc -l <cut.csv 2>/dev/null || echo 0)" -ge 5 ] && break; sleep 0.05; done
+for _ in $(seq 600); do [ -f cut.csv ] && [ "$(wc -l <cut.csv)" -ge 5 ] && break; sleep 0.05; done
 "$cluster" cut 2
 t_cut=$(date +%s)
 for _ in $(seq 400); do [ -s cut.json ] && break; sleep 0.1; done
