@@ -54,6 +54,9 @@ typedef struct dpb_opts {
 
 /* Defaults for cmd's subcommand, then argv. Returns DPC_CONTINUE or the exit status. */
 int dpb_parse(const dpc_command *cmd, int argc, char **argv, dpb_opts *o);
+/* The model options the flags give (classes, seed, precision, engine) over the library's
+ * defaults; a subcommand without one of those flags keeps its default. */
+void dpb_model_opts(const dpb_opts *o, dp_model_opts *mo);
 
 int dpb_infer(const dpc_command *cmd, int argc, char **argv);
 /* batch and stream */

@@ -78,10 +78,7 @@ int dpb_make_source(const dpb_env *e, const dpb_opts *o, double rate, int64_t sa
 static int env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     dp_set_log_fn(log_to_stderr, NULL, DP_LOG_WARN);
     dp_model_opts mo;
-    dp_model_opts_init(&mo);
-    mo.num_classes = (int)o->classes;
-    mo.precision = (dp_precision)o->precision;
-    mo.seed = (uint64_t)o->seed;
+    dpb_model_opts(o, &mo);
     int rc = dpc_model_load(o->arch, o->weights, o->calibration, &mo, &e->model);
     if (rc) return rc;
     rc = load_data(e, o);

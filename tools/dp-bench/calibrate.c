@@ -10,9 +10,7 @@ int dpb_calibrate(const dpc_command *cmd, int argc, char **argv) {
     int rc = dpb_parse(cmd, argc, argv, &o);
     if (rc != DPC_CONTINUE) return rc;
     dp_model_opts mo;
-    dp_model_opts_init(&mo);
-    mo.num_classes = (int)o.classes;
-    mo.seed = (uint64_t)o.seed;
+    dpb_model_opts(&o, &mo);
     dp_model *m = NULL;
     dp_dataset *ds = NULL;
     dp_calibration *cal = NULL;

@@ -198,6 +198,14 @@ static void defaults(unsigned cmd, dpb_opts *o) {
     o->python = py && *py ? py : "/usr/bin/python3";
 }
 
+void dpb_model_opts(const dpb_opts *o, dp_model_opts *mo) {
+    dp_model_opts_init(mo);
+    mo->num_classes = (int)o->classes;
+    mo->seed = (uint64_t)o->seed;
+    mo->precision = (dp_precision)o->precision;
+    mo->backend = (dp_model_backend)o->model_backend;
+}
+
 int dpb_parse(const dpc_command *cmd, int argc, char **argv, dpb_opts *o) {
     defaults(cmd->bit, o);
     int rc = dpc_parse(flags, sizeof flags / sizeof flags[0], cmd, argc, argv, o);

@@ -79,11 +79,7 @@ int dpb_infer(const dpc_command *cmd, int argc, char **argv) {
     int rc = dpb_parse(cmd, argc, argv, &o);
     if (rc != DPC_CONTINUE) return rc;
     dp_model_opts mo;
-    dp_model_opts_init(&mo);
-    mo.num_classes = (int)o.classes;
-    mo.seed = (uint64_t)o.seed;
-    mo.precision = (dp_precision)o.precision;
-    mo.backend = (dp_model_backend)o.model_backend;
+    dpb_model_opts(&o, &mo);
     const char *arch = o.arch, *json_path = o.json;
     long threads = o.threads, classes = o.classes, seed = o.seed;
     double seconds = o.seconds, warmup = o.warmup;

@@ -95,10 +95,7 @@ int dpb_split(const dpc_command *cmd, int argc, char **argv) {
     int rc = dpb_parse(cmd, argc, argv, &o);
     if (rc != DPC_CONTINUE) return rc;
     dp_model_opts mo;
-    dp_model_opts_init(&mo);
-    mo.num_classes = (int)o.classes;
-    mo.seed = (uint64_t)o.seed;
-    mo.precision = (dp_precision)o.precision;
+    dpb_model_opts(&o, &mo);
     dp_model *m = NULL;
     dp_unit_info u[MAX_UNITS];
     int nu = 0, S = (int)o.stages;
