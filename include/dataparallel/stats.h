@@ -36,6 +36,26 @@ DP_API int64_t dp_min_samples_for(double q, double confidence);
  * with probability <= 1 - confidence; else 0 (not shown yet, or false). */
 DP_API dp_status dp_quantile_within(int64_t n, int64_t over, double q, double confidence, int *holds);
 
+/* ---- Across repeated runs -------------------------------------------------------------------
+ * A figure measured by N repeated runs (dp-bench --repeat N) is reported as the median of the N
+ * values with a percentile-bootstrap interval: the median is recomputed on `resamples` resamples
+ * of the N values drawn with replacement, and the interval is the (1 - confidence) / 2 and
+ * (1 + confidence) / 2 quantiles of those medians (nearest rank). The generator is seeded, so
+ * the same values, resamples and seed give the same interval on every machine. */
+
+/* The resample count dp-bench uses (docs/metrics.md, "Repeats"): the interval's ends move by
+ * well under one spacing of the data between seeds at this count. */
+#define DP_BOOTSTRAP_RESAMPLES 2000
+
+/* The median of x[0..n) (mean of the two middle values for even n) into *median, and its
+ * bootstrap interval at `confidence` (0.5 <= c < 1) into *lo, *hi. The interval always holds the
+ * median (with a handful of resamples it could miss it by chance; it is then widened to it).
+ * n = 1 gives lo = hi = median. DP_ERR_INVALID_ARG for n < 1, a non-finite value (named
+ * by index), resamples outside 1..10^7 or NULL pointers; DP_ERR_NOMEM. Not for a hot path: it
+ * allocates n + resamples doubles. */
+DP_API dp_status dp_bootstrap_median(const double *x, int64_t n, double confidence, int resamples, uint64_t seed,
+                                     double *median, double *lo, double *hi);
+
 #ifdef __cplusplus
 }
 #endif
