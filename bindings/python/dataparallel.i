@@ -93,6 +93,11 @@ dp_status pydp_sink_dashboard(PyObject *opts, const char *host_port, dp_sink **o
 dp_status pydp_runner_create(const dp_model *model, dp_partitioner *partitioner, PyObject *opts, const double *seq,
                              int seq_len, pydp_runner **out);
 PyObject *pydp_runner_opts(const pydp_runner *r);
+PyObject *pydp_model_units(const dp_model *model, int h, int w, int batch, int threads, int iters);
+dp_status pydp_model_stage(const dp_model *model, const double *seq, int seq_len, int index, dp_model **out);
+PyObject *pydp_model_io_shape(const dp_model *model, int h, int w);
+dp_status pydp_stage_run(const dp_model *stage, dp_exec *exec, PyObject *x, int h, int w, PyObject *out);
+PyObject *pydp_split_plan(PyObject *units, PyObject *opts, PyObject *speeds);
 %clearnothreadallow;
 
 /* ---- everything else releases the GIL --------------------------------------------------------- */
@@ -121,6 +126,7 @@ int dp_model_backend_kind(const dp_model *model);
 size_t dp_model_param_count(const dp_model *model);
 int dp_model_min_input_size(const dp_model *model);
 int dp_model_input_channels(const dp_model *model);
+int dp_model_is_stage(const dp_model *model);
 dp_status dp_exec_create(const dp_model *model, int threads, dp_exec **out);
 void dp_exec_free(dp_exec *exec);
 dp_status dp_exec_prepare(dp_exec *exec, int n, int h, int w);

@@ -174,7 +174,7 @@ static int is_float32(const Py_buffer *v) {
 }
 
 /* A C-contiguous float32 buffer (writable if asked); sets ValueError/TypeError otherwise. */
-static int get_float_buffer(PyObject *obj, Py_buffer *v, int writable, const char *what) {
+int pydp_float_buffer(PyObject *obj, Py_buffer *v, int writable, const char *what) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     char msg[160];
     if (PyObject_GetBuffer(obj, v, flags) < 0) {
@@ -196,8 +196,8 @@ static int get_float_buffer(PyObject *obj, Py_buffer *v, int writable, const cha
 dp_status pydp_infer(const dp_model *model, dp_exec *exec, PyObject *x, PyObject *out) {
     Py_buffer bx, bo;
     if (!model || !exec) return fail(PyExc_ValueError, "no model or execution context");
-    if (get_float_buffer(x, &bx, 0, "input") < 0) return DP_ERR_INVALID_ARG;
-    if (get_float_buffer(out, &bo, 1, "output") < 0) {
+    if (pydp_float_buffer(x, &bx, 0, "input") < 0) return DP_ERR_INVALID_ARG;
+    if (pydp_float_buffer(out, &bo, 1, "output") < 0) {
         PyBuffer_Release(&bx);
         return DP_ERR_INVALID_ARG;
     }
@@ -399,7 +399,7 @@ dp_status pydp_dataset_get(const dp_dataset *ds, long long i, PyObject *dst, int
     int c = 0, h = 0, w = 0;
     if (!ds) return fail(PyExc_ValueError, "no data set");
     dp_dataset_shape(ds, &c, &h, &w);
-    if (get_float_buffer(dst, &b, 1, "destination") < 0) return DP_ERR_INVALID_ARG;
+    if (pydp_float_buffer(dst, &b, 1, "destination") < 0) return DP_ERR_INVALID_ARG;
     dp_status st = DP_ERR_INVALID_ARG;
     if (b.len != (Py_ssize_t)c * h * w * (Py_ssize_t)sizeof(float)) {
         PyErr_SetString(PyExc_ValueError, "destination size does not match the data set's sample shape");
@@ -662,7 +662,7 @@ dp_status pydp_runner_start(pydp_runner *r, int c, int h, int w) {
 dp_status pydp_runner_submit(pydp_runner *r, long long sample_id, PyObject *x) {
     Py_buffer b;
     if (!r) return fail(PyExc_ValueError, "no runner");
-    if (get_float_buffer(x, &b, 0, "sample") < 0) return DP_ERR_INVALID_ARG;
+    if (pydp_float_buffer(x, &b, 0, "sample") < 0) return DP_ERR_INVALID_ARG;
     if ((size_t)b.len != r->sample_floats * sizeof(float)) {
         PyBuffer_Release(&b);
         return fail(PyExc_ValueError, "sample size differs from the shape given to start()");

@@ -24,6 +24,9 @@
 
 /* Set the Python exception for a failed call: dataparallel.Error(status, dp_last_error()). */
 void pydp_raise_status(dp_status status, const char *message);
+/* obj's C-contiguous float32 buffer (writable if asked) into *v: 0, or -1 with ValueError /
+ * TypeError naming `what`. Release it with PyBuffer_Release(). */
+int pydp_float_buffer(PyObject *obj, Py_buffer *v, int writable, const char *what);
 
 /* ---- module-level helpers -------------------------------------------------------------------- */
 PyObject *pydp_arch_names(void);
@@ -39,10 +42,11 @@ typedef enum pydp_opts_kind {
     PYDP_OPTS_CONSOLE,
     PYDP_OPTS_DASHBOARD,
     PYDP_OPTS_CALIB,
+    PYDP_OPTS_SPLIT,
     PYDP_OPTS_COUNT_
 } pydp_opts_kind;
 /* {field: value} of a struct fresh from its *_opts_init(); kind: "model", "runner", "source",
- * "partitioner", "console", "dashboard" or "calib". Only the fields that are plain values (no pointers). */
+ * "partitioner", "console", "dashboard", "calib" or "split". Only the fields that are plain values (no pointers). */
 PyObject *pydp_opts_defaults(const char *kind);
 /* *_opts_init(opts), then every field named in the dict values (None or NULL: none; a None value
  * keeps the default). -1 with TypeError/OverflowError naming the option, else 0. */
@@ -61,6 +65,22 @@ dp_status pydp_model_calibrate(const dp_model *model, const dp_dataset *ds, long
 /* x: C-contiguous float32 [N,C,H,W] buffer; out: writable C-contiguous float32 [N,K]; exec is a
  * context of model. The GIL is released while the network runs; x is read in place. */
 dp_status pydp_infer(const dp_model *model, dp_exec *exec, PyObject *x, PyObject *out);
+
+/* ---- stages of a model (pydp_split.c; dataparallel/split.h) ------------------------------------ */
+/* The units of model for h x w images as a list of (name, flops, param_bytes, out_bytes, ms)
+ * tuples; with iters > 0 the times are measured (dp_model_profile, GIL released), else 0. */
+PyObject *pydp_model_units(const dp_model *model, int h, int w, int batch, int threads, int iters);
+/* Stage `index` of model split at the unit indices in seq (doubles holding integers). It
+ * borrows model, which must outlive it. */
+dp_status pydp_model_stage(const dp_model *model, const double *seq, int seq_len, int index, dp_model **out);
+/* ((c, h, w) of the input, (c, h, w) of the output) of a model or stage for h x w images. */
+PyObject *pydp_model_io_shape(const dp_model *model, int h, int w);
+/* x: C-contiguous float32 [N, in...] of the stage's input for h x w images; out: writable
+ * C-contiguous float32 [N, out...]. Sizes are checked against dp_model_io_shape(). */
+dp_status pydp_stage_run(const dp_model *stage, dp_exec *exec, PyObject *x, int h, int w, PyObject *out);
+/* dp_split_plan() over units given as a sequence of (ms, out_bytes) pairs; opts: dp_split_opts
+ * fields; speeds: a sequence or None. Returns (cuts list, predicted stage_ms list). */
+PyObject *pydp_split_plan(PyObject *units, PyObject *opts, PyObject *speeds);
 
 /* ---- pinned buffers and Python callables ------------------------------------------------------- */
 typedef struct pydp_pin pydp_pin;

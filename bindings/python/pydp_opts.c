@@ -22,7 +22,7 @@ typedef struct opt_field {
 /* Enumerations are stored through an int: true for every enum these structs hold. */
 _Static_assert(sizeof(dp_precision) == sizeof(int) && sizeof(dp_calib_method) == sizeof(int) && sizeof(dp_model_backend) == sizeof(int) &&
                    sizeof(dp_overflow) == sizeof(int) && sizeof(dp_runner_backend) == sizeof(int) &&
-                   sizeof(dp_rate_policy) == sizeof(int),
+                   sizeof(dp_rate_policy) == sizeof(int) && sizeof(dp_split_method) == sizeof(int),
                "an options enum is not int-sized");
 
 #define F(S, name, type) {#name, type, offsetof(S, name)}
@@ -59,6 +59,11 @@ static const opt_field calib_fields[] = {
 static const opt_field dashboard_fields[] = {
     F(dp_dashboard_opts, slo_p99_ms, OPT_DOUBLE), F(dp_dashboard_opts, history_rows, OPT_INT), {NULL, OPT_INT, 0}};
 
+static const opt_field split_fields[] = {
+    F(dp_split_opts, stages, OPT_INT),         F(dp_split_opts, link_bytes_per_s, OPT_DOUBLE),
+    F(dp_split_opts, link_latency_s, OPT_DOUBLE), F(dp_split_opts, batch, OPT_INT),
+    F(dp_split_opts, method, OPT_ENUM),        {NULL, OPT_INT, 0}};
+
 #undef F
 
 /* The last struct of each kind this thread handed to the library (pydp_debug_last_opts). */
@@ -70,6 +75,7 @@ static _Thread_local union {
     dp_console_opts console;
     dp_dashboard_opts dashboard;
     dp_calib_opts calib;
+    dp_split_opts split;
 } last[PYDP_OPTS_COUNT_];
 
 static void init_model(void *o) { dp_model_opts_init((dp_model_opts *)o); }
@@ -79,6 +85,7 @@ static void init_partitioner(void *o) { dp_partitioner_opts_init((dp_partitioner
 static void init_console(void *o) { dp_console_opts_init((dp_console_opts *)o); }
 static void init_dashboard(void *o) { dp_dashboard_opts_init((dp_dashboard_opts *)o); }
 static void init_calib(void *o) { dp_calib_opts_init((dp_calib_opts *)o); }
+static void init_split(void *o) { dp_split_opts_init((dp_split_opts *)o); }
 
 static const struct opt_kind {
     const char *name;
@@ -93,6 +100,7 @@ static const struct opt_kind {
     [PYDP_OPTS_CONSOLE] = {"console", console_fields, init_console, sizeof(dp_console_opts)},
     [PYDP_OPTS_DASHBOARD] = {"dashboard", dashboard_fields, init_dashboard, sizeof(dp_dashboard_opts)},
     [PYDP_OPTS_CALIB] = {"calib", calib_fields, init_calib, sizeof(dp_calib_opts)},
+    [PYDP_OPTS_SPLIT] = {"split", split_fields, init_split, sizeof(dp_split_opts)},
 };
 
 static const struct opt_kind *find_kind(const char *name) {
@@ -198,6 +206,7 @@ PyObject *pydp_opts_defaults(const char *kind) {
         dp_console_opts c;
         dp_dashboard_opts d;
         dp_calib_opts k;
+        dp_split_opts sp;
     } o;
     k->init(&o);
     return opts_dict(k, &o);

@@ -54,8 +54,8 @@ DP_API dp_status dp_model_unit_index(const dp_model *model, const char *name, in
 
 /* Split model at ncuts strictly increasing unit indices (each in 1..units-1) into ncuts + 1
  * stage models, written to stages[0..ncuts]; free each with dp_model_free() before the parent.
- * The stages share the parent's weights (nothing is copied). The onednn backend only
- * (DP_ERR_UNSUPPORTED for the reference backend); a stage cannot be split again. */
+ * The stages share the parent's weights (nothing is copied). Both backends; DP_ERR_UNSUPPORTED
+ * for an int8 model (stage edges are float32) and for a stage (it cannot be split again). */
 DP_API dp_status dp_model_split(const dp_model *model, const int *cuts, int ncuts, dp_model **stages);
 
 /* What the model or stage takes and gives per sample for images of h x w: in[3] = {c, h, w} of

@@ -28,10 +28,11 @@ NOT_VALUES = {
     "console": {"stream"},                 # stream=: below
     "dashboard": {"host_port"},            # address=: below
     "calib": set(),
+    "split": {"speeds"},                   # speeds=: test_split
 }
 STRUCTS = {"model": "dp_model_opts", "runner": "dp_runner_opts", "source": "dp_source_opts",
            "partitioner": "dp_partitioner_opts", "console": "dp_console_opts", "dashboard": "dp_dashboard_opts",
-           "calib": "dp_calib_opts"}
+           "calib": "dp_calib_opts", "split": "dp_split_opts"}
 PY_NAME = _options.PY_NAMES
 
 
@@ -74,10 +75,15 @@ def calibrate(**kw):
     return dp.Model("mobilenet_v2").calibrate(dp.Dataset.synthetic(2), **kw)
 
 
+def split_plan(**kw):
+    return dp.split_plan([dp.Unit(f"u{i}", 0.0, 0, 1000, 1.0 + i) for i in range(6)], **kw)
+
+
 MAKERS = {"model": model, "runner": runner, "source": source, "partitioner": dp.Partitioner,
-          "console": dp.ConsoleSink, "dashboard": dashboard, "calib": calibrate}
+          "console": dp.ConsoleSink, "dashboard": dashboard, "calib": calibrate, "split": split_plan}
 SIGNATURES = {"model": dp.Model, "runner": dp.Runner, "source": dp.Source, "partitioner": dp.Partitioner,
-              "console": dp.ConsoleSink, "dashboard": dp.DashboardSink, "calib": dp.Model.calibrate}
+              "console": dp.ConsoleSink, "dashboard": dp.DashboardSink, "calib": dp.Model.calibrate,
+              "split": dp.split_plan}
 
 
 def other_value(kind, field, default):

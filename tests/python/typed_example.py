@@ -105,6 +105,22 @@ def main(tmp: str) -> int:
         pushed = pusher.stop()
         assert pushed is not None and pushed["completed"] == len(ids)
         pusher.cancel()
+    units: list[dp.Unit] = m.units(height=32, width=32)
+    profiled = m.profile(batch=2, threads=1, height=32, width=32, iters=1)
+    plan: dp.Plan = dp.split_plan(profiled, stages=2, speeds=[1.0, 0.5], link_bytes_per_s=1e9, link_latency_s=0.0,
+                                  batch=2, method="greedy")
+    stages: list[dp.Stage] = m.split(plan)
+    act: npt.NDArray[np.float32] = stages[0].infer(x)
+    chained = stages[1](act, height=32, width=32, out=None)
+    shapes = stages[1].io_shape(32, 32)
+    print(len(units), plan.cuts, plan.stage_ms, plan.names, units[0].name, units[0].flops, units[0].param_bytes,
+          units[0].out_bytes, units[0].ms, shapes, chained.shape, stages[0].units, stages[0].param_count,
+          stages[0].index, stages[0].cuts, stages[0].model.arch, len(m.split(["features.7"])), len(m.split(9)))
+    with dp.Runner(m, workers=2, stages=2, cuts="auto", depth=2) as piped:
+        piped.start((3, 32, 32))
+        piped.submit(x[0])
+        piped.drain()
+        piped.stop()
     r.close()
     for s in sinks:
         s.close()

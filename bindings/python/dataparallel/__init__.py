@@ -8,7 +8,8 @@
                 sinks=[dp.CsvSink("m.csv")])   # dict: offered, completed, latency_ms, ...
 
 Classes: Model, Calibration, Runner, Partitioner, Dataset, Source, ConsoleSink, CsvSink, JsonlSink,
-PrometheusSink, DashboardSink, CallbackSink; errors: Error (a RuntimeError with .status, .code, .message) and
+PrometheusSink, DashboardSink, CallbackSink; pipeline stages: Model.units/profile/split, Stage, Unit,
+split_plan, Plan (docs/pipeline.md); errors: Error (a RuntimeError with .status, .code, .message) and
 Status. See docs/python.md. The low-level SWIG module is dataparallel.capi.
 """
 from . import capi
@@ -16,13 +17,14 @@ from ._data import Dataset, Source
 from ._errors import Error, Status
 from ._model import Calibration, Model, arch_names
 from ._runner import Partitioner, Runner
+from ._split import Plan, Stage, Unit, split_plan
 from ._sinks import CallbackSink, ConsoleSink, CsvSink, DashboardSink, JsonlSink, PrometheusSink, Sink
 
 __version__ = capi.dp_version_string()
 
 # help() and tracebacks show the public names.
 for _cls in (Model, Calibration, Runner, Partitioner, Dataset, Source, Sink, ConsoleSink, CsvSink, JsonlSink,
-             PrometheusSink, DashboardSink, CallbackSink, Error):
+             PrometheusSink, DashboardSink, CallbackSink, Error, Stage, Unit, Plan, split_plan):
     _cls.__module__ = __name__
 del _cls
 
@@ -45,4 +47,4 @@ def build_info():
 
 __all__ = ["Model", "Calibration", "Runner", "Partitioner", "Dataset", "Source", "Sink", "ConsoleSink", "CsvSink",
            "JsonlSink", "PrometheusSink", "DashboardSink", "CallbackSink", "Error", "Status", "arch_names",
-           "build_info", "__version__"]
+           "build_info", "Stage", "Unit", "Plan", "split_plan", "__version__"]

@@ -5,7 +5,7 @@
 import enum
 import os
 from types import TracebackType
-from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterable, Literal, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -15,7 +15,7 @@ from . import capi as capi
 __version__: str
 __all__ = ["Model", "Calibration", "Runner", "Partitioner", "Dataset", "Source", "Sink", "ConsoleSink", "CsvSink",
            "JsonlSink", "PrometheusSink", "DashboardSink", "CallbackSink", "Error", "Status", "arch_names",
-           "build_info", "__version__"]
+           "build_info", "Stage", "Unit", "Plan", "split_plan", "__version__"]
 
 _Path = Union[str, "os.PathLike[str]"]
 _Floats = npt.NDArray[np.float32]
@@ -103,7 +103,53 @@ class Model:
         method: Optional[Literal["minmax", "percentile"]] = None,
         percentile: Optional[float] = None,
     ) -> Calibration: ...
+    def units(self, height: int = 32, width: int = 32) -> list[Unit]: ...
+    def profile(
+        self, batch: int = 1, threads: Optional[int] = None, height: int = 32, width: int = 32, iters: int = 3
+    ) -> list[Unit]: ...
+    def split(self, cuts: Union[Plan, int, str, Sequence[Union[int, str]]]) -> list[Stage]: ...
     def close(self) -> None: ...
+
+# ---- pipeline stages (docs/pipeline.md) ----
+
+class Unit(NamedTuple):
+    name: str
+    flops: float
+    param_bytes: int
+    out_bytes: int
+    ms: float
+
+class Plan(NamedTuple):
+    cuts: list[int]
+    stage_ms: list[float]
+    names: list[str]
+
+def split_plan(
+    units: Sequence[Unit],
+    stages: Optional[int] = None,
+    speeds: Optional[Sequence[float]] = None,
+    link_bytes_per_s: Optional[float] = None,
+    link_latency_s: Optional[float] = None,
+    batch: Optional[int] = None,
+    method: Optional[Literal["optimal", "greedy"]] = None,
+) -> Plan: ...
+
+class Stage:
+    model: Model
+    index: int
+    cuts: list[int]
+    def __init__(self, model: Model, cuts: Sequence[int], index: int) -> None: ...
+    @property
+    def units(self) -> list[str]: ...
+    @property
+    def param_count(self) -> int: ...
+    def io_shape(self, height: int = 32, width: int = 32) -> Tuple[_Shape, _Shape]: ...
+    def infer(
+        self, x: npt.ArrayLike, height: Optional[int] = None, width: Optional[int] = None, out: Optional[_Floats] = None
+    ) -> _Floats: ...
+    def __call__(
+        self, x: npt.ArrayLike, height: Optional[int] = None, width: Optional[int] = None, out: Optional[_Floats] = None
+    ) -> _Floats: ...
 
 class Partitioner:
     def __init__(

@@ -369,6 +369,106 @@ class Model:
         opts = c_options("calib", method=method, percentile=percentile)
         return Calibration(capi.pydp_model_calibrate(self._ptr(), ds._h.ptr, count, opts))
 
+    def units(self, height=32, width=32):
+        """The units of the model: where a pipeline stage may begin, and what each costs.
+
+        Parameters
+        ----------
+        height, width : int, default 32
+            Image size the costs are for (>= the model's minimum).
+
+        Returns
+        -------
+        list of Unit
+            In execution order; ``ms`` is 0 (see :meth:`profile`).
+
+        Raises
+        ------
+        Error
+            DP_ERR_SHAPE for images below the minimum size.
+
+        Examples
+        --------
+        >>> [u.name for u in dp.Model("resnet18_cifar").units()][:3]
+        ['conv1', 'layer1.0', 'layer1.1']
+        """
+        from ._split import Unit
+
+        return [Unit(*u) for u in capi.pydp_model_units(self._ptr(), int(height), int(width), 1, 1, 0)]
+
+    def profile(self, batch=1, threads=None, height=32, width=32, iters=3):
+        """:meth:`units` with each unit's measured time (``dp_model_profile()``), for planning.
+
+        Runs ``iters`` micro-batches of ``batch`` samples on one execution context created on this
+        thread, after one warm-up run. Meant for :func:`split_plan`, not a benchmark.
+
+        Parameters
+        ----------
+        batch : int, default 1
+            Samples per micro-batch.
+        threads : int, optional
+            oneDNN threads of the context. Default: this model's ``threads``.
+        height, width : int, default 32
+            Image size.
+        iters : int, default 3
+            Timed runs; ``ms`` is the mean per run.
+
+        Returns
+        -------
+        list of Unit
+
+        Raises
+        ------
+        Error
+            DP_ERR_INVALID_ARG for batch < 1, DP_ERR_SHAPE for images below the minimum.
+        ValueError
+            iters < 1.
+
+        Examples
+        --------
+        >>> units = m.profile(batch=4)
+        >>> slowest = max(units, key=lambda u: u.ms).name
+        """
+        from ._split import Unit
+
+        if int(iters) < 1:
+            raise ValueError(f"iters must be >= 1, got {iters}")
+        t = self._threads if threads is None else int(threads)
+        return [Unit(*u) for u in capi.pydp_model_units(self._ptr(), int(height), int(width), int(batch), t,
+                                                         int(iters))]
+
+    def split(self, cuts):
+        """Split the model into len(cuts) + 1 pipeline stages sharing its weights (``dp_model_split()``).
+
+        Parameters
+        ----------
+        cuts : Plan, int, str or sequence of int or str
+            Where stages 2.. begin: unit indices (increasing, 1..len(units) - 1), unit names
+            (``["layer3.0"]``), or a :class:`Plan` from :func:`split_plan`.
+
+        Returns
+        -------
+        list of Stage
+            Chaining their :meth:`Stage.infer` gives this model's logits.
+
+        Raises
+        ------
+        Error
+            DP_ERR_INVALID_ARG for cuts out of order or range, DP_ERR_UNSUPPORTED for an int8
+            model.
+        ValueError
+            A name that is no unit (the message lists the legal ones).
+
+        Examples
+        --------
+        >>> first, second = m.split(dp.split_plan(m.profile(), stages=2))
+        >>> logits = second.infer(first.infer(x)).reshape(len(x), -1)
+        """
+        from ._split import Stage, cut_indices
+
+        idx = cut_indices(self, cuts)
+        return [Stage(self, idx, k) for k in range(len(idx) + 1)]
+
     def close(self):
         """Release this object's hold on the model (and the execution contexts of its threads).
 

@@ -9,7 +9,7 @@ import string
 
 from . import capi
 
-KINDS = ("model", "runner", "source", "partitioner", "console", "dashboard", "calib")
+KINDS = ("model", "runner", "source", "partitioner", "console", "dashboard", "calib", "split")
 
 # C enumerations, names in the order of their values.
 ENUMS = {
@@ -19,6 +19,7 @@ ENUMS = {
     ("runner", "overflow"): ("block", "drop-newest", "drop-oldest"),
     ("runner", "backend"): ("threads", "mpi"),
     ("source", "policy"): ("unlimited", "constant", "poisson", "trace"),
+    ("split", "method"): ("optimal", "greedy"),
 }
 
 # Python keywords named differently from their C field.
