@@ -94,12 +94,16 @@ DP_API dp_status dp_exec_prepare_batches(dp_exec *exec, int max_batch, int h, in
  * [n,num_classes]. After the first call for a shape, allocates nothing. */
 DP_API dp_status dp_exec_run(dp_exec *exec, const float *input, int n, int h, int w, float *logits);
 
-/* Per-layer profiling. When on, dp_exec_run() times each layer (adds small overhead). */
+/* Per-layer profiling. When on, dp_exec_run() times each layer (adds small overhead).
+ * A batch that runs as consecutive slices (docs/engine.md, "Large batches as slices") lists the
+ * slice's layers, then those of the smaller last slice if there is one: `batch` says how many
+ * samples one call of that entry ran on, and `calls` counts slice runs, not dp_exec_run() calls. */
 typedef struct dp_layer_profile {
     const char *name;    /* layer name, e.g. "layer1.0.conv1"; valid while the exec lives */
     const char *impl;    /* implementation chosen, e.g. "brg:avx512_core_amx" */
     uint64_t calls;
     double total_ms;
+    int batch;           /* samples per call: the run's batch, or its slice's size */
 } dp_layer_profile;
 
 DP_API dp_status dp_exec_set_profiling(dp_exec *exec, int on);

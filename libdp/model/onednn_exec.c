@@ -322,6 +322,7 @@ static dp_status run_shape(dp_exec *e, dpo_shape *sh, const float *in, float *lo
             s = run_shape(e, part, in + (size_t)done * in_row, logits + (size_t)done * out_row);
             done += part->n;
         }
+        x->last = sh; /* the profile lists its slices' layers */
         return s;
     }
     if (omp_get_max_threads() != e->threads) omp_set_num_threads(e->threads);
@@ -398,14 +399,16 @@ static dp_status exec_profile(const dp_exec *e, dp_layer_profile *out, int cap, 
     const dpo_exec *x = e->impl;
     const dpo_shape *sh = x->last;
     if (!sh && x->nshapes) sh = x->shapes[x->nshapes - 1];
-    int n = sh ? sh->nsteps : 0;
-    for (int k = 0; k < n && k < cap; k++) {
-        const dpo_step *st = &sh->steps[k];
-        out[k].name = st->name;
-        out[k].impl = st->impl;
-        out[k].calls = st->calls;
-        out[k].total_ms = (double)st->ns / 1e6;
-    }
+    /* A sliced batch has no steps of its own: its slice's, then its last slice's. */
+    const dpo_shape *parts[2] = {sh && sh->slice ? sh->slice : sh, sh ? sh->rest : NULL};
+    int n = 0;
+    for (int p = 0; p < 2 && parts[p]; p++)
+        for (int k = 0; k < parts[p]->nsteps; k++, n++) {
+            const dpo_step *st = &parts[p]->steps[k];
+            if (n < cap)
+                out[n] = (dp_layer_profile){.name = st->name, .impl = st->impl, .calls = st->calls,
+                                            .total_ms = (double)st->ns / 1e6, .batch = parts[p]->n};
+        }
     *count = n;
     return DP_OK;
 }

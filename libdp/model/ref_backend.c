@@ -323,7 +323,7 @@ static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float
         }
         if (m->last < g->n) memcpy(logits + (size_t)b * out_row, re->out[m->last - 1], out_row * sizeof *logits);
     }
-    if (e->profiling) re->calls++;
+    if (e->profiling) re->calls++, re->n = n;
     return DP_OK;
 }
 
@@ -345,6 +345,7 @@ dp_status dpr_exec_profile(const dp_exec *e, dp_layer_profile *out, int cap, int
         out[i].impl = impl_name(&g->nodes[i]);
         out[i].calls = re->calls;
         out[i].total_ms = re->layer_ms[i];
+        out[i].batch = re->n;
     }
     *count = g->n;
     return DP_OK;

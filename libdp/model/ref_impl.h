@@ -39,6 +39,7 @@ typedef struct ref_exec {
     float *qin;          /* int8: the quantized input sample */
     double *layer_ms;
     uint64_t calls;
+    int n;               /* samples of the latest profiled run */
     dpr_observe_fn observe;
     void *observe_ctx;
 } ref_exec;

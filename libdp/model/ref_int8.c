@@ -148,7 +148,7 @@ static dp_status qrun(dp_exec *e, const float *x, int n, int h, int w, float *lo
             if (e->profiling) re->layer_ms[i] += (double)(dpi_now_ns() - t0) / 1e6;
         }
     }
-    if (e->profiling) re->calls++;
+    if (e->profiling) re->calls++, re->n = n;
     return DP_OK;
 }
 

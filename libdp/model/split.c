@@ -136,9 +136,9 @@ DP_API dp_status dp_model_profile(const dp_model *model, int batch, int threads,
     dpi_model_io(model, h, w, in, o);
     size_t nin = (size_t)batch * in[0] * in[1] * in[2], nout = (size_t)batch * o[0] * o[1] * o[2];
     float *x = calloc(nin, sizeof *x), *y = malloc(nout * sizeof *y);
-    dp_layer_profile *layers = calloc((size_t)model->graph.n * 3 + 3, sizeof *layers);
+    dp_layer_profile *layers = NULL;
     dp_exec *e = NULL;
-    if (!x || !y || !layers) {
+    if (!x || !y) {
         s = dpi_error(DP_ERR_NOMEM, "dp_model_profile: out of memory");
         goto done;
     }
@@ -147,8 +147,14 @@ DP_API dp_status dp_model_profile(const dp_model *model, int batch, int threads,
     dp_exec_set_profiling(e, 1);
     for (int it = 0; it < iters && !s; it++) s = dp_exec_run(e, x, batch, h, w, y);
     int nl = 0;
-    if (s || (s = dp_exec_profile(e, layers, model->graph.n * 3 + 3, &nl))) goto done;
-    for (int k = 0; k < nl && k < model->graph.n * 3 + 3; k++) {
+    if (s || (s = dp_exec_profile(e, NULL, 0, &nl))) goto done;
+    /* a sliced batch lists its layers twice (full slices and the last one): both count */
+    if (!(layers = calloc((size_t)nl + 1, sizeof *layers))) {
+        s = dpi_error(DP_ERR_NOMEM, "dp_model_profile: out of memory");
+        goto done;
+    }
+    if ((s = dp_exec_profile(e, layers, nl, &nl))) goto done;
+    for (int k = 0; k < nl; k++) {
         int u = unit_of_step(model, layers[k].name);
         if (u >= 0 && u < cap) out[u].ms += layers[k].total_ms / iters;
     }

@@ -34,6 +34,7 @@ p = json.load(open(sys.argv[1]))["profile"]
 assert len(p) > 40, len(p)
 assert all(not l["impl"].startswith("ref") for l in p), [l for l in p if l["impl"].startswith("ref")]
 assert abs(sum(l["share_pct"] for l in p) - 100) < 0.5
+assert all(l["batch"] == 1 and l["calls_per_batch"] == 1 for l in p), p[0]
 EOF
 then ok; else bad "profile JSON"; fi
 

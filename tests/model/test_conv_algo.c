@@ -2,7 +2,8 @@
  * slices"). Each convolution algorithm, forced in turn with DP_CONV_ALGO, keeps parity with the
  * reference backend (fp32 <= 1e-4 of max |logit|, same top-1; bf16 <= 3e-2 where the CPU has it);
  * the automatic choice is remembered per model, so a second exec builds the same implementations
- * without timing; a bad value is refused. A batch run as slices keeps parity and creates nothing. */
+ * without timing; a bad value is refused. A batch run as slices keeps parity, creates nothing, and
+ * its profile lists the slices' layers with their slice sizes. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <dnnl.h>
 #include <stdio.h>
@@ -121,8 +122,23 @@ static void sliced(void) {
     CHECK(s12 && !s12->slice && s12->nsteps > 0);
     dp_exec_stats before = {.size = sizeof before}, after = {.size = sizeof after};
     CHECK_OK(dp_exec_get_stats(e, &before));
+    CHECK_OK(dp_exec_set_profiling(e, 1));
     CHECK_OK(dp_exec_run(e, x, 20, 32, 32, yd));
+    /* the profile of a sliced run: the slice's layers (2 calls of 8), then the last slice's (1 of 4) */
+    dp_layer_profile p[256];
+    int np = 0, eights = 0, fours = 0;
+    CHECK_OK(dp_exec_profile(e, p, 256, &np));
+    /* (the two may differ in steps: each size chooses its convolutions) */
+    int n8 = s20->slice->nsteps, n4 = s20->rest->nsteps;
+    CHECK(np == n8 + n4 && np <= 256);
+    for (int i = 0; i < np && i < 256; i++) {
+        eights += i < n8 && p[i].batch == 8 && p[i].calls == 2;
+        fours += i >= n8 && p[i].batch == 4 && p[i].calls == 1;
+    }
+    CHECK_MSG(eights == n8 && fours == n4, "sliced profile: %d of %d rows of 8, %d of %d of 4", eights, n8, fours, n4);
     CHECK_OK(dp_exec_run(e, x, 12, 32, 32, y12));
+    CHECK_OK(dp_exec_profile(e, p, 256, &np));
+    CHECK(np == s12->nsteps && np > 0 && p[0].batch == 12 && p[0].calls == 1);
     CHECK_OK(dp_exec_get_stats(e, &after));
     CHECK(after.primitives_created == before.primitives_created);
     dp_exec *er = NULL;

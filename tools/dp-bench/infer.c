@@ -42,9 +42,12 @@ static dp_status timed_runs(dp_exec *e, const float *x, int n, int size, float *
     return DP_OK;
 }
 
-static cJSON *print_profile(dp_exec *e, int batch) {
+/* batches: how many dp_exec_run() calls the profile covers. A batch run as slices lists the
+ * slice's layers (and the last, smaller slice's): each row says what it ran on, "8x8" = 8 calls
+ * of 8 samples per batch, and its ms are per batch, so the rows still add up to the batch. */
+static cJSON *print_profile(dp_exec *e, int batch, long batches) {
     int count = 0;
-    if (dp_exec_profile(e, NULL, 0, &count) || count <= 0) return NULL;
+    if (dp_exec_profile(e, NULL, 0, &count) || count <= 0 || batches <= 0) return NULL;
     dp_layer_profile *p = calloc((size_t)count, sizeof *p);
     cJSON *arr = cJSON_CreateArray();
     if (!p || !arr || dp_exec_profile(e, p, count, &count)) {
@@ -54,22 +57,30 @@ static cJSON *print_profile(dp_exec *e, int batch) {
     }
     double total = 0;
     for (int i = 0; i < count; i++) total += p[i].total_ms;
-    uint64_t calls = p[0].calls ? p[0].calls : 1;
-    printf("\nper-layer profile (%llu profiled batches of %d; each layer waited for):\n", (unsigned long long)calls, batch);
-    printf("  %-28s %10s %7s  %s\n", "layer", "ms/batch", "share", "implementation");
+    printf("\nper-layer profile (%ld profiled batches of %d", batches, batch);
+    if (p[0].batch != batch) {
+        printf(", run as slices of %d", p[0].batch);
+        if (p[count - 1].batch != p[0].batch) printf(" and one of %d", p[count - 1].batch);
+    }
+    printf("; each layer waited for):\n");
+    printf("  %-28s %10s %7s %7s  %s\n", "layer", "ms/batch", "share", "runs", "implementation");
     for (int i = 0; i < count; i++) {
-        double ms = p[i].calls ? p[i].total_ms / (double)p[i].calls : 0;
-        double share = total > 0 ? 100.0 * p[i].total_ms / total : 0;
-        printf("  %-28s %10.4f %6.1f%%  %s\n", p[i].name, ms, share, p[i].impl);
+        double ms = p[i].total_ms / (double)batches, share = total > 0 ? 100.0 * p[i].total_ms / total : 0;
+        double per_batch = (double)p[i].calls / (double)batches;
+        char runs[32];
+        snprintf(runs, sizeof runs, "%.0fx%d", per_batch, p[i].batch);
+        printf("  %-28s %10.4f %6.1f%% %7s  %s\n", p[i].name, ms, share, runs, p[i].impl);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", p[i].name);
         cJSON_AddStringToObject(o, "impl", p[i].impl);
         cJSON_AddNumberToObject(o, "calls", (double)p[i].calls);
+        cJSON_AddNumberToObject(o, "batch", p[i].batch);
+        cJSON_AddNumberToObject(o, "calls_per_batch", per_batch);
         cJSON_AddNumberToObject(o, "ms_per_batch", ms);
         cJSON_AddNumberToObject(o, "share_pct", share);
         cJSON_AddItemToArray(arr, o);
     }
-    printf("  %-28s %10.4f %6.1f%%\n", "total", total / (double)calls, 100.0);
+    printf("  %-28s %10.4f %6.1f%%\n", "total", total / (double)batches, 100.0);
     free(p);
     return arr;
 }
@@ -150,7 +161,7 @@ int dpb_infer(const dpc_command *cmd, int argc, char **argv) {
             rc = dpc_fail(s, "profiling");
             goto done;
         }
-        cJSON *layers = print_profile(e, n);
+        cJSON *layers = print_profile(e, n, prof.iterations);
         if (layers) cJSON_AddItemToObject(json, "profile", layers);
     }
     dpc_add_provenance(json, argc, argv);
