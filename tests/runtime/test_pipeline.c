@@ -1,7 +1,7 @@
 /* Pipelines (dataparallel/pipeline.h): 2 stages x 1 replica and 2 x 2 (hybrid) in stream mode,
  * a pipeline in push mode — each sample exactly once with the unsplit model's top-1 —, overload
- * with each overflow policy (accounting), a stop mid-run, planned cuts, per-stage summary rows,
- * and the refusals (stages not dividing workers, bad cuts, batch mode). */
+ * with each overflow policy (accounting), a stop mid-run, failing stages, planned cuts, per-stage
+ * summary rows, and the refusals (stages not dividing workers, bad cuts, batch mode). */
 #include <pthread.h>
 #include <time.h>
 
@@ -116,6 +116,51 @@ static void overload(dp_model *m, dp_dataset *ds) {
     }
 }
 
+/* Failing stages (dp_runner_inject fail) in a hybrid of 2 replicas x 2 stages: replica 0's last
+ * stage fails every micro-batch, replica 1's first stage its first two. The failed samples are
+ * counted on the failing stage's worker and delivered once with DP_ERR_BACKEND; the rest complete
+ * with the unsplit top-1; nothing hangs (the watchdog would say) and the accounting holds. */
+static void failing_stages(dp_model *m, dp_dataset *ds, const int *ref) {
+    const int64_t n = 48;
+    rt_seen *seen = rt_seen_new();
+    dp_partitioner *p = rt_partitioner("uniform", NULL, NULL); /* round-robin: replica = id % 2 */
+    dp_runner_opts o;
+    dp_runner_opts_init(&o);
+    o.max_batch = 4;
+    o.max_delay_us = 200;
+    dp_runner *r = make_pipeline(m, p, 4, 2, 6, 2, seen, &o);
+    CHECK_OK(dp_runner_inject(r, 0, 1, DP_FAULT_FAIL, 1e9));
+    CHECK_OK(dp_runner_inject(r, 0, 2, DP_FAULT_FAIL, 2));
+    dp_source *src = make_source(ds, 2000, n);
+    RT_SUMMARY(s);
+    CHECK_OK(dp_runner_run(r, src, &s));
+    CHECK_ACCOUNTING(s);
+    CHECK(s.offered == n && s.dropped == 0 && s.num_faults == 2);
+    int64_t injected = s.faults[0].failed + s.faults[1].failed;
+    CHECK_MSG(s.failed == injected && s.faults[0].worker == 1 && s.faults[0].failed == n / 2,
+              "failed %lld, injected %lld, worker 1 failed %lld", (long long)s.failed, (long long)injected,
+              (long long)s.faults[0].failed);
+    CHECK(s.faults[1].failed >= 2 && s.faults[1].failed <= 8);
+    CHECK(s.per_worker[1].failed == n / 2 && s.per_worker[2].failed == s.faults[1].failed);
+    CHECK(s.per_worker[0].failed == 0 && s.per_worker[3].failed == 0 && s.per_worker[1].completed == 0);
+    check_exactly_once(seen, n, NULL, "failing stages");
+    int64_t failed = 0, wrong = 0, other = 0, escaped = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int st = atomic_load(&seen->status[i]);
+        failed += st != DP_OK;
+        if (st == DP_OK) wrong += atomic_load(&seen->top1[i]) != ref[i];
+        other += st != DP_OK && st != DP_ERR_BACKEND;
+        escaped += i % 2 == 0 && st != DP_ERR_BACKEND;
+    }
+    CHECK_MSG(failed == s.failed && wrong == 0 && other == 0 && escaped == 0,
+              "failed %lld (summary %lld), wrong top-1 %lld, other statuses %lld, replica 0 not failed %lld",
+              (long long)failed, (long long)s.failed, (long long)wrong, (long long)other, (long long)escaped);
+    dp_source_free(src);
+    dp_runner_free(r);
+    dp_partitioner_free(p);
+    free(seen);
+}
+
 static void *stop_later(void *arg) {
     struct timespec t = {0, 300 * 1000 * 1000};
     nanosleep(&t, NULL);
@@ -213,6 +258,7 @@ int main(void) {
     push_mode(m, ds, ref);
     overload(m, ds);
     stop_mid_run(m, ds);
+    failing_stages(m, ds, ref);
     refusals(m, ds);
     dp_dataset_free(ds);
     dp_model_free(m);
