@@ -9,6 +9,7 @@
  *   dataparallel/source.h     dp_dataset (payloads), dp_source (rate-limited sample streams)
  *   dataparallel/runner.h     dp_runner (batch, stream and push mode over workers), summaries
  *   dataparallel/sink.h       dp_sink (console, CSV, JSONL, Prometheus, callback)
+ *   dataparallel/tune.h       dp_tune (the configuration serving a p99 objective best)
  *
  * Conventions: every object has dp_X_create(..., &out) / dp_X_free(x) (free(NULL) is a no-op);
  * options structs start with their size and are filled by dp_X_opts_init(); every fallible call
@@ -27,5 +28,6 @@
 #include "dataparallel/split.h"
 #include "dataparallel/pipeline.h"
 #include "dataparallel/stats.h"
+#include "dataparallel/tune.h"
 
 #endif

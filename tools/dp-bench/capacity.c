@@ -8,40 +8,38 @@
 #include "bench_common.h"
 #include "cli.h"
 
-typedef struct probe {
-    double rate, p99, throughput, efficiency;
-    int64_t dropped, failed, samples;
-    double p99_ci[2]; /* its 95 % interval (NaN: unbounded) */
-    int ok;
-} probe;
+typedef struct capacity_ctx {
+    dpb_env *e;
+    const dpb_opts *o;
+} capacity_ctx;
 
-static int run_probe(dpb_env *e, const dpb_opts *o, double rate, probe *p, int n) {
-    /* At least what a p99 with an upper bound needs (--min-samples): at low rates a probe of
-     * --seconds would hold a few dozen samples, and its "p99" would be its maximum. */
-    int64_t samples = (int64_t)(rate * o->seconds);
-    if (samples < o->min_samples) samples = o->min_samples;
+/* One probe on the runner dpb_setup built (the search's one configuration is the flags'). */
+static dp_status run_probe(const dp_tune_config *cfg, double rate, int64_t samples, dp_tune_outcome *out, void *user) {
+    capacity_ctx *c = user;
+    (void)cfg;
+    int64_t t0 = dp_now_ns();
     dp_source *src = NULL;
-    int rc = dpb_make_source(e, o, rate, samples, &src);
-    if (rc) return rc;
+    if (dpb_make_source(c->e, c->o, rate, samples, &src)) return DP_ERR_INVALID_ARG; /* message printed */
     dp_summary s;
     dp_summary_init(&s);
-    dp_status st = dp_runner_run(e->runner, src, &s);
+    dp_status st = dp_runner_run(c->e->runner, src, &s);
     dp_source_free(src);
-    if (st != DP_OK) return dpc_fail(st, "probe");
-    *p = (probe){.rate = rate,
-                 .p99 = s.latency_ms.p99,
-                 .throughput = s.throughput,
-                 .efficiency = s.efficiency_pct,
-                 .dropped = s.dropped,
-                 .failed = s.failed,
-                 .samples = samples,
-                 .p99_ci = {s.latency_ci95_ms.p99[0], s.latency_ci95_ms.p99[1]}};
-    p->ok = s.latency_ms.p99 <= o->slo_p99_ms && s.dropped == 0 && s.failed == 0;
-    if (!o->quiet)
-        printf("probe %2d: %10.1f/s  p99 %9.3f ms  dropped %6lld  throughput %9.1f/s  -> %s\n", n, rate, p->p99,
-               (long long)p->dropped, p->throughput, p->ok ? "ok" : "fails");
+    if (st != DP_OK) return st;
+    *out = (dp_tune_outcome){.p99_ms = s.latency_ms.p99,
+                             .throughput = s.throughput,
+                             .dropped = s.dropped,
+                             .failed = s.failed,
+                             .seconds = (double)(dp_now_ns() - t0) / 1e9,
+                             .p99_ci95_ms = {s.latency_ci95_ms.p99[0], s.latency_ci95_ms.p99[1]}};
+    return DP_OK;
+}
+
+static void print_probe(const dp_tune_probe *p, const dp_tune_config *cfg, int k, int planned, double used_s,
+                        double budget_s, void *user) {
+    (void)cfg, (void)planned, (void)used_s, (void)budget_s, (void)user;
+    printf("probe %2d: %10.1f/s  p99 %9.3f ms  dropped %6lld  throughput %9.1f/s  -> %s\n", k, p->rate,
+           p->outcome.p99_ms, (long long)p->outcome.dropped, p->outcome.throughput, p->ok ? "ok" : "fails");
     fflush(stdout);
-    return 0;
 }
 
 int dpb_capacity(const dpc_command *cmd, int argc, char **argv) {
@@ -54,31 +52,42 @@ int dpb_capacity(const dpc_command *cmd, int argc, char **argv) {
         dpb_env_free(&e);
         return DPC_EXIT_USAGE;
     }
-    enum { MAX_PROBES = 40 };
-    probe probes[MAX_PROBES];
-    int n = 0;
-    double lo = 0, hi = 0, rate = o.start_rate;
-    /* Grow (or shrink, at most 16x, if even the first rate fails) by factors of two to bracket
-     * the capacity. */
-    while (n < MAX_PROBES && rate <= o.max_rate && rate >= o.start_rate / 16) {
-        if ((rc = run_probe(&e, &o, rate, &probes[n], n + 1))) goto out;
-        if (probes[n++].ok) {
-            lo = rate;
-            if (hi > 0) break;
-            rate *= 2;
-        } else {
-            hi = rate;
-            if (lo > 0) break;
-            rate /= 2;
-        }
+    /* The tuning search over the one configuration of the flags, without its coarse step,
+     * refinement or repeat: double the rate from --start-rate until a probe fails (or halve it, at
+     * most 16x, until one passes), then bisect to within 2 %, every probe sized by samples. */
+    const int workers = (int)o.workers, threads = (int)o.threads, batch = (int)o.max_batch;
+    const int64_t delay = o.max_delay_us;
+    const dp_precision precision = (dp_precision)o.precision;
+    dp_tune_opts t;
+    dp_tune_opts_init(&t);
+    t.slo_p99_ms = o.slo_p99_ms;
+    t.budget_s = 1e12;
+    t.workers = &workers, t.num_workers = 1;
+    t.threads = &threads, t.num_threads = 1;
+    t.max_batch = &batch, t.num_max_batch = 1;
+    t.max_delay_us = &delay, t.num_max_delay_us = 1;
+    t.strategies = &o.strategy, t.num_strategies = 1;
+    t.precisions = &precision, t.num_precisions = 1;
+    t.oversubscribe = 1;
+    t.confidence = o.confidence;
+    t.min_samples = o.min_samples;
+    t.probe_seconds = o.seconds;
+    t.start_rate = o.start_rate;
+    t.max_rate = o.max_rate;
+    t.coarse_tolerance = 0.02;
+    t.refine = 0;
+    t.confirm = 0;
+    t.max_probes = 40;
+    t.shrink = 4;
+    t.on_probe = o.quiet ? NULL : print_probe;
+    capacity_ctx ctx = {&e, &o};
+    dp_tune_result *r = NULL;
+    dp_status st = dp_tune_search(&t, run_probe, NULL, &ctx, &r);
+    if (st != DP_OK) {
+        rc = dpc_fail(st, "probe");
+        goto out;
     }
-    if (lo > 0 && hi == 0) hi = lo; /* reached --max-rate */
-    while (lo > 0 && hi > lo * 1.02 && n < MAX_PROBES) {
-        double mid = 0.5 * (lo + hi);
-        if ((rc = run_probe(&e, &o, mid, &probes[n], n + 1))) goto out;
-        if (probes[n++].ok) lo = mid;
-        else hi = mid;
-    }
+    double lo = dp_tune_best(r, NULL, NULL);
     printf("capacity: %.1f samples/s with p99 <= %g ms and nothing dropped (%s, %s, %ld workers x %ld threads, "
            "max batch %ld, max delay %ld us)\n",
            lo, o.slo_p99_ms, o.arch, o.strategy, o.workers, o.threads, o.max_batch, o.max_delay_us);
@@ -96,20 +105,23 @@ int dpb_capacity(const dpc_command *cmd, int argc, char **argv) {
         cJSON_AddNumberToObject(j, "min_samples", (double)o.min_samples);
         cJSON_AddNumberToObject(j, "confidence", o.confidence);
         cJSON *arr = cJSON_AddArrayToObject(j, "probes");
-        for (int i = 0; i < n; i++) {
+        const dp_tune_probe *probes = dp_tune_probes(r);
+        for (int i = 0; i < dp_tune_num_probes(r); i++) {
+            const dp_tune_probe *q = &probes[i];
             cJSON *p = cJSON_CreateObject();
-            cJSON_AddNumberToObject(p, "rate", probes[i].rate);
-            cJSON_AddNumberToObject(p, "p99_ms", probes[i].p99);
-            cJSON_AddNumberToObject(p, "samples", (double)probes[i].samples);
+            cJSON_AddNumberToObject(p, "rate", q->rate);
+            cJSON_AddNumberToObject(p, "p99_ms", q->outcome.p99_ms);
+            cJSON_AddNumberToObject(p, "samples", (double)q->samples);
             cJSON *ci = cJSON_AddArrayToObject(p, "p99_ci95_ms");
             for (int side = 0; side < 2; side++)
-                cJSON_AddItemToArray(ci, isfinite(probes[i].p99_ci[side]) ? cJSON_CreateNumber(probes[i].p99_ci[side])
-                                                                         : cJSON_CreateNull());
-            cJSON_AddNumberToObject(p, "dropped", (double)probes[i].dropped);
-            cJSON_AddNumberToObject(p, "failed", (double)probes[i].failed);
-            cJSON_AddNumberToObject(p, "throughput", probes[i].throughput);
-            cJSON_AddNumberToObject(p, "efficiency_pct", probes[i].efficiency);
-            cJSON_AddBoolToObject(p, "ok", probes[i].ok);
+                cJSON_AddItemToArray(ci, isfinite(q->outcome.p99_ci95_ms[side])
+                                             ? cJSON_CreateNumber(q->outcome.p99_ci95_ms[side])
+                                             : cJSON_CreateNull());
+            cJSON_AddNumberToObject(p, "dropped", (double)q->outcome.dropped);
+            cJSON_AddNumberToObject(p, "failed", (double)q->outcome.failed);
+            cJSON_AddNumberToObject(p, "throughput", q->outcome.throughput);
+            cJSON_AddNumberToObject(p, "efficiency_pct", 100 * q->outcome.throughput / q->rate);
+            cJSON_AddBoolToObject(p, "ok", q->ok);
             cJSON_AddItemToArray(arr, p);
         }
         dpc_add_provenance(j, argc, argv);
@@ -117,6 +129,7 @@ int dpb_capacity(const dpc_command *cmd, int argc, char **argv) {
         cJSON_Delete(j);
     }
 out:
+    dp_tune_result_free(r);
     dpb_env_free(&e);
     return rc;
 }
