@@ -16,7 +16,8 @@
  *  - Stream mode: after dp_partitioner_stream_begin(), each arriving sample is routed to one
  *    worker queue by dp_partitioner_route(), or to the shared queue (DP_ROUTE_SHARED). Workers
  *    report their service times with dp_partitioner_observe(), which `weighted` uses to
- *    re-estimate its weights online.
+ *    re-estimate its weights online. dp_partitioner_set_available() takes a worker out of the
+ *    routing (it left: an injected stop, docs/runner.md) or puts it back.
  *
  * Thread safety: attach/detach, batch_begin and stream_begin from one thread between runs.
  * route may be called concurrently by any number of threads (push mode has many submitters):
@@ -65,6 +66,15 @@ DP_API dp_status dp_partitioner_route(dp_partitioner *p, int64_t sample_id, int6
                                       const int *queue_depths, int *worker);
 /* A worker finished a batch of `batch` samples in service_ns. */
 DP_API void dp_partitioner_observe(dp_partitioner *p, int worker, int batch, int64_t service_ns);
+/* Worker `worker` left (available 0) or is back (1): route() picks it no more, or again.
+ * uniform round-robins over the others; sharded sends its keys to the next worker on the hash
+ * ring (the other keys stay where they were); weighted gives it weight 0 (dp_partitioner_weights()
+ * reports 0) and shares among the others; dynamic routes to the shared queue anyway (a worker
+ * that left just stops taking from it); custom is asked as before (the runner moves what it
+ * answers). With no worker available, route() fails with DP_ERR_CLOSED. stream_begin makes
+ * every worker available. May be called concurrently with route() and observe().
+ * DP_ERR_INVALID_ARG for a worker out of 0..DP_MAX_WORKERS-1. */
+DP_API dp_status dp_partitioner_set_available(dp_partitioner *p, int worker, int available);
 
 #ifdef __cplusplus
 }

@@ -193,8 +193,14 @@ typedef enum dp_fault_kind {
     DP_FAULT_SLOWDOWN = 1,  /* value: the worker's service time x value from then on (>= 1; on top of
                                opts.slowdown; a later slowdown event replaces it, 1 ends it) */
     DP_FAULT_STALL = 2,     /* value: seconds the worker sleeps once, before that micro-batch (<= 3600) */
-    DP_FAULT_FAIL = 3       /* value: that many of its micro-batches fail (an integer >= 1); their
+    DP_FAULT_FAIL = 3,      /* value: that many of its micro-batches fail (an integer >= 1); their
                                samples count as failed (status DP_ERR_BACKEND), never retried */
+    DP_FAULT_STOP = 4       /* value: ignored. The worker leaves for the rest of the run: the
+                               partitioner routes to it no more (dp_partitioner_set_available());
+                               the samples it holds and those still reaching its queue are re-routed
+                               to the others with opts.retry, else they fail (DP_ERR_CLOSED).
+                               Stream and push mode, one-stage runners; at least one worker must
+                               stay (the run is refused otherwise) */
 } dp_fault_kind;
 
 /* One scheduled event and what it did in the last run (the summary's `faults`). */
@@ -204,7 +210,8 @@ typedef struct dp_fault_report {
     dp_fault_kind kind;
     double value;
     double applied_s;       /* when the worker applied it; -1 if it never did (the run ended first) */
-    int64_t failed;         /* samples it failed (DP_FAULT_FAIL) */
+    int64_t failed;         /* samples it failed (DP_FAULT_FAIL; DP_FAULT_STOP without retry) */
+    int64_t rerouted;       /* DP_FAULT_STOP with retry: samples it handed on to other workers */
 } dp_fault_report;
 
 /* Add an event to the runner's schedule (copied). DP_ERR_INVALID_ARG names a bad argument. */

@@ -72,6 +72,7 @@ struct dp_partitioner {
     _Alignas(DPI_CACHELINE) int64_t dyn_n;
 
     /* stream */
+    _Atomic uint64_t gone[DP_MAX_WORKERS / 64];  /* workers that left (dp_partitioner_set_available) */
     atomic_ullong rr;           /* uniform: next worker (submitters route concurrently) */
     dpi_ring_point *ring;       /* sharded: sorted hash ring */
     int ring_size;
@@ -93,6 +94,15 @@ dp_status dpi_plan_alloc(dp_partitioner *p, int64_t nranges);
 /* Relative speed of each of W workers for `weighted` (mean 1): measured ones from the EMA, the
  * others from the given weights calibrated on the measured ones. */
 void dpi_weighted_speeds(const dp_partitioner *p, int workers, double *out);
+/* 1 if worker w left the routing (dp_partitioner_set_available). */
+static inline int dpi_gone(const dp_partitioner *p, int w) {
+    return (int)((atomic_load_explicit(&p->gone[w / 64], memory_order_relaxed) >> (w % 64)) & 1);
+}
+/* The first worker at or after w (wrapping) that has not left; -1 when every one left. */
+int dpi_next_available(const dp_partitioner *p, int w);
+/* DP_ERR_CLOSED: route() found no worker left (message set). */
+dp_status dpi_none_available(const dp_partitioner *p);
+
 /* 1 if `weighted` knows something of W workers' speeds (weights given for W, or measured). */
 int dpi_weighted_known(const dp_partitioner *p, int workers);
 

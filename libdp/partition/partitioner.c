@@ -163,6 +163,11 @@ static dp_status check_workers(const char *fn, int workers) {
     return DP_OK;
 }
 
+/* A run starts with every worker in the routing. */
+static void all_available(dp_partitioner *p) {
+    for (int i = 0; i < DP_MAX_WORKERS / 64; i++) atomic_store(&p->gone[i], 0);
+}
+
 /* Measurements belong to a worker count; a different W starts from scratch. */
 static dp_status ema_prepare(dp_partitioner *p, int workers) {
     if (p->strategy != &dpi_strategy_weighted || (p->ema && p->ema_workers == workers)) return DP_OK;
@@ -195,6 +200,7 @@ DP_API dp_status dp_partitioner_batch_begin(dp_partitioner *p, int64_t n, int wo
     plan_free(p);
     stream_free(p);
     p->workers = workers;
+    all_available(p);
     p->dyn_n = 0;
     atomic_store(&p->dyn_next, 0);
     if ((st = ema_prepare(p, workers)) != DP_OK) return st;
@@ -245,6 +251,7 @@ DP_API dp_status dp_partitioner_stream_begin(dp_partitioner *p, int workers) {
     stream_free(p);
     p->workers = workers;
     atomic_store(&p->rr, 0);
+    all_available(p);
     if ((st = ema_prepare(p, workers)) != DP_OK) return st;
     if (p->strategy->stream_begin && (st = p->strategy->stream_begin(p)) != DP_OK) {
         stream_free(p);
@@ -273,6 +280,29 @@ DP_API void dp_partitioner_observe(dp_partitioner *p, int worker, int batch, int
         upd = old > 0 ? old + alpha * (per - old) : per;
         if (!(upd > 0)) upd = 1; /* keep "measured" distinguishable from 0 for a zero-time batch */
     } while (!atomic_compare_exchange_weak_explicit(slot, &old, upd, memory_order_relaxed, memory_order_relaxed));
+}
+
+DP_API dp_status dp_partitioner_set_available(dp_partitioner *p, int worker, int available) {
+    if (!p) return dpi_error(DP_ERR_INVALID_ARG, "dp_partitioner_set_available: partitioner is NULL");
+    if (worker < 0 || worker >= DP_MAX_WORKERS)
+        return dpi_error(DP_ERR_INVALID_ARG, "dp_partitioner_set_available: worker %d is not in 0..%d", worker,
+                         DP_MAX_WORKERS - 1);
+    uint64_t bit = (uint64_t)1 << (worker % 64);
+    if (available)
+        atomic_fetch_and(&p->gone[worker / 64], ~bit);
+    else
+        atomic_fetch_or(&p->gone[worker / 64], bit);
+    return DP_OK;
+}
+
+int dpi_next_available(const dp_partitioner *p, int w) {
+    for (int i = 0; i < p->workers; i++, w = w + 1 == p->workers ? 0 : w + 1)
+        if (!dpi_gone(p, w)) return w;
+    return -1;
+}
+
+dp_status dpi_none_available(const dp_partitioner *p) {
+    return dpi_error(DP_ERR_CLOSED, "partitioner %s: every one of its %d workers left", p->strategy->name, p->workers);
 }
 
 DP_API dp_status dp_partitioner_weights(const dp_partitioner *p, double *weights, int workers) {
@@ -304,8 +334,13 @@ static dp_status uniform_plan(dp_partitioner *p, int64_t n) {
 
 static dp_status uniform_route(dp_partitioner *p, int64_t sample_id, int64_t key, const int *depths, int *worker) {
     (void)sample_id, (void)key, (void)depths;
-    *worker = (int)(atomic_fetch_add_explicit(&p->rr, 1, memory_order_relaxed) % (uint64_t)p->workers);
-    return DP_OK;
+    /* A worker that left passes its turn on: the next ticket, so the others stay evenly loaded. */
+    for (int i = 0; i < p->workers; i++) {
+        *worker = (int)(atomic_fetch_add_explicit(&p->rr, 1, memory_order_relaxed) % (uint64_t)p->workers);
+        if (!dpi_gone(p, *worker)) return DP_OK;
+    }
+    *worker = dpi_next_available(p, *worker);
+    return *worker >= 0 ? DP_OK : dpi_none_available(p);
 }
 
 const dpi_strategy dpi_strategy_uniform = {

@@ -101,8 +101,13 @@ static dp_status sharded_route(dp_partitioner *p, int64_t sample_id, int64_t key
         else
             hi = mid;
     }
-    *worker = p->ring[lo == p->ring_size ? 0 : lo].worker;
-    return DP_OK;
+    /* A worker that left hands its keys to the next live point clockwise (consistent hashing:
+     * no other key moves). */
+    for (int i = 0; i < p->ring_size; i++, lo++) {
+        *worker = p->ring[lo % p->ring_size].worker;
+        if (!dpi_gone(p, *worker)) return DP_OK;
+    }
+    return dpi_none_available(p);
 }
 
 const dpi_strategy dpi_strategy_sharded = {.name = "sharded",

@@ -23,11 +23,15 @@ void dpi_weighted_speeds(const dp_partitioner *p, int W, double *out) {
     /* Express unmeasured workers in measured units: their given weight times the measured speed
      * per unit of given weight. With nothing measured the given weights are used as they are. */
     double scale = sum_meas > 0 ? sum_meas / sum_given_meas : 1.0, total = 0;
+    int live = 0;
     for (int w = 0; w < W; w++) {
         if (out[w] < 0) out[w] = -out[w] * scale;
+        /* A worker that left gets nothing; the others keep their ratios, mean 1 among them. */
+        if (dpi_gone(p, w)) out[w] = 0;
+        live += out[w] > 0;
         total += out[w];
     }
-    for (int w = 0; w < W; w++) out[w] *= W / total;
+    for (int w = 0; w < W; w++) out[w] = total > 0 ? out[w] * live / total : 0;
 }
 
 int dpi_weighted_known(const dp_partitioner *p, int W) {
@@ -84,14 +88,15 @@ static dp_status weighted_stream_begin(dp_partitioner *p) {
 
 static dp_status weighted_route(dp_partitioner *p, int64_t sample_id, int64_t key, const int *depths, int *worker) {
     (void)sample_id, (void)key, (void)depths;
-    int W = p->workers, best = 0;
+    int W = p->workers, best = -1;
     double *cur = p->swrr_current, *wt = p->swrr_weight, total = 0;
     dpi_weighted_speeds(p, W, wt); /* re-read each time: observe() updates them concurrently */
     for (int w = 0; w < W; w++) {
         cur[w] += wt[w];
         total += wt[w];
-        if (cur[w] > cur[best]) best = w;
+        if (wt[w] > 0 && (best < 0 || cur[w] > cur[best])) best = w; /* weight 0: it left */
     }
+    if (best < 0) return dpi_none_available(p);
     cur[best] -= total;
     *worker = best;
     return DP_OK;

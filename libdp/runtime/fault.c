@@ -1,14 +1,22 @@
 /* Injected faults: a schedule set before a run (dp_runner_inject), applied by each worker to
  * itself between micro-batches. A worker keeps the time of its next event in its own run state,
- * so its hot path pays one compare per micro-batch and takes no lock; an active fail event sets
- * that time to INT64_MIN so the same compare catches each micro-batch it fails. Only the event's
- * own worker writes its report; the summary reads it after the workers were joined. */
+ * so its hot path pays one compare per micro-batch and takes no lock; an active fail event, and a
+ * stop, set that time to INT64_MIN so the same compare catches each micro-batch after it. Only
+ * the event's own worker writes its report; the summary reads it after the workers were joined.
+ *
+ * A stopped worker stays a thread until the run ends: it hands what reaches its queue on (a
+ * producer may have routed a sample to it just before the partitioner heard it left), the way
+ * the MPI coordinator forwards a dead rank's batches (docs/runner.md, "Injected faults"). */
 #include "fault.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "complete.h"
+#include "dataparallel/partition_protocol.h"
+#include "route.h"
 
 static dp_status check_idle(dp_runner *r, const char *fn) {
     if (!r) return dpi_error(DP_ERR_INVALID_ARG, "%s: runner is NULL", fn);
@@ -30,6 +38,8 @@ static dp_status check_value(dp_fault_kind kind, double v) {
     case DP_FAULT_FAIL:
         if (v >= 1 && v <= 1e12 && v == floor(v)) return DP_OK;
         return dpi_error(DP_ERR_INVALID_ARG, "%s: fail %g micro-batches, expected a whole number >= 1", fn, v);
+    case DP_FAULT_STOP:
+        return DP_OK;
     }
     return dpi_error(DP_ERR_INVALID_ARG, "%s: unknown fault kind %d", fn, (int)kind);
 }
@@ -55,7 +65,8 @@ DP_API dp_status dp_runner_inject(dp_runner *r, double at_s, int worker, dp_faul
                      (r->faults[i - 1].worker == worker && r->faults[i - 1].at_s > at_s));
          i--)
         r->faults[i] = r->faults[i - 1];
-    r->faults[i] = (dp_fault_report){.at_s = at_s, .worker = worker, .kind = kind, .value = value, .applied_s = -1};
+    r->faults[i] = (dp_fault_report){
+        .at_s = at_s, .worker = worker, .kind = kind, .value = kind == DP_FAULT_STOP ? 0 : value, .applied_s = -1};
     return DP_OK;
 }
 
@@ -63,6 +74,25 @@ DP_API dp_status dp_runner_clear_faults(dp_runner *r) {
     dp_status s = check_idle(r, "dp_runner_clear_faults");
     if (s == DP_OK) r->num_faults = 0;
     return s;
+}
+
+dp_status dpi_faults_check(const dp_runner *r, int batch_mode) {
+    int stops = 0, last = -1;
+    for (int i = 0; i < r->num_faults; i++) {
+        const dp_fault_report *f = &r->faults[i];
+        if (f->kind != DP_FAULT_STOP) continue;
+        if (batch_mode)
+            return dpi_error(DP_ERR_UNSUPPORTED, "runner: stop event for worker %d: a batch run has no queues to "
+                                                 "re-route from (stop works in stream and push mode)", f->worker);
+        if (r->stages > 1)
+            return dpi_error(DP_ERR_UNSUPPORTED, "runner: stop event for worker %d: not with a pipeline (%d stages)",
+                             f->worker, r->stages);
+        stops += f->worker != last; /* sorted by worker: count each worker once */
+        last = f->worker;
+    }
+    if (stops > 0 && stops == r->workers)
+        return dpi_error(DP_ERR_INVALID_ARG, "runner: stop events for all %d workers: at least one must stay", stops);
+    return DP_OK;
 }
 
 static int64_t due_ns(const dp_runner *r, const dp_fault_report *f) {
@@ -79,19 +109,29 @@ void dpi_faults_begin(dp_runner *r) {
         dp_fault_report *f = &r->faults[i];
         dpi_worker_run *wr = &r->w[f->worker].run;
         f->applied_s = -1;
-        f->failed = 0;
+        f->failed = f->rerouted = 0;
         if (wr->fault_next_ns == INT64_MAX) wr->fault_end = i + 1;
         wr->fault_next = i;
         wr->fault_next_ns = due_ns(r, f);
     }
 }
 
-int dpi_fault_apply(dpi_worker *w, int m, int64_t *t0) {
+/* Out of the routing first, then every sample it takes is handed on (dpi_fault_hand_on). */
+static void leave(dpi_worker *w, dp_fault_report *f) {
+    dp_partitioner_set_available(w->r->partitioner, w->replica, 0);
+    atomic_store(&w->run.left, 1);
+    w->run.failing = f;
+    w->run.fault_fail_left = 0;
+}
+
+dpi_fault_action dpi_fault_apply(dpi_worker *w) {
     dp_runner *r = w->r;
     dpi_worker_run *wr = &w->run;
-    for (; wr->fault_next < wr->fault_end && *t0 >= due_ns(r, &r->faults[wr->fault_next]); wr->fault_next++) {
+    if (atomic_load_explicit(&wr->left, memory_order_relaxed)) return DPI_FAULT_LEFT;
+    int64_t now = dpi_now_ns();
+    for (; wr->fault_next < wr->fault_end && now >= due_ns(r, &r->faults[wr->fault_next]); wr->fault_next++) {
         dp_fault_report *f = &r->faults[wr->fault_next];
-        f->applied_s = (double)(*t0 - r->run.t_start) * 1e-9;
+        f->applied_s = (double)(now - r->run.t_start) * 1e-9;
         if (f->kind == DP_FAULT_SLOWDOWN) {
             wr->slowdown = w->slowdown * f->value;
         } else if (f->kind == DP_FAULT_STALL) {
@@ -100,19 +140,54 @@ int dpi_fault_apply(dpi_worker *w, int m, int64_t *t0) {
             struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
             while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
                 ;
-            *t0 = dpi_now_ns();
+            now = dpi_now_ns();
+        } else if (f->kind == DP_FAULT_STOP) {
+            /* Its later events never apply (reported with applied_s -1). */
+            leave(w, f);
+            wr->fault_next_ns = INT64_MIN;
+            return DPI_FAULT_LEFT;
         } else {
             wr->fault_fail_left = (int64_t)f->value;
             wr->failing = f;
         }
     }
     int fail = wr->fault_fail_left > 0;
-    if (fail) {
-        wr->fault_fail_left--;
-        wr->failing->failed += m;
-    }
+    if (fail) wr->fault_fail_left--;
     wr->fault_next_ns = wr->fault_fail_left > 0             ? INT64_MIN
                         : wr->fault_next < wr->fault_end ? due_ns(r, &r->faults[wr->fault_next])
                                                          : INT64_MAX;
-    return fail;
+    return fail ? DPI_FAULT_FAIL : DPI_FAULT_RUN;
+}
+
+dp_status dpi_fault_fail(dpi_worker *w, int m) {
+    w->run.failing->failed += m;
+    return dpi_error(DP_ERR_BACKEND, "runner: worker %d: injected fault (fail)", w->index);
+}
+
+void dpi_fault_hand_on(dpi_worker *w, int n) {
+    dp_runner *r = w->r;
+    dpi_microbatch *mb = &w->run.mb;
+    dp_fault_report *f = w->run.failing;
+    if (!r->opts.retry) {
+        int64_t now = dpi_now_ns();
+        f->failed += n;
+        dpi_fail_samples(w, mb->slots, n, DP_ERR_CLOSED, now, now, n);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const dpi_slot *s = &mb->slots[i];
+        const float *data = r->run.mode == DPI_MODE_PUSH ? mb->input + (size_t)i * r->run.sample_floats : NULL;
+        dpi_queue *q;
+        int replica;
+        dp_status st = dpi_route(r, s, &q, &replica);
+        if (st != DP_OK) {
+            int64_t now = dpi_now_ns();
+            f->failed++;
+            dpi_fail_samples(w, s, 1, st, now, now, 1);
+        } else if (dpi_enqueue(r, q, replica, s, data) == DPI_QUEUE_CLOSED) {
+            f->failed++; /* the run ended meanwhile: dpi_enqueue failed it */
+        } else {
+            f->rerouted++;
+        }
+    }
 }

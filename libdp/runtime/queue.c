@@ -72,6 +72,10 @@ dpi_push_result dpi_queue_push(dpi_queue *q, const dpi_slot *s, const float *dat
                                dpi_slot *evicted) {
     dpi_push_result res = DPI_PUSHED;
     pthread_mutex_lock(&q->mu);
+    if (q->closed) {
+        pthread_mutex_unlock(&q->mu);
+        return DPI_QUEUE_CLOSED;
+    }
     if (q->count == q->cap) {
         if (policy == DP_OVERFLOW_DROP_NEWEST) {
             pthread_mutex_unlock(&q->mu);

@@ -30,7 +30,12 @@ typedef struct dpi_queue {
     atomic_int depth;        /* == count, readable without the lock */
 } dpi_queue;
 
-typedef enum dpi_push_result { DPI_PUSHED = 0, DPI_DROPPED_NEWEST = 1, DPI_DROPPED_OLDEST = 2 } dpi_push_result;
+typedef enum dpi_push_result {
+    DPI_PUSHED = 0,
+    DPI_DROPPED_NEWEST = 1,
+    DPI_DROPPED_OLDEST = 2,
+    DPI_QUEUE_CLOSED = 3     /* closed: not taken (only a stopped worker's hand-over meets one) */
+} dpi_push_result;
 
 /* cap slots, with payload storage of sample_floats floats each when sample_floats > 0. */
 dp_status dpi_queue_init(dpi_queue *q, int cap, size_t sample_floats);
@@ -38,7 +43,8 @@ dp_status dpi_queue_init(dpi_queue *q, int cap, size_t sample_floats);
 void dpi_queue_destroy(dpi_queue *q);
 static inline int dpi_queue_in_use(const dpi_queue *q) { return q->slots != NULL; }
 /* Enqueue s (and its payload, when the queue stores payloads). On overflow: BLOCK waits for
- * room; DROP_NEWEST leaves the queue alone; DROP_OLDEST evicts the head into *evicted. */
+ * room; DROP_NEWEST leaves the queue alone; DROP_OLDEST evicts the head into *evicted. A closed
+ * queue takes nothing (its workers may be gone). */
 dpi_push_result dpi_queue_push(dpi_queue *q, const dpi_slot *s, const float *data, dp_overflow policy,
                                dpi_slot *evicted);
 /* Up to max slots (payloads into data, rows of sample_floats, when stored). Blocks until at

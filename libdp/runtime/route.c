@@ -25,22 +25,36 @@ dp_status dpi_route(dp_runner *r, const dpi_slot *s, dpi_queue **q, int *replica
     if (*replica == DP_ROUTE_SHARED ? !r->run.shared : (*replica < 0 || *replica >= r->replicas))
         return dpi_error(DP_ERR_INTERNAL, "runner: partitioner %s routed sample %lld to %d",
                          dp_partitioner_name(r->partitioner), (long long)s->sample_id, *replica);
+    /* A replica that left (an injected stop; one stage, so replica k is worker k): the built-in
+     * strategies avoid it already, a custom one may not, and a route racing with the stop may
+     * not. The next one that stayed gets the sample. */
+    for (int i = 0; *replica >= 0 && i < r->replicas &&
+                    atomic_load_explicit(&r->w[*replica].run.left, memory_order_relaxed);
+         i++)
+        *replica = (*replica + 1) % r->replicas;
+    if (*replica >= 0 && atomic_load_explicit(&r->w[*replica].run.left, memory_order_relaxed))
+        return dpi_error(DP_ERR_CLOSED, "runner: every worker left (injected stops)");
     *q = &r->queues[*replica == DP_ROUTE_SHARED ? r->replicas : *replica];
     return DP_OK;
 }
 
-void dpi_enqueue(dp_runner *r, dpi_queue *q, int replica, const dpi_slot *s, const float *data) {
+dpi_push_result dpi_enqueue(dp_runner *r, dpi_queue *q, int replica, const dpi_slot *s, const float *data) {
     dpi_slot evicted;
-    switch (dpi_queue_push(q, s, data, r->opts.overflow, &evicted)) {
+    dpi_push_result res = dpi_queue_push(q, s, data, r->opts.overflow, &evicted);
+    switch (res) {
     case DPI_DROPPED_NEWEST:
         dpi_complete_dropped(r, s, replica, DPI_DROPPED_NEWEST);
         break;
     case DPI_DROPPED_OLDEST:
         dpi_complete_dropped(r, &evicted, replica, DPI_DROPPED_OLDEST);
         break;
+    case DPI_QUEUE_CLOSED:
+        dpi_complete_unrouted(r, s, DP_ERR_CLOSED);
+        break;
     case DPI_PUSHED:
         break;
     }
+    return res;
 }
 
 void dpi_close_queues(dp_runner *r) {

@@ -140,6 +140,7 @@ dp_status dpi_run_begin(dp_runner *r, const dpi_run_spec *spec) {
                       dpi_dataset_path(spec->ds) ? dpi_dataset_path(spec->ds) : "",
                       dpi_dataset_path(spec->ds) ? ": " : "", spec->c, spec->h, spec->w, dp_model_arch(r->model),
                       want_c, min_hw);
+    if (s == DP_OK) s = dpi_faults_check(r, spec->mode == DPI_MODE_BATCH);
     if (s != DP_OK) {
         atomic_store(&r->state, DPI_IDLE);
         return s;

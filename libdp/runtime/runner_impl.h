@@ -90,7 +90,8 @@ typedef struct dpi_worker_run {
     int64_t fault_next_ns;   /* when its next injected event is due (fault.c); INT64_MAX: none */
     int fault_next, fault_end;   /* its events left: r->faults[fault_next .. fault_end) */
     int64_t fault_fail_left; /* micro-batches a fail event still fails */
-    struct dp_fault_report *failing; /* that event */
+    struct dp_fault_report *failing; /* that event, or the stop event once it left */
+    atomic_int left;         /* a stop event took it out of the run; producers read it in dpi_route */
     _Alignas(DPI_CACHELINE) dpi_counters c;
 } dpi_worker_run;
 

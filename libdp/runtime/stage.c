@@ -100,6 +100,8 @@ static void *worker_main(void *arg) {
 int dpi_take_from_queue(dpi_worker *w) {
     dp_runner *r = w->r;
     dpi_microbatch *mb = &w->run.mb;
+    /* A worker that left takes nothing more from a shared queue: the others serve it. */
+    if (r->run.shared && atomic_load_explicit(&w->run.left, memory_order_relaxed)) return 0;
     return dpi_queue_pop(w->run.in, mb->slots, r->run.mode == DPI_MODE_PUSH ? mb->input : NULL, r->opts.max_batch,
                          r->opts.max_delay_us * 1000);
 }
@@ -141,6 +143,13 @@ void dpi_worker_run_microbatch(dpi_worker *w, int n) {
     dpi_microbatch *mb = &w->run.mb;
     dpi_counters *c = &w->run.c;
     int m = n;
+    /* Injected faults (fault.c) apply at the start of a micro-batch, before its payloads are read:
+     * a worker that left hands the samples on as they are. */
+    dpi_fault_action fault = dpi_fault_due(w) ? dpi_fault_apply(w) : DPI_FAULT_RUN;
+    if (fault == DPI_FAULT_LEFT) {
+        dpi_fault_hand_on(w, n);
+        return;
+    }
     if (w->stage == 0) {
         if (run->ds) {
             m = read_payloads(w, n);
@@ -161,8 +170,8 @@ void dpi_worker_run_microbatch(dpi_worker *w, int n) {
     dpi_handoff *out = w->run.to ? dpi_link_acquire(w->run.to) : NULL;
 
     int64_t t0 = dpi_now_ns();
-    dp_status st = t0 >= w->run.fault_next_ns && dpi_fault_apply(w, m, &t0)
-                       ? dpi_error(DP_ERR_BACKEND, "runner: worker %d: injected fault (fail)", w->index)
+    dp_status st = fault == DPI_FAULT_FAIL
+                       ? dpi_fault_fail(w, m)
                        : r->ops->run(w->run.ctx, in, m, run->c, run->h, run->w, out ? out->act : mb->logits);
     int64_t t1 = dpi_now_ns();
     if (w->run.slowdown > 1.0) {

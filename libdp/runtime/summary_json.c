@@ -49,14 +49,15 @@ static cJSON *worker_json(const dp_worker_summary *w) {
 }
 
 static cJSON *fault_json(const dp_fault_report *f) {
-    static const char *const kinds[] = {"", "slowdown", "stall", "fail"};
+    static const char *const kinds[] = {"", "slowdown", "stall", "fail", "stop"};
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "at_s", f->at_s);
     cJSON_AddNumberToObject(o, "worker", f->worker);
-    cJSON_AddStringToObject(o, "kind", f->kind >= DP_FAULT_SLOWDOWN && f->kind <= DP_FAULT_FAIL ? kinds[f->kind] : "");
+    cJSON_AddStringToObject(o, "kind", f->kind >= DP_FAULT_SLOWDOWN && f->kind <= DP_FAULT_STOP ? kinds[f->kind] : "");
     cJSON_AddNumberToObject(o, "value", f->value);
     cJSON_AddItemToObject(o, "applied_s", f->applied_s >= 0 ? cJSON_CreateNumber(f->applied_s) : cJSON_CreateNull());
     cJSON_AddNumberToObject(o, "failed", (double)f->failed);
+    cJSON_AddNumberToObject(o, "rerouted", (double)f->rerouted);
     return o;
 }
 

@@ -14,13 +14,13 @@ mentions "'melt=2' is not a part of a fault"
 expect 2 "two kinds" -- "$bench" stream "${common[@]}" --inject at=1s,worker=1,fail=3,stall=1s
 mentions "'stall=1s' is a second fault"
 expect 2 "no kind" -- "$bench" stream "${common[@]}" --inject at=1s,worker=1
-mentions "slowdown=F, stall=TIME or fail=N is missing"
+mentions "slowdown=F, stall=TIME, fail=N or stop is missing"
 expect 2 "fail 0" -- "$bench" stream "${common[@]}" --inject at=1s,worker=1,fail=0
 mentions "'fail=0' is not fail=N"
 expect 2 "worker beyond --workers" -- "$bench" stream "${common[@]}" --inject at=1s,worker=2,fail=1
 mentions "worker 2, but --workers is 2"
-expect 2 "stop" -- "$bench" stream "${common[@]}" --inject at=1s,worker=1,stop
-mentions "'stop' is not supported yet"
+expect 2 "stop with a value" -- "$bench" stream "${common[@]}" --inject at=1s,worker=1,stop=2
+mentions "'stop=2' takes no value"
 expect 2 "not on batch" -- "$bench" batch "${common[@]}" --inject at=1s,worker=1,fail=1
 mentions "not an option"
 
@@ -41,4 +41,23 @@ assert fail["failed"] == j["failed"] == j["per_worker"][1]["failed"] == 2, (fail
 assert j["offered"] == j["completed"] + j["dropped"] + j["failed"] == 100, j
 PY
 then ok; else bad "the JSON's events"; fi
+
+# Worker 1 stops at 0.3 s of a 1 s run: with --retry nothing fails, without it what it held
+# fails (counted for the event); the summary says so either way and the accounting stays exact.
+for retry in --retry ""; do
+    expect 0 "stop $retry" -- "$bench" stream "${common[@]}" --rate 100 --samples 100 --json "$tmp/stop.json" \
+        --inject at=0.3s,worker=1,stop $retry
+    if "$py" - "$tmp/stop.json" "$retry" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+(stop,) = j["events"]
+assert stop["kind"] == "stop" and stop["applied_s"] >= 0.3, stop
+assert j["offered"] == j["completed"] + j["dropped"] + j["failed"] == 100, j
+if sys.argv[2]:
+    assert stop["failed"] == j["failed"] == 0, (stop, j["failed"])
+else:
+    assert stop["rerouted"] == 0 and stop["failed"] == j["failed"], (stop, j["failed"])
+PY
+    then ok; else bad "stop $retry: the JSON"; fi
+done
 cli_end

@@ -85,7 +85,8 @@ static const dpc_flag flags[] = {
      .def = "1"},
     {"backend", "B", RUN, DPC_CHOICE(T, backend, runner_backends), .help = "runner (mpi: start with mpirun)"},
     {"inject", "SPEC", S, DPC_STRS(T, inject, dpb_fault_check),
-     .help = "a fault during the run, repeatable: at=2s,worker=1,slowdown=4 | stall=500ms | fail=10 (threads backend)",
+     .help = "a fault during the run, repeatable: at=2s,worker=1,slowdown=4 | stall=500ms | fail=10 | stop (threads "
+             "backend)",
      .def = "none"},
     {"stages", "S", S | C, DPC_INT(T, stages, 1, DPC_LIST_MAX),
      .help = "split the model into S pipeline stages: W / S replicas of S stages (docs/pipeline.md)"},
@@ -98,7 +99,7 @@ static const dpc_flag flags[] = {
     {"iters", "N", P, DPC_INT(T, iters, 1, 1000000), .help = "timed runs per stage (profile and measurement)"},
     {"depth", "D", S | C, DPC_INT(T, depth, 1, 1 << 16), .help = "micro-batches in flight between two stages"},
     {"worker-timeout", "S", RUN, DPC_REAL(T, worker_timeout_s, 1e-3, 1e6), .help = "mpi: a rank silent S seconds is dead"},
-    {"retry", NULL, RUN, DPC_SWITCH(T, retry), .help = "mpi: re-dispatch a dead rank's batch (else it fails)"},
+    {"retry", NULL, RUN, DPC_SWITCH(T, retry), .help = "re-dispatch a dead rank's batch (mpi) or a stopped worker's samples (--inject stop); else they fail"},
     {"pin", NULL, RUN, DPC_SWITCH(T, pin), .help = "pin worker k to its cores"},
     {"straggler-factor", "X", B | S, DPC_REAL(T, straggler_factor, 1.0, 1e6), .help = "flag workers X times slower than the median"},
     {"interval-ms", "MS", B | S, DPC_INT(T, interval_ms, 1, 3600000), .help = "interval of the sinks' summaries"},

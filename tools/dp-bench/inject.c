@@ -1,5 +1,5 @@
 /* Fault SPECs: comma-separated parts, at=TIME and worker=K and exactly one of slowdown=F,
- * stall=TIME, fail=N; TIME is a number with the unit s or ms. */
+ * stall=TIME, fail=N, stop; TIME is a number with the unit s or ms. */
 #include "inject.h"
 
 #include <math.h>
@@ -70,12 +70,15 @@ const char *dpb_fault_parse(const char *spec, dpb_fault *f) {
             kind = DP_FAULT_FAIL;
             if (!whole(v, end, 1, 1e12, &x)) return bad(p, len, "is not fail=N (N micro-batches, N >= 1)");
         } else if (len == 4 && strncmp(p, "stop", 4) == 0) {
-            return bad(p, len, "is not supported yet (faults: slowdown=F, stall=TIME, fail=N)");
+            kind = DP_FAULT_STOP;
+            x = 0;
+        } else if (klen == 4 && strncmp(p, "stop", 4) == 0) {
+            return bad(p, len, "takes no value (stop)");
         } else {
-            return bad(p, len, "is not a part of a fault (at=, worker=, slowdown=, stall=, fail=)");
+            return bad(p, len, "is not a part of a fault (at=, worker=, slowdown=, stall=, fail=, stop)");
         }
         if (kind) {
-            if (f->kind) return bad(p, len, "is a second fault (one of slowdown=, stall=, fail= per --inject)");
+            if (f->kind) return bad(p, len, "is a second fault (one of slowdown=, stall=, fail=, stop per --inject)");
             f->kind = (dp_fault_kind)kind;
             f->value = x;
         }
@@ -83,7 +86,7 @@ const char *dpb_fault_parse(const char *spec, dpb_fault *f) {
     }
     if (!have_at) return "at=TIME is missing";
     if (!have_worker) return "worker=K is missing";
-    if (!f->kind) return "slowdown=F, stall=TIME or fail=N is missing";
+    if (!f->kind) return "slowdown=F, stall=TIME, fail=N or stop is missing";
     return NULL;
 }
 
@@ -102,10 +105,15 @@ void dpb_fault_print(const dp_fault_report *f) {
         printf("slowdown x%g: ", f->value);
     else if (f->kind == DP_FAULT_STALL)
         printf("stall %g s: ", f->value);
+    else if (f->kind == DP_FAULT_STOP)
+        printf("stop: ");
     else
         printf("fail %g micro-batches: ", f->value);
     if (f->applied_s < 0)
         printf("never applied (the run ended first)\n");
+    else if (f->kind == DP_FAULT_STOP)
+        printf("left at %.3f s, %lld samples re-routed, %lld failed\n", f->applied_s, (long long)f->rerouted,
+               (long long)f->failed);
     else
         printf("applied at %.3f s, %lld samples failed\n", f->applied_s, (long long)f->failed);
 }
