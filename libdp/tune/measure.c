@@ -1,7 +1,8 @@
 /* dp_tune: the search of search.c driven by real runs. A probe is a constant-rate stream on a
  * runner of its configuration (kept while consecutive probes share the configuration, and warmed
- * up once when built); a service time is the median of a few back-to-back micro-batches on one
- * execution context. */
+ * up once when built); a service time is the fastest of a few back-to-back micro-batches on one
+ * execution context: the search prunes with it, so it must not overstate (on a shared machine the
+ * median of five was 200x the minimum when another process held the cores). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,7 @@
 #include "tune_impl.h"
 #include "util/util.h"
 
-#define SERVICE_RUNS 7 /* odd: the median is one of them */
+#define SERVICE_RUNS 5
 
 typedef struct measurer {
     const char *arch, *weights;
@@ -56,11 +57,6 @@ static dp_status fill_batch(const measurer *m, int n, float **out) {
     return DP_OK;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static dp_status service(int batch, int threads, dp_precision p, double *ms, double *seconds, void *user) {
     measurer *m = user;
     int64_t t0 = dpi_now_ns();
@@ -71,7 +67,7 @@ static dp_status service(int batch, int threads, dp_precision p, double *ms, dou
     dp_dataset_shape(m->ds, &c, &h, &w);
     float *x = NULL, *logits = malloc((size_t)batch * (size_t)dp_model_num_classes(model) * sizeof *logits);
     dp_exec *ex = NULL;
-    double t[SERVICE_RUNS];
+    double best = 0;
     if (!logits) e = dpi_error(DP_ERR_NOMEM, "tune: out of memory for logits");
     if (e == DP_OK) e = fill_batch(m, batch, &x);
     if (e == DP_OK) e = dp_exec_create(model, threads, &ex);
@@ -80,14 +76,14 @@ static dp_status service(int batch, int threads, dp_precision p, double *ms, dou
     for (int i = 0; e == DP_OK && i < SERVICE_RUNS; i++) {
         int64_t s = dpi_now_ns();
         e = dp_exec_run(ex, x, batch, h, w, logits);
-        t[i] = (double)(dpi_now_ns() - s) / 1e6;
+        double ms_i = (double)(dpi_now_ns() - s) / 1e6;
+        if (i == 0 || ms_i < best) best = ms_i;
     }
     dp_exec_free(ex);
     free(x);
     free(logits);
     if (e != DP_OK) return e;
-    qsort(t, SERVICE_RUNS, sizeof t[0], cmp_double);
-    *ms = t[SERVICE_RUNS / 2];
+    *ms = best;
     *seconds = (double)(dpi_now_ns() - t0) / 1e9;
     return DP_OK;
 }

@@ -119,35 +119,49 @@ static dp_status enumerate(search *s) {
 }
 
 /* One service measurement per (max_batch, threads, precision), shared by the configurations
- * that differ only in workers, delay or strategy; prunes on the SLO and sets the bounds. */
+ * that differ only in workers, delay or strategy; prunes on the SLO and sets the bounds. Batches
+ * are measured smallest first: once one exceeds the SLO, larger ones (slower still) are pruned
+ * unmeasured. */
+static void set_service(search *s, const dp_tune_config *k, dp_status e, double ms) {
+    for (int j = 0; j < s->r->num_cands; j++) {
+        dp_tune_candidate *o = &s->r->cands[j];
+        if (o->verdict != DP_TUNE_MEASURED || o->config.threads_per_worker != k->threads_per_worker ||
+            o->config.precision != k->precision || o->config.max_batch < k->max_batch ||
+            (o->config.max_batch > k->max_batch && !(e == DP_OK && ms > s->o.slo_p99_ms)))
+            continue;
+        if (e == DP_ERR_UNSUPPORTED) {
+            o->verdict = DP_TUNE_UNSUPPORTED;
+        } else if (ms > s->o.slo_p99_ms) {
+            o->verdict = DP_TUNE_PRUNED_SLO;
+            o->service_ms = o->config.max_batch == k->max_batch ? ms : 0;
+        } else {
+            o->service_ms = ms;
+            o->bound = o->config.workers * o->config.max_batch * 1000.0 / ms;
+        }
+    }
+}
+
 static dp_status measure_services(search *s) {
     dp_tune_result *r = s->r;
-    for (int i = 0; i < r->num_cands; i++) {
-        dp_tune_candidate *c = &r->cands[i];
-        if (c->verdict != DP_TUNE_MEASURED || c->service_ms > 0 || !s->service) continue;
+    if (!s->service) return DP_OK;
+    for (;;) {
+        int next = -1; /* the smallest batch still unmeasured */
+        for (int i = 0; i < r->num_cands; i++) {
+            const dp_tune_candidate *c = &r->cands[i];
+            if (c->verdict == DP_TUNE_MEASURED && c->service_ms == 0 &&
+                (next < 0 || c->config.max_batch < r->cands[next].config.max_batch))
+                next = i;
+        }
+        if (next < 0) return DP_OK;
+        const dp_tune_config k = r->cands[next].config;
         double ms = 0, secs = 0;
-        dp_status e = s->service(c->config.max_batch, c->config.threads_per_worker, c->config.precision, &ms, &secs,
-                                 s->user);
+        dp_status e = s->service(k.max_batch, k.threads_per_worker, k.precision, &ms, &secs, s->user);
         r->used_s += secs > 0 ? secs : 0;
         if (e != DP_OK && e != DP_ERR_UNSUPPORTED) return e;
         if (e == DP_OK && !(ms > 0))
             return dpi_error(DP_ERR_INVALID_ARG, "tune: the service function gave %g ms (must be > 0)", ms);
-        for (int j = i; j < r->num_cands; j++) {
-            dp_tune_candidate *o = &r->cands[j];
-            if (o->verdict != DP_TUNE_MEASURED || o->config.max_batch != c->config.max_batch ||
-                o->config.threads_per_worker != c->config.threads_per_worker ||
-                o->config.precision != c->config.precision)
-                continue;
-            if (e == DP_ERR_UNSUPPORTED) {
-                o->verdict = DP_TUNE_UNSUPPORTED;
-                continue;
-            }
-            o->service_ms = ms;
-            o->bound = o->config.workers * o->config.max_batch * 1000.0 / ms;
-            if (ms > s->o.slo_p99_ms) o->verdict = DP_TUNE_PRUNED_SLO;
-        }
+        set_service(s, &k, e, ms);
     }
-    return DP_OK;
 }
 
 /* Measurable configurations by bound, highest first; ties keep the order of the lists. */

@@ -6,7 +6,7 @@
 cli_begin cli_docs
 
 helps=("dp-infer:$DP_BIN_DIR/dp-infer")
-for sub in infer batch stream capacity matrix split calibrate; do helps+=("dp-bench $sub:$bench $sub"); done
+for sub in infer batch stream capacity tune matrix split calibrate; do helps+=("dp-bench $sub:$bench $sub"); done
 for entry in "${helps[@]}"; do
     title=${entry%%:*}
     read -ra cmd <<<"${entry#*:}"
@@ -16,7 +16,7 @@ for entry in "${helps[@]}"; do
     cp "$tmp/out" "$tmp/help.$title"
 done
 expect 0 "dp-bench --help" -- "$bench" --help
-for sub in infer batch stream capacity matrix split calibrate; do mentions "  $sub "; done
+for sub in infer batch stream capacity tune matrix split calibrate; do mentions "  $sub "; done
 expect 2 "dp-bench alone" -- "$bench"
 expect 2 "unknown subcommand" -- "$bench" serve
 mentions "unknown command 'serve'"
@@ -29,7 +29,7 @@ bad = []
 for code in ("0", "1", "2", "130, 143"):
     if not re.search(r"^\| %s \|" % code, doc, re.M):
         bad.append("docs/cli.md: no row for exit status %s" % code)
-for title in ["dp-infer"] + ["dp-bench " + s for s in ("infer", "batch", "stream", "capacity", "matrix", "split", "calibrate")]:
+for title in ["dp-infer"] + ["dp-bench " + s for s in ("infer", "batch", "stream", "capacity", "tune", "matrix", "split", "calibrate")]:
     help_flags = {}
     for line in open("%s/help.%s" % (tmp, title)):
         m = re.match(r"^  (--[a-z0-9-]+)((?: [A-Z][^ ]*)?)  +(.*)$", line.rstrip("\n"))

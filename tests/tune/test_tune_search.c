@@ -171,6 +171,21 @@ static void pruning_rules(void) {
     free(probed);
     dp_tune_result_free(r);
 
+    /* a batch above one already over the SLO is pruned without measuring it */
+    const int more[] = {1, 4, 16, 32};
+    o.max_batch = more, o.num_max_batch = 4;
+    w.service_calls = 0;
+    CHECK_OK(dp_tune_search(&o, fake_probe, fake_service, &w, &r));
+    CHECK_MSG(w.service_calls == 7, "%d service measurements", w.service_calls);
+    for (int i = 0; r && i < dp_tune_num_candidates(r); i++) {
+        const dp_tune_candidate *k = &dp_tune_candidates(r)[i];
+        if (k->config.max_batch == 32 && k->config.threads_per_worker == 1 && k->verdict != DP_TUNE_PRUNED_SAME &&
+            k->verdict != DP_TUNE_PRUNED_CORES)
+            CHECK(k->verdict == DP_TUNE_PRUNED_SLO && k->service_ms == 0);
+    }
+    dp_tune_result_free(r);
+    o.max_batch = batches, o.num_max_batch = 3;
+
     /* oversubscribing allowed: 2 x 2 is searched too */
     o.oversubscribe = 1;
     CHECK_OK(dp_tune_search(&o, fake_probe, fake_service, &w, &r));

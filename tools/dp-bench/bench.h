@@ -8,7 +8,7 @@
 
 /* The subcommands, as bits of dpc_flag.cmds. */
 enum { DPB_INFER = 1, DPB_BATCH = 2, DPB_STREAM = 4, DPB_CAPACITY = 8, DPB_MATRIX = 16, DPB_SPLIT = 32,
-       DPB_CALIBRATE = 64 };
+       DPB_CALIBRATE = 64, DPB_TUNE = 128 };
 
 /* Every value a dp-bench flag can set (each subcommand reads its own). Fields whose default is
  * "the subcommand's own" (samples) hold -1 until given. */
@@ -41,6 +41,12 @@ typedef struct dpb_opts {
     /* capacity */
     double slo_p99_ms, start_rate, max_rate, confidence, min_samples_for;
     long min_samples;
+    /* tune (and the lists it shares with matrix) */
+    double budget_s;
+    dpc_ints threads_list, batch_list, delay_list;
+    dpc_names precisions;
+    long cores;
+    int oversubscribe;
     /* matrix */
     dpc_names archs, strategies, engines;
     dpc_ints workers_list;
@@ -62,6 +68,7 @@ int dpb_infer(const dpc_command *cmd, int argc, char **argv);
 /* batch and stream */
 int dpb_run(const dpc_command *cmd, int argc, char **argv);
 int dpb_capacity(const dpc_command *cmd, int argc, char **argv);
+int dpb_tune(const dpc_command *cmd, int argc, char **argv);
 int dpb_matrix(const dpc_command *cmd, int argc, char **argv);
 int dpb_split(const dpc_command *cmd, int argc, char **argv);
 int dpb_calibrate(const dpc_command *cmd, int argc, char **argv);

@@ -139,22 +139,9 @@ static int env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     if (dp_runner_is_worker_rank(e->runner)) return 0;
     dp_sink *sink = NULL;
     if (o->dashboard) {
-        dp_dashboard_opts dopts;
-        dp_dashboard_opts_init(&dopts);
-        dopts.host_port = o->dashboard;
-        if (o->cmd == DPB_CAPACITY) dopts.slo_p99_ms = o->slo_p99_ms;
-        /* Watching is optional: a port in use costs the dashboard, not the run. */
-        dp_status ds = dp_sink_dashboard_create(&dopts, &sink);
-        if (ds == DP_ERR_BUSY) {
-            fprintf(stderr, "%s: warning: --dashboard: %s; the run goes on without it\n", dpc_prog(), dp_last_error());
-        } else {
-            if ((rc = add_sink(e, ds, &sink, "--dashboard"))) return rc;
-            e->dashboard_port = dp_sink_dashboard_port(sink);
-            e->dashboard_linger = o->dashboard_linger;
-            int host_len = (int)(strrchr(o->dashboard, ':') - o->dashboard); /* the flag checked the ':' */
-            fprintf(stderr, "%s: dashboard at http://%.*s:%d/\n", dpc_prog(), host_len ? host_len : 9,
-                    host_len ? o->dashboard : "localhost", e->dashboard_port);
-        }
+        if ((rc = dpb_dashboard_create(o, &sink, &e->dashboard_port))) return rc;
+        if (sink && (rc = add_sink(e, DP_OK, &sink, "--dashboard"))) return rc;
+        e->dashboard_linger = o->dashboard_linger;
     }
     if (!sinks) return 0;
     if (!o->quiet) {
@@ -169,6 +156,35 @@ static int env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     return 0;
 }
 
+int dpb_dashboard_create(const dpb_opts *o, dp_sink **out, int *port) {
+    *out = NULL;
+    *port = -1;
+    dp_dashboard_opts dopts;
+    dp_dashboard_opts_init(&dopts);
+    dopts.host_port = o->dashboard;
+    if (o->cmd == DPB_CAPACITY || o->cmd == DPB_TUNE) dopts.slo_p99_ms = o->slo_p99_ms;
+    /* Watching is optional: a port in use costs the dashboard, not the run. */
+    dp_status ds = dp_sink_dashboard_create(&dopts, out);
+    if (ds == DP_ERR_BUSY) {
+        fprintf(stderr, "%s: warning: --dashboard: %s; the run goes on without it\n", dpc_prog(), dp_last_error());
+        return 0;
+    }
+    if (ds != DP_OK) return dpc_fail(ds, "--dashboard");
+    *port = dp_sink_dashboard_port(*out);
+    int host_len = (int)(strrchr(o->dashboard, ':') - o->dashboard); /* the flag checked the ':' */
+    fprintf(stderr, "%s: dashboard at http://%.*s:%d/\n", dpc_prog(), host_len ? host_len : 9,
+            host_len ? o->dashboard : "localhost", *port);
+    return 0;
+}
+
+void dpb_linger(int port, double seconds) {
+    if (port <= 0 || seconds <= 0) return;
+    fprintf(stderr, "%s: the dashboard stays up on port %d for %g s (Ctrl-C ends it)\n", dpc_prog(), port, seconds);
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 int dpb_setup(const dpc_command *cmd, int argc, char **argv, dpb_opts *o, dpb_env *e, int sinks) {
     memset(e, 0, sizeof *e);
     int rc = dpb_parse(cmd, argc, argv, o);
@@ -179,14 +195,7 @@ int dpb_setup(const dpc_command *cmd, int argc, char **argv, dpb_opts *o, dpb_en
 }
 
 void dpb_env_free(dpb_env *e) {
-    if (e->dashboard_port > 0 && e->dashboard_linger > 0) {
-        fprintf(stderr, "%s: the dashboard stays up on port %d for %g s (Ctrl-C ends it)\n", dpc_prog(),
-                e->dashboard_port, e->dashboard_linger);
-        struct timespec ts = {(time_t)e->dashboard_linger,
-                              (long)((e->dashboard_linger - (double)(time_t)e->dashboard_linger) * 1e9)};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-        }
-    }
+    dpb_linger(e->dashboard_port, e->dashboard_linger);
     dp_runner_free(e->runner);
     dp_source_free(e->src);
     for (int i = 0; i < e->num_sinks; i++) dp_sink_free(e->sinks[i]);

@@ -35,6 +35,11 @@ typedef struct dpb_env {
 int dpb_setup(const dpc_command *cmd, int argc, char **argv, dpb_opts *o, dpb_env *e, int sinks);
 /* A source over e->ds at rate with `samples` samples (0: the default of the policy). */
 int dpb_make_source(const dpb_env *e, const dpb_opts *o, double rate, int64_t samples, dp_source **out);
+/* --dashboard: the sink (NULL, with a warning, when the port is in use) and its port (-1 without).
+ * Returns 0 or the exit status. */
+int dpb_dashboard_create(const dpb_opts *o, dp_sink **out, int *port);
+/* Keep a dashboard on port up for `seconds` (--dashboard-linger), saying so on stderr. */
+void dpb_linger(int port, double seconds);
 /* Frees everything; with --dashboard and --dashboard-linger S, first keeps the dashboard up for
  * S seconds (saying so on stderr). */
 void dpb_env_free(dpb_env *e);

@@ -16,6 +16,7 @@ enum {
     M = DPB_MATRIX,
     P = DPB_SPLIT,
     K = DPB_CALIBRATE,
+    TU = DPB_TUNE,
     RUN = B | S | C, /* the subcommands that build a runner */
 };
 
@@ -42,17 +43,22 @@ static const char *host_port(const char *v) {
     return colon && colon[1] && *end == '\0' && port >= 0 && port <= 65535 ? NULL : "HOST:PORT (e.g. :9100)";
 }
 
+static const char *const *precision_names(void) {
+    static const char *const names[] = {"fp32", "bf16", "int8", NULL};
+    return names;
+}
+
 #define T dpb_opts
 static const dpc_flag flags[] = {
     {"arch", "A", I | P | K, DPC_NAME(T, arch, dpc_arch_names), .help = "architecture", .required = 1},
-    {"arch", "A", RUN, DPC_NAME(T, arch, dpc_arch_names), .help = "architecture"},
+    {"arch", "A", RUN | TU, DPC_NAME(T, arch, dpc_arch_names), .help = "architecture"},
     {"arch", "LIST", M, DPC_NAMES(T, archs, dpc_arch_names), .help = "architectures"},
     {"strategy", "S", RUN, DPC_NAME(T, strategy, dpc_strategy_names), .help = "partitioner"},
     {"strategies", "LIST", M, DPC_NAMES(T, strategies, dpc_strategy_names), .help = "partitioners"},
     {"workers", "W", RUN, DPC_INT(T, workers, 1, DPC_LIST_MAX), .help = "workers sharing the model"},
     {"workers", "LIST", M, DPC_INTS(T, workers_list, 1, DPC_LIST_MAX), .help = "worker counts"},
     {"threads", "T", I | RUN | M | P, DPC_INT(T, threads, 1, 1024), .help = "oneDNN threads per worker"},
-    DPC_MODEL_FLAGS(T, I | RUN | P),
+    DPC_MODEL_FLAGS(T, I | RUN | P | TU),
     {"weights", "F", K, DPC_STR(T, weights, NULL), .help = "PyTorch state_dict() as .pth, .npz or .safetensors", .def = "seeded"},
     {"seed", "N", K, DPC_INT(T, seed, 0, 1L << 62), .help = "seed of the weights without --weights"},
     {"classes", "K", K, DPC_INT(T, classes, 1, 1L << 20), .help = "number of classes (must match the weights)"},
@@ -72,7 +78,7 @@ static const dpc_flag flags[] = {
     {"percentile", "P", K, DPC_REAL(T, percentile, 50, 100), .help = "range = this percentile of |x| (outliers saturate)",
      .def = "max"},
     {"out", "FILE", K, DPC_STR(T, out, NULL), .help = "calibration file to write (docs/formats.md)", .required = 1},
-    {"data", "D", RUN | M | K, DPC_STR(T, data, data_spec), .help = "data set: synthetic, cifar10:FILE, fashion-mnist:PATH or npy:FILE"},
+    {"data", "D", RUN | M | K | TU, DPC_STR(T, data, data_spec), .help = "data set: synthetic, cifar10:FILE, fashion-mnist:PATH or npy:FILE"},
     {"rate", "R", S, DPC_REAL(T, rate, 1e-6, 1e9), .help = "target samples/s"},
     {"rates", "LIST", M, DPC_REALS(T, rates, 1e-3, 1e9), .help = "constant arrival rates, samples/s"},
     {"arrival", "A", S, DPC_CHOICE(T, arrival, arrivals), .help = "arrival process"},
@@ -103,12 +109,12 @@ static const dpc_flag flags[] = {
     {"pin", NULL, RUN, DPC_SWITCH(T, pin), .help = "pin worker k to its cores"},
     {"straggler-factor", "X", B | S, DPC_REAL(T, straggler_factor, 1.0, 1e6), .help = "flag workers X times slower than the median"},
     {"interval-ms", "MS", B | S, DPC_INT(T, interval_ms, 1, 3600000), .help = "interval of the sinks' summaries"},
-    {"slo-p99-ms", "L", C, DPC_REAL(T, slo_p99_ms, 1e-3, 1e6), .help = "latency objective for p99"},
+    {"slo-p99-ms", "L", C | TU, DPC_REAL(T, slo_p99_ms, 1e-3, 1e6), .help = "latency objective for p99"},
     {"slo-p99-ms", "L", S, DPC_REAL(T, slo_p99_ms, 1e-3, 1e6),
      .help = "latency objective: whether p99 is within it at 99 % confidence", .def = "none"},
-    {"confidence", "C", C, DPC_REAL(T, confidence, 0.5, 0.999),
+    {"confidence", "C", C | TU, DPC_REAL(T, confidence, 0.5, 0.999),
      .help = "each probe holds the samples a bounded p99 needs at this confidence"},
-    {"min-samples", "N", C, DPC_INT(T, min_samples, 1, 100000000), .help = "samples per probe at least",
+    {"min-samples", "N", C | TU, DPC_INT(T, min_samples, 1, 100000000), .help = "samples per probe at least",
      .def = "what --confidence needs (368 at 0.95)"},
     {"min-samples-for", "Q", S | C, DPC_REAL(T, min_samples_for, 1e-6, 0.999999),
      .help = "print how many samples quantile Q needs for a bounded interval, then exit", .def = "none"},
@@ -116,15 +122,26 @@ static const dpc_flag flags[] = {
     {"start-rate", "R", C, DPC_REAL(T, start_rate, 1e-3, 1e9), .help = "rate of the first probe"},
     {"max-rate", "R", C, DPC_REAL(T, max_rate, 1e-3, 1e9), .help = "highest rate probed"},
     {"predictions", "F", B | S, DPC_STR(T, predictions, NULL), .help = "CSV sample_id,worker,top1 of every completed sample"},
-    {"json", "F", I | RUN | P, DPC_STR(T, json, NULL), .help = "the result as JSON ('-': stdout)"},
+    {"json", "F", I | RUN | P | TU, DPC_STR(T, json, NULL), .help = "the result as JSON ('-': stdout)"},
     {"csv", "F", B | S, DPC_STR(T, csv, NULL), .help = "CSV sink: interval summaries"},
     {"jsonl", "F", B | S, DPC_STR(T, jsonl, NULL), .help = "JSONL sink: one line a sample, then the summary"},
     {"prometheus", "HOST:PORT", B | S, DPC_STR(T, prometheus, host_port), .help = "serve /metrics there"},
-    {"dashboard", "HOST:PORT", B | S | C, DPC_STR(T, dashboard, host_port),
+    {"dashboard", "HOST:PORT", B | S | C | TU, DPC_STR(T, dashboard, host_port),
      .help = "serve a live dashboard there (open http://HOST:PORT/)"},
-    {"dashboard-linger", "S", B | S | C, DPC_REAL(T, dashboard_linger, 0, 86400),
+    {"dashboard-linger", "S", B | S | C | TU, DPC_REAL(T, dashboard_linger, 0, 86400),
      .help = "keep the dashboard up S seconds after the end"},
-    {"quiet", NULL, RUN, DPC_SWITCH(T, quiet), .help = "no console output but the result"},
+    {"quiet", NULL, RUN | TU, DPC_SWITCH(T, quiet), .help = "no console output but the result"},
+    {"budget-s", "S", TU, DPC_REAL(T, budget_s, 0.1, 1e7), .help = "seconds the search may spend (probes and service times)"},
+    {"workers", "LIST", TU, DPC_INTS(T, workers_list, 1, DPC_LIST_MAX), .help = "worker counts", .def = "1..cores"},
+    {"threads", "LIST", TU, DPC_INTS(T, threads_list, 1, 1024), .help = "oneDNN threads per worker", .def = "1..cores"},
+    {"max-batch", "LIST", TU, DPC_INTS(T, batch_list, 1, 4096), .help = "micro-batch limits", .def = "1,2,4,8,16"},
+    {"max-delay-us", "LIST", TU, DPC_INTS(T, delay_list, 0, 60000000), .help = "waits to fill a micro-batch, us",
+     .def = "0,500,2000"},
+    {"strategies", "LIST", TU, DPC_NAMES(T, strategies, dpc_strategy_names), .help = "partitioners", .def = "dynamic"},
+    {"precisions", "LIST", TU, DPC_NAMES(T, precisions, precision_names),
+     .help = "precisions (those the CPU lacks are marked unsupported)", .def = "the --precision"},
+    {"cores", "N", TU, DPC_INT(T, cores, 1, 64), .help = "cores workers x threads may use", .def = "the online CPUs"},
+    {"oversubscribe", NULL, TU, DPC_SWITCH(T, oversubscribe), .help = "search workers x threads above --cores too"},
     {"weights-dir", "DIR", M, DPC_STR(T, weights_dir, NULL), .help = "every run of arch A loads DIR/A.npz",
      .def = "seeded"},
     {"engines", "LIST", M, DPC_NAMES(T, engines, dpb_engine_names), .help = "engines, alternating cell by cell"},
@@ -183,15 +200,16 @@ static void defaults(unsigned cmd, dpb_opts *o) {
     o->depth = so.depth;
     o->cuts = "auto";
     o->iters = 20;
-    o->slo_p99_ms = cmd == DPB_CAPACITY ? 10 : 0; /* stream: no objective unless given */
+    o->slo_p99_ms = cmd == DPB_CAPACITY || cmd == DPB_TUNE ? 10 : 0; /* stream: no objective unless given */
+    o->budget_s = 120;
     o->confidence = 0.95;
     o->start_rate = 100;
     o->max_rate = 100000;
     static const char *const archs[] = {"resnet18", "mobilenet_v2", NULL};
     set_names(&o->archs, archs, DPC_LIST_MAX);
-    set_names(&o->strategies, dpc_strategy_names(), DPC_LIST_MAX);
+    set_names(&o->strategies, dpc_strategy_names(), cmd == DPB_TUNE ? 0 : DPC_LIST_MAX); /* tune: the library's */
     set_names(&o->engines, dpb_engine_names(), 1);
-    o->workers_list = (dpc_ints){.n = 3, .v = {1, 2, 4}};
+    o->workers_list = (dpc_ints){.n = cmd == DPB_TUNE ? 0 : 3, .v = {1, 2, 4}}; /* tune: 1..cores */
     o->rates = (dpc_reals){.n = 1, .v = {500}};
     o->repeat = 1;
     o->out = "results";
@@ -219,7 +237,7 @@ int dpb_parse(const dpc_command *cmd, int argc, char **argv, dpb_opts *o) {
                (long long)dp_min_samples_for(o->min_samples_for, 0.99));
         return DPC_EXIT_OK;
     }
-    if (cmd->bit == DPB_CAPACITY && o->min_samples == 0) o->min_samples = dp_min_samples_for(0.99, o->confidence);
+    if ((cmd->bit == DPB_CAPACITY || cmd->bit == DPB_TUNE) && o->min_samples == 0) o->min_samples = dp_min_samples_for(0.99, o->confidence);
     if (cmd->bit & RUN && o->slowdown.n > o->workers)
         return dpc_usage_error("--slowdown has %d factors for %ld workers", o->slowdown.n, o->workers);
     for (int i = 0; i < o->inject.n; i++) {
