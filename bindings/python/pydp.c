@@ -276,14 +276,16 @@ static PyObject *latency_dict(const dp_latency_ms *l) {
 }
 
 static PyObject *result_dict(const dp_result *r) {
-    PyObject *d = Py_BuildValue("{s:L,s:L,s:i,s:i,s:i,s:i,s:s,s:i,s:L,s:L,s:L}", "sample_id",
+    PyObject *d = Py_BuildValue("{s:L,s:L,s:i,s:i,s:i,s:i,s:s,s:i,s:L,s:L,s:L,s:L,s:L,s:L,s:L}", "sample_id",
                                 (long long)r->sample_id, "index", (long long)r->index, "worker", r->worker, "top1",
                                 r->top1, "label", (int)r->label, "batch_size", r->batch_size, "status",
                                 dp_status_str(r->status), "code", (int)r->status, "intended_ns",
                                 (long long)r->intended_ns, "start_ns", (long long)r->start_ns, "end_ns",
-                                (long long)r->end_ns);
+                                (long long)r->end_ns, "enqueued_ns", (long long)r->enqueued_ns, "taken_ns",
+                                (long long)r->taken_ns, "service_ns", (long long)r->service_ns, "delivered_ns",
+                                (long long)r->delivered_ns);
     if (!d) return NULL;
-    PyObject *lat = r->status == DP_OK ? PyFloat_FromDouble((double)(r->end_ns - r->intended_ns) / 1e6)
+    PyObject *lat = r->status == DP_OK ? PyFloat_FromDouble((double)(r->delivered_ns - r->intended_ns) / 1e6)
                                        : (Py_INCREF(Py_None), Py_None);
     PyObject *lg = r->logits ? PyBytes_FromStringAndSize((const char *)r->logits,
                                                         (Py_ssize_t)r->num_classes * (Py_ssize_t)sizeof(float))

@@ -52,7 +52,38 @@ typedef struct dp_result {
     const float *logits;    /* num_classes floats when opts.keep_logits, else NULL; valid only
                                during the callback */
     int num_classes;
+    /* Appended fields (a dp_result is only ever read through the library's pointer, so a program
+     * built against an older header reads the fields it knows): the steps of the sample's path,
+     * for its latency breakdown (dp_result_phases(); docs/metrics.md, "Latency breakdown").
+     * 0 where the sample never reached that step (a dropped or unroutable one). With a pipeline
+     * (dataparallel/pipeline.h), start_ns is the first stage's start and end_ns the last one's end. */
+    int64_t enqueued_ns;    /* entered its queue (after any wait for room); batch mode: = intended */
+    int64_t taken_ns;       /* taken out of it by a worker into a micro-batch */
+    int64_t service_ns;     /* time in inference: end_ns - start_ns, less the waits between stages */
+    int64_t delivered_ns;   /* handed to on_result and the sinks; latency = delivered - intended */
 } dp_result;
+
+/* The five parts of a completed sample's latency (docs/metrics.md, "Latency breakdown"). They add
+ * up to delivered_ns - intended_ns exactly, by construction:
+ *   dispatch = enqueued - intended               (a late source or router, a full queue blocking)
+ *   queue    = taken - enqueued  + waits between pipeline stages
+ *   batching = start - taken                     (filling the micro-batch: max_delay_us, payloads)
+ *   service  = service_ns                        (inference, incl. slowdown, summed over stages)
+ *   delivery = delivered - end                   (top-1, callbacks of earlier samples of the batch) */
+typedef enum dp_phase {
+    DP_PHASE_DISPATCH = 0,
+    DP_PHASE_QUEUE = 1,
+    DP_PHASE_BATCHING = 2,
+    DP_PHASE_SERVICE = 3,
+    DP_PHASE_DELIVERY = 4
+} dp_phase;
+#define DP_PHASES 5
+
+/* out[p] = the part p of r's latency in ns, for p in dp_phase order. Meaningful for a completed
+ * sample (status DP_OK); thread-safe, no allocation. */
+DP_API void dp_result_phases(const dp_result *r, int64_t out[DP_PHASES]);
+/* "dispatch", "queue", "batching", "service", "delivery"; NULL out of range. */
+DP_API const char *dp_phase_name(int phase);
 
 typedef void (*dp_result_fn)(const dp_result *result, void *sample_ctx, void *user);
 
@@ -111,6 +142,12 @@ typedef struct dp_latency_ci {
     double p50[2], p90[2], p99[2], p999[2];
 } dp_latency_ci;
 
+/* The latency of completed samples split into its parts (dp_result_phases()), each summarised as
+ * dp_latency_ms (the means add up to the total's mean; percentiles do not add up). */
+typedef struct dp_breakdown_ms {
+    dp_latency_ms phase[DP_PHASES];   /* indexed by dp_phase */
+} dp_breakdown_ms;
+
 typedef struct dp_summary {
     size_t size;                /* set by dp_summary_init() */
     int64_t offered;
@@ -145,6 +182,10 @@ typedef struct dp_summary {
                                              runner, valid until its next run, dp_runner_inject(),
                                              dp_runner_clear_faults() or dp_runner_free() */
     int num_faults;
+    /* ---- latency breakdown (docs/metrics.md, "Latency breakdown") ---- */
+    dp_breakdown_ms breakdown_ms;     /* of all completed samples */
+    const dp_breakdown_ms *per_worker_breakdown_ms; /* `workers` entries, by the worker that
+                                         completed the sample; owned like per_worker */
 } dp_summary;
 
 /* Prepare a summary for a run function to fill: zeroed, its size set (a macro: see "Sized

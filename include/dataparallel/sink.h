@@ -63,6 +63,12 @@ typedef struct dp_interval {
     const uint64_t *latency_count_le;
     uint64_t latency_count;
     double latency_sum_s;
+    /* Appended (a dp_interval is only read through the library's pointer): the same cumulative
+     * buckets for each part of the latency (dp_result_phases()): phase_count_le[p *
+     * latency_buckets + b] samples had part p <= latency_le_s[b]; phase_sum_s[p] is the sum of
+     * part p in s. Each part counts latency_count samples. */
+    const uint64_t *phase_count_le;
+    const double *phase_sum_s;
 } dp_interval;
 
 typedef struct dp_sink dp_sink;

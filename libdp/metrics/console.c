@@ -101,6 +101,25 @@ static void console_interval(const dp_interval *iv, void *user) {
     dpi_sink_file_flush(&c->file);
 }
 
+/* The latency breakdown: each part's percentiles, then each worker's p99 of each part. */
+static void breakdown_table(FILE *o, const dp_summary *s) {
+    fprintf(o, "  %-12s %10s %10s %10s %10s %10s\n", "breakdown ms", "p50", "p90", "p99", "max", "mean");
+    for (int p = 0; p < DP_PHASES; p++) {
+        const dp_latency_ms *l = &s->breakdown_ms.phase[p];
+        fprintf(o, "    %-10s %10.3f %10.3f %10.3f %10.3f %10.3f\n", dp_phase_name(p), l->p50, l->p90, l->p99, l->max,
+                l->mean);
+    }
+    if (!s->per_worker_breakdown_ms || s->workers < 2) return;
+    fprintf(o, "  %6s %-6s", "worker", "p99 ms");
+    for (int p = 0; p < DP_PHASES; p++) fprintf(o, " %9s", dp_phase_name(p));
+    fputc('\n', o);
+    for (int k = 0; k < s->workers; k++) {
+        fprintf(o, "  %6d %-6s", k, "");
+        for (int p = 0; p < DP_PHASES; p++) fprintf(o, " %9.3f", s->per_worker_breakdown_ms[k].phase[p].p99);
+        fputc('\n', o);
+    }
+}
+
 static void console_summary(const dp_run_info *info, const dp_summary *s, void *user) {
     console_sink *c = user;
     FILE *o = c->out;
@@ -121,6 +140,7 @@ static void console_summary(const dp_run_info *info, const dp_summary *s, void *
     fputc('\n', o);
     fprintf(o, "  latency ms   mean %.3f  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", s->latency_ms.mean,
             s->latency_ms.p50, s->latency_ms.p90, s->latency_ms.p99, s->latency_ms.p999, s->latency_ms.max);
+    if (s->completed > 0) breakdown_table(o, s);
     fprintf(o, "  process      cpu %.1f %%  peak rss %.1f MB\n", s->cpu_pct, s->rss_mb);
     if (s->labelled > 0)
         fprintf(o, "  top-1        %.2f %% (%lld of %lld labelled)\n", 100.0 * (double)s->correct / (double)s->labelled,

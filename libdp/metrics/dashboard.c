@@ -103,10 +103,10 @@ static void dash_start(const dp_run_info *info, void *user) {
  * them beyond the one taken to publish in dash_interval. */
 static void dash_record(const dp_result *r, void *user) {
     dash_sink *d = user;
-    if (r->status != DP_OK || r->worker < 0 || r->worker >= d->workers || r->end_ns <= r->start_ns) return;
+    if (r->status != DP_OK || r->worker < 0 || r->worker >= d->workers || r->service_ns <= 0) return;
     worker_state *w = &d->w[r->worker];
     /* A micro-batch's samples share its service time. */
-    w->busy_ns += (r->end_ns - r->start_ns) / (r->batch_size > 0 ? r->batch_size : 1);
+    w->busy_ns += r->service_ns / (r->batch_size > 0 ? r->batch_size : 1);
     w->busy_samples++;
 }
 

@@ -41,8 +41,18 @@ static void jsonl_record(const dp_result *r, void *user) {
             "\"latency_ms\":%s,\"batch_size\":%d,\"top1\":%d",
             (long long)r->sample_id, r->worker, fixed(intended, sizeof intended, r->intended_ns - j->start_ns, 9),
             fixed(start, sizeof start, r->start_ns - j->start_ns, 9), fixed(end, sizeof end, r->end_ns - j->start_ns, 9),
-            fixed(latency, sizeof latency, r->end_ns - r->intended_ns, 6), r->batch_size, r->top1);
+            fixed(latency, sizeof latency, r->delivered_ns - r->intended_ns, 6), r->batch_size, r->top1);
     if (r->label >= 0) fprintf(j->out.f, ",\"label\":%d", (int)r->label);
+    /* The latency breakdown: the steps' times, then the five parts (exact ns as ms with 6
+     * decimals, so they add up to latency_ms exactly). */
+    fprintf(j->out.f, ",\"enqueued_s\":%s,\"taken_s\":%s,\"delivered_s\":%s",
+            fixed(intended, sizeof intended, r->enqueued_ns - j->start_ns, 9),
+            fixed(start, sizeof start, r->taken_ns - j->start_ns, 9),
+            fixed(end, sizeof end, r->delivered_ns - j->start_ns, 9));
+    int64_t part[DP_PHASES];
+    dp_result_phases(r, part);
+    for (int p = 0; p < DP_PHASES; p++)
+        fprintf(j->out.f, ",\"%s_ms\":%s", dp_phase_name(p), fixed(latency, sizeof latency, part[p], 6));
     fputs("}\n", j->out.f);
 }
 

@@ -38,6 +38,9 @@ typedef struct prom_sink {
     uint64_t count_le[MAX_BUCKETS];
     uint64_t lat_count;
     double lat_sum_s;
+    /* The same buckets per part of the latency (dp_phase order; each counts lat_count samples). */
+    uint64_t phase_count_le[DP_PHASES][MAX_BUCKETS];
+    double phase_sum_s[DP_PHASES];
     /* Gauges. */
     int queue_depth;
     double cpu_pct, rss_mb;
@@ -71,6 +74,8 @@ static void prom_start(const dp_run_info *info, void *user) {
     p->target_rate = info->target_rate;
     p->offered = p->completed = p->dropped_newest = p->dropped_oldest = p->failed = 0;
     memset(p->count_le, 0, sizeof p->count_le);
+    memset(p->phase_count_le, 0, sizeof p->phase_count_le);
+    memset(p->phase_sum_s, 0, sizeof p->phase_sum_s);
     p->lat_count = 0;
     p->lat_sum_s = 0;
     p->queue_depth = 0;
@@ -99,6 +104,11 @@ static void prom_interval(const dp_interval *iv, void *user) {
         memcpy(p->count_le, iv->latency_count_le, (size_t)p->nbuckets * sizeof *p->count_le);
         p->lat_count = iv->latency_count;
         p->lat_sum_s = iv->latency_sum_s;
+        for (int ph = 0; iv->phase_count_le && iv->phase_sum_s && ph < DP_PHASES; ph++) {
+            memcpy(p->phase_count_le[ph], iv->phase_count_le + (size_t)ph * iv->latency_buckets,
+                   (size_t)p->nbuckets * sizeof p->phase_count_le[ph][0]);
+            p->phase_sum_s[ph] = iv->phase_sum_s[ph];
+        }
     }
     int n = iv->workers < p->workers ? iv->workers : p->workers;
     for (int k = 0; k < n; k++) {
@@ -157,12 +167,25 @@ static void render(prom_sink *p, dpi_text *t) {
     head(t, "dp_samples_failed_total", "counter", "Samples whose inference failed.");
     dpi_text_put(t, "dp_samples_failed_total %lld\n", (long long)p->failed);
 
-    head(t, "dp_latency_seconds", "histogram", "Completion time minus intended arrival time of completed samples.");
+    head(t, "dp_latency_seconds", "histogram", "Delivery time minus intended arrival time of completed samples.");
     for (int b = 0; b < p->nbuckets; b++)
         dpi_text_put(t, "dp_latency_seconds_bucket{le=\"%g\"} %llu\n", p->le_s[b], (unsigned long long)p->count_le[b]);
     dpi_text_put(t, "dp_latency_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)p->lat_count);
     dpi_text_put(t, "dp_latency_seconds_sum %.9g\n", p->lat_sum_s);
     dpi_text_put(t, "dp_latency_seconds_count %llu\n", (unsigned long long)p->lat_count);
+
+    head(t, "dp_latency_phase_seconds", "histogram",
+         "Each part of the latency of completed samples (phase: dispatch, queue, batching, service, delivery; they add up to dp_latency_seconds).");
+    for (int ph = 0; ph < DP_PHASES; ph++) {
+        const char *name = dp_phase_name(ph);
+        for (int b = 0; b < p->nbuckets; b++)
+            dpi_text_put(t, "dp_latency_phase_seconds_bucket{phase=\"%s\",le=\"%g\"} %llu\n", name, p->le_s[b],
+                         (unsigned long long)p->phase_count_le[ph][b]);
+        dpi_text_put(t, "dp_latency_phase_seconds_bucket{phase=\"%s\",le=\"+Inf\"} %llu\n", name,
+                     (unsigned long long)p->lat_count);
+        dpi_text_put(t, "dp_latency_phase_seconds_sum{phase=\"%s\"} %.9g\n", name, p->phase_sum_s[ph]);
+        dpi_text_put(t, "dp_latency_phase_seconds_count{phase=\"%s\"} %llu\n", name, (unsigned long long)p->lat_count);
+    }
 
     head(t, "dp_worker_samples_completed_total", "counter", "Samples completed by each worker.");
     for (int k = 0; k < p->workers; k++)

@@ -72,10 +72,15 @@ static int take_from_ranges(dpi_worker *w) {
     }
     int n = wr->range_end - wr->range_next < r->opts.max_batch ? (int)(wr->range_end - wr->range_next)
                                                                  : r->opts.max_batch;
-    /* In batch mode a sample "arrives" when its worker takes it: latency = read + service. */
+    /* In batch mode a sample "arrives" when its worker takes it: latency = read + service (the
+     * breakdown's batching + service + delivery). */
     int64_t now = dpi_now_ns();
     for (int i = 0; i < n; i++)
-        wr->mb.slots[i] = (dpi_slot){.sample_id = wr->range_next + i, .index = wr->range_next + i, .intended_ns = now};
+        wr->mb.slots[i] = (dpi_slot){.sample_id = wr->range_next + i,
+                                     .index = wr->range_next + i,
+                                     .intended_ns = now,
+                                     .enqueued_ns = now,
+                                     .taken_ns = now};
     wr->range_next += n;
     atomic_fetch_add_explicit(&wr->c.offered, n, memory_order_relaxed);
     return n;

@@ -4,6 +4,21 @@
  * ever waits for a sink: a full ring drops the record for the sinks and counts it. */
 #include "complete.h"
 
+DP_API void dp_result_phases(const dp_result *r, int64_t out[DP_PHASES]) {
+    if (!r || !out) return;
+    out[DP_PHASE_DISPATCH] = r->enqueued_ns - r->intended_ns;
+    /* A pipeline's waits between stages are the part of start..end that was not service. */
+    out[DP_PHASE_QUEUE] = (r->taken_ns - r->enqueued_ns) + (r->end_ns - r->start_ns - r->service_ns);
+    out[DP_PHASE_BATCHING] = r->start_ns - r->taken_ns;
+    out[DP_PHASE_SERVICE] = r->service_ns;
+    out[DP_PHASE_DELIVERY] = r->delivered_ns - r->end_ns;
+}
+
+DP_API const char *dp_phase_name(int phase) {
+    static const char *const names[DP_PHASES] = {"dispatch", "queue", "batching", "service", "delivery"};
+    return phase >= 0 && phase < DP_PHASES ? names[phase] : NULL;
+}
+
 static void deliver(dp_runner *r, dpi_ring *ring, const dp_result *res, void *ctx) {
     if (r->opts.on_result) r->opts.on_result(res, ctx, r->opts.on_result_user);
     if (r->num_sinks) dpi_ring_push(ring, res, res->logits);
@@ -19,9 +34,13 @@ static dp_result result_of(const dpi_slot *s, int worker, dp_status st, int64_t 
                        .batch_size = batch_size,
                        .status = st,
                        .intended_ns = s->intended_ns,
-                       .start_ns = t0,
+                       .start_ns = s->start_ns ? s->start_ns : t0,
                        .end_ns = t1,
-                       .num_classes = num_classes};
+                       .num_classes = num_classes,
+                       .enqueued_ns = s->enqueued_ns,
+                       .taken_ns = s->taken_ns,
+                       .service_ns = s->service_ns,
+                       .delivered_ns = t1};
 }
 
 void dpi_complete_microbatch(dpi_worker *w, int m, int64_t t0, int64_t t1) {
@@ -35,7 +54,12 @@ void dpi_complete_microbatch(dpi_worker *w, int m, int64_t t0, int64_t t1) {
         res.top1 = mb->top1[i];
         res.label = mb->labels[i];
         res.logits = r->opts.keep_logits ? mb->logits + (size_t)i * K : NULL;
-        dpi_hist_record(w->hist, t1 - s->intended_ns);
+        /* One clock read per sample: a callback of an earlier sample of the batch delays it. */
+        res.delivered_ns = dpi_now_ns();
+        int64_t part[DP_PHASES];
+        dp_result_phases(&res, part);
+        for (int p = 0; p < DP_PHASES; p++) dpi_hist_record(&w->phase_hist[p], part[p]);
+        dpi_hist_record(w->hist, res.delivered_ns - s->intended_ns);
         if (res.label >= 0) {
             labelled++;
             correct += res.top1 == res.label;

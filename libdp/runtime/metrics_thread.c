@@ -25,8 +25,11 @@ typedef struct dpi_metrics {
     int64_t *rows_dropped;   /* per sink: rows it missed this run */
     dpi_hist *interval_hist; /* latencies completed during the current interval */
     dpi_hist *run_hist;      /* ... and during the whole run, for the cumulative buckets */
+    dpi_hist *phase_hist;    /* DP_PHASES: the parts of those latencies, during the whole run */
     int64_t le_ns[LATENCY_BUCKETS];
     uint64_t count_le[LATENCY_BUCKETS];
+    uint64_t phase_count_le[DP_PHASES * LATENCY_BUCKETS];
+    double phase_sum_s[DP_PHASES];
     int64_t t_prev, completed_prev;
     double cpu_prev;
     atomic_int started;      /* every on_start has run */
@@ -42,6 +45,7 @@ static void metrics_free(dpi_metrics *m) {
     free(m->rows_dropped);
     dpi_free_aligned(m->interval_hist);
     dpi_free_aligned(m->run_hist);
+    dpi_free_aligned(m->phase_hist);
     free(m);
 }
 
@@ -55,12 +59,15 @@ static dpi_metrics *metrics_new(dp_runner *r) {
     m->rows_dropped = calloc((size_t)r->num_sinks, sizeof *m->rows_dropped);
     m->interval_hist = dpi_alloc_aligned(sizeof *m->interval_hist, DPI_CACHELINE);
     m->run_hist = dpi_alloc_aligned(sizeof *m->run_hist, DPI_CACHELINE);
-    if (!m->depth || !m->completed || !m->skip || !m->rows_dropped || !m->interval_hist || !m->run_hist) {
+    m->phase_hist = dpi_alloc_aligned(DP_PHASES * sizeof *m->phase_hist, DPI_CACHELINE);
+    if (!m->depth || !m->completed || !m->skip || !m->rows_dropped || !m->interval_hist || !m->run_hist ||
+        !m->phase_hist) {
         metrics_free(m);
         return NULL;
     }
     dpi_hist_reset(m->interval_hist);
     dpi_hist_reset(m->run_hist);
+    for (int p = 0; p < DP_PHASES; p++) dpi_hist_reset(&m->phase_hist[p]);
     for (int b = 0; b < LATENCY_BUCKETS; b++) m->le_ns[b] = (int64_t)(latency_le_s[b] * 1e9 + 0.5);
     atomic_init(&m->started, 0);
     atomic_init(&m->done, 0);
@@ -71,7 +78,12 @@ static void drain_ring(dpi_metrics *m, dpi_ring *ring, int want_records) {
     dp_runner *r = m->r;
     dp_result *res;
     while ((res = dpi_ring_peek(ring)) != NULL) {
-        if (res->status == DP_OK) dpi_hist_record(m->interval_hist, res->end_ns - res->intended_ns);
+        if (res->status == DP_OK) {
+            int64_t part[DP_PHASES];
+            dp_result_phases(res, part);
+            for (int p = 0; p < DP_PHASES; p++) dpi_hist_record(&m->phase_hist[p], part[p]);
+            dpi_hist_record(m->interval_hist, res->delivered_ns - res->intended_ns);
+        }
         if (want_records)
             for (int i = 0; i < r->num_sinks; i++) dpi_sink_record(r->sinks[i], res);
         dpi_ring_release(ring);
@@ -123,6 +135,12 @@ static void emit_interval(dpi_metrics *m, int64_t now) {
     iv.latency_count_le = m->count_le;
     iv.latency_count = m->run_hist->count;
     iv.latency_sum_s = m->run_hist->sum * 1e-9;
+    for (int p = 0; p < DP_PHASES; p++) {
+        dpi_hist_count_le(&m->phase_hist[p], m->le_ns, LATENCY_BUCKETS, &m->phase_count_le[p * LATENCY_BUCKETS]);
+        m->phase_sum_s[p] = m->phase_hist[p].sum * 1e-9;
+    }
+    iv.phase_count_le = m->phase_count_le;
+    iv.phase_sum_s = m->phase_sum_s;
     iv.queue_depth = total_depth;
     iv.worker_queue_depth = m->depth;
     iv.worker_completed = m->completed;

@@ -23,8 +23,11 @@ static void source_loop(dp_runner *r, dp_source *src) {
             dpi_failure_note(&run->error, st);
             break;
         }
-        dpi_note_emit(r, dpi_now_ns());
-        dpi_slot s = {.sample_id = ref.sample_id, .index = ref.index, .intended_ns = ref.intended_ns};
+        /* The emission's clock read doubles as the enqueue time: routing takes well under a
+         * microsecond, and a push that has to wait for room stamps it anew (queue.c). */
+        int64_t now = dpi_now_ns();
+        dpi_note_emit(r, now);
+        dpi_slot s = {.sample_id = ref.sample_id, .index = ref.index, .intended_ns = ref.intended_ns, .enqueued_ns = now};
         dpi_queue *q;
         int replica;
         st = dpi_route(r, &s, &q, &replica);

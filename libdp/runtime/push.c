@@ -38,7 +38,7 @@ DP_API dp_status dp_runner_submit(dp_runner *r, int64_t sample_id, const float *
                                         "or is stopping");
     }
     int64_t now = dpi_now_ns();
-    dpi_slot s = {.sample_id = sample_id, .index = sample_id, .intended_ns = now, .ctx = sample_ctx};
+    dpi_slot s = {.sample_id = sample_id, .index = sample_id, .intended_ns = now, .ctx = sample_ctx, .enqueued_ns = now};
     dpi_queue *q;
     int replica;
     /* A sample that cannot be routed is not offered: the error is the caller's to handle. */

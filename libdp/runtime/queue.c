@@ -71,6 +71,7 @@ static void put_locked(dpi_queue *q, const dpi_slot *s, const float *data) {
 dpi_push_result dpi_queue_push(dpi_queue *q, const dpi_slot *s, const float *data, dp_overflow policy,
                                dpi_slot *evicted) {
     dpi_push_result res = DPI_PUSHED;
+    int waited = 0;
     pthread_mutex_lock(&q->mu);
     if (q->closed) {
         pthread_mutex_unlock(&q->mu);
@@ -92,18 +93,21 @@ dpi_push_result dpi_queue_push(dpi_queue *q, const dpi_slot *s, const float *dat
                 pthread_mutex_unlock(&q->mu);
                 return DPI_DROPPED_NEWEST;
             }
+            waited = 1;
         }
     }
     put_locked(q, s, data);
+    if (waited) q->slots[(q->head + q->count - 1) % q->cap].enqueued_ns = dpi_now_ns();
     pthread_cond_signal(&q->not_empty);
     pthread_mutex_unlock(&q->mu);
     return res;
 }
 
-static int take_locked(dpi_queue *q, dpi_slot *out, float *data, int max) {
+static int take_locked(dpi_queue *q, dpi_slot *out, float *data, int max, int64_t now) {
     int k = 0;
     while (k < max && q->count > 0) {
         out[k] = q->slots[q->head];
+        out[k].taken_ns = now;
         /* Push mode payloads are copied out under the lock: the slot is reusable once head moves. */
         if (q->data)
             memcpy(data + (size_t)k * q->sample_floats, q->data + (size_t)q->head * q->sample_floats,
@@ -119,10 +123,12 @@ static int take_locked(dpi_queue *q, dpi_slot *out, float *data, int max) {
 int dpi_queue_pop(dpi_queue *q, dpi_slot *out, float *data, int max, int64_t max_delay_ns) {
     pthread_mutex_lock(&q->mu);
     while (q->count == 0 && !q->closed) pthread_cond_wait(&q->not_empty, &q->mu);
-    int k = take_locked(q, out, data, max);
+    /* One clock read per take: it stamps what is taken and starts the batch's delay. */
+    int64_t now = q->count > 0 ? dpi_now_ns() : 0;
+    int k = take_locked(q, out, data, max, now);
     if (k > 0 && k < max && max_delay_ns > 0) {
         /* Like Triton's dynamic batcher: hold the batch open for at most max_delay for more. */
-        int64_t deadline = dpi_now_ns() + max_delay_ns;
+        int64_t deadline = now + max_delay_ns;
         struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
         while (k < max && !q->closed) {
             if (q->count == 0) {
@@ -130,9 +136,10 @@ int dpi_queue_pop(dpi_queue *q, dpi_slot *out, float *data, int max, int64_t max
                 if (rc == ETIMEDOUT && q->count == 0) break;
                 continue;
             }
-            k += take_locked(q, out + k, data ? data + (size_t)k * q->sample_floats : NULL, max - k);
+            k += take_locked(q, out + k, data ? data + (size_t)k * q->sample_floats : NULL, max - k, dpi_now_ns());
         }
-        k += take_locked(q, out + k, data ? data + (size_t)k * q->sample_floats : NULL, max - k);
+        if (q->count > 0)
+            k += take_locked(q, out + k, data ? data + (size_t)k * q->sample_floats : NULL, max - k, dpi_now_ns());
     }
     if (k > 0) pthread_cond_broadcast(&q->not_full);
     /* Another worker sharing this queue may be able to take what is left. */

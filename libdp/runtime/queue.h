@@ -18,6 +18,9 @@ typedef struct dpi_slot {
     int64_t index;           /* data-set index (pull, batch); sample_id in push mode */
     int64_t intended_ns;
     void *ctx;               /* push mode sample_ctx */
+    /* The steps of its path so far (dp_result has the same names): the producer sets
+     * enqueued_ns, the pop taken_ns, the first stage start_ns, every stage adds service_ns. */
+    int64_t enqueued_ns, taken_ns, start_ns, service_ns;
 } dpi_slot;
 
 typedef struct dpi_queue {
@@ -43,12 +46,14 @@ dp_status dpi_queue_init(dpi_queue *q, int cap, size_t sample_floats);
 void dpi_queue_destroy(dpi_queue *q);
 static inline int dpi_queue_in_use(const dpi_queue *q) { return q->slots != NULL; }
 /* Enqueue s (and its payload, when the queue stores payloads). On overflow: BLOCK waits for
- * room; DROP_NEWEST leaves the queue alone; DROP_OLDEST evicts the head into *evicted. A closed
- * queue takes nothing (its workers may be gone). */
+ * room (and then stamps enqueued_ns anew: the wait was dispatch time); DROP_NEWEST leaves the
+ * queue alone; DROP_OLDEST evicts the head into *evicted. A closed queue takes nothing (its
+ * workers may be gone). */
 dpi_push_result dpi_queue_push(dpi_queue *q, const dpi_slot *s, const float *data, dp_overflow policy,
                                dpi_slot *evicted);
-/* Up to max slots (payloads into data, rows of sample_floats, when stored). Blocks until at
- * least one is there; then waits up to max_delay_ns for the batch to fill. 0: closed and empty. */
+/* Up to max slots (payloads into data, rows of sample_floats, when stored), each stamped with
+ * taken_ns. Blocks until at least one is there; then waits up to max_delay_ns for the batch to
+ * fill. 0: closed and empty. */
 int dpi_queue_pop(dpi_queue *q, dpi_slot *out, float *data, int max, int64_t max_delay_ns);
 /* No more pushes: wakes every waiter; pops drain what is left, then return 0. */
 void dpi_queue_close(dpi_queue *q);

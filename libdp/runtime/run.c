@@ -43,6 +43,7 @@ void dpi_run_reset(dp_runner *r) {
     for (int k = 0; k < r->workers; k++) {
         memset(&r->w[k].run, 0, sizeof r->w[k].run);
         dpi_hist_reset(r->w[k].hist);
+        for (int p = 0; p < DP_PHASES; p++) dpi_hist_reset(&r->w[k].phase_hist[p]);
     }
 }
 

@@ -69,7 +69,9 @@ static dp_status alloc_workers(dp_runner *r) {
     r->scratch = calloc((size_t)W, sizeof *r->scratch);
     r->queues = dpi_alloc_aligned((size_t)(r->replicas + 1) * sizeof *r->queues, DPI_CACHELINE);
     r->merged = dpi_alloc_aligned(sizeof *r->merged, DPI_CACHELINE);
-    if (!r->slowdown || !r->w || !r->ws || !r->scratch || !r->queues || !r->merged)
+    r->wb = calloc((size_t)W, sizeof *r->wb);
+    r->phase_merged = dpi_alloc_aligned(sizeof *r->phase_merged, DPI_CACHELINE);
+    if (!r->slowdown || !r->w || !r->ws || !r->scratch || !r->queues || !r->merged || !r->wb || !r->phase_merged)
         return dpi_error(DP_ERR_NOMEM, "dp_runner_create: out of memory for %d workers", W);
     memset(r->w, 0, (size_t)W * sizeof *r->w);
     memset(r->queues, 0, (size_t)(r->replicas + 1) * sizeof *r->queues);
@@ -82,7 +84,8 @@ static dp_status alloc_workers(dp_runner *r) {
         w->stage = k % r->stages;
         w->slowdown = r->slowdown[k];
         w->hist = dpi_alloc_aligned(sizeof(dpi_hist), DPI_CACHELINE);
-        if (!w->hist) return dpi_error(DP_ERR_NOMEM, "dp_runner_create: out of memory for %d workers", W);
+        w->phase_hist = dpi_alloc_aligned(DP_PHASES * sizeof(dpi_hist), DPI_CACHELINE);
+        if (!w->hist || !w->phase_hist) return dpi_error(DP_ERR_NOMEM, "dp_runner_create: out of memory for %d workers", W);
     }
     r->opts.slowdown = r->slowdown;
     r->opts.num_slowdown = W;
@@ -173,10 +176,15 @@ DP_API void dp_runner_free(dp_runner *r) {
     if (r->backend) r->ops->close(r->backend);
     if (r->dl_handle) dlclose(r->dl_handle);
     if (r->w)
-        for (int k = 0; k < r->workers; k++) dpi_free_aligned(r->w[k].hist);
+        for (int k = 0; k < r->workers; k++) {
+            dpi_free_aligned(r->w[k].hist);
+            dpi_free_aligned(r->w[k].phase_hist);
+        }
     dpi_free_aligned(r->w);
     dpi_free_aligned(r->queues);
     dpi_free_aligned(r->merged);
+    dpi_free_aligned(r->phase_merged);
+    free(r->wb);
     free(r->ws);
     free(r->scratch);
     free(r->slowdown);

@@ -101,6 +101,7 @@ struct dpi_worker {
     int replica, stage;      /* its place in the grid */
     double slowdown;
     dpi_hist *hist;          /* latency of its completed samples; only it writes */
+    dpi_hist *phase_hist;    /* DP_PHASES: the parts of that latency (dp_result_phases()) */
     dpi_worker_run run;
 };
 
@@ -161,6 +162,8 @@ struct dp_runner {
     dp_worker_summary *ws;   /* the summary's per_worker[], owned here */
     double *scratch;         /* `workers` doubles for the straggler medians */
     dpi_hist *merged;        /* the summary's merge of the workers' histograms */
+    dp_breakdown_ms *wb;     /* the summary's per_worker_breakdown_ms[], owned here */
+    dpi_hist *phase_merged;  /* scratch: one part's histograms merged over the workers */
 
     atomic_int state;        /* dpi_state */
     pthread_mutex_t ctl_mu;  /* serialises dp_runner_stop() with a run's start and end */

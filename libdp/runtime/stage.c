@@ -179,6 +179,11 @@ void dpi_worker_run_microbatch(dpi_worker *w, int n) {
         dpi_spin_ns((int64_t)((w->run.slowdown - 1.0) * (double)(t1 - t0)));
         t1 = dpi_now_ns();
     }
+    /* The samples' path (docs/metrics.md, "Latency breakdown"): service adds up over the stages. */
+    for (int i = 0; i < m; i++) {
+        if (w->stage == 0) mb->slots[i].start_ns = t0;
+        mb->slots[i].service_ns += t1 - t0;
+    }
     if (w->run.held) {
         dpi_link_release(w->run.from, w->run.held);
         w->run.held = NULL;

@@ -54,6 +54,19 @@ static void latency_ci(const dpi_hist *h, double confidence, dp_latency_ci *out)
     }
 }
 
+/* ---- latency breakdown: each part per worker, and merged over the workers one part at a time
+ * (one scratch histogram, not DP_PHASES). */
+static void breakdown(dp_runner *r, dp_summary *S) {
+    for (int p = 0; p < DP_PHASES; p++) {
+        dpi_hist_reset(r->phase_merged);
+        for (int k = 0; k < r->workers; k++) {
+            dpi_hist_latency_ms(&r->w[k].phase_hist[p], &r->wb[k].phase[p]);
+            dpi_hist_merge(r->phase_merged, &r->w[k].phase_hist[p]);
+        }
+        dpi_hist_latency_ms(r->phase_merged, &S->breakdown_ms.phase[p]);
+    }
+    S->per_worker_breakdown_ms = r->wb;
+}
 
 void dpi_summary_compute(dp_runner *r, dp_summary *S) {
     const dpi_run *run = &r->run;
@@ -113,6 +126,7 @@ void dpi_summary_compute(dp_runner *r, dp_summary *S) {
     S->signal = atomic_load(&run->signal);
     S->faults = r->faults;
     S->num_faults = r->num_faults;
+    breakdown(r, S);
 }
 
 DP_API dp_status dp_runner_latency_over(const dp_runner *r, double slo_ms, int64_t *n, int64_t *over) {
@@ -130,10 +144,12 @@ DP_API dp_status dp_runner_latency_over(const dp_runner *r, double slo_ms, int64
 void dpi_summary_empty(dp_runner *r, dp_summary *S) {
     memset(S, 0, sizeof *S);
     memset(r->ws, 0, (size_t)r->workers * sizeof *r->ws);
+    memset(r->wb, 0, (size_t)r->workers * sizeof *r->wb);
     for (int k = 0; k < r->workers; k++) r->ws[k].worker = k;
     S->size = sizeof *S;
     S->workers = r->workers;
     S->per_worker = r->ws;
+    S->per_worker_breakdown_ms = r->wb;
 }
 
 /* The first published dp_summary ended before nonfinite_inputs (docs/c-api.md, "Sized structs"). */

@@ -1,6 +1,7 @@
 /* dp_summary_to_json: the summary with the field names docs/metrics.md defines. */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,21 @@ static cJSON *ci_json(const dp_latency_ci *c) {
         cJSON *pair = cJSON_AddArrayToObject(o, names[k]);
         for (int side = 0; side < 2; side++)
             cJSON_AddItemToArray(pair, isfinite(v[k][side]) ? cJSON_CreateNumber(v[k][side]) : cJSON_CreateNull());
+    }
+    return o;
+}
+
+/* ---- latency breakdown: {"dispatch": {p50, p90, p99, max, mean}, ...} in ms ---- */
+static cJSON *breakdown_json(const dp_breakdown_ms *b) {
+    cJSON *o = cJSON_CreateObject();
+    for (int p = 0; p < DP_PHASES; p++) {
+        const dp_latency_ms *l = &b->phase[p];
+        cJSON *part = cJSON_AddObjectToObject(o, dp_phase_name(p));
+        cJSON_AddNumberToObject(part, "p50", l->p50);
+        cJSON_AddNumberToObject(part, "p90", l->p90);
+        cJSON_AddNumberToObject(part, "p99", l->p99);
+        cJSON_AddNumberToObject(part, "max", l->max);
+        cJSON_AddNumberToObject(part, "mean", l->mean);
     }
     return o;
 }
@@ -85,8 +101,16 @@ void dpi_summary_json_fill(cJSON *o, const dp_summary *s) {
     cJSON_AddNumberToObject(o, "records_dropped", (double)s->records_dropped);
     cJSON_AddNumberToObject(o, "signal", s->signal);
     cJSON_AddNumberToObject(o, "workers", s->workers);
+    /* A summary from a program built before the breakdown ends before it (docs/c-api.md). */
+    int has_breakdown = s->size >= offsetof(dp_summary, per_worker_breakdown_ms) + sizeof s->per_worker_breakdown_ms;
     cJSON *pw = cJSON_AddArrayToObject(o, "per_worker");
-    for (int k = 0; s->per_worker && k < s->workers; k++) cJSON_AddItemToArray(pw, worker_json(&s->per_worker[k]));
+    for (int k = 0; s->per_worker && k < s->workers; k++) {
+        cJSON *wo = worker_json(&s->per_worker[k]);
+        if (has_breakdown && s->per_worker_breakdown_ms)
+            cJSON_AddItemToObject(wo, "latency_breakdown_ms", breakdown_json(&s->per_worker_breakdown_ms[k]));
+        cJSON_AddItemToArray(pw, wo);
+    }
+    if (has_breakdown) cJSON_AddItemToObject(o, "latency_breakdown_ms", breakdown_json(&s->breakdown_ms));
     cJSON *ev = cJSON_AddArrayToObject(o, "events");
     for (int i = 0; s->faults && i < s->num_faults; i++) cJSON_AddItemToArray(ev, fault_json(&s->faults[i]));
 }

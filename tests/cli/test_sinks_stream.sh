@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # dp-bench stream with every sink: scrapes taken during the run pass promtool and their counters
-# do not decrease; afterwards the CSV's last row and the JSONL lines agree with the --json summary
-# (completed count, max latency). Bad sink arguments fail before the run starts.
+# do not decrease and carry the latency breakdown (one histogram per phase); afterwards the CSV's
+# last row and the JSONL lines agree with the --json summary (completed count, max latency), and
+# every JSONL sample's five latency parts are >= 0 and add up to its latency_ms exactly (in ns).
+# Bad sink arguments fail before the run starts.
 set -uo pipefail
 . "$DP_SOURCE_DIR/tests/metrics/sinks_lib.sh"
 
@@ -40,10 +42,13 @@ check "counters monotonic across the two scrapes" monotonic scrape1.txt scrape2.
 c1=$(value scrape1.txt dp_samples_completed_total)
 c2=$(value scrape2.txt dp_samples_completed_total)
 check "completed grew between scrapes ($c1 -> $c2)" test "${c2:-0}" -gt "${c1:-0}"
+check "the scrape has a latency histogram per phase" \
+  test "$(grep -c '^dp_latency_phase_seconds_count{phase="[a-z]*"}' scrape2.txt)" -eq 5
 
 # CSV and JSONL totals against the JSON summary.
 if out=$("$py" - <<'EOF' 2>&1
 import csv, json, sys
+from decimal import Decimal
 s = json.load(open("run.json"))
 done, mx = s["completed"], s["latency_ms"]["max"]
 errors = []
@@ -62,6 +67,15 @@ else:
     if abs(cmax - mx) > 1e-5:
         errors.append("CSV max %.6f != summary max %.6f" % (cmax, mx))
 lines = [json.loads(l) for l in open("run.jsonl")]
+# Exact: 6 decimals of ms are whole ns, read as decimals rather than binary floats.
+parts = ("dispatch_ms", "queue_ms", "batching_ms", "service_ms", "delivery_ms")
+for raw in open("run.jsonl"):
+    l = json.loads(raw, parse_float=Decimal)
+    if l["type"] == "sample" and (sum(l[p] for p in parts) != l["latency_ms"] or min(l[p] for p in parts) < 0):
+        errors.append("JSONL parts do not add up to latency_ms: %s" % raw.strip())
+        break
+if set(s.get("latency_breakdown_ms", {})) != {p[:-3] for p in parts}:
+    errors.append("--json latency_breakdown_ms: %r" % s.get("latency_breakdown_ms"))
 samples = [l for l in lines if l["type"] == "sample"]
 summaries = [l for l in lines if l["type"] == "summary"]
 if len(samples) != done:
@@ -73,7 +87,8 @@ if samples and abs(max(l["latency_ms"] for l in samples) - mx) > 1e-5:
 if len(summaries) != 1 or summaries[0]["completed"] != done or lines[-1]["type"] != "summary":
     errors.append("JSONL summary line missing or wrong")
 for l in samples[:50]:
-    if not (l["intended_s"] <= l["start_s"] <= l["end_s"]) or abs((l["end_s"] - l["intended_s"]) * 1e3 - l["latency_ms"]) > 1e-3:
+    steps = [l[k] for k in ("intended_s", "enqueued_s", "taken_s", "start_s", "end_s", "delivered_s")]
+    if steps != sorted(steps) or abs((l["delivered_s"] - l["intended_s"]) * 1e3 - l["latency_ms"]) > 1e-3:
         errors.append("JSONL times inconsistent: %r" % l)
         break
 print("\n".join(errors) or "completed %d, max %.3f ms" % (done, mx))

@@ -64,6 +64,7 @@ static void feed_interval(dp_sink *s, int k) {
             dp_result r = {.sample_id = i, .worker = w, .batch_size = 1, .status = DP_OK};
             r.start_ns = T0 + (int64_t)k * 1000000000 + i * 10000000;
             r.end_ns = r.start_ns + (w ? 3000000 : 1000000);
+            r.service_ns = r.end_ns - r.start_ns;
             dpi_sink_record(s, &r);
         }
     }

@@ -30,13 +30,18 @@ static dp_run_info run_info(void) {
     return info;
 }
 
-/* Sample i: intended at T0 + i*2 ms, starts 0.1 ms later, latency (i % 10 + 1) ms; every 7th fails. */
+/* Sample i: intended at T0 + i*2 ms, enqueued 10 us and taken 40 us later, starts 0.1 ms later,
+ * latency (i % 10 + 1) ms, delivered as it ends; every 7th fails. */
 static dp_result record(int64_t i) {
     dp_result r = {.sample_id = i, .index = i, .worker = (int)(i % W), .top1 = (int)(i % 10), .label = (int32_t)(i % 3 ? i % 10 : -1),
                    .batch_size = 1, .status = i % 7 == 6 ? DP_ERR_BACKEND : DP_OK};
     r.intended_ns = T0 + i * 2000000;
     r.start_ns = r.intended_ns + 100000;
     r.end_ns = r.intended_ns + (i % 10 + 1) * 1000000;
+    r.enqueued_ns = r.intended_ns + 10000;
+    r.taken_ns = r.intended_ns + 40000;
+    r.service_ns = r.end_ns - r.start_ns;
+    r.delivered_ns = r.end_ns;
     if (r.status != DP_OK) r.top1 = -1;
     return r;
 }
@@ -264,6 +269,13 @@ static void test_jsonl(void) {
             CHECK(fabs(start - intended - 0.0001) < 1e-9);
             CHECK(fabs(lat - (double)(id % 10 + 1)) < 1e-9);
             CHECK(fabs((end - intended) * 1e3 - lat) < 1e-6);
+            /* The breakdown: 0.01 ms dispatch, 0.03 queue, 0.06 batching, the rest service. */
+            CHECK(fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(o, "dispatch_ms")) - 0.01) < 1e-9);
+            CHECK(fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(o, "queue_ms")) - 0.03) < 1e-9);
+            CHECK(fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(o, "batching_ms")) - 0.06) < 1e-9);
+            CHECK(fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(o, "service_ms")) - (lat - 0.1)) < 1e-9);
+            CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(o, "delivery_ms")) == 0);
+            CHECK(fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(o, "delivered_s")) - end) < 1e-9);
             cJSON *label = cJSON_GetObjectItem(o, "label");
             CHECK(r.label >= 0 ? label && cJSON_GetNumberValue(label) == r.label : label == NULL);
             with_label += label != NULL;
@@ -345,7 +357,8 @@ static int count_of(const char *hay, const char *needle) {
 static void test_console(void) {
     char *plain = console_output(0, 0);
     CHECK(strchr(plain, '\r') == NULL && strstr(plain, "\033[") == NULL);
-    CHECK(count_of(plain, "p99 ") == 4);        /* one line per interval + the table */
+    CHECK(count_of(plain, "p99 ") == 5);        /* one line per interval + the table + its breakdown */
+    CHECK(strstr(plain, "breakdown ms") != NULL && strstr(plain, "    delivery ") != NULL);
     CHECK(strstr(plain, " 100%") != NULL);      /* progress from expected_samples */
     CHECK(strstr(plain, "completed 86") != NULL);
     CHECK(strstr(plain, "efficiency 99.90 %") != NULL);
@@ -358,7 +371,7 @@ static void test_console(void) {
     CHECK(strstr(live, "completed 86") != NULL);
 
     char *quiet = console_output(1, 1);
-    CHECK(strchr(quiet, '\r') == NULL && count_of(quiet, "p99 ") == 1); /* only the table's "p99 " */
+    CHECK(strchr(quiet, '\r') == NULL && count_of(quiet, "p99 ") == 2); /* only the table's "p99 " (and its breakdown's) */
     CHECK(strstr(quiet, "completed 86") != NULL);
 
     dp_console_opts o;

@@ -64,6 +64,41 @@ def test_summary_dict_matches_library_json(fast_model):
     assert set(s) - set(lib) <= {"arch", "strategy", "threads_per_worker", "mode", "status", "cancelled"}
 
 
+PHASES = ("dispatch", "queue", "batching", "service", "delivery")
+
+
+def test_latency_breakdown_ms(fast_model):
+    # Each part of the latency (docs/metrics.md, "Latency breakdown"), overall and per worker; the
+    # parts of every result dict add up to its latency exactly (integer ns).
+    r = dp.Runner(fast_model, workers=2, max_batch=4, max_delay_us=2000)
+    results, lock = [], threading.Lock()
+
+    def on_result(res):
+        with lock:
+            results.append(res)
+
+    s = r.run(dp.Source.synthetic(rate=300, samples=60), on_result=on_result)
+    b = s["latency_breakdown_ms"]
+    assert set(b) == set(PHASES)
+    for part in b.values():
+        assert set(part) == {"p50", "p90", "p99", "max", "mean"}
+        assert 0 <= part["p50"] <= part["p90"] <= part["p99"] <= part["max"]
+    assert sum(b[p]["mean"] for p in PHASES) == pytest.approx(s["latency_ms"]["mean"], rel=1e-9)
+    assert b["service"]["p50"] > 0
+    for w in s["per_worker"]:
+        assert set(w["latency_breakdown_ms"]) == set(PHASES)
+    assert len(results) == 60
+    for res in results:
+        steps = [res[k] for k in ("intended_ns", "enqueued_ns", "taken_ns", "start_ns", "end_ns", "delivered_ns")]
+        assert steps == sorted(steps)
+        parts = [res["enqueued_ns"] - res["intended_ns"], res["taken_ns"] - res["enqueued_ns"],
+                 res["start_ns"] - res["taken_ns"], res["service_ns"], res["delivered_ns"] - res["end_ns"]]
+        assert sum(parts) == res["delivered_ns"] - res["intended_ns"]
+        assert res["latency_ms"] == pytest.approx((res["delivered_ns"] - res["intended_ns"]) / 1e6)
+    # The largest batching is a micro-batch held open for max_delay_us (2 ms) at 300 samples/s.
+    assert b["batching"]["max"] >= 2.0
+
+
 def test_batch_mode_matches_infer(fast_model):
     x = np.random.default_rng(1).random((30, 3, 32, 32), dtype=np.float32)
     expected = fast_model.infer(x)

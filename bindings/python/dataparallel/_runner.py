@@ -214,10 +214,12 @@ class Runner:
     Every summary is a dict with exactly the fields of the library's JSON summary (docs/metrics.md):
     offered, completed, dropped, dropped_newest, dropped_oldest, failed, target_rate,
     rate_accuracy_pct, throughput, efficiency_pct, latency_ms {mean, p50, p90, p99, p999, max},
+    latency_breakdown_ms {dispatch, queue, batching, service, delivery: {p50, p90, p99, max,
+    mean}} (where the latency went: the five parts add up to it, docs/metrics.md),
     cpu_pct, rss_mb, elapsed_s, labelled, correct (accuracy_pct when labelled), workers, per_worker
     [{worker, completed, failed, busy_s, busy_pct, mean_batch, mean_service_ms, queue_hwm,
-    straggler, ...}], plus arch, strategy, threads_per_worker, mode, status ("DP_OK" or
-    "DP_ERR_CANCELLED") and cancelled. offered == completed + dropped + failed.
+    straggler, latency_breakdown_ms, ...}], plus arch, strategy, threads_per_worker, mode, status
+    ("DP_OK" or "DP_ERR_CANCELLED") and cancelled. offered == completed + dropped + failed.
 
     Examples
     --------

@@ -247,7 +247,8 @@ class CallbackSink(Sink):
     ----------
     on_record : callable, optional
         ``on_record(result)`` per finished sample (a dict: sample_id, index, worker, top1, label,
-        batch_size, status, code, intended_ns, start_ns, end_ns, latency_ms, logits). Records
+        batch_size, status, code, intended_ns, start_ns, end_ns, enqueued_ns, taken_ns,
+        service_ns, delivered_ns, latency_ms, logits). Records
         are only produced for runs with an ``on_record``.
     on_interval : callable, optional
         ``on_interval(interval)`` every ``Runner(interval_ms=...)``, and once more at the end
