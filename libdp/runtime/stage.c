@@ -179,10 +179,12 @@ void dpi_worker_run_microbatch(dpi_worker *w, int n) {
         dpi_spin_ns((int64_t)((w->run.slowdown - 1.0) * (double)(t1 - t0)));
         t1 = dpi_now_ns();
     }
-    /* The samples' path (docs/metrics.md, "Latency breakdown"): service adds up over the stages. */
+    /* The samples' path (docs/metrics.md, "Latency breakdown"): service adds up over the stages,
+     * from the first (again, should a sample be re-routed and run anew). */
     for (int i = 0; i < m; i++) {
-        if (w->stage == 0) mb->slots[i].start_ns = t0;
-        mb->slots[i].service_ns += t1 - t0;
+        dpi_slot *s = &mb->slots[i];
+        s->service_ns = (w->stage == 0 ? 0 : s->service_ns) + (t1 - t0);
+        if (w->stage == 0) s->start_ns = t0;
     }
     if (w->run.held) {
         dpi_link_release(w->run.from, w->run.held);
