@@ -9,9 +9,11 @@ plus the straggler and capacity runs):
   DIR/capacity/<engine>_<arch>_<strategy>_w<W>.json      capacity searches ("capacity" field)
 
   DIR/models/<arch>.json                                 training records of benchmarks/train.py
+  DIR/tune/*.json                                        dp-bench tune --json results (docs/tune.md)
 
-Writes DIR/plots/*.png (whatever the inputs allow) and DIR/summary.md (accuracy, straggler and
-capacity tables, the list of plots). Usage: plot.py DIR [--cdf-workers 2] [--slo-p99-ms 10]
+Writes DIR/plots/*.png (whatever the inputs allow) and DIR/summary.md (accuracy, straggler,
+capacity and tune tables, the list of plots). Usage: plot.py DIR [--cdf-workers 2] [--slo-p99-ms 10]
+One tune result alone: plot.py tune FILE.json [--out PNG] (default FILE.png): its Pareto plot.
 """
 import argparse
 import csv
@@ -434,7 +436,88 @@ def plot_capacity(res_dir, out_dir, slo, written, md):
     save(fig, os.path.join(out_dir, "capacity.png"), written)
 
 
+def config_label(c):
+    return "%dw x %dt b%d d%dus %s %s" % (c["workers"], c["threads_per_worker"], c["max_batch"], c["max_delay_us"],
+                                          c["strategy"], c["precision"])
+
+
+def plot_tune(t, path, written):
+    """Throughput against p99 of every probe of a tune result; per configuration its best passing
+    probe, the Pareto front of those (no other is both faster and lower in p99), the SLO, the best."""
+    probes = t.get("probes", [])
+    if not probes:
+        print("plot.py: %s: no probes to plot" % path, file=sys.stderr)
+        return
+    fig, ax = plt.subplots(figsize=(8.5, 5.2))
+    for ok, style in ((False, {"facecolors": "none", "edgecolors": "#999999", "label": "probe over the SLO or dropping"}),
+                      (True, {"color": "#9ecae1", "label": "probe within the SLO"})):
+        pts = [(p["p99_ms"], p["throughput"]) for p in probes if p["ok"] == ok and p["p99_ms"] > 0]
+        if pts:
+            ax.scatter(*zip(*pts), s=18, marker="o", **style)
+    best_of = {}
+    for p in probes:
+        if p["ok"] and p["throughput"] > best_of.get(p["config"], {"throughput": -1})["throughput"]:
+            best_of[p["config"]] = p
+    pts = sorted((p["p99_ms"], p["throughput"], i) for i, p in best_of.items())
+    front, top = [], -1.0
+    for x, y, i in pts:  # by p99 ascending: on the front when faster than everything of lower p99
+        if y > top:
+            front.append((x, y, i))
+            top = y
+    if front:
+        ax.plot([f[0] for f in front], [f[1] for f in front], "-o", color="#08519c", markersize=6,
+                label="Pareto front (best passing probe per configuration)")
+        for x, y, i in front:
+            ax.annotate(config_label(t["configs"][i]), (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    slo = t.get("slo_p99_ms")
+    if slo:
+        ax.axvline(slo, color="#d62728", linestyle="--", linewidth=1, label="SLO p99 %g ms" % slo)
+    b = t.get("best")
+    if b:
+        ax.axhline(b["capacity"], color="#2ca02c", linestyle=":", linewidth=1,
+                   label="best: %.0f/s, %s%s" % (b["capacity"], config_label(b), "" if b["confirmed"] else " (unconfirmed)"))
+    ax.set_xscale("log")
+    ax.set_xlabel("p99 latency (ms, log scale)")
+    ax.set_ylabel("throughput (samples/s)")
+    ax.set_title("dp-bench tune %s: %d probes of %d configurations, %.0f of %g s budget" % (
+        t.get("arch", ""), len(probes), len(t.get("configs", [])), t.get("seconds_used", 0), t.get("budget_s", 0)))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower right")
+    save(fig, path, written)
+
+
+def plot_tunes(res_dir, out_dir, written, md):
+    tunes = [d for d in load_json_dir(res_dir, "tune") if "configs" in d]
+    if not tunes:
+        return
+    md.append("\n## Tune: the best configuration per arch (dp-bench tune)\n")
+    md.append("| arch | SLO p99 ms | best configuration | capacity (samples/s) | confirmed | probes | seconds used |")
+    md.append("|---|---:|---|---:|---|---:|---:|")
+    for t in tunes:
+        b = t.get("best")
+        md.append("| %s | %g | %s | %s | %s | %d | %.0f of %g |" % (
+            t.get("arch", "?"), t["slo_p99_ms"], config_label(b) if b else "none met the SLO",
+            "%.1f" % b["capacity"] if b else "0", "yes" if b and b["confirmed"] else "no", len(t["probes"]),
+            t["seconds_used"], t["budget_s"]))
+        plot_tune(t, os.path.join(out_dir, "tune_pareto_%s.png" % t.get("arch", "unknown")), written)
+
+
+def tune_main(argv):
+    p = argparse.ArgumentParser(prog="plot.py tune", description="The Pareto plot of one dp-bench tune --json.")
+    p.add_argument("json", help="dp-bench tune --json FILE")
+    p.add_argument("--out", help="PNG to write (default: FILE with .png)")
+    a = p.parse_args(argv)
+    with open(a.json) as f:
+        t = json.load(f)
+    written = []
+    plot_tune(t, a.out or os.path.splitext(a.json)[0] + ".png", written)
+    return 0 if written else 1
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["tune"]:
+        return tune_main(argv[1:])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", help="results directory")
     p.add_argument("--cdf-workers", type=int, default=2, help="worker count of the latency CDF (default 2)")
@@ -454,6 +537,7 @@ def main(argv=None):
     plot_cdf(a.dir, out_dir, a.cdf_workers, written)
     plot_straggler(a.dir, out_dir, written, md)
     plot_capacity(a.dir, out_dir, a.slo_p99_ms, written, md)
+    plot_tunes(a.dir, out_dir, written, md)
     md.append("\n## Plots\n")
     md.extend("- [%s](plots/%s)" % (os.path.basename(w), os.path.basename(w)) for w in written)
     with open(os.path.join(a.dir, "summary.md"), "w") as f:

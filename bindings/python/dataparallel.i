@@ -98,6 +98,8 @@ dp_status pydp_model_stage(const dp_model *model, const double *seq, int seq_len
 PyObject *pydp_model_io_shape(const dp_model *model, int h, int w);
 dp_status pydp_stage_run(const dp_model *stage, dp_exec *exec, PyObject *x, int h, int w, PyObject *out);
 PyObject *pydp_split_plan(PyObject *units, PyObject *opts, PyObject *speeds);
+PyObject *pydp_tune(const char *arch, const char *weights, PyObject *model_opts, const dp_calibration *calibration,
+                    dp_dataset *ds, PyObject *opts, dp_sink *sink);
 %clearnothreadallow;
 
 /* ---- everything else releases the GIL --------------------------------------------------------- */

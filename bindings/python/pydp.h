@@ -82,6 +82,14 @@ dp_status pydp_stage_run(const dp_model *stage, dp_exec *exec, PyObject *x, int 
  * fields; speeds: a sequence or None. Returns (cuts list, predicted stage_ms list). */
 PyObject *pydp_split_plan(PyObject *units, PyObject *opts, PyObject *speeds);
 
+/* ---- tuning (pydp_tune.c; dataparallel/tune.h) ------------------------------------------------ */
+/* dp_tune() of arch over ds: model_opts as pydp_model_load's; opts a dict of the search's
+ * keywords (workers, threads, max_batch, max_delay_us, precisions: sequences of ints;
+ * strategies: names; slo_p99_ms, budget_s, confidence, min_samples, cores, oversubscribe); sink
+ * (a dashboard) or NULL. Returns the result's JSON text (docs/tune.md). */
+PyObject *pydp_tune(const char *arch, const char *weights, PyObject *model_opts, const dp_calibration *calibration,
+                    dp_dataset *ds, PyObject *opts, dp_sink *sink);
+
 /* ---- pinned buffers and Python callables ------------------------------------------------------- */
 typedef struct pydp_pin pydp_pin;
 /* Hold obj's C-contiguous buffer (writable if asked) until pydp_pin_free(). */

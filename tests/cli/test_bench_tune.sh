@@ -48,6 +48,15 @@ if b["confirmed"]:
 PY
 then ok; else bad "tune JSON"; fi
 
+# Its Pareto plot (benchmarks/plot.py tune), and the results-folder path: DIR/tune/*.json gives a
+# plot and a table in summary.md.
+if "$py" "$DP_SOURCE_DIR/benchmarks/plot.py" tune "$tmp/t.json" --out "$tmp/pareto.png" 2>"$tmp/plot.log" &&
+    [ "$(head -c 8 "$tmp/pareto.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]; then ok; else bad "plot.py tune"; cat "$tmp/plot.log"; fi
+mkdir -p "$tmp/res/tune" && cp "$tmp/t.json" "$tmp/res/tune/null.json"
+"$py" "$DP_SOURCE_DIR/benchmarks/plot.py" "$tmp/res" 2>"$tmp/plot.log"
+if [ -s "$tmp/res/plots/tune_pareto_null.png" ] && grep -q "## Tune: the best configuration" "$tmp/res/summary.md"; then ok
+else bad "plot.py DIR with a tune result"; cat "$tmp/plot.log"; fi
+
 # An SLO nothing meets: exit 1, saying so, with the JSON written (best null).
 expect 1 "impossible SLO" -- "$bench" tune --arch null --slo-p99-ms 0.001 --budget-s 3 --workers 1 --threads 1 \
     --max-batch 1 --min-samples 20 --json "$tmp/z.json"

@@ -9,7 +9,7 @@
 
 Classes: Model, Calibration, Runner, Partitioner, Dataset, Source, ConsoleSink, CsvSink, JsonlSink,
 PrometheusSink, DashboardSink, CallbackSink; pipeline stages: Model.units/profile/split, Stage, Unit,
-split_plan, Plan (docs/pipeline.md); errors: Error (a RuntimeError with .status, .code, .message) and
+split_plan, Plan (docs/pipeline.md); the best configuration for a p99 objective: tune (docs/tune.md); errors: Error (a RuntimeError with .status, .code, .message) and
 Status. See docs/python.md. The low-level SWIG module is dataparallel.capi.
 """
 from . import capi
@@ -19,12 +19,13 @@ from ._model import Calibration, Model, arch_names
 from ._runner import Partitioner, Runner
 from ._split import Plan, Stage, Unit, split_plan
 from ._sinks import CallbackSink, ConsoleSink, CsvSink, DashboardSink, JsonlSink, PrometheusSink, Sink
+from ._tune import tune
 
 __version__ = capi.dp_version_string()
 
 # help() and tracebacks show the public names.
 for _cls in (Model, Calibration, Runner, Partitioner, Dataset, Source, Sink, ConsoleSink, CsvSink, JsonlSink,
-             PrometheusSink, DashboardSink, CallbackSink, Error, Stage, Unit, Plan, split_plan):
+             PrometheusSink, DashboardSink, CallbackSink, Error, Stage, Unit, Plan, split_plan, tune):
     _cls.__module__ = __name__
 del _cls
 
@@ -47,4 +48,4 @@ def build_info():
 
 __all__ = ["Model", "Calibration", "Runner", "Partitioner", "Dataset", "Source", "Sink", "ConsoleSink", "CsvSink",
            "JsonlSink", "PrometheusSink", "DashboardSink", "CallbackSink", "Error", "Status", "arch_names",
-           "build_info", "Stage", "Unit", "Plan", "split_plan", "__version__"]
+           "build_info", "Stage", "Unit", "Plan", "split_plan", "tune", "__version__"]

@@ -15,7 +15,7 @@ from . import capi as capi
 __version__: str
 __all__ = ["Model", "Calibration", "Runner", "Partitioner", "Dataset", "Source", "Sink", "ConsoleSink", "CsvSink",
            "JsonlSink", "PrometheusSink", "DashboardSink", "CallbackSink", "Error", "Status", "arch_names",
-           "build_info", "Stage", "Unit", "Plan", "split_plan", "__version__"]
+           "build_info", "Stage", "Unit", "Plan", "split_plan", "tune", "__version__"]
 
 _Path = Union[str, "os.PathLike[str]"]
 _Floats = npt.NDArray[np.float32]
@@ -133,6 +133,28 @@ def split_plan(
     batch: Optional[int] = None,
     method: Optional[Literal["optimal", "greedy"]] = None,
 ) -> Plan: ...
+
+def tune(
+    arch: str,
+    slo_p99_ms: Optional[float] = None,
+    budget_s: Optional[float] = None,
+    workers: Optional[Sequence[int]] = None,
+    threads: Optional[Sequence[int]] = None,
+    max_batch: Optional[Sequence[int]] = None,
+    max_delay_us: Optional[Sequence[int]] = None,
+    strategies: Optional[Sequence[Literal["uniform", "sharded", "dynamic", "weighted"]]] = None,
+    precisions: Optional[Sequence[Literal["fp32", "bf16", "int8"]]] = None,
+    cores: Optional[int] = None,
+    oversubscribe: Optional[bool] = None,
+    confidence: Optional[float] = None,
+    min_samples: Optional[int] = None,
+    weights: Optional[_Path] = None,
+    classes: Optional[int] = None,
+    seed: Optional[int] = None,
+    calibration: Union[Calibration, _Path, None] = None,
+    data: Optional[Dataset] = None,
+    dashboard: Optional[DashboardSink] = None,
+) -> dict[str, Any]: ...
 
 class Stage:
     model: Model
