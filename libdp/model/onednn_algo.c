@@ -50,6 +50,13 @@ dp_status dpo_choice_put(dpo_model *m, int node, int n, int h, int w, int thread
     if (!c) return dpi_error(DP_ERR_NOMEM, "out of memory choosing convolutions");
     *c = (dpo_choice){node, n, h, w, threads, kind, NULL};
     pthread_mutex_lock(&m->lock);
+    for (dpo_choice *old = m->choices; old; old = old->next)
+        if (old->node == node && old->n == n && old->h == h && old->w == w && old->threads == threads) {
+            old->kind = kind; /* the whole-net verdict overrides a conv's own (choose_net) */
+            pthread_mutex_unlock(&m->lock);
+            free(c);
+            return DP_OK;
+        }
     c->next = m->choices;
     m->choices = c;
     pthread_mutex_unlock(&m->lock);

@@ -196,7 +196,9 @@ dp_status dpo_build_conv(builder *b, int i) {
     conv_window(b, i, &win);
     s = conv_attr(b, i, &attr);
     if (s) return s;
-    int kind = b->m->conv_force >= 0 ? b->m->conv_force : dpo_choice_get(b->m, i, b->n, b->h, b->w, b->e->threads);
+    int kind = b->m->conv_force >= 0 ? b->m->conv_force
+               : b->x->chain_all     ? DPO_CONV_CHAIN
+                                     : dpo_choice_get(b->m, i, b->n, b->h, b->w, b->e->threads);
     if (kind >= 0) pd = conv_candidate(b, i, kind, &win, attr, &last);
     else pd = choose_conv(b, i, &win, attr, &last);
     /* A forced kind this conv does not have (Winograd of a depthwise conv) runs as chain. */

@@ -81,7 +81,7 @@ fail:
 }
 
 /* Make the scratchpad and the arena large enough for sh (prepare time only). */
-static dp_status grow_buffers(dpo_exec *x, const dpo_model *om, const dpo_shape *sh) {
+dp_status dpo_grow_buffers(dpo_exec *x, const dpo_model *om, const dpo_shape *sh) {
     dp_status s = DP_OK;
     if (sh->scratch > x->scratch_size) {
         dnnl_memory_desc_t md;
@@ -106,20 +106,23 @@ fail:
     return s;
 }
 
-/* Point every shape's scratchpad arguments and activations at the exec's current buffers. */
-static dp_status bind_shapes(dpo_exec *x) {
+/* Point a shape's scratchpad arguments and activations at the exec's current buffers. */
+dp_status dpo_bind_shape(dpo_exec *x, dpo_shape *sh) {
     dp_status s = DP_OK;
-    for (int i = 0; i < x->nshapes; i++) {
-        dpo_shape *sh = x->shapes[i];
-        for (int k = 0; k < sh->nsteps; k++)
-            for (int a = 0; a < sh->steps[k].nargs; a++)
-                if (sh->steps[k].args[a].arg == DNNL_ARG_SCRATCHPAD) sh->steps[k].args[a].memory = x->scratch;
-        for (int v = 0; v < sh->nmems; v++)
-            if (sh->offs[v] != DPO_USER)
-                DNN(dnnl_memory_set_data_handle_v2(sh->mems[v], (char *)x->arena + sh->offs[v], x->stream),
-                    "binding activations", "exec");
-    }
+    for (int k = 0; k < sh->nsteps; k++)
+        for (int a = 0; a < sh->steps[k].nargs; a++)
+            if (sh->steps[k].args[a].arg == DNNL_ARG_SCRATCHPAD) sh->steps[k].args[a].memory = x->scratch;
+    for (int v = 0; v < sh->nmems; v++)
+        if (sh->offs[v] != DPO_USER)
+            DNN(dnnl_memory_set_data_handle_v2(sh->mems[v], (char *)x->arena + sh->offs[v], x->stream),
+                "binding activations", "exec");
 fail:
+    return s;
+}
+
+dp_status dpo_bind_shapes(dpo_exec *x) {
+    dp_status s = DP_OK;
+    for (int i = 0; i < x->nshapes && s == DP_OK; i++) s = dpo_bind_shape(x, x->shapes[i]);
     return s;
 }
 
@@ -131,75 +134,16 @@ static dpo_shape *find_shape(const dpo_exec *x, int n, int h, int w) {
     return NULL;
 }
 
-/* The slice size a large batch may run as (choose_slices). */
-#define DPO_SLICE 8
-
 static int find_index(const dpo_exec *x, const dpo_shape *sh) {
     int i = 0;
     while (x->shapes[i] != sh) i++;
     return i;
 }
 
-static dp_status get_shape(dp_exec *e, int n, int h, int w, int pinned, dpo_shape **out);
-static dp_status run_shape(dp_exec *e, dpo_shape *sh, const float *in, float *logits);
-
-/* CPU ms of this thread for one run of sh (best of two after a warm-up run), on zeros. */
-static double time_shape(dp_exec *e, dpo_shape *sh, const float *in, float *logits) {
-    double best = -1;
-    for (int r = 0; r < 3; r++) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-        if (run_shape(e, sh, in, logits) != DP_OK) return -1;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
-        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-        if (r > 0 && (best < 0 || ms < best)) best = ms;
-    }
-    return best;
-}
-
-/* A batch larger than DPO_SLICE samples may be faster as consecutive runs of DPO_SLICE (and one
- * of the rest): layer by layer, a large batch's activations outgrow the cache, so a network of
- * cheap layers over large maps streams them from memory (mobilenetv2_cifar, CPU ms per sample:
- * 1.09 at 8, 1.57 at 64), while one whose weights dominate gains from the batch (resnet18_cifar:
- * 4.00 at 8, 3.14 at 64). So it is timed once per model, shape and thread count, on zeros, and
- * slices are used when they are at least 10 % faster per sample; the choice is kept in the model
- * (node -1 of its choice table) so every exec decides alike. known: 1/0 the kept choice, -1 none. */
-static dp_status choose_slices(dp_exec *e, dpo_shape *sh, int known) {
-    dpo_shape *slice = NULL, *rest = NULL;
-    int n = sh->n, h = sh->h, w = sh->w, io_in[3], io_out[3];
-    dp_status s = get_shape(e, DPO_SLICE, h, w, 1, &slice);
-    if (s == DP_OK && n % DPO_SLICE) s = get_shape(e, n % DPO_SLICE, h, w, 1, &rest);
-    if (s != DP_OK || known == 0) return s;
-    if (known < 0) {
-        dpi_model_io(e->model, h, w, io_in, io_out);
-        float *in = calloc((size_t)n * io_in[0] * io_in[1] * io_in[2], sizeof *in);
-        float *out = calloc((size_t)n * io_out[0] * io_out[1] * io_out[2], sizeof *out);
-        if (!in || !out) s = dpi_error(DP_ERR_NOMEM, "out of memory timing [%d,3,%d,%d]", n, h, w);
-        double whole = s ? -1 : time_shape(e, sh, in, out), part = s ? -1 : time_shape(e, slice, in, out);
-        free(in);
-        free(out);
-        if (s != DP_OK) return s;
-        known = whole > 0 && part > 0 && part * n / DPO_SLICE < 0.9 * whole;
-        dpi_log(DP_LOG_DEBUG, "oneDNN: [%d,3,%d,%d] %.3f ms whole, %.3f ms as slices of %d: %s", n, h, w, whole,
-                part * n / DPO_SLICE, DPO_SLICE, known ? "slices" : "whole");
-        if ((s = dpo_choice_put(e->model->impl, -1, n, h, w, e->threads, known))) return s;
-        if (!known) return DP_OK;
-    }
-    /* Its own primitives and memory objects are not needed any more (the arena stays as large:
-     * it is shared and reused by the other shapes). */
-    int pinned = sh->pinned;
-    uint64_t used = sh->used;
-    dpo_exec *x = e->impl;
-    if (x->last == sh) x->last = NULL;
-    dpo_shape_free(sh);
-    *sh = (dpo_shape){.n = n, .h = h, .w = w, .pinned = pinned, .used = used, .slice = slice, .rest = rest};
-    return DP_OK;
-}
-
 /* The shape [n,3,h,w], built now if the exec does not hold it. A pinned shape stays until the
  * exec is freed; unpinned ones (built by a run nobody prepared for) are evicted least recently
  * used beyond DPO_UNPINNED_SHAPES. */
-static dp_status get_shape(dp_exec *e, int n, int h, int w, int pinned, dpo_shape **out) {
+dp_status dpo_get_shape(dp_exec *e, int n, int h, int w, int pinned, dpo_shape **out) {
     dpo_exec *x = e->impl;
     dpo_shape *sh = find_shape(x, n, h, w);
     if (sh) {
@@ -233,7 +177,7 @@ static dp_status get_shape(dp_exec *e, int n, int h, int w, int pinned, dpo_shap
     if (sliced == 1) sh->n = n, sh->h = h, sh->w = w;
     else s = dpo_shape_build(e, n, h, w, sh);
     if (s == DP_OK) x->built++;
-    if (s == DP_OK) s = grow_buffers(x, e->model->impl, sh);
+    if (s == DP_OK) s = dpo_grow_buffers(x, e->model->impl, sh);
     if (s != DP_OK) {
         dpo_shape_free(sh);
         free(sh);
@@ -243,8 +187,9 @@ static dp_status get_shape(dp_exec *e, int n, int h, int w, int pinned, dpo_shap
     sh->used = ++x->tick;
     x->shapes[x->nshapes++] = sh;
     /* Every shape, since a grown arena or scratchpad moved the buffers of the others too. */
-    s = bind_shapes(x);
-    if (s == DP_OK && n > DPO_SLICE) s = choose_slices(e, sh, sliced);
+    s = dpo_bind_shapes(x);
+    if (s == DP_OK && sliced != 1) s = dpo_choose_net(e, sh);
+    if (s == DP_OK && n > DPO_SLICE) s = dpo_choose_slices(e, sh, sliced);
     if (s != DP_OK) {
         drop_shape(x, find_index(x, sh));
         return s;
@@ -255,7 +200,7 @@ static dp_status get_shape(dp_exec *e, int n, int h, int w, int pinned, dpo_shap
 
 static dp_status exec_prepare(dp_exec *e, int n, int h, int w) {
     dpo_shape *sh;
-    return get_shape(e, n, h, w, 1, &sh);
+    return dpo_get_shape(e, n, h, w, 1, &sh);
 }
 
 /* Primitives are built per batch size, so a server taking micro-batches of 1..max samples
@@ -290,7 +235,7 @@ static dp_status exec_prepare_batches(dp_exec *e, int max, int h, int w) {
     int k = batch_sizes(max, sizes);
     for (int i = 0; i < k; i++) {
         dpo_shape *sh;
-        dp_status s = get_shape(e, sizes[i], h, w, 1, &sh);
+        dp_status s = dpo_get_shape(e, sizes[i], h, w, 1, &sh);
         if (s != DP_OK) return s;
     }
     for (int i = 0; i < x->nbatches; i++)
@@ -309,7 +254,7 @@ static dp_status exec_prepare_batches(dp_exec *e, int max, int h, int w) {
     return DP_OK;
 }
 
-static dp_status run_shape(dp_exec *e, dpo_shape *sh, const float *in, float *logits) {
+dp_status dpo_run_shape(dp_exec *e, dpo_shape *sh, const float *in, float *logits) {
     dp_status s = DP_OK;
     dpo_exec *x = e->impl;
     if (sh->slice) {
@@ -319,7 +264,7 @@ static dp_status run_shape(dp_exec *e, dpo_shape *sh, const float *in, float *lo
         sh->used = ++x->tick;
         for (int done = 0; done < sh->n && s == DP_OK;) {
             dpo_shape *part = sh->n - done >= sh->slice->n ? sh->slice : sh->rest;
-            s = run_shape(e, part, in + (size_t)done * in_row, logits + (size_t)done * out_row);
+            s = dpo_run_shape(e, part, in + (size_t)done * in_row, logits + (size_t)done * out_row);
             done += part->n;
         }
         x->last = sh; /* the profile lists its slices' layers */
@@ -376,7 +321,7 @@ static dp_status run_split(dp_exec *e, const float *in, int n, int h, int w, flo
             if (sh->h == h && sh->w == w && sh->n <= n - done && (!best || sh->n > best->n)) best = sh;
         }
         if (!best) return dpi_error(DP_ERR_INTERNAL, "exec: no prepared batch size fits %d samples", n - done);
-        dp_status s = run_shape(e, best, in + (size_t)done * in_row, logits + (size_t)done * out_row);
+        dp_status s = dpo_run_shape(e, best, in + (size_t)done * in_row, logits + (size_t)done * out_row);
         if (s != DP_OK) return s;
         done += best->n;
     }
@@ -389,10 +334,10 @@ static dp_status exec_run(dp_exec *e, const float *in, int n, int h, int w, floa
     if (!sh || sh->n != n || sh->h != h || sh->w != w) sh = find_shape(x, n, h, w);
     if (!sh) {
         if (find_batches(x, n, h, w)) return run_split(e, in, n, h, w, logits);
-        dp_status s = get_shape(e, n, h, w, 0, &sh);
+        dp_status s = dpo_get_shape(e, n, h, w, 0, &sh);
         if (s != DP_OK) return s;
     }
-    return run_shape(e, sh, in, logits);
+    return dpo_run_shape(e, sh, in, logits);
 }
 
 static dp_status exec_profile(const dp_exec *e, dp_layer_profile *out, int cap, int *count) {

@@ -112,6 +112,7 @@ typedef struct dpo_exec {
     dpo_batches *batches;
     uint64_t created, built, evicted, split_runs;  /* dp_exec_stats */
     int was_profiling;
+    int chain_all;            /* build every conv as chain (choose_net's alternative) */
     int nstrings, cap_strings;
     char **strings;           /* distinct layer and implementation names of every shape built */
 } dpo_exec;
@@ -160,7 +161,8 @@ extern const char *const dpo_conv_kind_names[DPO_CONV_KINDS];
 
 /* DP_CONV_ALGO from the environment: *forced = a kind, or -1 for auto (unset or "auto"). */
 dp_status dpo_conv_policy(int *forced);
-/* The kind chosen before for this conv and shape, or -1; a choice is stored once timed. */
+/* The kind chosen before for this conv and shape, or -1; a choice is stored once timed (put
+ * replaces an earlier one). Node -1 keeps the slicing verdict, -2 the whole-net one. */
 int dpo_choice_get(dpo_model *m, int node, int n, int h, int w, int threads);
 dp_status dpo_choice_put(dpo_model *m, int node, int n, int h, int w, int threads, int kind);
 void dpo_choices_free(dpo_model *m);
@@ -172,5 +174,20 @@ double dpo_time_pd(dpo_exec *x, const_dnnl_primitive_desc_t pd, dnnl_memory_t bi
  * the caller to bind (sh->scratch, sh->arena_size, sh->offs). On failure *s is left empty. */
 dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *s);
 void dpo_shape_free(dpo_shape *s);
+
+/* The exec's shapes (onednn_exec.c): the shape [n,3,h,w], built if not held; one run of it; the
+ * exec's arena and scratchpad grown for a shape, and a shape (or all held ones) bound to them. */
+dp_status dpo_get_shape(dp_exec *e, int n, int h, int w, int pinned, dpo_shape **out);
+dp_status dpo_run_shape(dp_exec *e, dpo_shape *sh, const float *in, float *logits);
+dp_status dpo_grow_buffers(dpo_exec *x, const dpo_model *om, const dpo_shape *sh);
+dp_status dpo_bind_shape(dpo_exec *x, dpo_shape *sh);
+dp_status dpo_bind_shapes(dpo_exec *x);
+
+/* Whole-shape choices, timed once and kept in the model (onednn_net.c): sh's convs as chosen one
+ * by one or all chained; a batch of more than DPO_SLICE as slices of DPO_SLICE (known: the
+ * kept verdict 1/0, -1 none). */
+#define DPO_SLICE 8
+dp_status dpo_choose_net(dp_exec *e, dpo_shape *sh);
+dp_status dpo_choose_slices(dp_exec *e, dpo_shape *sh, int known);
 
 #endif

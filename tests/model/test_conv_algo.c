@@ -2,8 +2,9 @@
  * slices"). Each convolution algorithm, forced in turn with DP_CONV_ALGO, keeps parity with the
  * reference backend (fp32 <= 1e-4 of max |logit|, same top-1; bf16 <= 3e-2 where the CPU has it);
  * the automatic choice is remembered per model, so a second exec builds the same implementations
- * without timing; a bad value is refused. A batch run as slices keeps parity, creates nothing, and
- * its profile lists the slices' layers with their slice sizes. */
+ * without timing; the whole-net check (per-conv choices vs all chained) follows its table; a bad
+ * value is refused. A batch run as slices keeps parity, creates nothing, and its profile lists
+ * the slices' layers with their slice sizes. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <dnnl.h>
 #include <stdio.h>
@@ -97,6 +98,56 @@ static void remembered(void) {
     dp_model_free(m);
 }
 
+/* The whole-net check follows its table: with the per-conv choices (all free) stored and no
+ * verdict, it times and then either keeps them (verdict 0) or makes every conv chain (1); with
+ * a verdict stored it changes nothing. Either way the net keeps parity and a second exec builds
+ * the same implementations. */
+static void whole_net(void) {
+    dp_model *ref = load("resnet18_cifar", DP_PRECISION_FP32, DP_BACKEND_REFERENCE);
+    dp_model *m = load("resnet18_cifar", DP_PRECISION_FP32, DP_BACKEND_ONEDNN);
+    float *x = dpt_random_input(2, 32, 32, 9), yr[20], y1[20], y2[20];
+    char a[4096], b[4096];
+    if (!ref || !m || !x) goto done;
+    const dpi_graph *g = &m->graph;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == DPI_OP_CONV) {
+            CHECK_OK(dpo_choice_put(m->impl, i, 2, 32, 32, 1, DPO_CONV_FREE));
+            CHECK_OK(dpo_choice_put(m->impl, i, 1, 32, 32, 1, DPO_CONV_FREE));
+        }
+    CHECK_OK(dpo_choice_put(m->impl, -2, 1, 32, 32, 1, 0));
+    run(m, x, y1, NULL, a, sizeof a);
+    int verdict = dpo_choice_get(m->impl, -2, 2, 32, 32, 1), kept = 0, chained = 0, convs = 0, kept1 = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == DPI_OP_CONV) {
+            int k = dpo_choice_get(m->impl, i, 2, 32, 32, 1);
+            convs++, kept += k == DPO_CONV_FREE, chained += k == DPO_CONV_CHAIN;
+            kept1 += dpo_choice_get(m->impl, i, 1, 32, 32, 1) == DPO_CONV_FREE;
+        }
+    CHECK_MSG((verdict == 0 && kept == convs) || (verdict == 1 && chained == convs),
+              "whole net: verdict %d, %d of %d convs kept free, %d chained", verdict, kept, convs, chained);
+    printf("whole net [2,3,32,32]: %s\n", verdict ? "all chained" : "per-conv choices kept");
+    run(m, x, y2, NULL, b, sizeof b);
+    CHECK_MSG(strcmp(a, b) == 0, "second exec built differently:\n%s\n%s", a, b);
+    CHECK(memcmp(y1, y2, sizeof y1) == 0);
+    dp_exec *er = NULL;
+    CHECK_OK(dp_exec_create(ref, 1, &er));
+    CHECK_OK(dp_exec_run(er, x, 2, 32, 32, yr));
+    CHECK_MSG(dpt_rel_diff(y1, yr, 20) <= 1e-4, "whole net: rel diff %g", dpt_rel_diff(y1, yr, 20));
+    dp_exec_free(er);
+    /* a stored verdict is not timed again: batch 1 keeps its free choices */
+    dp_exec *e1 = NULL;
+    CHECK_OK(dp_exec_create(m, 1, &e1));
+    CHECK_OK(dp_exec_prepare(e1, 1, 32, 32));
+    dp_exec_free(e1);
+    int still = 0;
+    for (int i = 0; i < g->n; i++) still += g->nodes[i].op == DPI_OP_CONV && dpo_choice_get(m->impl, i, 1, 32, 32, 1) == DPO_CONV_FREE;
+    CHECK(kept1 == convs && still == convs);
+done:
+    free(x);
+    dp_model_free(ref);
+    dp_model_free(m);
+}
+
 static dpo_shape *shape_of(const dp_exec *e, int n) {
     const dpo_exec *x = e->impl;
     for (int i = 0; i < x->nshapes; i++)
@@ -172,6 +223,7 @@ int main(void) {
         forced(algos[i], "mobilenetv2_cifar", bf16, expect[i] ? -1 : 0); /* Winograd fits its stem only */
     }
     remembered();
+    whole_net();
     sliced();
     setenv("DP_CONV_ALGO", "fastest", 1);
     dp_model *m = NULL;
