@@ -4,6 +4,7 @@ plus the straggler and capacity runs):
 
   DIR/results.csv                      one row per stream run, engine = libdataparallel | pytorch |
                                        onnxruntime
+  DIR/results.json                     every run's summary (dp-bench matrix): the latency breakdown
   DIR/cells/<engine>_<arch>_<strategy>_w<W>_r<R>.jsonl   per-sample records (latency CDF)
   DIR/straggler/<engine>_<arch>_<strategy>.json          stream summaries with --slowdown
   DIR/capacity/<engine>_<arch>_<strategy>_w<W>.json      capacity searches ("capacity" field)
@@ -392,6 +393,80 @@ def plot_straggler(res_dir, out_dir, written, md):
     save(fig, os.path.join(out_dir, "straggler_load_balance.png"), written)
 
 
+PHASES = ("dispatch", "queue", "batching", "service", "delivery")
+# Greys from light to dark plus a hatch each: the parts stay apart printed in black and white.
+PHASE_STYLE = {"dispatch": ("#f7f7f7", "//"), "queue": ("#cccccc", ""), "batching": ("#ffffff", ".."),
+               "service": ("#737373", ""), "delivery": ("#252525", "xx")}
+
+
+def breakdown_cells(res_dir):
+    """{(arch, strategy, workers, rate): [summary, ...]} of the matrix runs whose summary has a
+    latency_breakdown_ms (ours; repeats of one configuration share a key)."""
+    try:
+        with open(os.path.join(res_dir, "results.json")) as f:
+            cells = json.load(f).get("cells", [])
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for c in cells:
+        s = c.get("summary") or {}
+        if c.get("ok") and all(p in s.get("latency_breakdown_ms", {}) for p in PHASES):
+            out.setdefault((c["arch"], c["strategy"], int(c["workers"]), c["rate"]), []).append(s)
+    return out
+
+
+def plot_breakdown(res_dir, out_dir, written, md):
+    """Per arch, one stacked bar per configuration: the mean of each part of the latency (the means
+    add up to the mean latency, docs/metrics.md "Latency breakdown"), and the same as shares."""
+    cells = breakdown_cells(res_dir)
+    if not cells:
+        print("plot.py: no latency breakdowns in %s/results.json" % res_dir, file=sys.stderr)
+        return
+    md.append("\n## Where the latency goes (mean of each part, ms; averaged over repeats)\n")
+    md.append("| arch | strategy | workers | rate | " + " | ".join(PHASES) + " | latency mean | p99 |")
+    md.append("|---|---|---:|---:|" + "---:|" * (len(PHASES) + 2))
+    for arch in ordered([k[0] for k in cells], ARCH_ORDER):
+        keys = sorted((k for k in cells if k[0] == arch),
+                      key=lambda k: (k[3], STRATEGY_ORDER.index(k[1]) if k[1] in STRATEGY_ORDER else 9, k[2]))
+        runs = [cells[k] for k in keys]
+        mean = {p: np.array([np.mean([s["latency_breakdown_ms"][p]["mean"] for s in rs]) for rs in runs])
+                for p in PHASES}
+        total = sum(mean[p] for p in PHASES)
+        measured = np.array([np.mean([s["latency_ms"]["mean"] for s in rs]) for rs in runs])
+        fig, (ax_ms, ax_pct) = plt.subplots(2, 1, figsize=(max(6.5, 0.75 * len(keys) + 2.5), 7.5), sharex=True)
+        x = np.arange(len(keys))
+        bottom, bottom_pct = np.zeros(len(keys)), np.zeros(len(keys))
+        for p in PHASES:
+            color, hatch = PHASE_STYLE[p]
+            pct = np.divide(100.0 * mean[p], total, out=np.zeros_like(total), where=total > 0)
+            style = dict(color=color, hatch=hatch, edgecolor="black", linewidth=0.6)
+            ax_ms.bar(x, mean[p], 0.7, bottom=bottom, label=p, **style)
+            ax_pct.bar(x, pct, 0.7, bottom=bottom_pct, **style)
+            bottom += mean[p]
+            bottom_pct += pct
+        ax_ms.plot(x, measured, linestyle="none", marker="D", markerfacecolor="white", markeredgecolor="black",
+                   label="measured mean latency")
+        handles, labels = ax_ms.get_legend_handles_labels()
+        ax_ms.legend(handles[::-1], labels[::-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax_ms.set_ylabel("mean latency (ms), stacked by part")
+        ax_pct.set_ylabel("share of the mean latency (%)")
+        ax_pct.set_ylim(0, 100)
+        ax_pct.set_xticks(x)
+        ax_pct.set_xticklabels(["%s\n%d worker%s\n%g/s" % (k[1], k[2], "" if k[2] == 1 else "s", k[3]) for k in keys],
+                               fontsize=8)
+        ax_pct.set_xlabel("configuration (strategy, workers, target rate in samples/s)")
+        for ax in (ax_ms, ax_pct):
+            ax.grid(alpha=0.3, axis="y")
+        s0 = runs[0][0]
+        ax_ms.set_title("%s: where the latency goes — %s thread(s)/worker, max_batch %s, %s samples per run" % (
+            arch, s0.get("threads_per_worker", "?"), s0.get("max_batch", "?"), s0.get("offered", "?")))
+        save(fig, os.path.join(out_dir, "breakdown_%s.png" % arch), written)
+        for k, i in zip(keys, x):
+            md.append("| %s | %s | %d | %g | %s | %.3f | %.3f |" % (
+                arch, k[1], k[2], k[3], " | ".join("%.3f" % mean[p][i] for p in PHASES), measured[i],
+                np.mean([s["latency_ms"]["p99"] for s in cells[k]])))
+
+
 def plot_capacity(res_dir, out_dir, slo, written, md):
     caps = [d for d in load_json_dir(res_dir, "capacity") if "capacity" in d]
     if not caps:
@@ -535,6 +610,7 @@ def main(argv=None):
     else:
         print("plot.py: no %s: no matrix plots" % csv_path, file=sys.stderr)
     plot_cdf(a.dir, out_dir, a.cdf_workers, written)
+    plot_breakdown(a.dir, out_dir, written, md)
     plot_straggler(a.dir, out_dir, written, md)
     plot_capacity(a.dir, out_dir, a.slo_p99_ms, written, md)
     plot_tunes(a.dir, out_dir, written, md)

@@ -151,8 +151,8 @@ def machine_section(res_dir):
 
 
 # The order a reader wants the plots in: the headline comparison first.
-PLOT_ORDER = ("throughput_vs", "latency_vs", "latency_cdf", "efficiency", "speedup", "heatmap", "straggler",
-              "capacity", "tune")
+PLOT_ORDER = ("throughput_vs", "latency_vs", "latency_cdf", "breakdown", "efficiency", "speedup", "heatmap",
+              "straggler", "capacity", "tune")
 
 
 def plot_rank(path):
