@@ -38,6 +38,9 @@ grep -q "wrote $out/index.html" "$tmp/out.txt" && ok "--report says where the pa
 "$py" "$DP_SOURCE_DIR/benchmarks/report.py" "$out" --check > "$tmp/check.txt" 2>&1 &&
   [ "$(ls "$out/plots" | wc -l)" -ge 5 ] && ok "index.html shows every plot (report.py --check)" ||
   { bad "report check"; cat "$tmp/check.txt"; ls "$out/plots"; }
+[ -s "$out/plots/breakdown_resnet18_cifar.png" ] && grep -q 'data-file="plots/breakdown_resnet18_cifar.png"' "$out/index.html" &&
+  grep -q "Where the latency goes" "$out/summary.md" && ok "the latency breakdown is plotted and on the page" ||
+  bad "no breakdown_resnet18_cifar.png on the page"
 # A dp-bench away from the source tree, without DP_SOURCE_DIR, cannot find the scripts: a usage error
 # before any run.
 cp "$bench" "$tmp/dp-bench-alone"
