@@ -111,6 +111,10 @@ typedef struct dp_runner_opts {
     void *on_result_user;
     double worker_timeout_s;    /* mpi: a worker silent this long is declared dead; default 10 */
     int retry;                  /* mpi: re-dispatch a dead worker's samples; default 0 */
+    int rank_concurrency;       /* mpi: micro-batches a worker rank runs at the same time, each on
+                                   its own dp_exec of threads_per_worker threads (rank 0 keeps
+                                   workers / worker ranks in flight to each). 0 (default): that
+                                   many, at most the rank's cores / threads_per_worker */
 } dp_runner_opts;
 
 /* Defaults into *opts (a macro: see "Sized structs" in core.h). */
@@ -186,6 +190,9 @@ typedef struct dp_summary {
     dp_breakdown_ms breakdown_ms;     /* of all completed samples */
     const dp_breakdown_ms *per_worker_breakdown_ms; /* `workers` entries, by the worker that
                                          completed the sample; owned like per_worker */
+    int64_t wire_bytes_out;     /* mpi: bytes of the messages rank 0 sent to the worker ranks during
+                                   the run (headers included); 0 with threads */
+    int64_t wire_bytes_in;      /* mpi: bytes of the messages it received from them */
 } dp_summary;
 
 /* Prepare a summary for a run function to fill: zeroed, its size set (a macro: see "Sized
@@ -224,12 +231,14 @@ DP_API int dp_runner_is_worker_rank(const dp_runner *runner);
  * (dataparallel/stats.h). Valid until the next run. */
 DP_API dp_status dp_runner_latency_over(const dp_runner *runner, double slo_ms, int64_t *n, int64_t *over);
 
-/* ---- Injected faults (threads backend; docs/runner.md, "Injected faults") ----------------------
+/* ---- Injected faults (docs/runner.md, "Injected faults") --------------------------------------
  * A schedule of faults that every later run of the runner applies to its own workers, to see
  * what a slow, stalled or failing worker does to the others and to latency. A worker applies an
  * event at its first micro-batch that starts at or after `at_s` seconds into the run (so a worker
  * with nothing to do applies it late or never). Call these only while no run goes on
- * (DP_ERR_BUSY otherwise); the MPI backend refuses them (DP_ERR_UNSUPPORTED). */
+ * (DP_ERR_BUSY otherwise). With the MPI backend, rank 0 schedules them and the worker rank that
+ * runs the micro-batch applies them (docs/distributed.md); on worker ranks the calls are accepted
+ * and have no effect. */
 typedef enum dp_fault_kind {
     DP_FAULT_SLOWDOWN = 1,  /* value: the worker's service time x value from then on (>= 1; on top of
                                opts.slowdown; a later slowdown event replaces it, 1 ends it) */

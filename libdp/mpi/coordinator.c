@@ -65,6 +65,7 @@ static dp_status exchange(proxy *p, int to, size_t req_bytes, int answer_kind, i
     if (rc == MPI_SUCCESS) rc = MPI_Isend(p->req, (int)req_bytes, MPI_BYTE, to, DPI_TAG_REQUEST, comm, &rq[1]);
     dpi_mpi_unlock();
     int done = -1;
+    p->st.bytes_out += rc == MPI_SUCCESS ? (int64_t)req_bytes : 0;
     if (rc == MPI_SUCCESS) {
         /* No answer can come before the inference is done: sleep through most of it. The
          * rank's own inference time is the bound, not the round trip, which grows with load. */
@@ -95,6 +96,9 @@ static dp_status exchange(proxy *p, int to, size_t req_bytes, int answer_kind, i
         return DP_ERR_BACKEND;
     }
     const dpi_mpi_hdr *a = (const dpi_mpi_hdr *)p->ans;
+    p->st.bytes_in += (int64_t)HDR + (answer_kind == DPI_MSG_LOGITS && a->status == DP_OK
+                                          ? (int64_t)q->n * p->b->cfg.num_classes * (int64_t)sizeof(float)
+                                          : 0);
     if (a->magic != DPI_MPI_MAGIC || a->epoch != p->b->epoch || a->seq != p->seq || a->kind != answer_kind)
         return host->error(DP_ERR_INTERNAL,
                            "mpi: unexpected answer from worker rank %d (kind %d, seq %llu; expected kind %d, seq "
@@ -154,7 +158,8 @@ dp_status dpi_mpi_proxy_init(void *backend, int worker, int c, int h, int w, voi
     return DP_OK;
 }
 
-dp_status dpi_mpi_proxy_run(void *ctx, const float *input, int n, int c, int h, int w, float *logits) {
+dp_status dpi_mpi_proxy_run(void *ctx, const float *input, int n, int c, int h, int w, float *logits,
+                            const dpi_worker_fx *fx) {
     proxy *p = ctx;
     const dpi_mpi_backend *b = p->b;
     if (!p->req) return b->host->error(DP_ERR_NOMEM, "mpi: worker %d lost its message buffer", p->worker);
@@ -163,6 +168,10 @@ dp_status dpi_mpi_proxy_run(void *ctx, const float *input, int n, int c, int h, 
                               h, w, b->cfg.max_batch, p->c, p->h, p->w);
     size_t bytes = HDR + (size_t)n * p->sample_bytes;
     fill_hdr(p, DPI_MSG_BATCH, n);
+    dpi_mpi_hdr *q = (dpi_mpi_hdr *)p->req;
+    q->slowdown = fx ? fx->slowdown : 1.0;
+    q->stall_ns = fx ? fx->stall_ns : 0;
+    q->fail = fx ? fx->fail : 0;
     memcpy(p->req + HDR, input, (size_t)n * p->sample_bytes);
     int to = dpi_mpi_is_dead(p->home) ? dpi_mpi_next_live(p->home) : p->home;
     for (;;) {
@@ -207,14 +216,16 @@ static void log_stats(const dpi_mpi_backend *b, int k, const dpi_mpi_hdr *ack) {
     double svc = (double)s->service_ns / (double)s->batches * 1e-3;
     b->host->log(DP_LOG_INFO,
                  "mpi: worker %d (rank %d): %lld batches, %lld samples (%lld batches re-dispatched); per batch: "
-                 "round trip %.1f us, inference on the rank %.1f us, MPI path %.1f us; the rank ran %lld samples",
+                 "round trip %.1f us, inference on the rank %.1f us, MPI path %.1f us; the rank ran %lld samples, "
+                 "at most %d batches at once",
                  k, 1 + k % (b->size - 1), (long long)s->batches, (long long)s->samples, (long long)s->forwarded, rtt,
-                 svc, rtt - svc, ack ? (long long)ack->samples : -1LL);
+                 svc, rtt - svc, ack ? (long long)ack->samples : -1LL, ack ? ack->n : -1);
 }
 
 dp_status dpi_mpi_end_run(void *backend) {
     dpi_mpi_backend *b = backend;
     int n = b->size - 1, kept = 0;
+    b->wire_out = b->wire_in = 0;
     MPI_Comm comm = dpi_mpi_comm();
     dp_status s = DP_OK;
     /* Per rank an END_RUN message and its acknowledgement; requests ordered live ranks first:
@@ -270,7 +281,16 @@ dp_status dpi_mpi_end_run(void *backend) {
             kept = 1;
         }
     }
-    for (int k = 0; k < b->workers; k++) log_stats(b, k, ack_of[k % n]);
+    /* The END_RUN messages and their acknowledgements count as the run's traffic too. */
+    for (int i = 0; i < n; i++) {
+        b->wire_out += (int64_t)HDR;
+        b->wire_in += ack_of[i] ? (int64_t)HDR : 0;
+    }
+    for (int k = 0; k < b->workers; k++) {
+        log_stats(b, k, ack_of[k % n]);
+        b->wire_out += b->stats[k].bytes_out;
+        b->wire_in += b->stats[k].bytes_in;
+    }
     memset(b->stats, 0, (size_t)b->workers * sizeof *b->stats);
 out:
     if (!kept) dpi_mpi_free(msgs);
@@ -278,4 +298,10 @@ out:
     free(order);
     free(ack_of);
     return s;
+}
+
+void dpi_mpi_traffic(void *backend, int64_t *out, int64_t *in) {
+    const dpi_mpi_backend *b = backend;
+    *out = b->wire_out;
+    *in = b->wire_in;
 }

@@ -3,12 +3,13 @@
  * its two sides:
  *   coordinator.c  rank 0: worker thread k proxies its micro-batches to worker rank
  *                  1 + k % (size - 1) (plugin.c: W is the rank count or a multiple of it);
- *   server.c       ranks > 0: serve() receives micro-batches, runs them on a local dp_exec,
- *                  answers with logits, until rank 0 ends the run.
+ *   server.c       ranks > 0: serve() receives micro-batches, runs them on local dp_execs
+ *                  (rank_concurrency at a time), answers with logits, until rank 0 ends the run.
  */
 #ifndef DP_MPI_IMPL_H
 #define DP_MPI_IMPL_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "comm.h"
@@ -21,12 +22,32 @@ typedef struct dpi_mpi_wstats {
     int64_t rtt_ns;          /* send to reply, on rank 0 */
     int64_t service_ns;      /* dp_exec_run on the server, as it reported */
     int64_t forwarded;       /* batches sent to another rank because this one was dead */
+    int64_t bytes_out, bytes_in; /* message bytes sent to and received from worker ranks */
 } dpi_mpi_wstats;
 
 /* Test hook (DP_MPI_TEST_FAULT=RANK:BATCHES:MODE): worker rank RANK, after answering BATCHES
  * batches, is killed (MODE kill: SIGKILL, as a crash) or stops answering batches (MODE stall:
  * as a hung inference; it still acknowledges the end of the run so the job can finish). */
 typedef enum dpi_mpi_fault { DPI_FAULT_NONE = 0, DPI_FAULT_KILL = 1, DPI_FAULT_STALL = 2 } dpi_mpi_fault;
+
+/* One micro-batch at a time on a server: its own dp_exec, request and answer buffers. With
+ * rank_concurrency > 1 each lane is a thread; with 1 the serving thread runs lane 0 itself. */
+typedef struct dpi_mpi_lane {
+    struct dpi_mpi_backend *b;
+    pthread_t thread;
+    int started;
+    int job;                 /* DPI_MSG_PREPARE or DPI_MSG_BATCH handed to it; 0 = idle */
+    size_t job_bytes;        /* size of the request in `in` */
+    dp_status prepared;      /* the outcome of its last PREPARE */
+    char why[160];           /* ... and its message when it failed (set on the lane's thread) */
+    dp_exec *exec;
+    unsigned char *in;       /* request buffer: header + [n,c,h,w] */
+    size_t in_cap;
+    unsigned char *out;      /* answer buffer: header + [n,K] logits */
+    size_t out_cap;
+    MPI_Request out_req;     /* the last answer, until it has left */
+    int64_t run_batches, run_samples, run_service_ns;
+} dpi_mpi_lane;
 
 typedef struct dpi_mpi_backend {
     const dpi_worker_host *host;
@@ -36,15 +57,18 @@ typedef struct dpi_mpi_backend {
     int64_t timeout_ns;
     /* rank 0 */
     dpi_mpi_wstats *stats;   /* per worker */
+    int64_t wire_out, wire_in; /* the last run's message bytes (traffic()) */
     /* servers */
-    dp_exec *exec;
+    dpi_mpi_lane *lanes;
+    int nlanes;
+    int peak;                /* the most batches running at once in this run */
+    int quit;                /* lanes: leave */
+    pthread_mutex_t mu;      /* lanes' job and idle state */
+    pthread_cond_t work_cv, idle_cv;
     int prepared_n;          /* largest batch prepared for this run */
-    unsigned char *in;       /* request buffer: header + [n,c,h,w] */
-    size_t in_cap;
-    unsigned char *out;      /* answer buffer: header + [n,K] logits */
+    unsigned char *out;      /* the serving thread's answers (READY, END_ACK) */
     size_t out_cap;
-    MPI_Request out_req;     /* the last answer, until it has left */
-    int64_t run_batches, run_samples, run_service_ns;
+    MPI_Request out_req;
     int64_t total_batches;
     dpi_mpi_fault fault;
     int fault_rank;
@@ -55,11 +79,14 @@ typedef struct dpi_mpi_backend {
 
 /* coordinator.c */
 dp_status dpi_mpi_proxy_init(void *backend, int worker, int c, int h, int w, void **ctx);
-dp_status dpi_mpi_proxy_run(void *ctx, const float *input, int n, int c, int h, int w, float *logits);
+dp_status dpi_mpi_proxy_run(void *ctx, const float *input, int n, int c, int h, int w, float *logits,
+                            const dpi_worker_fx *fx);
 void dpi_mpi_proxy_fini(void *ctx);
 dp_status dpi_mpi_end_run(void *backend);
+void dpi_mpi_traffic(void *backend, int64_t *out, int64_t *in);
 
 /* server.c */
+dp_status dpi_mpi_server_open(dpi_mpi_backend *b);
 dp_status dpi_mpi_serve(void *backend);
 void dpi_mpi_server_close(dpi_mpi_backend *b);
 void dpi_mpi_parse_fault(dpi_mpi_backend *b);

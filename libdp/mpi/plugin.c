@@ -39,7 +39,6 @@ static dp_status mpi_open(const dpi_worker_host *host, const dpi_worker_config *
      * micro-batches in flight per rank, so a rank finds its next batch waiting when it finishes. */
     b->workers = cfg->workers >= size - 1 && cfg->workers % (size - 1) == 0 ? cfg->workers : size - 1;
     b->timeout_ns = (int64_t)(cfg->timeout_s * 1e9);
-    b->out_req = MPI_REQUEST_NULL;
     if (rank == 0) {
         if (cfg->workers != b->workers)
             host->log(DP_LOG_WARN,
@@ -54,6 +53,12 @@ static dp_status mpi_open(const dpi_worker_host *host, const dpi_worker_config *
         memset(b->stats, 0, (size_t)b->workers * sizeof *b->stats);
     } else {
         dpi_mpi_parse_fault(b);
+        s = dpi_mpi_server_open(b);
+        if (s != DP_OK) {
+            dpi_mpi_close_runner(0);
+            free(b);
+            return s;
+        }
     }
     *workers = b->workers;
     *is_server = rank != 0;
@@ -73,12 +78,14 @@ static void mpi_close(void *backend) {
 static const dpi_worker_ops mpi_ops = {
     .abi = DPI_WORKER_ABI,
     .name = "mpi",
+    .remote_fx = 1,
     .open = mpi_open,
     .init = dpi_mpi_proxy_init,
     .run = dpi_mpi_proxy_run,
     .fini = dpi_mpi_proxy_fini,
     .end_run = dpi_mpi_end_run,
     .serve = dpi_mpi_serve,
+    .traffic = dpi_mpi_traffic,
     .close = mpi_close,
 };
 

@@ -6,7 +6,9 @@
  * MPI_COMM_WORLD): a fixed dpi_mpi_hdr, then for a batch the raw float32 tensor [n,c,h,w], for a
  * reply the float32 logits [n,K]. Sample ids never travel: a worker thread on rank 0 has one
  * micro-batch in flight, matched to its reply by `seq`; rank 0 keeps ids, intended times and
- * timestamps (both stamps are taken on rank 0's clock around the round trip).
+ * timestamps (both stamps are taken on rank 0's clock around the round trip). A server may run
+ * the batches of several rank-0 workers at once (rank_concurrency), so its answers to different
+ * workers may arrive in any order; each worker's stay in order.
  *
  * Tags: every request (prepare, batch, end of run, close) goes to a server on DPI_TAG_REQUEST, so the
  * requests of one rank-0 thread arrive in the order sent (MPI's non-overtaking rule). A server
@@ -19,7 +21,7 @@
 
 #include <stdint.h>
 
-#define DPI_MPI_MAGIC 0x3150444du /* "MDP1" little-endian; bumped on any layout change */
+#define DPI_MPI_MAGIC 0x3250444du /* "MDP2" little-endian; bumped on any layout change */
 
 enum {
     DPI_TAG_REQUEST = 1,
@@ -43,13 +45,17 @@ typedef struct dpi_mpi_hdr {
     uint64_t seq;           /* request number of the asking rank-0 worker, echoed in the answer */
     int32_t kind;           /* dpi_mpi_kind */
     int32_t origin;         /* rank-0 worker index that asked: answer tag DPI_TAG_REPLY_BASE + origin */
-    int32_t n, c, h, w;     /* input shape (PREPARE: n = max_batch); LOGITS: n rows of c = K logits */
+    int32_t n, c, h, w;     /* input shape (PREPARE: n = max_batch); LOGITS: n rows of c = K logits;
+                               END_ACK: n = the most batches the server ran at once */
     int32_t status;         /* answers: dp_status on the server */
-    int32_t reserved;
-    int64_t service_ns;     /* LOGITS: dp_exec_run time on the server; END_ACK: total of the run */
+    int32_t fail;           /* BATCH: 1 = an injected fault: fail it without running */
+    int64_t service_ns;     /* LOGITS: dp_exec_run time on the server, slowdown included; END_ACK:
+                               total of the run */
     int64_t batches;        /* END_ACK: batches the server ran in this run */
     int64_t samples;        /* END_ACK: samples the server ran in this run */
-    char message[184];      /* answers with status != DP_OK: the server's dp_last_error() */
+    double slowdown;        /* BATCH: stretch the service time by this factor (>= 1; busy-wait) */
+    int64_t stall_ns;       /* BATCH: sleep this long first (an injected stall) */
+    char message[168];      /* answers with status != DP_OK: the server's dp_last_error() */
 } dpi_mpi_hdr;
 
 _Static_assert(sizeof(dpi_mpi_hdr) == 256, "wire header layout changed: bump DPI_MPI_MAGIC");

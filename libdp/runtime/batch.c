@@ -38,7 +38,7 @@ static void profile(dpi_worker *w) {
     }
     for (int i = -1; i < REPS; i++) {
         int64_t t0 = thread_cpu_ns();
-        st = r->ops->run(w->run.ctx, mb->input, 1, run->c, run->h, run->w, mb->logits);
+        st = r->ops->run(w->run.ctx, mb->input, 1, run->c, run->h, run->w, mb->logits, NULL);
         if (st != DP_OK) {
             dpi_failure_note(&w->run.profile, st);
             return;

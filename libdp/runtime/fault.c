@@ -20,8 +20,6 @@
 
 static dp_status check_idle(dp_runner *r, const char *fn) {
     if (!r) return dpi_error(DP_ERR_INVALID_ARG, "%s: runner is NULL", fn);
-    if (r->opts.backend != DP_RUNNER_THREADS)
-        return dpi_error(DP_ERR_UNSUPPORTED, "%s: faults are injected with the threads backend only", fn);
     if (atomic_load(&r->state) != DPI_IDLE) return dpi_error(DP_ERR_BUSY, "%s: the runner is running", fn);
     return DP_OK;
 }
@@ -103,6 +101,7 @@ void dpi_faults_begin(dp_runner *r) {
     for (int k = 0; k < r->workers; k++) {
         dpi_worker_run *wr = &r->w[k].run;
         wr->slowdown = r->w[k].slowdown;
+        wr->stall_ns = 0;
         wr->fault_next_ns = INT64_MAX;
     }
     for (int i = r->num_faults - 1; i >= 0; i--) {
@@ -134,6 +133,8 @@ dpi_fault_action dpi_fault_apply(dpi_worker *w) {
         f->applied_s = (double)(now - r->run.t_start) * 1e-9;
         if (f->kind == DP_FAULT_SLOWDOWN) {
             wr->slowdown = w->slowdown * f->value;
+        } else if (f->kind == DP_FAULT_STALL && r->ops->remote_fx) {
+            wr->stall_ns += (int64_t)llround(f->value * 1e9); /* the worker rank sleeps it */
         } else if (f->kind == DP_FAULT_STALL) {
             /* A stalled worker holds its core idle (a page-in, a GC pause): sleep, not spin. */
             int64_t ns = (int64_t)llround(f->value * 1e9);

@@ -230,6 +230,7 @@ dp_status dpi_run_end(dp_runner *r, dp_summary *out, const char *fn) {
         if (s != DP_OK) dpi_log(DP_LOG_WARN, "runner: ending the run on backend %s: %s", r->ops->name, dp_last_error());
     }
     dpi_summary_compute(r, &S);
+    if (r->ops->traffic) r->ops->traffic(r->backend, &S.wire_bytes_out, &S.wire_bytes_in);
     log_run_problems(r, &S);
     dpi_metrics_finish(r, &S);
     dpi_summary_copy_out(out, &S);

@@ -56,6 +56,9 @@ static dp_status check_opts(const dp_runner_opts *o) {
     if (o->interval_ms < 1) return dpi_error(DP_ERR_INVALID_ARG, "runner: interval_ms is %d, must be >= 1", o->interval_ms);
     if (!(o->worker_timeout_s > 0) || !isfinite(o->worker_timeout_s))
         return dpi_error(DP_ERR_INVALID_ARG, "runner: worker_timeout_s is %g, must be > 0", o->worker_timeout_s);
+    if (o->rank_concurrency < 0 || o->rank_concurrency > 256)
+        return dpi_error(DP_ERR_INVALID_ARG, "runner: rank_concurrency is %d, must be 0 (auto) to 256",
+                         o->rank_concurrency);
     return DP_OK;
 }
 
@@ -144,7 +147,8 @@ DP_API dp_status dp_runner_create(const dp_model *model, dp_partitioner *partiti
                                   .max_batch = o.max_batch,
                                   .num_classes = r->num_classes,
                                   .timeout_s = o.worker_timeout_s,
-                                  .retry = o.retry};
+                                  .retry = o.retry,
+                                  .rank_concurrency = o.rank_concurrency};
     r->workers = o.workers;
     s = r->ops->open(&dpi_worker_host_default, &r->wcfg, &r->workers, &r->is_server, &r->backend);
     if (s != DP_OK) {

@@ -92,6 +92,7 @@ typedef struct dpi_worker_run {
     int64_t fault_fail_left; /* micro-batches a fail event still fails */
     struct dp_fault_report *failing; /* that event, or the stop event once it left */
     atomic_int left;         /* a stop event took it out of the run; producers read it in dpi_route */
+    int64_t stall_ns;        /* a stall event for a backend with remote_fx to apply */
     _Alignas(DPI_CACHELINE) dpi_counters c;
 } dpi_worker_run;
 

@@ -170,11 +170,20 @@ void dpi_worker_run_microbatch(dpi_worker *w, int n) {
     dpi_handoff *out = w->run.to ? dpi_link_acquire(w->run.to) : NULL;
 
     int64_t t0 = dpi_now_ns();
-    dp_status st = fault == DPI_FAULT_FAIL
-                       ? dpi_fault_fail(w, m)
-                       : r->ops->run(w->run.ctx, in, m, run->c, run->h, run->w, out ? out->act : mb->logits);
+    float *logits = out ? out->act : mb->logits;
+    dp_status st;
+    if (fault == DPI_FAULT_FAIL && !r->ops->remote_fx) {
+        st = dpi_fault_fail(w, m);
+    } else {
+        /* A backend with remote_fx stalls, fails or stretches the batch where it runs (an MPI
+         * worker rank); the event still counts the samples it fails. */
+        dpi_worker_fx fx = {.slowdown = w->run.slowdown, .stall_ns = w->run.stall_ns, .fail = fault == DPI_FAULT_FAIL};
+        if (fx.fail) w->run.failing->failed += m;
+        w->run.stall_ns = 0;
+        st = r->ops->run(w->run.ctx, in, m, run->c, run->h, run->w, logits, r->ops->remote_fx ? &fx : NULL);
+    }
     int64_t t1 = dpi_now_ns();
-    if (w->run.slowdown > 1.0) {
+    if (w->run.slowdown > 1.0 && !r->ops->remote_fx) {
         /* A slower machine keeps its core busy for longer, so busy-wait rather than sleep. */
         dpi_spin_ns((int64_t)((w->run.slowdown - 1.0) * (double)(t1 - t0)));
         t1 = dpi_now_ns();

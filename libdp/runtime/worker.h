@@ -33,7 +33,7 @@
 #include "dataparallel/model.h"
 
 /* Bumped on any incompatible change to the structs below. */
-#define DPI_WORKER_ABI 1
+#define DPI_WORKER_ABI 2
 /* File name looked up next to libdataparallel.so (found with dladdr), then on the default
  * dlopen() search path. The environment variable DP_MPI_PLUGIN, when set, is a full path that
  * wins over both. */
@@ -61,11 +61,22 @@ typedef struct dpi_worker_config {
     int retry;                  /* opts.retry: the plugin may re-run a dead worker's batch elsewhere */
     const dp_model *const *stage_models; /* NULL, or `stages` models: worker k runs k % stages */
     int stages;
+    int rank_concurrency;       /* opts.rank_concurrency: micro-batches a server runs at once; 0 auto */
 } dpi_worker_config;
+
+/* What the runner asks of one micro-batch besides running it: a simulated slower machine
+ * (opts.slowdown) and injected faults (dp_runner_inject). A backend with remote_fx applies them
+ * where the batch runs; for the others the runner applies them itself around run(). */
+typedef struct dpi_worker_fx {
+    double slowdown;            /* >= 1: stretch the service time by this factor (busy-wait) */
+    int64_t stall_ns;           /* > 0: sleep this long before running */
+    int fail;                   /* 1: do not run; fail the batch with DP_ERR_BACKEND */
+} dpi_worker_fx;
 
 typedef struct dpi_worker_ops {
     int abi;                    /* DPI_WORKER_ABI */
     const char *name;           /* "threads", "mpi" */
+    int remote_fx;              /* 1: run() applies its dpi_worker_fx (see above) */
 
     /* Once per runner. *workers comes in as cfg->workers and may be changed (e.g. to the
      * number of worker ranks; the runner sizes everything from it afterwards). *is_server = 1
@@ -79,8 +90,10 @@ typedef struct dpi_worker_ops {
      * first run() does no set-up work. */
     dp_status (*init)(void *backend, int worker, int c, int h, int w, void **ctx);
     /* Coordinator, worker thread: logits[n*K] for input[n*c*h*w]. A failure fails exactly
-     * these n samples (counted as failed); the worker goes on with the next batch. */
-    dp_status (*run)(void *ctx, const float *input, int n, int c, int h, int w, float *logits);
+     * these n samples (counted as failed); the worker goes on with the next batch. fx: NULL
+     * unless remote_fx. */
+    dp_status (*run)(void *ctx, const float *input, int n, int c, int h, int w, float *logits,
+                     const dpi_worker_fx *fx);
     /* Coordinator, worker thread, after its last run() of a run (also after a failed init). */
     void (*fini)(void *ctx);
     /* Coordinator: every worker thread has finished; tell the servers this run is over.
@@ -89,6 +102,9 @@ typedef struct dpi_worker_ops {
     /* Server: serve micro-batches until the coordinator's end_run(). May be NULL for
      * backends that never set *is_server. */
     dp_status (*serve)(void *backend);
+    /* Coordinator, after end_run(): bytes of the messages sent to (*out) and received from
+     * (*in) the servers during the run, headers included. May be NULL (no network). */
+    void (*traffic)(void *backend, int64_t *out, int64_t *in);
     /* Once, from dp_runner_free(). backend may be NULL-safe. */
     void (*close)(void *backend);
 } dpi_worker_ops;

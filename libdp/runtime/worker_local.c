@@ -39,8 +39,10 @@ static dp_status local_init(void *backend, int worker, int c, int h, int w, void
     return DP_OK;
 }
 
-static dp_status local_run(void *ctx, const float *input, int n, int c, int h, int w, float *logits) {
+static dp_status local_run(void *ctx, const float *input, int n, int c, int h, int w, float *logits,
+                           const dpi_worker_fx *fx) {
     (void)c;
+    (void)fx;
     return dp_exec_run(ctx, input, n, h, w, logits);
 }
 
@@ -57,5 +59,6 @@ const dpi_worker_ops dpi_worker_local_ops = {
     .fini = local_fini,
     .end_run = NULL,
     .serve = NULL,
+    .traffic = NULL,
     .close = local_close,
 };

@@ -4,7 +4,8 @@
 # the threads backend, efficiency >= 99.9 %, rank 0 not spinning a core. Then a worker rank that
 # stops answering or is killed mid-run: the run ends within the timeout, the summary is written and
 # offered == completed + dropped + failed (its in-flight batch failed, or re-dispatched with --retry).
-# Also: two micro-batches in flight per rank (--workers 4), batch mode, the per-worker round-trip log.
+# Also: two micro-batches in flight and running at once per rank (--workers 4 --rank-concurrency 2),
+# --slowdown and dp_runner_inject applied on the worker rank, batch mode, the per-worker log.
 #
 # The model is torchvision resnet18 at 32x32 (about 2-3 ms per sample on one core): 3 ranks on a
 # 2-core machine keep up at 300/s (resnet18_cifar, ~20 ms per sample here, cannot).
@@ -86,10 +87,45 @@ for s in uniform dynamic sharded weighted; do
     done
 done
 
-# Two micro-batches in flight per rank (--workers 4 on 2 worker ranks): still exactly once.
+# Two micro-batches in flight per rank (--workers 4 on 2 worker ranks), run at once on two lanes
+# per rank: still exactly once, the same top-1.
 timeout 120 "${mpirun[@]}" "$bench" stream "${common[@]}" --strategy dynamic --backend mpi \
-    --workers 4 --json w4.json --predictions w4.csv >w4.out 2>&1
+    --workers 4 --rank-concurrency 2 --json w4.json --predictions w4.csv >w4.out 2>&1
 if res=$("$py" check.py w4.json w4.csv ref.csv 4 2>&1); then ok; else bad "--workers 4: $res"; cat w4.out; fi
+
+# tests/mpi/runtime_cost prints rank 0's per-worker lines (--log) and the run's counters.
+cost="$DP_BUILD_DIR/tests/runtime_cost"
+# counters FILE: "offered completed failed" from runtime_cost's run line.
+counters() { sed -n 's/^run offered=\([0-9]*\) completed=\([0-9]*\) failed=\([0-9]*\).*/\1 \2 \3/p' "$1"; }
+
+# Lanes really overlap: workers 0 and 2 both talk to rank 1 and are both stalled 0.5 s at 0.2 s (the
+# stall is slept on the rank): with two lanes rank 1 ran 2 batches at once; nothing lost.
+timeout 60 "${mpirun[@]}" "$cost" --backend mpi --arch null --workers 4 --rank-concurrency 2 --rate 200 \
+    --samples 400 --inject 0:stall:0.5:0.2 --inject 2:stall:0.5:0.2 --log >lanes.out 2>&1
+if [ "$(grep -c 'worker [02] (rank 1).*at most 2 batches at once' lanes.out)" -eq 2 ] &&
+    [ "$(counters lanes.out)" = "400 400 0" ]; then ok; else bad "two lanes per rank"; cat lanes.out; fi
+
+# --slowdown is applied on the worker rank: rank 2 (factor 8) reports a longer time on the rank
+# than rank 1 (factor 1), and rank 0 does not spin it (its CPU stays low).
+timeout 60 "${mpirun[@]}" "$cost" --backend mpi --arch resnet18 --workers 2 --rate 100 --samples 200 \
+    --slowdown 1,8 --log >slow.out 2>&1
+if "$py" - slow.out <<'EOF2'
+import re, sys
+t = open(sys.argv[1]).read()
+on = {int(k): float(v) for k, v in re.findall(r"worker (\d) \(rank \d\).*inference on the rank ([\d.]+) us", t)}
+cpu = float(re.search(r"cpu_pct=([\d.]+)", t).group(1))
+print("slowdown on the rank: %.0f vs %.0f us per batch, rank 0 CPU %.1f %%" % (on[1], on[0], cpu))
+assert on[1] > 2 * on[0] and cpu < 50, (on, cpu)
+assert re.search(r"run offered=200 completed=200 failed=0", t)
+EOF2
+then ok; else bad "slowdown on the worker rank"; cat slow.out; fi
+
+# dp_runner_inject over MPI: 2 micro-batches of worker 1 fail on rank 2, counted; a stall and a
+# slowdown on worker 0 lose nothing.
+timeout 60 "${mpirun[@]}" "$cost" --backend mpi --arch null --workers 2 --rate 200 --samples 300 \
+    --inject 1:fail:2:0.3 --inject 0:stall:0.2:0.3 --inject 0:slowdown:3:0.5 --log >inject.out 2>&1
+if [ "$(counters inject.out)" = "300 298 2" ] && grep -q "worker 1 failed 2 samples" inject.out; then ok
+else bad "inject over MPI"; cat inject.out; fi
 
 # Batch mode over MPI (the data set split by the partitioner): every sample exactly once.
 timeout 120 "${mpirun[@]}" "$bench" batch --arch resnet18 --workers 2 --strategy weighted --samples 300 \

@@ -33,6 +33,7 @@ typedef struct dpb_opts {
     int arrival, overflow, backend, retry, quiet, pin;
     /* pipelines (docs/pipeline.md) */
     long stages, depth;
+    long rank_concurrency; /* mpi */
     const char *cuts;
     /* split */
     dpc_reals speeds;

@@ -123,6 +123,7 @@ static int env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     ro.handle_signals = 1;
     ro.worker_timeout_s = o->worker_timeout_s;
     ro.retry = o->retry;
+    ro.rank_concurrency = (int)o->rank_concurrency;
     if (e->pred_n) {
         ro.on_result = on_result;
         ro.on_result_user = e;

@@ -106,6 +106,8 @@ static const dpc_flag flags[] = {
     {"depth", "D", S | C, DPC_INT(T, depth, 1, 1 << 16), .help = "micro-batches in flight between two stages"},
     {"worker-timeout", "S", RUN, DPC_REAL(T, worker_timeout_s, 1e-3, 1e6), .help = "mpi: a rank silent S seconds is dead"},
     {"retry", NULL, RUN, DPC_SWITCH(T, retry), .help = "re-dispatch a dead rank's batch (mpi) or a stopped worker's samples (--inject stop); else they fail"},
+    {"rank-concurrency", "N", RUN, DPC_INT(T, rank_concurrency, 0, 256),
+     .help = "mpi: micro-batches a worker rank runs at once (0: those in flight to it, at most its cores / --threads)"},
     {"pin", NULL, RUN, DPC_SWITCH(T, pin), .help = "pin worker k to its cores"},
     {"straggler-factor", "X", B | S, DPC_REAL(T, straggler_factor, 1.0, 1e6), .help = "flag workers X times slower than the median"},
     {"interval-ms", "MS", B | S, DPC_INT(T, interval_ms, 1, 3600000), .help = "interval of the sinks' summaries"},

@@ -193,6 +193,10 @@ class Runner:
         "auto" (default): planned from a profile of the model.
     depth : int, optional
         Micro-batches in flight between two stages. Default 2.
+    rank_concurrency : int, optional
+        mpi: micro-batches a worker rank runs at once, each on its own engine; 0 = as many as
+        rank 0 keeps in flight to it (workers / worker ranks), at most its cores / threads.
+        Default $rank_concurrency.
 
     Raises
     ------
@@ -232,7 +236,8 @@ class Runner:
     def __init__(self, model, workers=None, threads_per_worker=None, partitioner="uniform", max_batch=None,
                  max_delay_us=None, queue_capacity=None, overflow=None, slowdown=None, keep_logits=None,
                  straggler_factor=None, pin_workers=None, interval_ms=None, backend=None, handle_signals=None,
-                 worker_timeout_s=None, retry=None, handle_sigint=None, stages=None, cuts=None, depth=None):
+                 worker_timeout_s=None, retry=None, handle_sigint=None, stages=None, cuts=None, depth=None,
+                 rank_concurrency=None):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a dataparallel.Model, got {type(model).__name__}")
         if handle_signals is None:
@@ -245,7 +250,7 @@ class Runner:
                                max_delay_us=max_delay_us, queue_capacity=queue_capacity, overflow=overflow,
                                backend=backend, straggler_factor=straggler_factor, pin_workers=pin_workers,
                                keep_logits=keep_logits, interval_ms=interval_ms, handle_signals=handle_signals,
-                               worker_timeout_s=worker_timeout_s, retry=retry)
+                               worker_timeout_s=worker_timeout_s, retry=retry, rank_concurrency=rank_concurrency)
         self._slowdown = None if slowdown is None else [float(v) for v in slowdown]
         if cuts is not None and not isinstance(cuts, str):
             cuts = ",".join(str(c) for c in cuts)
