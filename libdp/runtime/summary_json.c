@@ -100,8 +100,11 @@ void dpi_summary_json_fill(cJSON *o, const dp_summary *s) {
     cJSON_AddNumberToObject(o, "nonfinite_inputs", (double)s->nonfinite_inputs);
     cJSON_AddNumberToObject(o, "records_dropped", (double)s->records_dropped);
     cJSON_AddNumberToObject(o, "signal", s->signal);
-    cJSON_AddNumberToObject(o, "wire_bytes_out", (double)s->wire_bytes_out);
-    cJSON_AddNumberToObject(o, "wire_bytes_in", (double)s->wire_bytes_in);
+    /* Summaries of programs built before the wire counters end before them. */
+    if (s->size >= offsetof(dp_summary, wire_bytes_in) + sizeof s->wire_bytes_in) {
+        cJSON_AddNumberToObject(o, "wire_bytes_out", (double)s->wire_bytes_out);
+        cJSON_AddNumberToObject(o, "wire_bytes_in", (double)s->wire_bytes_in);
+    }
     cJSON_AddNumberToObject(o, "workers", s->workers);
     /* A summary from a program built before the breakdown ends before it (docs/c-api.md). */
     int has_breakdown = s->size >= offsetof(dp_summary, per_worker_breakdown_ms) + sizeof s->per_worker_breakdown_ms;
