@@ -106,7 +106,8 @@ class MobileNetV2Cifar(nn.Module):
 
 
 # libdataparallel archs that are torchvision's models of the same name (docs/models.md).
-TORCHVISION_ARCHS = ("resnet18", "mobilenet_v2", "resnet34", "resnet50", "vgg16", "vgg16_bn", "alexnet")
+TORCHVISION_ARCHS = ("resnet18", "mobilenet_v2", "resnet34", "resnet50", "vgg16", "vgg16_bn", "alexnet",
+                     "densenet121")
 
 
 def build(arch, num_classes):

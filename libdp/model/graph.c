@@ -6,13 +6,16 @@
 #include "graph_build.h"
 #include "util/util.h"
 
-/* Generous: the largest arch (mobilenetv2_cifar) has 60 nodes. */
-#define GRAPH_CAP 128
+/* Generous: the largest arch (densenet121) has 192 nodes. */
+#define GRAPH_CAP 320
 
 static int add_node(dpi_graph *g, const dpi_node *node) {
     /* Overflow is sticky (n keeps counting) so the builders need no error checks; the caller
      * compares n with cap once at the end. */
-    if (g->n < g->cap) g->nodes[g->n] = *node;
+    if (g->n < g->cap) {
+        g->nodes[g->n] = *node;
+        g->nodes[g->n].concat = -1;
+    }
     return g->n++;
 }
 
@@ -56,6 +59,51 @@ int dpi_graph_adaptive_avg(dpi_graph *g, const char *name, int input, int c, int
     return add_node(g, &n);
 }
 
+int dpi_graph_avgpool(dpi_graph *g, const char *name, int input, int c, int k, int stride, int pad) {
+    int i = dpi_graph_maxpool(g, name, input, c, k, stride, pad);
+    if (i < g->cap) g->nodes[i].op = DPI_OP_AVGPOOL;
+    return i;
+}
+
+int dpi_graph_conv_plain(dpi_graph *g, const char *name, int input, int cin, int cout, int k, int stride) {
+    int i = dpi_graph_conv(g, name, "", input, cin, cout, k, stride, 1, DPI_ACT_NONE, -1);
+    if (i < g->cap) g->nodes[i].has_bias = 0;
+    return i;
+}
+
+int dpi_graph_bn_relu(dpi_graph *g, const char *bn, int input, int c) {
+    dpi_node n = {.op = DPI_OP_BN_RELU, .input = input, .residual = -1, .cin = c, .cout = c, .groups = 1,
+                  .act = DPI_ACT_RELU};
+    snprintf(n.name, sizeof n.name, "%s", bn);
+    snprintf(n.bn, sizeof n.bn, "%s", bn);
+    return add_node(g, &n);
+}
+
+int dpi_graph_concat(dpi_graph *g, const char *name, int input, int c, int total) {
+    dpi_node n = {.op = DPI_OP_CONCAT, .input = input, .residual = -1, .cin = c, .cout = total, .groups = 1};
+    snprintf(n.name, sizeof n.name, "%s", name);
+    return add_node(g, &n);
+}
+
+void dpi_graph_into(dpi_graph *g, int i, int concat, int coff) {
+    if (i >= g->cap) return;
+    g->nodes[i].concat = concat;
+    g->nodes[i].coff = coff;
+}
+
+int dpi_graph_out_c(const dpi_graph *g, int i) {
+    if (i < 0) return 3;
+    const dpi_node *n = &g->nodes[i];
+    if (n->op == DPI_OP_CONCAT) return n->cin;
+    return n->concat >= 0 ? n->coff + n->cout : n->cout;
+}
+
+int dpi_graph_has_concat(const dpi_graph *g) {
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == DPI_OP_CONCAT) return 1;
+    return 0;
+}
+
 int dpi_graph_linear(dpi_graph *g, const char *name, int input, int cin, int cout, dpi_act act) {
     dpi_node n = {.op = DPI_OP_LINEAR, .input = input, .residual = -1, .cin = cin, .cout = cout, .k = 1,
                   .stride = 1, .groups = 1, .has_bias = 1, .act = act};
@@ -65,16 +113,18 @@ int dpi_graph_linear(dpi_graph *g, const char *name, int input, int cin, int cou
 
 /* The registry: every arch the library knows (arch_names[a] is built by archs[a]) and its
  * smallest input side: 32 where the arch allows it (the runtime's synthetic sources assume it);
- * alexnet's 11x11/4 stem and three 3x3/2 max-pools leave nothing below 63. */
+ * alexnet's 11x11/4 stem and three 3x3/2 max-pools leave nothing below 63. densenet121 would take
+ * 29, but 32 is where its last dense block is 1x1. */
 static const char *const arch_names[] = {"resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar",
-                                         "resnet34", "resnet50", "vgg16", "vgg16_bn", "alexnet", "null", NULL};
+                                         "resnet34", "resnet50", "vgg16", "vgg16_bn", "alexnet", "densenet121", "null", NULL};
 static const struct {
     void (*build)(dpi_graph *g);
     int min_hw;
 } archs[] = {
     {dpi_build_resnet18, 32}, {dpi_build_mobilenet_v2, 32}, {dpi_build_resnet18_cifar, 32},
     {dpi_build_mobilenetv2_cifar, 32}, {dpi_build_resnet34, 32}, {dpi_build_resnet50, 32},
-    {dpi_build_vgg16, 32}, {dpi_build_vgg16_bn, 32}, {dpi_build_alexnet, 63}, {dpi_build_null, 1},
+    {dpi_build_vgg16, 32}, {dpi_build_vgg16_bn, 32}, {dpi_build_alexnet, 63}, {dpi_build_densenet121, 32},
+    {dpi_build_null, 1},
 };
 #define NUM_ARCHS (sizeof archs / sizeof archs[0])
 _Static_assert(NUM_ARCHS + 1 == sizeof arch_names / sizeof arch_names[0], "one builder per arch name");
@@ -125,12 +175,18 @@ void dpi_graph_out_hw(const dpi_graph *g, int i, int h, int w, int *oh, int *ow)
     dpi_graph_out_hw(g, n->input, h, w, &ih, &iw);
     switch (n->op) {
     case DPI_OP_CONV:
-    case DPI_OP_MAXPOOL: /* floor mode, as PyTorch's default */
+    case DPI_OP_MAXPOOL:
+    case DPI_OP_AVGPOOL: /* floor mode, as PyTorch's default */
         *oh = (ih + 2 * n->pad - n->k) / n->stride + 1;
         *ow = (iw + 2 * n->pad - n->k) / n->stride + 1;
         break;
     case DPI_OP_ADAPTIVE_AVG:
         *oh = *ow = n->k;
+        break;
+    case DPI_OP_BN_RELU:
+    case DPI_OP_CONCAT:
+        *oh = ih;
+        *ow = iw;
         break;
     default:
         *oh = *ow = 1;
@@ -150,7 +206,15 @@ static void put(dpi_param *p, int *count, const char *module, const char *field,
     q->learned = learned;
 }
 
+static void bn_params(const char *bn, int c, dpi_param *p, int *count) {
+    put(p, count, bn, "weight", 1, 1, c, 0, 0, 0);
+    put(p, count, bn, "bias", 1, 1, c, 0, 0, 0);
+    put(p, count, bn, "running_mean", 0, 1, c, 0, 0, 0);
+    put(p, count, bn, "running_var", 0, 1, c, 0, 0, 0);
+}
+
 static void node_params(const dpi_node *n, dpi_param *p, int *count) {
+    if (n->op == DPI_OP_BN_RELU) bn_params(n->bn, n->cout, p, count);
     if (n->op == DPI_OP_LINEAR) {
         put(p, count, n->name, "weight", 1, 2, n->cout, n->cin, 0, 0);
         put(p, count, n->name, "bias", 1, 1, n->cout, 0, 0, 0);
@@ -159,12 +223,7 @@ static void node_params(const dpi_node *n, dpi_param *p, int *count) {
     if (n->op != DPI_OP_CONV) return;
     put(p, count, n->name, "weight", 1, 4, n->cout, n->cin / n->groups, n->k, n->k);
     if (n->has_bias) put(p, count, n->name, "bias", 1, 1, n->cout, 0, 0, 0);
-    if (n->bn[0]) {
-        put(p, count, n->bn, "weight", 1, 1, n->cout, 0, 0, 0);
-        put(p, count, n->bn, "bias", 1, 1, n->cout, 0, 0, 0);
-        put(p, count, n->bn, "running_mean", 0, 1, n->cout, 0, 0, 0);
-        put(p, count, n->bn, "running_var", 0, 1, n->cout, 0, 0, 0);
-    }
+    if (n->bn[0]) bn_params(n->bn, n->cout, p, count);
 }
 
 /* A projection shortcut runs before the conv it feeds (execution order) but PyTorch registers

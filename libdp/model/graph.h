@@ -10,6 +10,13 @@
  * GAP: global average pool to [N, C, 1, 1].  ADAPTIVE_AVG: PyTorch's AdaptiveAvgPool2d to k x k.
  * LINEAR: y = act(x W^T + b) on the input flattened in C, H, W order (cin = C * H * W of its
  * input: a pool, 4-D, or another LINEAR, 2-D).
+ * AVGPOOL: k x k, stride, pad, padding counted in the average (PyTorch's count_include_pad).
+ * BN_RELU: y = ReLU(BN(x)) per channel, BN `bn`, on channels [0, cin) of its input (DenseNet's
+ * pre-activation layers, which read a growing concatenation).
+ * CONCAT: a buffer of cout channels whose channels [0, cin) are its input; nodes with `concat`
+ * set write their output into channels [coff, coff + cout) of it. The output of such a writer
+ * (what its readers see) is the buffer's channels [0, coff + cout): the concatenation so far.
+ * So readers name the latest writer, and a reader reads channels [0, cin) of its input.
  * A graph with no nodes (arch "null") computes nothing: its logits are zeros.
  */
 #ifndef DP_MODEL_GRAPH_H
@@ -23,7 +30,10 @@
 #define DPI_NAME_CAP 64
 #define DPI_BN_EPS 1e-5f
 
-typedef enum dpi_op { DPI_OP_CONV, DPI_OP_MAXPOOL, DPI_OP_GAP, DPI_OP_ADAPTIVE_AVG, DPI_OP_LINEAR } dpi_op;
+typedef enum dpi_op {
+    DPI_OP_CONV, DPI_OP_MAXPOOL, DPI_OP_GAP, DPI_OP_ADAPTIVE_AVG, DPI_OP_LINEAR, DPI_OP_AVGPOOL, DPI_OP_BN_RELU,
+    DPI_OP_CONCAT
+} dpi_op;
 typedef enum dpi_act { DPI_ACT_NONE, DPI_ACT_RELU, DPI_ACT_RELU6 } dpi_act;
 
 typedef struct dpi_node {
@@ -35,6 +45,7 @@ typedef struct dpi_node {
     int groups;                /* CONV: 1, or cin for depthwise */
     int has_bias;              /* CONV without BN / LINEAR */
     dpi_act act;
+    int concat, coff;          /* the CONCAT node this node writes into and its channel offset; -1: none */
     char name[DPI_NAME_CAP];   /* module name: "layer1.0.conv1", "features.0.0", "fc" */
     char bn[DPI_NAME_CAP];     /* BN module name ("layer1.0.bn1"), "" if none */
 } dpi_node;
@@ -54,6 +65,16 @@ void dpi_graph_free(dpi_graph *g);
 
 /* Output spatial size of node i for an input of h x w (sets *oh, *ow). */
 void dpi_graph_out_hw(const dpi_graph *g, int i, int h, int w, int *oh, int *ow);
+
+/* Channels of node i's output as its readers see it (3 for the input, i < 0). */
+int dpi_graph_out_c(const dpi_graph *g, int i);
+/* 1 when g has a CONCAT node. */
+int dpi_graph_has_concat(const dpi_graph *g);
+
+/* Why int8 refuses graphs with a CONCAT (model.c, calibrate.c). */
+#define DPI_INT8_CONCAT_WHY                                                                                 \
+    "the layers writing into one concatenation would need one shared scale, which the int8 plan "          \
+    "(a scale per layer) does not have; use fp32 or bf16"
 
 /* One parameter tensor the graph needs, in state_dict order. */
 typedef struct dpi_param {

@@ -1,4 +1,5 @@
-/* Helpers the architecture files (resnet.c, mobilenet.c, vgg.c, null.c) use to append nodes to a
+/* Helpers the architecture files (resnet.c, mobilenet.c, vgg.c, densenet.c,
+ * null.c) use to append nodes to a
  * dpi_graph. */
 #ifndef DP_MODEL_GRAPH_BUILD_H
 #define DP_MODEL_GRAPH_BUILD_H
@@ -16,6 +17,15 @@ int dpi_graph_conv_bias(dpi_graph *g, const char *name, const char *bn, int inpu
 int dpi_graph_maxpool(dpi_graph *g, const char *name, int input, int c, int k, int stride, int pad);
 int dpi_graph_gap(dpi_graph *g, const char *name, int input, int c);
 int dpi_graph_adaptive_avg(dpi_graph *g, const char *name, int input, int c, int side);
+int dpi_graph_avgpool(dpi_graph *g, const char *name, int input, int c, int k, int stride, int pad);
+/* A conv with neither BN nor bias nor activation (DenseNet's, whose BN belongs to their readers). */
+int dpi_graph_conv_plain(dpi_graph *g, const char *name, int input, int cin, int cout, int k, int stride);
+/* BN module `bn` then ReLU on channels [0, c) of input. */
+int dpi_graph_bn_relu(dpi_graph *g, const char *bn, int input, int c);
+/* A concatenation buffer of `total` channels starting with input's c channels. */
+int dpi_graph_concat(dpi_graph *g, const char *name, int input, int c, int total);
+/* Node i writes its output into channels [coff, coff + cout) of CONCAT node `concat`. */
+void dpi_graph_into(dpi_graph *g, int i, int concat, int coff);
 /* cin counts the flattened input: C * side * side after an ADAPTIVE_AVG. */
 int dpi_graph_linear(dpi_graph *g, const char *name, int input, int cin, int cout, dpi_act act);
 
@@ -29,6 +39,7 @@ void dpi_build_resnet50(dpi_graph *g);
 void dpi_build_vgg16(dpi_graph *g);
 void dpi_build_vgg16_bn(dpi_graph *g);
 void dpi_build_alexnet(dpi_graph *g);
+void dpi_build_densenet121(dpi_graph *g);
 void dpi_build_null(dpi_graph *g);
 
 /* The arch names, NULL-terminated, static storage. */

@@ -80,6 +80,29 @@ static dp_status fold_conv(const dpi_node *nd, const dpi_weights *w, dpo_layer *
     return st == dnnl_success ? DP_OK : dpo_error(st, "weights descriptor", nd->name);
 }
 
+/* A BN_RELU's BN kept unfolded for oneDNN's batch normalization: w = gamma, beta, mean, variance. */
+static dp_status load_bn_relu(const dpo_model *om, const dpi_node *nd, const dpi_weights *w, dpo_layer *L) {
+    static const char *const fields[4] = {"weight", "bias", "running_mean", "running_var"};
+    dp_status s = DP_OK;
+    int64_t shape[1] = {nd->cout};
+    size_t c = (size_t)nd->cout;
+    if (!(L->w = malloc(sizeof(float) * 4 * c))) return dpi_error(DP_ERR_NOMEM, "out of memory loading %s", nd->bn);
+    for (int f = 0; f < 4; f++) {
+        const float *p = param(w, nd->bn, fields[f], 1, shape, &s);
+        if (s) return s;
+        memcpy(L->w + f * c, p, sizeof(float) * c);
+    }
+    dnnl_memory_desc_t ss, vec;
+    dnnl_dims_t d2 = {2, nd->cout}, d1 = {nd->cout};
+    DNN(dnnl_memory_desc_init_by_tag(&ss, 2, d2, dnnl_f32, dnnl_ab), "BN descriptor", nd->bn);
+    DNN(dnnl_memory_desc_init_by_tag(&vec, 1, d1, dnnl_f32, dnnl_a), "BN descriptor", nd->bn);
+    DNN(dnnl_memory_create(&L->stats[0], &ss, om->engine, L->w), "BN memory", nd->bn);
+    DNN(dnnl_memory_create(&L->stats[1], &vec, om->engine, L->w + 2 * c), "BN memory", nd->bn);
+    DNN(dnnl_memory_create(&L->stats[2], &vec, om->engine, L->w + 3 * c), "BN memory", nd->bn);
+fail:
+    return s;
+}
+
 /* The input is a pool's [N, C, side, side] output, or another linear's [N, cin] (side 0). */
 static dp_status load_linear(const dpi_node *nd, int side, const dpi_weights *w, dpo_layer *L) {
     dp_status s = DP_OK;
@@ -120,6 +143,7 @@ void dpo_model_fini(dp_model *m) {
     if (om->layers) {
         for (int i = 0; i < m->graph.n; i++) {
             dnnl_memory_destroy(om->layers[i].b_mem);
+            for (int k = 0; k < 3; k++) dnnl_memory_destroy(om->layers[i].stats[k]);
             free(om->layers[i].w);
             free(om->layers[i].b);
             free(om->layers[i].wq);
@@ -163,6 +187,7 @@ dp_status dpo_model_init(dp_model *m, const dpi_weights *w) {
             if (!s && m->precision == DP_PRECISION_INT8) s = dpo_int8_layer(m, i, L);
         }
         else if (nd->op == DPI_OP_LINEAR) s = load_linear(nd, linear_input_side(&m->graph, nd), w, L);
+        else if (nd->op == DPI_OP_BN_RELU) s = load_bn_relu(om, nd, w, L);
         else continue;
         if (s) goto fail;
         if (L->b) {

@@ -8,7 +8,7 @@
  * and points the memory objects into it. (3) Create the memory objects and the primitives, with
  * every argument bound, so a run is a loop of dnnl_primitive_execute() calls.
  * A stage model (split.c) builds its node range only, between plain float32 NCHW edges
- * (stage_input, stage_output). Convolutions are built in onednn_conv.c.
+ * (stage_input, stage_output). Convolutions are built in onednn_conv.c, pools in onednn_pool.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +31,7 @@ int dpo_new_val(builder *b, const dnnl_memory_desc_t *md, int kind) {
     v->md = *md;
     v->kind = kind;
     v->first = -1;
+    v->parent = -1;
     v->size = dnnl_memory_desc_get_size(md);
     return b->nvals++;
 }
@@ -75,90 +76,6 @@ dp_status dpo_add_reorder_scaled(builder *b, int src, const dnnl_memory_desc_t *
     dpo_add_arg(st, DNNL_ARG_SRC, src, NULL);
     dpo_add_arg(st, DNNL_ARG_DST, *out, NULL);
 fail:
-    dnnl_primitive_attr_destroy(attr);
-    return s;
-}
-
-/* PyTorch's AdaptiveAvgPool2d along one axis as a plain average pool (kernel k, stride s, padding
- * pad on both sides, padding excluded from the average), when its windows allow: cell i averages
- * rows floor(i*in/out) .. ceil((i+1)*in/out)-1, which is a pool when every window has the same
- * length and they start s apart (in = 7, 14 or 8 for out = 7), or when the one input row is
- * repeated into every cell (in = 1). Returns 0 otherwise. */
-static int adaptive_as_pool(int in, int out, dnnl_dim_t *k, dnnl_dim_t *s, dnnl_dim_t *pad) {
-    if (in == 1) {
-        *k = out, *s = 1, *pad = out - 1;
-        return 1;
-    }
-    *k = (in + out - 1) / out, *s = out > 1 ? (in / out) : 1, *pad = 0;
-    for (int i = 0; i < out; i++) {
-        int start = i * in / out, end = ((i + 1) * in + out - 1) / out;
-        if (end - start != *k || start != i * *s) return 0;
-    }
-    return 1;
-}
-
-static dp_status build_pool(builder *b, int i) {
-    dp_status s = DP_OK;
-    const dpi_node *nd = &b->g->nodes[i];
-    int src = dpo_val_of(b, nd->input), ih, iw, oh, ow;
-    dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
-    dpi_graph_out_hw(b->g, i, b->h, b->w, &oh, &ow);
-    int gap = nd->op == DPI_OP_GAP, adaptive = nd->op == DPI_OP_ADAPTIVE_AVG;
-    dnnl_data_type_t in_dt = b->vals[src].md.data_type;
-    if ((gap || adaptive) && (in_dt == dnnl_s8 || in_dt == dnnl_u8)) { /* int8 ends here: dequantize */
-        dnnl_memory_desc_t f32 = b->vals[src].md;
-        f32.data_type = dnnl_f32;
-        dp_status s = dpo_add_reorder_scaled(b, src, &f32, dpo_value_scale(b, nd->input), nd->name, ":dequantize", &src);
-        if (s) return s;
-        b->node_val[i] = src;
-    }
-    if ((gap || adaptive) && ih == oh && iw == ow) {
-        b->node_val[i] = src; /* averaging one pixel per cell is the identity */
-        return DP_OK;
-    }
-    dnnl_dims_t strides = {nd->stride, nd->stride}, kernel = {nd->k, nd->k}, pad = {nd->pad, nd->pad};
-    if (gap) {
-        strides[0] = strides[1] = 1, kernel[0] = ih, kernel[1] = iw, pad[0] = pad[1] = 0;
-    } else if (adaptive && !(adaptive_as_pool(ih, oh, &kernel[0], &strides[0], &pad[0]) &&
-                             adaptive_as_pool(iw, ow, &kernel[1], &strides[1], &pad[1]))) {
-        return dpi_error(DP_ERR_UNSUPPORTED,
-                         "%s: %s: the adaptive average pool from %dx%d to %dx%d has uneven windows, which the onednn "
-                         "backend does not run; use an input giving a %dx%d feature map or one of side 1 or a "
-                         "multiple of %d (%s: 32x32 and 224x224 do), or the reference backend",
-                         b->g->arch, nd->name, ih, iw, oh, ow, oh, ow, oh, b->g->arch);
-    }
-    dnnl_primitive_attr_t attr = dpo_scratch_attr();
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_memory_desc_t dst;
-    dnnl_dims_t dd = {b->n, nd->cout, oh, ow}, dil = {0, 0};
-    dnnl_pooling_v2_desc_t pdsc;
-    /* A free choice of the output layout, unless oneDNN then picks one only its reference pool
-     * writes (bf16 [1,256,1,1] -> 6x6 chose cdab): then the layouts its jit pools write. */
-    static const dnnl_format_tag_t tags[] = {dnnl_format_tag_any, dnnl_acdb, dnnl_aBcd16b};
-    dnnl_status_t made = dnnl_success;
-    for (size_t t = 0; t < sizeof tags / sizeof tags[0] && (!pd || dpo_is_ref(pd)); t++) {
-        dnnl_primitive_desc_t cand = NULL;
-        DNN(dnnl_memory_desc_init_by_tag(&dst, 4, dd, dpo_value_dt(b, i), tags[t]), "pooling descriptor", nd->name);
-        DNN(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference,
-                                              nd->op == DPI_OP_MAXPOOL ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
-                                              &b->vals[src].md, &dst, strides, kernel, dil, pad, pad),
-            "pooling descriptor", nd->name);
-        if ((made = dnnl_primitive_desc_create(&cand, &pdsc, attr, b->m->engine, NULL)) != dnnl_success) continue;
-        if (!pd || !dpo_is_ref(cand)) {
-            if (pd) dnnl_primitive_desc_destroy(pd);
-            pd = cand;
-        } else {
-            dnnl_primitive_desc_destroy(cand);
-        }
-    }
-    if (!pd) DNN(made, "pooling creation", nd->name);
-    pstep *st = dpo_add_step(b, pd, nd->name, "");
-    pd = NULL;
-    b->node_val[i] = dpo_new_val(b, dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0), VAL_ARENA);
-    dpo_add_arg(st, DNNL_ARG_SRC, src, NULL);
-    dpo_add_arg(st, DNNL_ARG_DST, b->node_val[i], NULL);
-fail:
-    if (pd) dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_destroy(attr);
     return s;
 }
@@ -289,10 +206,11 @@ static dp_status stage_output(builder *b, const dnnl_memory_desc_t *plain) {
 static size_t plan_arena(builder *b) {
     for (int k = 0; k < b->nsteps; k++)
         for (int a = 0; a < b->steps[k].nargs; a++) {
-            int v = b->steps[k].args[a].val;
-            if (v < 0) continue;
-            if (b->vals[v].first < 0) b->vals[v].first = k;
-            b->vals[v].last = k;
+            /* a view's use is its parent's too */
+            for (int v = b->steps[k].args[a].val; v >= 0; v = b->vals[v].parent) {
+                if (b->vals[v].first < 0) b->vals[v].first = k;
+                b->vals[v].last = k;
+            }
         }
     int *order = malloc(sizeof(int) * (size_t)b->nvals), *placed = malloc(sizeof(int) * (size_t)b->nvals);
     if (!order || !placed) {
@@ -328,6 +246,8 @@ static size_t plan_arena(builder *b) {
         placed[np++] = order[i];
         if (off + v->size > total) total = off + v->size;
     }
+    for (int v = 0; v < b->nvals; v++)
+        if (b->vals[v].kind == VAL_VIEW) b->vals[v].off = b->vals[b->vals[v].parent].off + b->vals[v].sub_off;
     free(order);
     free(placed);
     return total;
@@ -351,23 +271,29 @@ static void builder_free(builder *b) {
     free(b->steps);
     free(b->node_val);
     free(b->node_last);
+    free(b->slot);
+    free(b->visible);
 }
 
 static dp_status builder_init(builder *b, const dp_exec *e, int n, int h, int w) {
     const dpi_graph *g = &e->model->graph;
     *b = (builder){.e = e, .m = e->model->impl, .x = e->impl, .g = g, .n = n, .h = h, .w = w};
     /* Each node adds at most three steps (reorder of its source, copy of its shortcut, itself)
-     * and as many values; plus the input and a stage's two edge reorders. */
+     * and as many values, or views of a block buffer (its slot, what its readers see, the
+     * buffer); plus the input and a stage's two edge reorders. */
     int cap = 3 * g->n + 3;
     b->vals = malloc(sizeof *b->vals * (size_t)cap);
     b->steps = malloc(sizeof *b->steps * (size_t)cap);
     b->node_val = malloc(sizeof(int) * (size_t)g->n);
     b->node_last = malloc(sizeof(int) * (size_t)g->n);
-    if (!b->vals || !b->steps || !b->node_val || !b->node_last) {
+    b->slot = malloc(sizeof(int) * (size_t)g->n);
+    b->visible = malloc(sizeof(int) * (size_t)g->n);
+    if (!b->vals || !b->steps || !b->node_val || !b->node_last || !b->slot || !b->visible) {
         builder_free(b);
         return dpi_error(DP_ERR_NOMEM, "out of memory preparing %s for [%d,3,%d,%d]", e->model->arch, n, h, w);
     }
     for (int i = 0; i < g->n; i++) {
+        b->slot[i] = -2;
         b->node_last[i] = -1;
         for (int j = i + 1; j < g->n; j++)
             if (g->nodes[j].input == i || g->nodes[j].residual == i) b->node_last[i] = j;
@@ -382,8 +308,11 @@ static dp_status build_nodes(builder *b, int from, int to) {
         case DPI_OP_CONV: s = dpo_build_conv(b, i); break;
         case DPI_OP_MAXPOOL:
         case DPI_OP_GAP:
-        case DPI_OP_ADAPTIVE_AVG: s = build_pool(b, i); break;
+        case DPI_OP_ADAPTIVE_AVG:
+        case DPI_OP_AVGPOOL: s = dpo_build_pool(b, i); break;
         case DPI_OP_LINEAR: s = build_linear(b, i); break;
+        case DPI_OP_BN_RELU: s = dpo_build_bn_relu(b, i); break;
+        case DPI_OP_CONCAT: s = dpo_build_concat(b, i); break;
         }
     }
     return s;
@@ -424,7 +353,7 @@ dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *sh) 
     for (int v = 0; v < b.nvals; v++) {
         DNN(dnnl_memory_create(&sh->mems[v], &b.vals[v].md, b.m->engine, DNNL_MEMORY_NONE), "activation memory",
             model->arch);
-        sh->offs[v] = b.vals[v].kind == VAL_ARENA ? b.vals[v].off : DPO_USER;
+        sh->offs[v] = b.vals[v].kind == VAL_ARENA || b.vals[v].kind == VAL_VIEW ? b.vals[v].off : DPO_USER;
         if (b.vals[v].kind == VAL_INPUT) sh->in = sh->mems[v];
         if (b.vals[v].kind == VAL_OUTPUT) sh->out = sh->mems[v];
     }

@@ -8,11 +8,15 @@
 
 #include "onednn_impl.h"
 
-enum { VAL_ARENA, VAL_INPUT, VAL_OUTPUT };
+/* VAL_VIEW: a dense part of another arena value (a slot of a block buffer, onednn_concat.c),
+ * `sub_off` bytes into `parent`; it keeps the parent alive and takes no arena space itself. */
+enum { VAL_ARENA, VAL_INPUT, VAL_OUTPUT, VAL_VIEW };
 
 typedef struct pval {
     dnnl_memory_desc_t md;
     int kind;
+    int parent;
+    size_t sub_off;
     int first, last;          /* first and last step using it (arena values only) */
     size_t off, size;
 } pval;
@@ -41,6 +45,9 @@ typedef struct builder {
     pstep *steps;
     int *node_val;            /* value holding each node's output */
     int *node_last;           /* last node reading each node's output */
+    int *slot;                /* view a node writes into a block buffer through, -1: none, -2: not known yet */
+    int *visible;             /* a slot writer's output as its readers see it: the buffer up to its slot */
+    dnnl_memory_desc_t want;  /* dpo_layout_for_slot()'s answer */
     int input_val;
     size_t scratch;
     int dry;                  /* descriptors only, no weights fetched: a stage's look at its prefix */
@@ -70,6 +77,17 @@ dp_status dpo_add_reorder_scaled(builder *b, int src, const dnnl_memory_desc_t *
 dnnl_data_type_t dpo_value_dt(const builder *b, int node);
 float dpo_value_scale(const builder *b, int node);
 dp_status dpo_int8_attr(const builder *b, int i, dnnl_primitive_attr_t attr, dnnl_post_ops_t po);
+/* The view of a block buffer that node i writes its output into (creating it), or -1 when i
+ * writes a value of its own; then b->visible[i] is what its readers read (onednn_concat.c). */
+int dpo_slot(builder *b, int i);
+/* The layout node i must write when its one reader is a pool writing into a slot (oneDNN's jit
+ * pools read the layout they write: from nhwc into an nChw16c slot is `ref:`), else NULL. */
+const dnnl_memory_desc_t *dpo_layout_for_slot(builder *b, int i);
+/* Node i, a MAXPOOL, AVGPOOL, GAP or ADAPTIVE_AVG (onednn_pool.c). */
+dp_status dpo_build_pool(builder *b, int i);
+/* Node i, a BN_RELU or a CONCAT (onednn_concat.c). */
+dp_status dpo_build_bn_relu(builder *b, int i);
+dp_status dpo_build_concat(builder *b, int i);
 /* Node i, a CONV: its reorders (if any) and the conv itself (onednn_conv.c). */
 dp_status dpo_build_conv(builder *b, int i);
 

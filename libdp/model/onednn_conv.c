@@ -106,10 +106,14 @@ static dnnl_primitive_desc_t conv_candidate(builder *b, int i, int kind, const d
     const dpi_node *nd = &b->g->nodes[i];
     int src = dpo_val_of(b, nd->input), res = nd->residual >= 0 ? dpo_val_of(b, nd->residual) : -1;
     /* Reading the producer's layout as is and writing straight into the shortcut's buffer needs
-     * no reorder; a free source (and, failing that, a free destination) costs one. */
-    const dnnl_memory_desc_t *forced_dst = res >= 0 ? &b->vals[res].md : NULL;
+     * no reorder; a free source (and, failing that, a free destination) costs one. A slot of a
+     * block buffer is always written in place, and so is the layout a pool into a slot reads. */
+    int slot = dpo_slot(b, i);
+    const dnnl_memory_desc_t *forced_dst = res >= 0    ? &b->vals[res].md
+                                           : slot >= 0 ? &b->vals[slot].md
+                                                       : dpo_layout_for_slot(b, i);
     const dnnl_memory_desc_t *tries[3][2] = {{&b->vals[src].md, forced_dst}, {NULL, forced_dst}, {NULL, NULL}};
-    int ntries = forced_dst ? 3 : 2;
+    int ntries = res >= 0 ? 3 : 2;
     dnnl_alg_kind_t alg = kind == DPO_CONV_WINOGRAD ? dnnl_convolution_winograd : dnnl_convolution_direct;
     dnnl_primitive_desc_t pd = NULL;
     *st = dnnl_unimplemented;
@@ -215,7 +219,10 @@ dp_status dpo_build_conv(builder *b, int i) {
                                    ":reorder-src", &conv_src);
         if (s) goto fail;
     }
-    if (res < 0) {
+    int slot = dpo_slot(b, i);
+    if (slot >= 0) {
+        out = slot;
+    } else if (res < 0) {
         out = dpo_new_val(b, want_dst, VAL_ARENA);
     } else if (dnnl_memory_desc_equal(want_dst, &b->vals[res].md) && b->node_last[nd->residual] == i &&
                b->vals[res].kind == VAL_ARENA && res != src) {
@@ -232,7 +239,7 @@ dp_status dpo_build_conv(builder *b, int i) {
     dpo_add_arg(st, DNNL_ARG_WEIGHTS, -1, wmem);
     if (b->m->layers[i].b_mem) dpo_add_arg(st, DNNL_ARG_BIAS, -1, b->m->layers[i].b_mem);
     dpo_add_arg(st, DNNL_ARG_DST, out, NULL);
-    b->node_val[i] = out;
+    b->node_val[i] = slot >= 0 ? b->visible[i] : out;
 fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_destroy(attr);

@@ -42,6 +42,7 @@ typedef struct dpo_layer {
     dnnl_memory_t b_mem;      /* wraps b (f32 in every precision) */
     int8_t *wq;               /* int8: w quantized (then w_md is s8, b the requantized shift) */
     float *oscale;            /* int8: [cout] output scales (onednn_int8.c) */
+    dnnl_memory_t stats[3];   /* BN_RELU: scale-shift [2,C], mean, variance (all in w) */
 } dpo_layer;
 
 typedef struct dpo_model {

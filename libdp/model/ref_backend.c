@@ -30,9 +30,28 @@ static float *copy_param(const dpi_weights *w, const char *module, const char *f
     return dst;
 }
 
+/* BN module bn of c channels as y = (x - mean) * scale + beta. */
+static dp_status load_bn(const dpi_weights *w, const char *bn, int c, ref_layer *l) {
+    dp_status s = DP_OK;
+    int64_t vec[1] = {c};
+    float *gamma = copy_param(w, bn, "weight", 1, vec, &s);
+    float *var = gamma ? copy_param(w, bn, "running_var", 1, vec, &s) : NULL;
+    l->bn_beta = var ? copy_param(w, bn, "bias", 1, vec, &s) : NULL;
+    l->bn_mean = l->bn_beta ? copy_param(w, bn, "running_mean", 1, vec, &s) : NULL;
+    if (l->bn_mean) {
+        for (int i = 0; i < c; i++) gamma[i] = (float)(gamma[i] / sqrt((double)var[i] + DPI_BN_EPS));
+        l->bn_scale = gamma;
+        gamma = NULL;
+    }
+    free(gamma);
+    free(var);
+    return s;
+}
+
 static dp_status init_layer(const dpi_node *nd, const dpi_weights *w, ref_layer *l) {
     dp_status s = DP_OK;
     int64_t vec[1] = {nd->cout};
+    if (nd->op == DPI_OP_BN_RELU) return load_bn(w, nd->bn, nd->cout, l);
     if (nd->op == DPI_OP_LINEAR) {
         int64_t shape[2] = {nd->cout, nd->cin};
         if (!(l->weight = copy_param(w, nd->name, "weight", 2, shape, &s))) return s;
@@ -46,19 +65,7 @@ static dp_status init_layer(const dpi_node *nd, const dpi_weights *w, ref_layer 
     int64_t shape[4] = {nd->cout, nd->cin / nd->groups, nd->k, nd->k};
     if (!(l->weight = copy_param(w, nd->name, "weight", 4, shape, &s))) return s;
     if (nd->has_bias && !(l->bias = copy_param(w, nd->name, "bias", 1, vec, &s))) return s;
-    if (!nd->bn[0]) return DP_OK;
-    float *gamma = copy_param(w, nd->bn, "weight", 1, vec, &s);
-    float *var = gamma ? copy_param(w, nd->bn, "running_var", 1, vec, &s) : NULL;
-    l->bn_beta = var ? copy_param(w, nd->bn, "bias", 1, vec, &s) : NULL;
-    l->bn_mean = l->bn_beta ? copy_param(w, nd->bn, "running_mean", 1, vec, &s) : NULL;
-    if (l->bn_mean) {
-        for (int c = 0; c < nd->cout; c++) gamma[c] = (float)(gamma[c] / sqrt((double)var[c] + DPI_BN_EPS));
-        l->bn_scale = gamma;
-        gamma = NULL;
-    }
-    free(gamma);
-    free(var);
-    return s;
+    return nd->bn[0] ? load_bn(w, nd->bn, nd->cout, l) : DP_OK;
 }
 
 void dpr_model_fini(dp_model *m) {
@@ -96,8 +103,10 @@ dp_status dpr_model_init(dp_model *m, const dpi_weights *w) {
     return DP_OK;
 }
 
-static void release_buffers(ref_exec *re, int nodes) {
-    for (int i = 0; re->out && i < nodes; i++) free(re->out[i]);
+/* A node writing into a CONCAT has no buffer of its own: out[i] is the CONCAT's. */
+static void release_buffers(ref_exec *re, const dpi_graph *g) {
+    for (int i = 0; re->out && i < g->n; i++)
+        if (g->nodes[i].concat < 0) free(re->out[i]);
     free(re->out);
     free(re->oh);
     free(re->ow);
@@ -126,7 +135,7 @@ dp_status dpr_exec_init(dp_exec *e) {
 void dpr_exec_fini(dp_exec *e) {
     ref_exec *re = e->impl;
     if (!re) return;
-    release_buffers(re, e->model->graph.n);
+    release_buffers(re, &e->model->graph);
     free(re->layer_ms);
     free(re);
     e->impl = NULL;
@@ -138,7 +147,7 @@ dp_status dpr_exec_prepare(dp_exec *e, int n, int h, int w) {
     const dpi_graph *g = &e->model->graph;
     (void)n;
     if (re->h == h && re->w == w) return DP_OK;
-    release_buffers(re, g->n);
+    release_buffers(re, g);
     re->out = calloc((size_t)g->n, sizeof *re->out);
     re->oh = calloc((size_t)g->n, sizeof *re->oh);
     re->ow = calloc((size_t)g->n, sizeof *re->ow);
@@ -149,7 +158,7 @@ dp_status dpr_exec_prepare(dp_exec *e, int n, int h, int w) {
         dpi_graph_out_hw(g, i, h, w, &re->oh[i], &re->ow[i]);
         size_t count = (size_t)nd->cout * re->oh[i] * re->ow[i];
         if (count > outmax) outmax = count;
-        re->out[i] = malloc(count * sizeof(float));
+        re->out[i] = nd->concat >= 0 ? re->out[nd->concat] : malloc(count * sizeof(float));
         if (!re->out[i]) goto nomem;
         if (nd->op == DPI_OP_CONV && nd->groups == 1) {
             size_t c = (size_t)nd->cin * nd->k * nd->k * re->oh[i] * re->ow[i];
@@ -168,7 +177,7 @@ dp_status dpr_exec_prepare(dp_exec *e, int n, int h, int w) {
     re->w = w;
     return DP_OK;
 nomem:
-    release_buffers(re, g->n);
+    release_buffers(re, g);
     return dpi_error(DP_ERR_NOMEM, "out of memory for %s activations at %dx%d", e->model->arch, h, w);
 }
 
@@ -257,6 +266,31 @@ void dpr_maxpool(const dpi_node *nd, const float *x, int ih, int iw, int oh, int
             }
 }
 
+/* PyTorch's AvgPool2d with count_include_pad: every window divides by k * k. */
+static void avgpool(const dpi_node *nd, const float *x, int ih, int iw, int oh, int ow, float *y) {
+    for (int c = 0; c < nd->cin; c++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                double sum = 0.0;
+                for (int ky = 0; ky < nd->k; ky++) {
+                    int iy = oy * nd->stride - nd->pad + ky;
+                    for (int kx = 0; kx < nd->k && iy >= 0 && iy < ih; kx++) {
+                        int ix = ox * nd->stride - nd->pad + kx;
+                        if (ix >= 0 && ix < iw) sum += x[((size_t)c * ih + iy) * iw + ix];
+                    }
+                }
+                y[((size_t)c * oh + oy) * ow + ox] = (float)(sum / (nd->k * nd->k));
+            }
+}
+
+static void bn_relu(const dpi_node *nd, const ref_layer *l, const float *x, size_t plane, float *y) {
+    for (int c = 0; c < nd->cin; c++)
+        for (size_t i = 0; i < plane; i++) {
+            float v = (x[c * plane + i] - l->bn_mean[c]) * l->bn_scale[c] + l->bn_beta[c];
+            y[c * plane + i] = v > 0.0f ? v : 0.0f;
+        }
+}
+
 /* PyTorch's AdaptiveAvgPool2d: cell i of n averages input rows floor(i*in/n) .. ceil((i+1)*in/n)-1. */
 void dpr_adaptive_avg(int c, const float *x, int ih, int iw, int oh, int ow, float *y) {
     for (int ci = 0; ci < c; ci++)
@@ -293,6 +327,7 @@ static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float
             const float *in = nd->input < 0 ? x + (size_t)b * in_row : re->out[nd->input];
             /* The output layer writes the sample's logits row directly. */
             float *y = i == g->n - 1 ? logits + (size_t)b * nd->cout : re->out[i];
+            if (nd->concat >= 0) y += (size_t)nd->coff * oh * ow; /* its slot of the concatenation */
             int64_t t0 = e->profiling ? dpi_now_ns() : 0;
             switch (nd->op) {
             case DPI_OP_CONV:
@@ -310,6 +345,15 @@ static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float
                 break;
             case DPI_OP_ADAPTIVE_AVG:
                 dpr_adaptive_avg(nd->cin, in, ih, iw, oh, ow, y);
+                break;
+            case DPI_OP_AVGPOOL:
+                avgpool(nd, in, ih, iw, oh, ow, y);
+                break;
+            case DPI_OP_BN_RELU:
+                bn_relu(nd, l, in, (size_t)oh * ow, y);
+                break;
+            case DPI_OP_CONCAT: /* the block's input into the first channels (the oneDNN backend writes it there) */
+                memcpy(y, in, (size_t)nd->cin * oh * ow * sizeof *y);
                 break;
             case DPI_OP_LINEAR:
                 memcpy(y, l->bias, (size_t)nd->cout * sizeof *y);
@@ -333,6 +377,9 @@ static const char *impl_name(const dpi_node *nd) {
     case DPI_OP_MAXPOOL: return "ref:maxpool";
     case DPI_OP_GAP: return "ref:gap";
     case DPI_OP_ADAPTIVE_AVG: return "ref:adaptive_avg";
+    case DPI_OP_AVGPOOL: return "ref:avgpool";
+    case DPI_OP_BN_RELU: return "ref:bn_relu";
+    case DPI_OP_CONCAT: return "ref:concat";
     default: return "ref:sgemm";
     }
 }

@@ -32,9 +32,19 @@ static dp_status add_uniform(dpi_weights *w, uint64_t seed, const char *module, 
 /* BN statistics are far from (0, 1) on purpose so that folding them is exercised, yet scaled
  * so that activations keep a sane magnitude through 50+ layers. The BN feeding a residual add
  * gets a smaller gamma, as the sum of two branches would otherwise grow block after block. */
+static dp_status seed_bn(dpi_weights *w, uint64_t seed, const char *bn, const int64_t *vec, int residual) {
+    dp_status s;
+    double glo = residual ? 0.2 : 0.5, ghi = residual ? 0.5 : 1.0;
+    if ((s = add_uniform(w, seed, bn, "weight", 1, vec, glo, ghi))) return s;
+    if ((s = add_uniform(w, seed, bn, "bias", 1, vec, -0.1, 0.1))) return s;
+    if ((s = add_uniform(w, seed, bn, "running_mean", 1, vec, -0.1, 0.1))) return s;
+    return add_uniform(w, seed, bn, "running_var", 1, vec, 0.5, 1.5);
+}
+
 static dp_status seed_node(dpi_weights *w, uint64_t seed, const dpi_node *n) {
     dp_status s;
     int64_t vec[1] = {n->cout};
+    if (n->op == DPI_OP_BN_RELU) return seed_bn(w, seed, n->bn, vec, 0);
     if (n->op == DPI_OP_LINEAR) {
         int64_t shape[2] = {n->cout, n->cin};
         double b = 1.0 / sqrt((double)n->cin);
@@ -47,12 +57,7 @@ static dp_status seed_node(dpi_weights *w, uint64_t seed, const dpi_node *n) {
     double b = sqrt(6.0 / fan_in); /* He uniform: keeps the second moment through ReLU */
     if ((s = add_uniform(w, seed, n->name, "weight", 4, shape, -b, b))) return s;
     if (n->has_bias && (s = add_uniform(w, seed, n->name, "bias", 1, vec, -0.1, 0.1))) return s;
-    if (!n->bn[0]) return DP_OK;
-    double glo = n->residual >= 0 ? 0.2 : 0.5, ghi = n->residual >= 0 ? 0.5 : 1.0;
-    if ((s = add_uniform(w, seed, n->bn, "weight", 1, vec, glo, ghi))) return s;
-    if ((s = add_uniform(w, seed, n->bn, "bias", 1, vec, -0.1, 0.1))) return s;
-    if ((s = add_uniform(w, seed, n->bn, "running_mean", 1, vec, -0.1, 0.1))) return s;
-    return add_uniform(w, seed, n->bn, "running_var", 1, vec, 0.5, 1.5);
+    return n->bn[0] ? seed_bn(w, seed, n->bn, vec, n->residual >= 0) : DP_OK;
 }
 
 dp_status dpi_weights_seeded(const dpi_graph *g, uint64_t seed, dpi_weights **out) {

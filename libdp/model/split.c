@@ -10,13 +10,16 @@
 
 /* The module a node belongs to, as PyTorch nests them: "layer2.0.conv1" -> "layer2.0",
  * "features.3.conv.1.0" -> "features.3", "layers.5.shortcut.0" -> "layers.5"; a top-level
- * layer is its own unit ("conv1", "maxpool", "avgpool", "fc"). */
+ * layer is its own unit ("conv1", "maxpool", "avgpool", "fc"). "features" is a container
+ * whose children are units also when named ("features.denseblock1.denselayer2.conv1" ->
+ * "features.denseblock1"). */
 static void unit_name(const char *node, char *out, size_t cap) {
     const char *dot = strchr(node, '.');
     size_t len = dot ? (size_t)(dot - node) : strlen(node);
-    if (dot && dot[1] >= '0' && dot[1] <= '9') {
+    int named_child = dot && len == 8 && strncmp(node, "features", 8) == 0;
+    if (dot && ((dot[1] >= '0' && dot[1] <= '9') || named_child)) {
         len++;
-        while (node[len] >= '0' && node[len] <= '9') len++;
+        while (node[len] && node[len] != '.') len++;
     }
     if (len >= cap) len = cap - 1;
     memcpy(out, node, len);
@@ -28,7 +31,8 @@ static void unit_name(const char *node, char *out, size_t cap) {
 static int one_tensor_crosses(const dpi_graph *g, int c) {
     for (int j = c; j < g->n; j++) {
         const dpi_node *nd = &g->nodes[j];
-        if (nd->input < c - 1 || (nd->residual >= 0 && nd->residual < c - 1)) return 0;
+        if (nd->input < c - 1 || (nd->residual >= 0 && nd->residual < c - 1) || (nd->concat >= 0 && nd->concat < c - 1))
+            return 0;
     }
     return 1;
 }
@@ -59,7 +63,7 @@ static int unit_end(const dp_model *m, int u) { return u + 1 < m->nunits ? m->un
 
 /* Channels and spatial size of node i's output (the image for i < 0). */
 static void node_out(const dp_model *m, int i, int h, int w, int out[3]) {
-    out[0] = i < 0 ? 3 : m->graph.nodes[i].cout;
+    out[0] = dpi_graph_out_c(&m->graph, i);
     dpi_graph_out_hw(&m->graph, i, h, w, &out[1], &out[2]);
 }
 
@@ -214,6 +218,8 @@ DP_API dp_status dp_model_split(const dp_model *model, const int *cuts, int ncut
             size_t wts = (size_t)nd->cout * (nd->cin / (nd->op == DPI_OP_CONV ? nd->groups : 1)) * nd->k * nd->k;
             if (nd->op == DPI_OP_CONV || nd->op == DPI_OP_LINEAR)
                 st->param_count += wts + (nd->has_bias ? (size_t)nd->cout : 0) + (nd->bn[0] ? 2 * (size_t)nd->cout : 0);
+            else if (nd->op == DPI_OP_BN_RELU)
+                st->param_count += 2 * (size_t)nd->cout;
         }
         stages[k] = st;
     }

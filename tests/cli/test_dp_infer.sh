@@ -53,6 +53,7 @@ expect 2 "--backend" -- "$BIN" --arch resnet18 --backend gpu --input "$D/x.npy" 
 expect 2 "--arch: 'resnet5000' is not resnet18" -- "$BIN" --arch resnet5000 --input "$D/x.npy" --output "$D/y.npy"
 expect 0 "usage: dp-infer --arch A --input X.npy --output Y.npy" -- "$BIN" -h
 expect 0 "dp-infer 0" -- "$BIN" --version
+expect 0 "densenet121" -- "$BIN" --list-archs
 expect 2 "--input is required" -- "$BIN" --arch resnet18 --output "$D/y.npy"
 expect 2 "--threads: 0 is out of range" -- "$BIN" --arch resnet18 --threads 0 --input "$D/x.npy" --output "$D/y.npy"
 expect 2 "--threads: 99999999999999999999 is out of range" -- "$BIN" --arch resnet18 --threads 99999999999999999999 --input "$D/x.npy" --output "$D/y.npy"

@@ -16,11 +16,11 @@ static void check(const char *arch, dp_precision p) {
     int hw = dp_model_min_input_size(m), none = strcmp(arch, "null") == 0;
     for (int n = 1; e && n <= 64; n += 63) {
         CHECK_OK(dp_exec_prepare(e, n, hw, hw));
-        dp_layer_profile prof[256];
+        dp_layer_profile prof[512];
         int count = 0, refs = 0;
-        CHECK_OK(dp_exec_profile(e, prof, 256, &count));
-        CHECK(none ? count == 0 : count > 0 && count <= 256);
-        for (int i = 0; i < count && i < 256; i++) {
+        CHECK_OK(dp_exec_profile(e, prof, 512, &count));
+        CHECK(none ? count == 0 : count > 0 && count <= 512);
+        for (int i = 0; i < count && i < 512; i++) {
             if (strncmp(prof[i].impl, "ref", 3) == 0) {
                 refs++;
                 fprintf(stderr, "%s %s batch %d: %s uses %s\n", arch, p == DP_PRECISION_BF16 ? "bf16" : "fp32", n,

@@ -33,7 +33,8 @@ static const dpc_flag flags[] = {
 static const dpc_command command = {
     .name = NULL,
     .bit = 1,
-    .what = "Runs a CNN over X.npy and writes its logits to Y.npy; a one-line summary goes to stderr.",
+    .what = "Runs a CNN over X.npy and writes its logits to Y.npy; a one-line summary goes to stderr.\n"
+            "dp-infer --list-archs prints the architectures it knows, one per line (docs/models.md).",
 };
 
 /* The input must be [N,3,H,W] with N, H and W in what the engine's int arguments take. */
@@ -50,6 +51,10 @@ static int check_shape(const char *path, const dp_array *x) {
 
 int main(int argc, char **argv) {
     dpc_set_prog("dp-infer");
+    if (argc == 2 && strcmp(argv[1], "--list-archs") == 0) {
+        for (const char *const *a = dp_model_arch_names(); *a; a++) printf("%s\n", *a);
+        return DPC_EXIT_OK;
+    }
     dp_model_opts mo;
     dp_model_opts_init(&mo);
     infer_opts o = {.seed = (long)mo.seed, .classes = mo.num_classes, .threads = 1, .precision = mo.precision,
