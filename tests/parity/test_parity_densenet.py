@@ -56,7 +56,8 @@ def test_pth_npz_safetensors_give_identical_logits():
     torch.save(model.state_dict(), base + ".pth")
     files = [base + ".pth", save_npz(model, base + ".npz"), save_safetensors(model, base + ".safetensors")]
     try:
-        ys = [run_infer(ARCH, x, 10, f, backend="onednn")[0] for f in files]
+        # the reference backend: oneDNN's timed choice of kernels may differ from run to run
+        ys = [run_infer(ARCH, x, 10, f, backend="reference")[0] for f in files]
     finally:
         for f in files:
             os.remove(f)
