@@ -262,6 +262,20 @@ typedef struct dp_fault_report {
     double applied_s;       /* when the worker applied it; -1 if it never did (the run ended first) */
     int64_t failed;         /* samples it failed (DP_FAULT_FAIL; DP_FAULT_STOP without retry) */
     int64_t rerouted;       /* DP_FAULT_STOP with retry: samples it handed on to other workers */
+    /* What followed, over the event's window [at_s, window_end_s), measured on the interval rows
+     * of the metrics thread (opts.interval_ms apart; docs/runner.md, "What followed"). NaN when
+     * it could not be measured. */
+    double window_end_s;    /* the next later event's at_s (any worker), or the run's end */
+    int64_t window_completed; /* samples completed in the window */
+    double p99_after_ms;    /* their p99 latency (NaN: none) */
+    double recovery_s;      /* from at_s until the completion rate is back within 5 % of the offered
+                               rate and stays there (to the window's end or the last arrival): 0 it
+                               never left that band, -1 not back, NaN no whole interval to judge */
+    double straggler_s;     /* when the straggler rule first flagged the worker on an interval of the
+                               window (that interval's end, s after the start); -1 never */
+    double weight_before, weight_after; /* weighted: the worker's relative weight (mean 1) at at_s and
+                                           at the window's end; NaN for other strategies */
+    double weights_moved_s; /* weighted: when that weight first moved by more than 10 %; -1 never */
 } dp_fault_report;
 
 /* Add an event to the runner's schedule (copied). DP_ERR_INVALID_ARG names a bad argument. */

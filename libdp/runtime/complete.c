@@ -21,7 +21,7 @@ DP_API const char *dp_phase_name(int phase) {
 
 static void deliver(dp_runner *r, dpi_ring *ring, const dp_result *res, void *ctx) {
     if (r->opts.on_result) r->opts.on_result(res, ctx, r->opts.on_result_user);
-    if (r->num_sinks) dpi_ring_push(ring, res, res->logits);
+    if (r->run.records) dpi_ring_push(ring, res, res->logits);
 }
 
 static dp_result result_of(const dpi_slot *s, int worker, dp_status st, int64_t t0, int64_t t1, int batch_size,

@@ -107,8 +107,11 @@ void dpi_faults_begin(dp_runner *r) {
     for (int i = r->num_faults - 1; i >= 0; i--) {
         dp_fault_report *f = &r->faults[i];
         dpi_worker_run *wr = &r->w[f->worker].run;
-        f->applied_s = -1;
-        f->failed = f->rerouted = 0;
+        /* What followed stays NaN unless the metrics thread measures it (fault_report.c). */
+        *f = (dp_fault_report){.at_s = f->at_s, .worker = f->worker, .kind = f->kind, .value = f->value,
+                               .applied_s = -1, .window_end_s = NAN, .p99_after_ms = NAN, .recovery_s = NAN,
+                               .straggler_s = NAN, .weight_before = NAN, .weight_after = NAN,
+                               .weights_moved_s = NAN};
         if (wr->fault_next_ns == INT64_MAX) wr->fault_end = i + 1;
         wr->fault_next = i;
         wr->fault_next_ns = due_ns(r, f);

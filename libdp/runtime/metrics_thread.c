@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fault_report.h"
 #include "metrics/sink_impl.h"
 
 /* Bounds of the cumulative latency buckets interval rows carry (1-2-5 steps, 0.5 ms .. 10 s):
@@ -35,10 +36,12 @@ typedef struct dpi_metrics {
     atomic_int started;      /* every on_start has run */
     atomic_int done;         /* the run is over: drain, final row, summary, exit */
     const dp_summary *final_summary;
+    dpi_fault_track *faults; /* what followed each injected event (NULL: none) */
 } dpi_metrics;
 
 static void metrics_free(dpi_metrics *m) {
     if (!m) return;
+    dpi_fault_track_free(m->faults);
     free(m->depth);
     free(m->completed);
     free(m->skip);
@@ -68,6 +71,7 @@ static dpi_metrics *metrics_new(dp_runner *r) {
     dpi_hist_reset(m->interval_hist);
     dpi_hist_reset(m->run_hist);
     for (int p = 0; p < DP_PHASES; p++) dpi_hist_reset(&m->phase_hist[p]);
+    m->faults = dpi_fault_track_new(r);
     for (int b = 0; b < LATENCY_BUCKETS; b++) m->le_ns[b] = (int64_t)(latency_le_s[b] * 1e9 + 0.5);
     atomic_init(&m->started, 0);
     atomic_init(&m->done, 0);
@@ -84,6 +88,7 @@ static void drain_ring(dpi_metrics *m, dpi_ring *ring, int want_records) {
             for (int p = 0; p < DP_PHASES; p++) dpi_hist_record(&m->phase_hist[p], part[p]);
             dpi_hist_record(m->interval_hist, res->delivered_ns - res->intended_ns);
         }
+        dpi_fault_track_record(m->faults, res);
         if (want_records)
             for (int i = 0; i < r->num_sinks; i++) dpi_sink_record(r->sinks[i], res);
         dpi_ring_release(ring);
@@ -127,6 +132,7 @@ static void emit_interval(dpi_metrics *m, int64_t now) {
     iv.dropped = iv.dropped_newest + iv.dropped_oldest;
     double dt = (double)(now - m->t_prev) * 1e-9;
     iv.throughput = dt > 0 ? (double)(completed - m->completed_prev) / dt : 0;
+    dpi_fault_track_interval(m->faults, now, completed, iv.offered);
     dpi_hist_latency_ms(m->interval_hist, &iv.latency_ms);
     dpi_hist_merge(m->run_hist, m->interval_hist);
     dpi_hist_count_le(m->run_hist, m->le_ns, LATENCY_BUCKETS, m->count_le);
@@ -203,13 +209,16 @@ static void *metrics_main(void *arg) {
             nanosleep(&nap, NULL);
         }
     }
-    emit_interval(m, dpi_now_ns());
+    int64_t end = dpi_now_ns();
+    emit_interval(m, end);
+    /* Before the sinks see the summary: its events point at these reports. */
+    dpi_fault_track_finish(m->faults, end);
     for (int i = 0; i < r->num_sinks; i++) dpi_sink_summary(r->sinks[i], &r->run.info, m->final_summary);
     return NULL;
 }
 
 dp_status dpi_metrics_start(dp_runner *r) {
-    if (!r->num_sinks) return DP_OK;
+    if (!r->run.records) return DP_OK;
     dpi_metrics *m = metrics_new(r);
     if (!m) return dpi_error(DP_ERR_NOMEM, "runner: out of memory for the metrics thread");
     int rc = pthread_create(&r->metrics_thread, NULL, metrics_main, m);

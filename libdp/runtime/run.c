@@ -94,13 +94,13 @@ static dp_status alloc_buffers(dp_runner *r, int64_t expected) {
         b->slots = calloc((size_t)mb, sizeof(dpi_slot));
         if (!b->input || !b->logits || !b->top1 || !b->labels || !b->slots)
             return dpi_error(DP_ERR_NOMEM, "runner: out of memory for micro-batches of %d samples", mb);
-        if (r->num_sinks) {
+        if (run->records) {
             dp_status s = dpi_ring_init(&w->run.ring, ring_entries(expected), r->opts.keep_logits ? K : 0);
             if (s != DP_OK) return s;
         }
         if (run->mode != DPI_MODE_BATCH) w->run.in = &r->queues[run->shared ? r->replicas : w->replica];
     }
-    if (r->num_sinks) return dpi_ring_init(&run->producer_ring, ring_entries(expected), 0);
+    if (run->records) return dpi_ring_init(&run->producer_ring, ring_entries(expected), 0);
     return DP_OK;
 }
 
@@ -158,6 +158,8 @@ dp_status dpi_run_begin(dp_runner *r, const dpi_run_spec *spec) {
     run->w = spec->w;
     run->sample_floats = (size_t)spec->c * spec->h * spec->w;
     run->take = spec->take;
+    /* Events are followed up on the metrics thread's records and intervals (fault_report.c). */
+    run->records = r->num_sinks > 0 || r->num_faults > 0;
     run->info = (dp_run_info){.mode = mode_name(spec->mode),
                               .arch = dp_model_arch(r->model),
                               .strategy = dp_partitioner_name(r->partitioner),

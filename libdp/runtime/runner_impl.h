@@ -129,6 +129,7 @@ typedef struct dpi_run {
     atomic_int accepting;
     dpi_failure error;       /* the first source or routing failure */
     dpi_ring producer_ring;  /* drops and routing failures, from any producer thread */
+    int records;             /* records go to the metrics thread: sinks attached or events scheduled */
     struct dpi_metrics *metrics;  /* the metrics thread's state (sinks attached) */
 } dpi_run;
 

@@ -64,6 +64,10 @@ static cJSON *worker_json(const dp_worker_summary *w) {
     return o;
 }
 
+static cJSON *number_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+
+static cJSON *time_or_never(double s) { return s == -1 ? cJSON_CreateString("never") : number_or_null(s); }
+
 static cJSON *fault_json(const dp_fault_report *f) {
     static const char *const kinds[] = {"", "slowdown", "stall", "fail", "stop"};
     cJSON *o = cJSON_CreateObject();
@@ -74,6 +78,15 @@ static cJSON *fault_json(const dp_fault_report *f) {
     cJSON_AddItemToObject(o, "applied_s", f->applied_s >= 0 ? cJSON_CreateNumber(f->applied_s) : cJSON_CreateNull());
     cJSON_AddNumberToObject(o, "failed", (double)f->failed);
     cJSON_AddNumberToObject(o, "rerouted", (double)f->rerouted);
+    /* What followed: null when not measured, "never" for -1. */
+    cJSON_AddItemToObject(o, "window_end_s", number_or_null(f->window_end_s));
+    cJSON_AddNumberToObject(o, "window_completed", (double)f->window_completed);
+    cJSON_AddItemToObject(o, "p99_after_ms", number_or_null(f->p99_after_ms));
+    cJSON_AddItemToObject(o, "recovery_s", time_or_never(f->recovery_s));
+    cJSON_AddItemToObject(o, "straggler_s", time_or_never(f->straggler_s));
+    cJSON_AddItemToObject(o, "weight_before", number_or_null(f->weight_before));
+    cJSON_AddItemToObject(o, "weight_after", number_or_null(f->weight_after));
+    cJSON_AddItemToObject(o, "weights_moved_s", time_or_never(f->weights_moved_s));
     return o;
 }
 

@@ -38,6 +38,11 @@ assert stall == {**stall, "at_s": 0.3, "worker": 0, "kind": "stall", "value": 0.
 assert fail == {**fail, "at_s": 0.2, "worker": 1, "kind": "fail", "value": 2}, fail
 assert stall["applied_s"] >= 0.3 and fail["applied_s"] >= 0.2, ev
 assert fail["failed"] == j["failed"] == j["per_worker"][1]["failed"] == 2, (fail, j["failed"])
+# What followed: the fail event's window ends where the stall's begins.
+assert fail["window_end_s"] == 0.3 and stall["window_end_s"] >= 0.3, ev
+assert stall["window_completed"] + fail["window_completed"] <= j["completed"], ev
+assert all(e["straggler_s"] is None or e["straggler_s"] == "never" or e["straggler_s"] >= e["at_s"] for e in ev), ev
+assert all(e["weight_before"] is None and e["weights_moved_s"] is None for e in ev), ev  # uniform
 assert j["offered"] == j["completed"] + j["dropped"] + j["failed"] == 100, j
 PY
 then ok; else bad "the JSON's events"; fi

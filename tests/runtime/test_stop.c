@@ -1,7 +1,8 @@
 /* Injected faults of every kind, stop included, for every strategy: offered == completed +
  * dropped + failed and every id delivered exactly once. A stop re-routes what the worker held and
  * what queued up behind it (opts.retry) or fails it (DP_ERR_CLOSED), counted for its event, and
- * the worker gets nothing after it left. No timing is assumed: worker 1 stalls at its first
+ * the worker gets nothing after it left; the summary says what followed (weighted: its weight
+ * went to 0). No timing is assumed: worker 1 stalls at its first
  * micro-batch so that samples queue behind it, then its stop (due at the same time) applies. */
 #include "rt_common.h"
 
@@ -69,10 +70,20 @@ static void stop_one(dp_model *m, dp_dataset *ds, const char *strategy, int retr
         closed += atomic_load(&seen->status[i]) == DP_ERR_CLOSED && atomic_load(&seen->worker[i]) == 1;
     CHECK_MSG(closed == S.failed, "%s: %lld samples failed DP_ERR_CLOSED on worker 1, %lld failed", what,
               (long long)closed, (long long)S.failed);
+    /* What followed (the window runs to the run's end: no later event). */
+    CHECK_MSG(stop->window_end_s >= stop->at_s && stop->window_completed <= S.completed &&
+                  (stop->straggler_s == -1 || stop->straggler_s >= 0),
+              "%s: window to %g, %lld completed, straggler at %g", what, stop->window_end_s,
+              (long long)stop->window_completed, stop->straggler_s);
     if (strcmp(strategy, "weighted") == 0) {
         double wt[2];
         CHECK_OK(dp_partitioner_weights(p, wt, 2));
         CHECK_MSG(wt[1] == 0, "weighted: weight %g for the worker that left", wt[1]);
+        CHECK_MSG(stop->weight_after == 0 && stop->weight_before > 0 && stop->weights_moved_s >= stop->at_s,
+                  "weighted: weight %g -> %g, moved at %g", stop->weight_before, stop->weight_after,
+                  stop->weights_moved_s);
+    } else {
+        CHECK(isnan(stop->weight_before) && isnan(stop->weights_moved_s));
     }
     char json[16384];
     CHECK(dp_summary_to_json(&S, json, sizeof json) < sizeof json);

@@ -116,4 +116,20 @@ void dpb_fault_print(const dp_fault_report *f) {
                (long long)f->failed);
     else
         printf("applied at %.3f s, %lld samples failed\n", f->applied_s, (long long)f->failed);
+    if (!isfinite(f->window_end_s)) return;
+    printf("    until %.3f s: %lld completed", f->window_end_s, (long long)f->window_completed);
+    if (isfinite(f->p99_after_ms)) printf(", p99 %.2f ms", f->p99_after_ms);
+    if (f->recovery_s == -1)
+        printf(", throughput not back within 5 %% of the rate");
+    else if (isfinite(f->recovery_s))
+        printf(", throughput back within 5 %% of the rate after %.2f s", f->recovery_s);
+    if (f->straggler_s >= 0)
+        printf(", flagged a straggler at %.2f s", f->straggler_s);
+    else if (f->straggler_s == -1)
+        printf(", never flagged a straggler");
+    if (isfinite(f->weight_before)) {
+        printf(", weight %.2f -> %.2f", f->weight_before, f->weight_after);
+        if (f->weights_moved_s >= 0) printf(" (moved at %.2f s)", f->weights_moved_s);
+    }
+    printf("\n");
 }
