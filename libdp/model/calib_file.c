@@ -1,6 +1,7 @@
-/* Calibration files (docs/formats.md, "Calibration files"): a few lines of text, written by
- * dp_calibration_save() and read back by dp_calibration_load(). A file comes from outside, so the
- * reader bounds everything (size, line length, node count, names, numbers) and names file:line. */
+/* The calibration object and its files (docs/formats.md, "Calibration files"): a few lines of
+ * text, written by dp_calibration_save() and read back by dp_calibration_load(). A file comes from
+ * outside, so the reader bounds everything (size, line length, node count, names, numbers) and
+ * names file:line. Needs nothing of the model but the struct, so tests/fuzz compiles it alone. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -16,6 +17,30 @@
 #define MAX_FILE (1 << 20)   /* a real file is a few KiB: 100 bytes a node */
 #define MAX_LINE 255
 #define MAX_NODES 4096
+
+dp_calibration *dpi_calibration_new(int n) {
+    dp_calibration *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->n = n;
+    c->range = calloc((size_t)(n > 0 ? n : 1), sizeof *c->range);
+    c->names = calloc((size_t)(n > 0 ? n : 1), sizeof *c->names);
+    if (!c->range || !c->names) {
+        dp_calibration_free(c);
+        return NULL;
+    }
+    snprintf(c->source, sizeof c->source, "calibration");
+    return c;
+}
+
+DP_API void dp_calibration_free(dp_calibration *cal) {
+    if (!cal) return;
+    free(cal->range);
+    free(cal->names);
+    free(cal);
+}
+
+DP_API const char *dp_calibration_arch(const dp_calibration *cal) { return cal ? cal->arch : NULL; }
+DP_API int64_t dp_calibration_samples(const dp_calibration *cal) { return cal ? cal->samples : 0; }
 
 DP_API dp_status dp_calibration_save(const dp_calibration *cal, const char *path) {
     if (!cal || !path) return dpi_error(DP_ERR_INVALID_ARG, "dp_calibration_save: %s is NULL", cal ? "path" : "cal");
@@ -118,6 +143,7 @@ static dp_status parse(reader *r, int nodes, dp_calibration *c) {
     }
     if (!(l = expect(r, "samples", &s)) || (s = parse_number(r, "samples", l, 1, 1e15, &v))) return s;
     c->samples = (int64_t)v;
+    if (v != (double)c->samples) return dpi_error(DP_ERR_FORMAT, "%s:%d: samples is not an integer", r->path, r->line);
     if (!(l = expect(r, "input", &s)) || (s = parse_number(r, "input", l, 0, 1e30, &v))) return s;
     c->input_range = (float)v;
     for (int i = 0; i < nodes; i++) {

@@ -1,5 +1,5 @@
 /* The int8 plan (each tensor's type and scale), weight quantization and the weights fingerprint;
- * quant.h states the scheme. */
+ * quant.h states the scheme. The calibration object itself is in calib_file.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,30 +7,6 @@
 
 #include "quant.h"
 #include "util/util.h"
-
-dp_calibration *dpi_calibration_new(int n) {
-    dp_calibration *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
-    c->n = n;
-    c->range = calloc((size_t)(n > 0 ? n : 1), sizeof *c->range);
-    c->names = calloc((size_t)(n > 0 ? n : 1), sizeof *c->names);
-    if (!c->range || !c->names) {
-        dp_calibration_free(c);
-        return NULL;
-    }
-    snprintf(c->source, sizeof c->source, "calibration");
-    return c;
-}
-
-DP_API void dp_calibration_free(dp_calibration *cal) {
-    if (!cal) return;
-    free(cal->range);
-    free(cal->names);
-    free(cal);
-}
-
-DP_API const char *dp_calibration_arch(const dp_calibration *cal) { return cal ? cal->arch : NULL; }
-DP_API int64_t dp_calibration_samples(const dp_calibration *cal) { return cal ? cal->samples : 0; }
 
 static float scale_of(float range, dpi_qtype t) {
     if (!(range > 0.0f)) return 1.0f; /* a tensor that was always 0: any scale represents it */

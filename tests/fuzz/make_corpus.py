@@ -258,6 +258,37 @@ def t_cifar10_py():
     return seeds, {"mark-before-any-push": b"\x80\x04(d."}
 
 
+def calibration_file(nodes, method=b"minmax", samples=b"64", end=b"end\n", newline=b"\n"):
+    lines = [b"dp-calibration 1", b"arch resnet18_cifar", b"classes 10", b"weights 0123456789abcdef",
+             b"method " + method, b"samples " + samples, b"input 2.75"]
+    lines += [b"node %s %s" % (name, value) for name, value in nodes]
+    return newline.join(lines) + newline + end
+
+
+def t_calibration():
+    nodes = [(b"conv1", b"3.5"), (b"layer1.0.conv1", b"1.25e-3"), (b"layer1.0.conv2", b"0")]
+    seeds = {
+        "minmax": calibration_file(nodes),
+        "percentile": calibration_file(nodes[:1], method=b"percentile 99.99"),
+        "no-nodes": calibration_file([]),
+        "crlf": calibration_file(nodes, newline=b"\r\n", end=b"end\r\n\r\n"),
+    }
+    regress = {
+        "cut-off": calibration_file(nodes, end=b""),
+        "text-after-end": calibration_file(nodes, end=b"end\nnode x 1\n"),
+        "nul-in-line": calibration_file([(b"conv1", b"1\x002")]),
+        "long-line": calibration_file([(b"a" * 300, b"1")]),
+        "negative-range": calibration_file([(b"conv1", b"-1")]),
+        "nan-range": calibration_file([(b"conv1", b"nan")]),
+        "huge-range": calibration_file([(b"conv1", b"1e39")]),
+        "fractional-samples": calibration_file(nodes, samples=b"1.5"),
+        "percentile-below-50": calibration_file(nodes, method=b"percentile 10"),
+        "bad-name": calibration_file([(b"conv/1", b"1")]),
+        "only-magic": b"dp-calibration 1",
+    }
+    return seeds, regress
+
+
 TARGETS = {
     "npy": t_npy,
     "npz": t_npz,
@@ -268,6 +299,7 @@ TARGETS = {
     "trace": t_trace,
     "pth": t_pth,
     "cifar10_py": t_cifar10_py,
+    "calibration": t_calibration,
 }
 
 
