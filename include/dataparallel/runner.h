@@ -151,6 +151,17 @@ typedef struct dp_latency_ci {
 typedef struct dp_breakdown_ms {
     dp_latency_ms phase[DP_PHASES];   /* indexed by dp_phase */
 } dp_breakdown_ms;
+/* ---- Pipeline metrics (dataparallel/pipeline.h; docs/pipeline.md, "Metrics") ----------------
+ * One row per worker, in worker order. A replica is *in flight* while at least one of its
+ * micro-batches is between its first stage taking it and its last stage completing it (or a
+ * stage failing it). */
+typedef struct dp_stage_summary {
+    int worker, replica, stage;
+    int64_t bytes_sent;         /* activation bytes handed to the next stage (0 for a last stage) */
+    double inflight_s;          /* its replica's in-flight time (its busy_s when stages == 1) */
+    double bubble_pct;          /* 100 * (inflight_s - busy_s) / inflight_s: idle while its replica
+                                   had work elsewhere (or waiting for a free hand-over buffer) */
+} dp_stage_summary;
 
 typedef struct dp_summary {
     size_t size;                /* set by dp_summary_init() */
@@ -193,6 +204,11 @@ typedef struct dp_summary {
     int64_t wire_bytes_out;     /* mpi: bytes of the messages rank 0 sent to the worker ranks during
                                    the run (headers included); 0 with threads */
     int64_t wire_bytes_in;      /* mpi: bytes of the messages it received from them */
+    /* ---- pipelines (dataparallel/pipeline.h; docs/pipeline.md, "Metrics") ---- */
+    int stages, replicas;       /* the grid: workers == stages * replicas (1 x workers: data parallel) */
+    double bubble_pct;          /* pipeline bubble: 100 * sum over workers of (inflight_s - busy_s) /
+                                   sum of inflight_s; 0 when stages == 1 */
+    const dp_stage_summary *per_stage; /* `workers` rows, owned by the runner like per_worker */
 } dp_summary;
 
 /* Prepare a summary for a run function to fill: zeroed, its size set (a macro: see "Sized

@@ -69,6 +69,11 @@ typedef struct dp_interval {
      * part p in s. Each part counts latency_count samples. */
     const uint64_t *phase_count_le;
     const double *phase_sum_s;
+    /* ---- pipelines (dataparallel/pipeline.h; docs/pipeline.md, "Metrics"), so far in the run ---- */
+    int stages;                         /* 1: data parallel */
+    double bubble_pct;                  /* the pipeline bubble (0 when stages == 1) */
+    const dp_stage_summary *per_stage;  /* `workers` rows: replica, stage, bytes_sent, inflight_s, bubble_pct */
+    const double *worker_busy_s;        /* `workers` entries: cumulative busy time */
 } dp_interval;
 
 typedef struct dp_sink dp_sink;

@@ -155,6 +155,18 @@ static void console_summary(const dp_run_info *info, const dp_summary *s, void *
                     w->straggler ? "yes" : "no");
         }
     }
+    if (s->stages > 1 && s->per_stage && s->per_worker) {
+        fprintf(o, "  pipeline     %d replica%s x %d stages, bubble %.1f %%\n", s->replicas, s->replicas == 1 ? "" : "s",
+                s->stages, s->bubble_pct);
+        fprintf(o, "  %7s %5s %6s %7s %11s %9s %12s %8s\n", "replica", "stage", "worker", "busy %", "service ms",
+                "queue hwm", "bytes sent", "bubble %");
+        for (int k = 0; k < s->workers; k++) {
+            const dp_stage_summary *st = &s->per_stage[k];
+            const dp_worker_summary *w = &s->per_worker[k];
+            fprintf(o, "  %7d %5d %6d %7.1f %11.3f %9lld %12lld %8.1f\n", st->replica, st->stage, st->worker, w->busy_pct,
+                    w->mean_service_ms, (long long)w->queue_hwm, (long long)st->bytes_sent, st->bubble_pct);
+        }
+    }
     dpi_sink_file_flush(&c->file);
 }
 

@@ -47,6 +47,11 @@ typedef struct prom_sink {
     int workers;
     int64_t *worker_completed;
     int *worker_queue;
+    /* Pipelines (stages > 1 only): per worker its place, busy time and what dp_stage_summary says. */
+    int stages;
+    double bubble_pct;
+    dp_stage_summary *stage;
+    double *busy_s;
 } prom_sink;
 
 /* ---- state updates (metrics thread) ------------------------------------------------------- */
@@ -59,9 +64,25 @@ static void set_workers(prom_sink *p, int workers) {
     if (workers == p->workers) return;
     free(p->worker_completed);
     free(p->worker_queue);
+    free(p->stage);
+    free(p->busy_s);
     p->worker_completed = workers > 0 ? calloc((size_t)workers, sizeof *p->worker_completed) : NULL;
     p->worker_queue = workers > 0 ? calloc((size_t)workers, sizeof *p->worker_queue) : NULL;
-    p->workers = p->worker_completed && p->worker_queue ? workers : 0;
+    p->stage = workers > 0 ? calloc((size_t)workers, sizeof *p->stage) : NULL;
+    p->busy_s = workers > 0 ? calloc((size_t)workers, sizeof *p->busy_s) : NULL;
+    p->workers = p->worker_completed && p->worker_queue && p->stage && p->busy_s ? workers : 0;
+}
+
+/* The pipeline series of an interval row or a summary (stages > 1); called with mu held. */
+static void set_stages(prom_sink *p, int stages, double bubble_pct, int workers, const dp_stage_summary *rows,
+                       const double *busy_s, const dp_worker_summary *per_worker) {
+    p->stages = rows ? stages : 1;
+    p->bubble_pct = bubble_pct;
+    int n = workers < p->workers ? workers : p->workers;
+    for (int k = 0; rows && k < n; k++) {
+        p->stage[k] = rows[k];
+        p->busy_s[k] = busy_s ? busy_s[k] : per_worker ? per_worker[k].busy_s : 0;
+    }
 }
 
 static void prom_start(const dp_run_info *info, void *user) {
@@ -79,6 +100,8 @@ static void prom_start(const dp_run_info *info, void *user) {
     p->lat_count = 0;
     p->lat_sum_s = 0;
     p->queue_depth = 0;
+    p->stages = 1;
+    p->bubble_pct = 0;
     set_workers(p, info->workers);
     if (p->workers) {
         memset(p->worker_completed, 0, (size_t)p->workers * sizeof *p->worker_completed);
@@ -115,6 +138,7 @@ static void prom_interval(const dp_interval *iv, void *user) {
         if (iv->worker_completed) p->worker_completed[k] = iv->worker_completed[k];
         if (iv->worker_queue_depth) p->worker_queue[k] = iv->worker_queue_depth[k];
     }
+    set_stages(p, iv->stages, iv->bubble_pct, iv->workers, iv->per_stage, iv->worker_busy_s, NULL);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -135,6 +159,7 @@ static void prom_summary(const dp_run_info *info, const dp_summary *s, void *use
     if (s->per_worker) {
         int n = s->workers < p->workers ? s->workers : p->workers;
         for (int k = 0; k < n; k++) p->worker_completed[k] = s->per_worker[k].completed;
+        set_stages(p, s->stages, s->bubble_pct, s->workers, s->per_stage, NULL, s->per_worker);
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -154,6 +179,29 @@ static void put_label(dpi_text *t, const char *name, const char *v) {
         else dpi_text_put(t, "%c", *v);
     }
     dpi_text_put(t, "\"");
+}
+
+/* Pipeline series, labelled by the worker's place in the grid (docs/pipeline.md, "Metrics"). */
+static void render_stages(prom_sink *p, dpi_text *t) {
+    static const struct {
+        const char *name, *type, *help;
+    } series[] = {
+        {"dp_stage_busy_seconds_total", "counter", "Time each pipeline stage spent running micro-batches."},
+        {"dp_stage_sent_bytes_total", "counter", "Activation bytes each pipeline stage handed to the next stage."},
+        {"dp_stage_inflight_seconds_total", "counter", "Time the stage's replica had a micro-batch in flight."},
+        {"dp_stage_bubble_percent", "gauge", "Idle time of each stage while its replica had work in flight, in percent."},
+    };
+    for (int i = 0; i < 4; i++) {
+        head(t, series[i].name, series[i].type, series[i].help);
+        for (int k = 0; k < p->workers; k++) {
+            const dp_stage_summary *s = &p->stage[k];
+            double v = i == 0 ? p->busy_s[k] : i == 1 ? (double)s->bytes_sent : i == 2 ? s->inflight_s : s->bubble_pct;
+            dpi_text_put(t, "%s{replica=\"%d\",stage=\"%d\",worker=\"%d\"} %.9g\n", series[i].name, s->replica,
+                         s->stage, k, v);
+        }
+    }
+    head(t, "dp_pipeline_bubble_percent", "gauge", "Idle time of all stages while their replica had work in flight, in percent.");
+    dpi_text_put(t, "dp_pipeline_bubble_percent %.9g\n", p->bubble_pct);
 }
 
 static void render(prom_sink *p, dpi_text *t) {
@@ -192,6 +240,7 @@ static void render(prom_sink *p, dpi_text *t) {
         dpi_text_put(t, "dp_worker_samples_completed_total{worker=\"%d\"} %lld\n", k, (long long)p->worker_completed[k]);
     head(t, "dp_worker_queue_depth", "gauge", "Samples waiting in each worker's queue.");
     for (int k = 0; k < p->workers; k++) dpi_text_put(t, "dp_worker_queue_depth{worker=\"%d\"} %d\n", k, p->worker_queue[k]);
+    if (p->stages > 1) render_stages(p, t);
     head(t, "dp_queue_depth", "gauge", "Samples waiting in all queues.");
     dpi_text_put(t, "dp_queue_depth %d\n", p->queue_depth);
     head(t, "dp_target_rate", "gauge", "Target arrival rate in samples per second (0: unlimited).");
@@ -245,6 +294,8 @@ static void prom_destroy(void *user) {
     pthread_mutex_destroy(&p->mu);
     free(p->worker_completed);
     free(p->worker_queue);
+    free(p->stage);
+    free(p->busy_s);
     free(p);
 }
 

@@ -11,6 +11,7 @@
 
 #include "fault_report.h"
 #include "metrics/sink_impl.h"
+#include "pipeline.h"
 
 /* Bounds of the cumulative latency buckets interval rows carry (1-2-5 steps, 0.5 ms .. 10 s):
  * fine where a real-time service lives (a few ms) and wide enough to show overload. */
@@ -22,6 +23,8 @@ typedef struct dpi_metrics {
     dp_runner *r;
     int *depth;              /* per replica queue depth for the interval row */
     int64_t *completed;      /* per worker cumulative */
+    dp_stage_summary *stage_rows;  /* per worker: the interval row's pipeline metrics */
+    double *busy_s;          /* per worker cumulative */
     int64_t *skip;           /* per sink: rows still to skip after a slow on_interval */
     int64_t *rows_dropped;   /* per sink: rows it missed this run */
     dpi_hist *interval_hist; /* latencies completed during the current interval */
@@ -44,6 +47,8 @@ static void metrics_free(dpi_metrics *m) {
     dpi_fault_track_free(m->faults);
     free(m->depth);
     free(m->completed);
+    free(m->stage_rows);
+    free(m->busy_s);
     free(m->skip);
     free(m->rows_dropped);
     dpi_free_aligned(m->interval_hist);
@@ -58,13 +63,15 @@ static dpi_metrics *metrics_new(dp_runner *r) {
     m->r = r;
     m->depth = calloc((size_t)r->replicas, sizeof *m->depth);
     m->completed = calloc((size_t)r->workers, sizeof *m->completed);
+    m->stage_rows = calloc((size_t)r->workers, sizeof *m->stage_rows);
+    m->busy_s = calloc((size_t)r->workers, sizeof *m->busy_s);
     m->skip = calloc((size_t)r->num_sinks, sizeof *m->skip);
     m->rows_dropped = calloc((size_t)r->num_sinks, sizeof *m->rows_dropped);
     m->interval_hist = dpi_alloc_aligned(sizeof *m->interval_hist, DPI_CACHELINE);
     m->run_hist = dpi_alloc_aligned(sizeof *m->run_hist, DPI_CACHELINE);
     m->phase_hist = dpi_alloc_aligned(DP_PHASES * sizeof *m->phase_hist, DPI_CACHELINE);
-    if (!m->depth || !m->completed || !m->skip || !m->rows_dropped || !m->interval_hist || !m->run_hist ||
-        !m->phase_hist) {
+    if (!m->depth || !m->completed || !m->stage_rows || !m->busy_s || !m->skip || !m->rows_dropped ||
+        !m->interval_hist || !m->run_hist || !m->phase_hist) {
         metrics_free(m);
         return NULL;
     }
@@ -151,6 +158,10 @@ static void emit_interval(dpi_metrics *m, int64_t now) {
     iv.worker_queue_depth = m->depth;
     iv.worker_completed = m->completed;
     iv.workers = r->workers;
+    iv.stages = r->stages;
+    iv.bubble_pct = dpi_pipeline_rows(r, now, m->stage_rows, m->busy_s);
+    iv.per_stage = m->stage_rows;
+    iv.worker_busy_s = m->busy_s;
     double cpu = dpi_process_cpu_s();
     iv.cpu_pct = dt > 0 ? 100.0 * (cpu - m->cpu_prev) / dt : 0;
     iv.rss_mb = dpi_current_rss_mb();

@@ -15,6 +15,7 @@ struct dpi_pipeline {
     int *cuts;               /* stages - 1 unit indices */
     dpi_link *links;         /* per run: replicas * (stages - 1); (replica, s) feeds stage s + 1 */
     int nlinks;
+    dpi_clock *clocks;       /* per run: one per replica */
 };
 
 DP_API void dp_stage_opts_init_sized(dp_stage_opts *opts, size_t size) {
@@ -136,6 +137,7 @@ static dp_status link_init(dpi_link *l, int depth, int max_batch, size_t floats)
         return dpi_error(DP_ERR_INTERNAL, "runner: cannot create a condition variable");
     }
     l->depth = depth;
+    l->sample_bytes = (int64_t)(floats * sizeof(float));
     l->bufs = calloc((size_t)depth, sizeof *l->bufs);
     l->full = calloc((size_t)depth, sizeof *l->full);
     l->free = calloc((size_t)depth, sizeof *l->free);
@@ -164,7 +166,9 @@ dp_status dpi_pipeline_begin(dp_runner *r) {
                          "source or push mode for a pipeline", r->stages);
     int per = p->stages - 1, in[3], out[3];
     p->links = calloc((size_t)r->replicas * per, sizeof *p->links);
-    if (!p->links) return dpi_error(DP_ERR_NOMEM, "runner: out of memory for the pipeline");
+    p->clocks = dpi_alloc_aligned((size_t)r->replicas * sizeof *p->clocks, DPI_CACHELINE);
+    if (!p->links || !p->clocks) return dpi_error(DP_ERR_NOMEM, "runner: out of memory for the pipeline");
+    memset(p->clocks, 0, (size_t)r->replicas * sizeof *p->clocks);
     for (p->nlinks = 0; p->nlinks < r->replicas * per; p->nlinks++) {
         dp_model_io_shape(p->models[p->nlinks % per], r->run.h, r->run.w, in, out);
         dp_status s = link_init(&p->links[p->nlinks], p->depth, r->opts.max_batch, (size_t)out[0] * out[1] * out[2]);
@@ -174,16 +178,19 @@ dp_status dpi_pipeline_begin(dp_runner *r) {
         dpi_worker *w = &r->w[k];
         if (w->stage > 0) w->run.from = &p->links[w->replica * per + w->stage - 1];
         if (w->stage < per) w->run.to = &p->links[w->replica * per + w->stage];
+        w->run.clock = &p->clocks[w->replica];
     }
     return DP_OK;
 }
 
 void dpi_pipeline_end(dp_runner *r) {
     struct dpi_pipeline *p = r->pipe;
-    if (!p || !p->links) return;
-    for (int i = 0; i < p->nlinks; i++) link_destroy(&p->links[i]);
+    if (!p) return;
+    for (int i = 0; p->links && i < p->nlinks; i++) link_destroy(&p->links[i]);
     free(p->links);
+    dpi_free_aligned(p->clocks);
     p->links = NULL;
+    p->clocks = NULL;
     p->nlinks = 0;
 }
 

@@ -16,6 +16,26 @@ typedef struct dpi_handoff {
     float *act;              /* max_batch * the stage output's floats per sample */
 } dpi_handoff;
 
+/* A replica's in-flight clock (docs/pipeline.md, "Metrics"): how many of its micro-batches are
+ * between its first stage taking them and their end, and the time the count was above zero,
+ * accumulated lock-free: the 0 -> 1 transition subtracts its time, 1 -> 0 adds its. Each thread
+ * reads the clock right after its own transition, so two adjacent transitions can overlap only
+ * by the time between an atomic and the next instruction (a preemption there). */
+typedef struct dpi_clock {
+    _Alignas(DPI_CACHELINE) atomic_int inflight;
+    atomic_llong acc_ns;
+} dpi_clock;
+
+static inline void dpi_clock_enter(dpi_clock *c) {
+    if (atomic_fetch_add_explicit(&c->inflight, 1, memory_order_acq_rel) == 0)
+        atomic_fetch_sub_explicit(&c->acc_ns, dpi_now_ns(), memory_order_relaxed);
+}
+
+static inline void dpi_clock_leave(dpi_clock *c) {
+    if (atomic_fetch_sub_explicit(&c->inflight, 1, memory_order_acq_rel) == 1)
+        atomic_fetch_add_explicit(&c->acc_ns, dpi_now_ns(), memory_order_relaxed);
+}
+
 typedef struct dpi_link {
     _Alignas(DPI_CACHELINE) pthread_mutex_t mu;
     pthread_cond_t cv;       /* a buffer was published, given back, or the link closed */
@@ -25,6 +45,7 @@ typedef struct dpi_link {
     int full_head, full_count, free_head, free_count;
     int hwm, closed;
     atomic_int count;        /* == full_count, readable without the lock (metrics) */
+    int64_t sample_bytes;    /* activation bytes per sample it carries */
 } dpi_link;
 
 /* Per run: the links of every replica when stages > 1 (batch mode: DP_ERR_UNSUPPORTED). */
@@ -48,5 +69,15 @@ void dpi_link_close(dpi_link *l);
 int dpi_take_from_link(dpi_worker *w);
 /* The high-water mark of what a worker waits on: its queue, or its incoming hand-over. */
 int64_t dpi_worker_queue_hwm(const dpi_worker *w);
+
+struct cJSON;
+/* pipeline_metrics.c: the summary's grid, per_stage[] and bubble (workers joined, before
+ * dpi_pipeline_end), and its "pipeline" JSON object. */
+void dpi_pipeline_summary(dp_runner *r, dp_summary *S);
+/* The `workers` rows of per_stage[] as of `now` from the workers' counters and clocks (any
+ * thread, during a run too), with each worker's busy time into busy_s (may be NULL). Returns
+ * the pipeline bubble %. */
+double dpi_pipeline_rows(const dp_runner *r, int64_t now, dp_stage_summary *rows, double *busy_s);
+void dpi_pipeline_json_fill(struct cJSON *o, const dp_summary *s);
 
 #endif

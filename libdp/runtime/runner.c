@@ -69,12 +69,14 @@ static dp_status alloc_workers(dp_runner *r) {
     r->slowdown = calloc((size_t)W, sizeof *r->slowdown);
     r->w = dpi_alloc_aligned((size_t)W * sizeof *r->w, DPI_CACHELINE);
     r->ws = calloc((size_t)W, sizeof *r->ws);
+    r->ss = calloc((size_t)W, sizeof *r->ss);
     r->scratch = calloc((size_t)W, sizeof *r->scratch);
     r->queues = dpi_alloc_aligned((size_t)(r->replicas + 1) * sizeof *r->queues, DPI_CACHELINE);
     r->merged = dpi_alloc_aligned(sizeof *r->merged, DPI_CACHELINE);
     r->wb = calloc((size_t)W, sizeof *r->wb);
     r->phase_merged = dpi_alloc_aligned(sizeof *r->phase_merged, DPI_CACHELINE);
-    if (!r->slowdown || !r->w || !r->ws || !r->scratch || !r->queues || !r->merged || !r->wb || !r->phase_merged)
+    if (!r->slowdown || !r->w || !r->ws || !r->ss || !r->scratch || !r->queues || !r->merged || !r->wb ||
+        !r->phase_merged)
         return dpi_error(DP_ERR_NOMEM, "dp_runner_create: out of memory for %d workers", W);
     memset(r->w, 0, (size_t)W * sizeof *r->w);
     memset(r->queues, 0, (size_t)(r->replicas + 1) * sizeof *r->queues);
@@ -190,6 +192,7 @@ DP_API void dp_runner_free(dp_runner *r) {
     dpi_free_aligned(r->phase_merged);
     free(r->wb);
     free(r->ws);
+    free(r->ss);
     free(r->scratch);
     free(r->slowdown);
     free(r->faults);

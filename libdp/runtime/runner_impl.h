@@ -54,6 +54,7 @@ typedef struct dpi_counters {
     atomic_llong offered;      /* batch mode: samples this worker took */
     atomic_llong completed, failed, samples_run, batches, busy_ns, labelled, correct;
     atomic_llong nonfinite;    /* samples whose input held NaN or infinity */
+    atomic_llong bytes_sent;   /* a pipeline stage: activation bytes handed to the next stage */
     atomic_llong last_end_ns;
 } dpi_counters;
 
@@ -78,6 +79,7 @@ typedef struct dpi_worker_run {
     dpi_queue *in;           /* where it takes samples from (stream, push); NULL in batch mode */
     struct dpi_link *from, *to;  /* hand-overs from the stage before / to the next (pipeline.c) */
     struct dpi_handoff *held;    /* the hand-over this worker is running (taken from `from`) */
+    struct dpi_clock *clock;     /* its replica's in-flight clock (pipeline.h); NULL when S == 1 */
     dpi_microbatch mb;
     dpi_ring ring;           /* its records for the sinks (only when sinks are attached) */
     int64_t profile_ns;      /* batch mode speed profile: cost per sample */
@@ -162,6 +164,7 @@ struct dp_runner {
     dpi_worker *w;           /* `workers` entries */
     dpi_queue *queues;       /* one per replica + the shared one */
     dp_worker_summary *ws;   /* the summary's per_worker[], owned here */
+    dp_stage_summary *ss;    /* the summary's per_stage[], owned here */
     double *scratch;         /* `workers` doubles for the straggler medians */
     dpi_hist *merged;        /* the summary's merge of the workers' histograms */
     dp_breakdown_ms *wb;     /* the summary's per_worker_breakdown_ms[], owned here */

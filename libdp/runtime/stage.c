@@ -163,6 +163,8 @@ void dpi_worker_run_microbatch(dpi_worker *w, int n) {
         for (int i = 0; i < m; i++)
             nonfinite += !all_finite(mb->input + (size_t)i * run->sample_floats, run->sample_floats);
         if (nonfinite) atomic_fetch_add_explicit(&c->nonfinite, nonfinite, memory_order_relaxed);
+        /* The micro-batch is in its replica's pipeline from here until its last stage ends it. */
+        if (w->run.clock) dpi_clock_enter(w->run.clock);
     }
     /* A pipeline stage reads the buffer handed over and writes into one for the next stage;
      * waiting for a free one (back-pressure) is not service time. */
@@ -208,15 +210,18 @@ void dpi_worker_run_microbatch(dpi_worker *w, int n) {
         if (out) dpi_link_release(w->run.to, out);
         atomic_store_explicit(&c->last_end_ns, t1, memory_order_relaxed);
         dpi_fail_samples(w, mb->slots, m, st, t0, t1, m);
+        if (w->run.clock) dpi_clock_leave(w->run.clock);
         return;
     }
     if (out) {
         out->n = m;
         memcpy(out->slots, mb->slots, sizeof *mb->slots * (size_t)m);
         memcpy(out->labels, mb->labels, sizeof *mb->labels * (size_t)m);
+        atomic_fetch_add_explicit(&c->bytes_sent, m * w->run.to->sample_bytes, memory_order_relaxed);
         dpi_link_publish(w->run.to, out);
         return;
     }
     dp_argmax(mb->logits, m, r->num_classes, mb->top1);
     dpi_complete_microbatch(w, m, t0, t1);
+    if (w->run.clock) dpi_clock_leave(w->run.clock);
 }

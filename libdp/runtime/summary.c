@@ -127,6 +127,7 @@ void dpi_summary_compute(dp_runner *r, dp_summary *S) {
     S->faults = r->faults;
     S->num_faults = r->num_faults;
     breakdown(r, S);
+    dpi_pipeline_summary(r, S);
 }
 
 DP_API dp_status dp_runner_latency_over(const dp_runner *r, double slo_ms, int64_t *n, int64_t *over) {
@@ -150,6 +151,7 @@ void dpi_summary_empty(dp_runner *r, dp_summary *S) {
     S->workers = r->workers;
     S->per_worker = r->ws;
     S->per_worker_breakdown_ms = r->wb;
+    dpi_pipeline_summary(r, S);
 }
 
 /* The first published dp_summary ended before nonfinite_inputs (docs/c-api.md, "Sized structs"). */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline.h"
 #include "summary.h"
 #include "util/util.h"
 
@@ -131,6 +132,7 @@ void dpi_summary_json_fill(cJSON *o, const dp_summary *s) {
     if (has_breakdown) cJSON_AddItemToObject(o, "latency_breakdown_ms", breakdown_json(&s->breakdown_ms));
     cJSON *ev = cJSON_AddArrayToObject(o, "events");
     for (int i = 0; s->faults && i < s->num_faults; i++) cJSON_AddItemToArray(ev, fault_json(&s->faults[i]));
+    dpi_pipeline_json_fill(o, s);
 }
 
 DP_API size_t dp_summary_to_json(const dp_summary *s, char *buf, size_t cap) {

@@ -1,10 +1,13 @@
 /* Pipelines (dataparallel/pipeline.h): 2 stages x 1 replica and 2 x 2 (hybrid) in stream mode,
  * a pipeline in push mode — each sample exactly once with the unsplit model's top-1 —, overload
  * with each overflow policy (accounting), a stop mid-run, failing stages, planned cuts, per-stage
- * summary rows, and the refusals (stages not dividing workers, bad cuts, batch mode). */
+ * summary rows and pipeline metrics (bytes sent, bubble; JSON, console, Prometheus), and the
+ * refusals (stages not dividing workers, bad cuts, batch mode). */
+#define _GNU_SOURCE /* open_memstream, sockets: tests build as plain C11 */
 #include <pthread.h>
 #include <time.h>
 
+#include "metrics/sink_test_util.h"
 #include "rt_common.h"
 
 static dp_source *make_source(dp_dataset *ds, double rate, int64_t samples) {
@@ -161,6 +164,90 @@ static void failing_stages(dp_model *m, dp_dataset *ds, const int *ref) {
     free(seen);
 }
 
+/* Pipeline metrics of a 2-stage pipeline whose second stage is 4x slower, under a load it cannot
+ * keep up with: every sample's activation at the cut is counted as sent by the first stage (and
+ * nothing by the last); the first stage, waiting on the full hand-over, has the larger bubble
+ * (its busy time is a fraction of the second's whatever the machine's load: no timing assumed);
+ * the summary JSON, the console table and a Prometheus scrape carry the rows with their labels. */
+static void stage_metrics(dp_model *m, dp_dataset *ds) {
+    const int64_t n = 32;
+    const int cut = 6;
+    dp_unit_info units[16];
+    int nu = 0;
+    CHECK_OK(dp_model_units(m, 32, 32, units, 16, &nu));
+    dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+    dp_runner_opts o;
+    dp_runner_opts_init(&o);
+    double slow[2] = {1, 4};
+    o.slowdown = slow;
+    o.num_slowdown = 2;
+    rt_seen *seen = rt_seen_new();
+    dp_runner *r = make_pipeline(m, p, 2, 2, cut, 2, seen, &o);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *con = open_memstream(&text, &len);
+    dp_console_opts co;
+    dp_console_opts_init(&co);
+    co.stream = con;
+    co.live = 0;
+    co.quiet = 1;
+    dp_sink *console = NULL, *prom = NULL, *csv = NULL;
+    CHECK_OK(dp_sink_console_create(&co, &console));
+    CHECK_OK(dp_runner_add_sink(r, console));
+    CHECK_OK(dp_sink_csv_create("test_pipeline_m.csv", &csv));
+    CHECK_OK(dp_runner_add_sink(r, csv));
+    dp_status ps = dp_sink_prometheus_create("127.0.0.1:0", &prom);
+    CHECK(ps == DP_OK || ps == DP_ERR_UNSUPPORTED);
+    if (prom) CHECK_OK(dp_runner_add_sink(r, prom));
+    dp_source *src = make_source(ds, 20000, n);
+    RT_SUMMARY(s);
+    CHECK_OK(dp_runner_run(r, src, &s));
+    CHECK(s.completed == n && s.stages == 2 && s.replicas == 1 && s.per_stage != NULL);
+    const dp_stage_summary *a = &s.per_stage[0], *b = &s.per_stage[1];
+    CHECK(a->stage == 0 && b->stage == 1 && a->replica == 0 && b->replica == 0 && b->worker == 1);
+    CHECK_MSG(a->bytes_sent == n * (int64_t)units[cut - 1].out_bytes && b->bytes_sent == 0, "bytes sent %lld, %lld",
+              (long long)a->bytes_sent, (long long)b->bytes_sent);
+    CHECK(a->inflight_s == b->inflight_s && a->inflight_s >= s.per_worker[1].busy_s && a->inflight_s <= s.elapsed_s);
+    CHECK_MSG(a->bubble_pct > b->bubble_pct && b->bubble_pct >= 0 && a->bubble_pct <= 100,
+              "bubble %.1f %% (stage 0) vs %.1f %% (stage 1)", a->bubble_pct, b->bubble_pct);
+    CHECK(s.bubble_pct > b->bubble_pct && s.bubble_pct < a->bubble_pct);
+    char json[16384];
+    CHECK(dp_summary_to_json(&s, json, sizeof json) < sizeof json);
+    CHECK(strstr(json, "\"pipeline\":{\"stages\":2,\"replicas\":1,\"bubble_pct\":") != NULL);
+    CHECK(strstr(json, "\"bytes_sent\":0,") != NULL && strstr(json, "\"inflight_s\":") != NULL);
+    fclose(con);
+    CHECK_MSG(text && strstr(text, "pipeline     1 replica x 2 stages, bubble") && strstr(text, "bytes sent"),
+              "console: %s", text ? text : "(nothing)");
+    /* The CSV sink's stage rows: the last interval's two rows end the file and match the summary. */
+    char *rows = slurp("test_pipeline_m.stages.csv"), want_csv[160];
+    snprintf(want_csv, sizeof want_csv, ",0,0,0,%.6f,%.6f,%.3f,%lld\n", s.per_worker[0].busy_s, a->inflight_s,
+             a->bubble_pct, (long long)a->bytes_sent);
+    CHECK_MSG(rows && strncmp(rows, "t_s,replica,stage,worker,busy_s,inflight_s,bubble_pct,bytes_sent\n", 64) == 0 &&
+                  strstr(rows, want_csv) && strstr(rows, want_csv)[strlen(want_csv)] != '\0',
+              "stage rows lack '%s'", want_csv);
+    free(rows);
+    remove("test_pipeline_m.csv");
+    remove("test_pipeline_m.stages.csv");
+    if (prom) {
+        char *scrape = http_get(dp_sink_prometheus_port(prom), "/metrics");
+        char want[128];
+        snprintf(want, sizeof want, "dp_stage_sent_bytes_total{replica=\"0\",stage=\"0\",worker=\"0\"} %lld\n",
+                 (long long)a->bytes_sent);
+        CHECK_MSG(scrape && strstr(scrape, want) && strstr(scrape, "dp_pipeline_bubble_percent ") &&
+                      strstr(scrape, "dp_stage_bubble_percent{replica=\"0\",stage=\"1\",worker=\"1\"} "),
+                  "scrape lacks the stage series (%s)", want);
+        free(scrape);
+    }
+    free(text);
+    dp_source_free(src);
+    dp_runner_free(r);
+    dp_sink_free(console);
+    dp_sink_free(prom);
+    dp_sink_free(csv);
+    dp_partitioner_free(p);
+    free(seen);
+}
+
 static void *stop_later(void *arg) {
     struct timespec t = {0, 300 * 1000 * 1000};
     nanosleep(&t, NULL);
@@ -259,6 +346,7 @@ int main(void) {
     overload(m, ds);
     stop_mid_run(m, ds);
     failing_stages(m, ds, ref);
+    stage_metrics(m, ds);
     refusals(m, ds);
     dp_dataset_free(ds);
     dp_model_free(m);

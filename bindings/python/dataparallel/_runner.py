@@ -222,8 +222,10 @@ class Runner:
     mean}} (where the latency went: the five parts add up to it, docs/metrics.md),
     cpu_pct, rss_mb, elapsed_s, labelled, correct (accuracy_pct when labelled), workers, per_worker
     [{worker, completed, failed, busy_s, busy_pct, mean_batch, mean_service_ms, queue_hwm,
-    straggler, latency_breakdown_ms, ...}], plus arch, strategy, threads_per_worker, mode, status
-    ("DP_OK" or "DP_ERR_CANCELLED") and cancelled. offered == completed + dropped + failed.
+    straggler, latency_breakdown_ms, ...}], pipeline {stages, replicas, bubble_pct, per_stage
+    [{replica, stage, bytes_sent, bubble_pct, ...}]} (docs/pipeline.md), plus arch, strategy,
+    threads_per_worker, mode, status ("DP_OK" or "DP_ERR_CANCELLED") and cancelled.
+    offered == completed + dropped + failed.
 
     Examples
     --------
