@@ -3,7 +3,8 @@
 plus the straggler and capacity runs):
 
   DIR/results.csv                      one row per stream run, engine = libdataparallel | pytorch |
-                                       onnxruntime
+                                       onnxruntime; layout = data-parallel | pipeline | hybrid
+                                       (the last two: plots/layouts_<strategy>_r<rate>.png)
   DIR/results.json                     every run's summary (dp-bench matrix): the latency breakdown
   DIR/cells/<engine>_<arch>_<strategy>_w<W>_r<R>.jsonl   per-sample records (latency CDF)
   DIR/straggler/<engine>_<arch>_<strategy>.json          stream summaries with --slowdown
@@ -311,6 +312,60 @@ def load_json_dir(res_dir, sub):
     return out
 
 
+LAYOUT_ORDER = ("data-parallel", "pipeline", "hybrid")
+LAYOUT_COLOR = {"data-parallel": "#1f77b4", "pipeline": "#ff7f0e", "hybrid": "#2ca02c"}
+
+
+def layout_of(r):
+    """A row's layout; rows of older CSVs (no such column) are data parallel."""
+    lay = r.get("layout")
+    return lay if isinstance(lay, str) and lay else "data-parallel"
+
+
+def is_data_parallel(r):
+    return layout_of(r) == "data-parallel"
+
+
+def plot_layouts(rows, out_dir, written):
+    """libdataparallel's layouts of the same workers (dp-bench matrix --layouts): per arch, grouped
+    bars against workers of throughput and of p50/p99 latency (medians over repeats and
+    strategies' rows of one strategy each panel row)."""
+    ours = [r for r in rows if r["engine"] == "libdataparallel"]
+    layouts = ordered([layout_of(r) for r in ours], LAYOUT_ORDER)
+    if len(layouts) < 2:
+        return
+    for rate in sorted({r["rate"] for r in ours}):
+        for strategy in ordered([r["strategy"] for r in ours if r["rate"] == rate], STRATEGY_ORDER):
+            sub = [r for r in ours if r["rate"] == rate and r["strategy"] == strategy]
+            archs = ordered([r["arch"] for r in sub], ARCH_ORDER)
+            fig, axes = plt.subplots(2, len(archs), figsize=(6.2 * len(archs), 7.4), squeeze=False)
+            for col, arch in enumerate(archs):
+                workers = sorted({r["workers"] for r in sub if r["arch"] == arch})
+                x = np.arange(len(workers))
+                width = 0.8 / len(layouts)
+                for i, lay in enumerate(layouts):
+                    cells = [[r for r in sub if r["arch"] == arch and r["workers"] == w
+                              and layout_of(r) == lay] for w in workers]
+                    thr = [float(np.median([r["throughput"] for r in c])) if c else np.nan for c in cells]
+                    p50 = [float(np.median([r["latency_p50_ms"] for r in c])) if c else np.nan for c in cells]
+                    p99 = [float(np.median([r["latency_p99_ms"] for r in c])) if c else np.nan for c in cells]
+                    off = x - 0.4 + width * (i + 0.5)
+                    axes[0][col].bar(off, thr, width, color=LAYOUT_COLOR.get(lay, "#7f7f7f"), label=lay)
+                    axes[1][col].bar(off, p99, width, color=LAYOUT_COLOR.get(lay, "#7f7f7f"), label=lay + " p99")
+                    axes[1][col].plot(off, p50, "k_", markersize=12, label="p50" if i == 0 else None)
+                for row, ylabel in enumerate(("throughput (samples/s)", "latency ms (bar p99, tick p50)")):
+                    ax = axes[row][col]
+                    ax.set_xticks(x)
+                    ax.set_xticklabels([str(int(w)) for w in workers])
+                    ax.set_xlabel("workers")
+                    ax.set_ylabel(ylabel)
+                    ax.grid(True, axis="y", alpha=0.3)
+                axes[0][col].set_title("%s: data-parallel vs pipeline vs hybrid (%s, %g/s)" % (arch, strategy, rate))
+                axes[0][col].legend(fontsize=8)
+            fig.tight_layout()
+            save(fig, os.path.join(out_dir, "layouts_%s_r%g.png" % (strategy, rate)), written)
+
+
 def accuracy_table(rows, res_dir, md):
     """Top-1 accuracy per arch and engine over the matrix runs, next to the training record."""
     models = {d["arch"]: d for d in load_json_dir(res_dir, "models") if "test_accuracy_pct" in d}
@@ -604,9 +659,12 @@ def main(argv=None):
     csv_path = os.path.join(a.dir, "results.csv")
     if os.path.exists(csv_path):
         rows = [r for r in load_rows(csv_path) if isinstance(r.get("throughput"), float)]
-        if rows:
-            plot_vs_workers(rows, out_dir, written)
-            accuracy_table(rows, a.dir, md)
+        # The other layouts of the same workers are not repeats of a data-parallel cell: their own plot.
+        dp_rows = [r for r in rows if is_data_parallel(r)]
+        if dp_rows:
+            plot_vs_workers(dp_rows, out_dir, written)
+            accuracy_table(dp_rows, a.dir, md)
+        plot_layouts(rows, out_dir, written)
     else:
         print("plot.py: no %s: no matrix plots" % csv_path, file=sys.stderr)
     plot_cdf(a.dir, out_dir, a.cdf_workers, written)

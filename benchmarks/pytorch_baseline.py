@@ -49,7 +49,7 @@ SPIN_NS = 200_000           # the source sleeps to deadline - SPIN_NS, then spin
 CSV_FIELDS = ("engine", "arch", "strategy", "workers", "threads", "rate", "samples", "offered",
               "completed", "dropped", "failed", "rate_accuracy_pct", "throughput", "efficiency_pct",
               "latency_mean_ms", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
-              "latency_p999_ms", "latency_max_ms", "cpu_pct", "rss_mb", "elapsed_s", "accuracy_pct")
+              "latency_p999_ms", "latency_max_ms", "cpu_pct", "rss_mb", "elapsed_s", "accuracy_pct", "layout", "stages")
 LATENCY_KEYS = ("mean", "p50", "p90", "p99", "p999", "max")
 
 
@@ -569,6 +569,7 @@ def csv_row(s):
     for k in LATENCY_KEYS:
         row["latency_%s_ms" % k] = s["latency_ms"][k]
     row["accuracy_pct"] = s.get("accuracy_pct", "")
+    row["layout"], row["stages"] = "data-parallel", 1  # the matrix's other layouts are libdataparallel's
     return row
 
 

@@ -10,8 +10,10 @@
  * handed over in place, never copied between threads. Every sample still ends completed,
  * dropped or failed; a stage that fails fails its micro-batch's samples (counted on its worker).
  *
- * Stream and push mode, threads backend; batch mode and the MPI backend with S > 1 are
- * DP_ERR_UNSUPPORTED. Call between runs (DP_ERR_BUSY during one).
+ * Stream, push and batch mode (the data set is split among replicas, whose first stages read
+ * it), threads backend; the MPI backend with S > 1 is DP_ERR_UNSUPPORTED, and so is a batch run
+ * whose partitioner would profile the workers (weighted without weights). Call between runs
+ * (DP_ERR_BUSY during one).
  */
 #ifndef DATAPARALLEL_PIPELINE_H
 #define DATAPARALLEL_PIPELINE_H

@@ -1,6 +1,7 @@
 /* Batch mode: every sample of a data set once, split by the partitioner's batch mode. A worker
- * takes its next micro-batch from the ranges the partitioner hands it and reads only those
- * samples, straight from the data set into its micro-batch. A strategy that needs worker speeds
+ * (a replica's first stage, in a pipeline) takes its next micro-batch from the ranges the
+ * partitioner hands its replica and reads only those samples, straight from the data set into
+ * its micro-batch. A strategy that needs worker speeds
  * (weighted without weights) gets them from a profiling pass first. */
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,7 @@ static int take_from_ranges(dpi_worker *w) {
     if (atomic_load_explicit(&r->run.stop, memory_order_relaxed)) return 0;
     if (wr->range_next == wr->range_end) {
         int64_t start, count;
-        dp_status st = dp_partitioner_batch_next(r->partitioner, w->index, &start, &count);
+        dp_status st = dp_partitioner_batch_next(r->partitioner, w->replica, &start, &count);
         if (st != DP_OK) {
             dpi_failure_note(&wr->part, st);
             return 0;
@@ -117,7 +118,9 @@ DP_API dp_status dp_runner_run_batch(dp_runner *r, dp_dataset *ds, dp_summary *s
     /* Every worker at gate 2: profiled (when asked) and waiting for the split. */
     dpi_workers_wait_ready(r, 2 * r->workers);
     if (r->run.profile) s = apply_profile(r);
-    if (s == DP_OK) s = dp_partitioner_batch_begin(r->partitioner, spec.expected, r->workers);
+    /* The data set is split among replicas (== workers without a pipeline); their first stages
+     * take the ranges. */
+    if (s == DP_OK) s = dp_partitioner_batch_begin(r->partitioner, spec.expected, r->replicas);
     if (s != DP_OK) {
         dpi_failure_note(&r->run.error, s);
         atomic_store(&r->run.abort, 1);

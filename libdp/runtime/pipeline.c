@@ -161,9 +161,12 @@ static dp_status link_init(dpi_link *l, int depth, int max_batch, size_t floats)
 dp_status dpi_pipeline_begin(dp_runner *r) {
     struct dpi_pipeline *p = r->pipe;
     if (!p) return DP_OK;
-    if (r->run.mode == DPI_MODE_BATCH)
-        return dpi_error(DP_ERR_UNSUPPORTED, "runner: batch mode runs one stage per replica (%d stages set); use a "
-                         "source or push mode for a pipeline", r->stages);
+    /* The profiling pass of batch mode times whole models on images; a later stage takes
+     * activations, and a replica is as fast as its slowest stage. */
+    if (r->run.mode == DPI_MODE_BATCH && r->run.profile)
+        return dpi_error(DP_ERR_UNSUPPORTED, "runner: the %s partitioner would profile whole models to split the data "
+                         "set; with %d stages give it weights, one per replica (%d)", dp_partitioner_name(r->partitioner),
+                         r->stages, r->replicas);
     int per = p->stages - 1, in[3], out[3];
     p->links = calloc((size_t)r->replicas * per, sizeof *p->links);
     p->clocks = dpi_alloc_aligned((size_t)r->replicas * sizeof *p->clocks, DPI_CACHELINE);

@@ -86,7 +86,11 @@ static void *worker_main(void *arg) {
     w->run.init_status = r->ops->init(r->backend, w->index, run->c, run->h, run->w, &w->run.ctx);
     int ok = w->run.init_status == DP_OK;
     int (*take)(dpi_worker *) = w->run.from ? dpi_take_from_link : run->take;
-    if (dpi_worker_wait_gate(w, 1) && ok)
+    int go = dpi_worker_wait_gate(w, 1) && ok;
+    /* Batch mode counts every worker at gate 2 (the split); a first stage gets there in its
+     * first take, a later stage here. */
+    if (go && w->run.from && run->mode == DPI_MODE_BATCH) go = dpi_worker_wait_gate(w, 2);
+    if (go)
         for (int n; (n = take(w)) > 0;) dpi_worker_run_microbatch(w, n);
     /* The next stage drains what was handed on, then leaves too. */
     if (w->run.to) dpi_link_close(w->run.to);

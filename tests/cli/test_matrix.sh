@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # dp-bench matrix: argument errors, a tiny matrix of our engine (CSV/JSON/Markdown/per-sample
-# files agree with each other), both engines interleaved into one CSV, ONNX Runtime as a third
+# files agree with each other), layouts (data parallel, pipeline, hybrid) of the same workers,
+# both engines interleaved into one CSV, ONNX Runtime as a third
 # engine (skipped with one line where node is missing), and failing runs reported.
 set -uo pipefail
 bench="$DP_BIN_DIR/dp-bench"
@@ -78,6 +79,30 @@ for path in jsonl:
     samples = [json.loads(l) for l in open(path) if '"sample"' in l]
     assert len(samples) == 40 and all(s["latency_ms"] > 0 for s in samples), (path, len(samples))
 PYEOF
+
+# Layouts of the same workers (issue 18): data parallel, pipeline, hybrid where each applies.
+out="$tmp/layouts"
+expect_rc 0 "tiny matrix of layouts" "$bench" matrix --layouts data-parallel,pipeline,hybrid --arch mobilenet_v2 \
+  --strategies uniform --workers 2,4 --rates 200 --samples 16 --report --out "$out"
+grep -q "5/5 runs" "$tmp/out.txt" && ok "5 runs: W=2 dp+pipeline, W=4 dp+pipeline+hybrid" || { bad "layout runs"; cat "$tmp/out.txt"; }
+[ -s "$out/plots/layouts_uniform_r200.png" ] && "$py" "$DP_SOURCE_DIR/benchmarks/report.py" "$out" --check > "$tmp/check.txt" 2>&1 &&
+  ok "the layouts plot is on the report page" || { bad "layouts plot"; ls "$out/plots"; cat "$tmp/check.txt"; }
+"$py" - "$out" <<'PYEOF' && ok "layouts in results.csv/json/md" || bad "layouts results"
+import csv, json, os, sys
+out = sys.argv[1]
+rows = list(csv.DictReader(open(os.path.join(out, "results.csv"))))
+assert [(r["workers"], r["layout"], r["stages"]) for r in rows] == [
+    ("2", "data-parallel", "1"), ("2", "pipeline", "2"),
+    ("4", "data-parallel", "1"), ("4", "pipeline", "4"), ("4", "hybrid", "2")], rows
+assert all(int(r["completed"]) == 16 for r in rows), rows
+for c in json.load(open(os.path.join(out, "results.json")))["cells"]:
+    p = c["summary"]["pipeline"]
+    assert (p["stages"], p["replicas"]) == (c["stages"], c["workers"] // c["stages"]), c
+md = open(os.path.join(out, "results.md")).read()
+assert "| pipeline / data-parallel throughput | hybrid / data-parallel throughput |" in md, md
+PYEOF
+expect_rc 2 "no layout applies" "$bench" matrix --layouts hybrid --workers 2 --samples 5 --out "$tmp/x"
+grep -q "none applies" "$tmp/out.txt" && ok "the message says no layout applies" || bad "no 'none applies' message"
 
 # Both engines, interleaved: rows alternate libdataparallel / pytorch in one CSV.
 out="$tmp/both"

@@ -1,8 +1,8 @@
 /* Pipelines (dataparallel/pipeline.h): 2 stages x 1 replica and 2 x 2 (hybrid) in stream mode,
  * a pipeline in push mode — each sample exactly once with the unsplit model's top-1 —, overload
  * with each overflow policy (accounting), a stop mid-run, failing stages, planned cuts, per-stage
- * summary rows and pipeline metrics (bytes sent, bubble; JSON, console, Prometheus), and the
- * refusals (stages not dividing workers, bad cuts, batch mode). */
+ * summary rows and pipeline metrics (bytes sent, bubble; JSON, console, Prometheus, CSV), batch
+ * mode, and the refusals (stages not dividing workers, bad cuts, a profiled weighted split). */
 #define _GNU_SOURCE /* open_memstream, sockets: tests build as plain C11 */
 #include <pthread.h>
 #include <time.h>
@@ -294,6 +294,51 @@ static void push_mode(dp_model *m, dp_dataset *ds, const int *ref) {
     free(seen);
 }
 
+/* Batch mode through a pipeline (2 stages) and a hybrid (2 x 2), with a fixed split and a
+ * dynamic one: every sample once with the unsplit top-1, only last stages complete, the first
+ * stages took the whole data set between them. The weighted split without weights would profile
+ * whole models: refused, naming the fix. */
+static void batch_mode(dp_model *m, dp_dataset *ds, const int *ref) {
+    const int64_t n = dp_dataset_count(ds);
+    const struct {
+        int W;
+        const char *strategy;
+    } cfg[] = {{2, "uniform"}, {4, "dynamic"}, {4, "sharded"}};
+    for (int c = 0; c < 3; c++) {
+        rt_seen *seen = rt_seen_new();
+        dp_partitioner *p = rt_partitioner(cfg[c].strategy, NULL, NULL);
+        dp_runner_opts o;
+        dp_runner_opts_init(&o);
+        o.max_batch = 4;
+        dp_runner *r = make_pipeline(m, p, cfg[c].W, 2, 5, 2, seen, &o);
+        RT_SUMMARY(s);
+        CHECK_OK(dp_runner_run_batch(r, ds, &s));
+        CHECK_ACCOUNTING(s);
+        CHECK_MSG(s.offered == n && s.completed == n, "%s batch x %d workers: offered %lld completed %lld",
+                  cfg[c].strategy, cfg[c].W, (long long)s.offered, (long long)s.completed);
+        check_exactly_once(seen, n, ref, "batch pipeline");
+        int64_t last = 0;
+        for (int k = 0; k < s.workers; k++) {
+            CHECK(s.per_worker[k].stage == 1 || s.per_worker[k].completed == 0);
+            last += s.per_worker[k].completed;
+        }
+        CHECK(last == n && s.stages == 2 && s.replicas == cfg[c].W / 2);
+        dp_runner_free(r);
+        dp_partitioner_free(p);
+        free(seen);
+    }
+    rt_seen *none = rt_seen_new();
+    dp_partitioner *p = rt_partitioner("weighted", NULL, NULL);
+    dp_runner *r = make_pipeline(m, p, 2, 2, 5, 2, none, NULL);
+    RT_SUMMARY(s);
+    CHECK_STATUS(dp_runner_run_batch(r, ds, &s), DP_ERR_UNSUPPORTED);
+    CHECK_ERROR_MENTIONS("weights");
+    CHECK(atomic_load(&none->calls) == 0);
+    dp_runner_free(r);
+    dp_partitioner_free(p);
+    free(none);
+}
+
 static void refusals(dp_model *m, dp_dataset *ds) {
     dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
     dp_runner_opts o;
@@ -320,8 +365,7 @@ static void refusals(dp_model *m, dp_dataset *ds) {
     so.depth = 2;
     CHECK_OK(dp_runner_set_stages(r, &so));
     RT_SUMMARY(s);
-    CHECK_STATUS(dp_runner_run_batch(r, ds, &s), DP_ERR_UNSUPPORTED);
-    so.stages = 1; /* back to data parallel: batch mode runs again */
+    so.stages = 1; /* back to data parallel */
     so.cuts = NULL;
     so.num_cuts = 0;
     CHECK_OK(dp_runner_set_stages(r, &so));
@@ -347,6 +391,7 @@ int main(void) {
     stop_mid_run(m, ds);
     failing_stages(m, ds, ref);
     stage_metrics(m, ds);
+    batch_mode(m, ds, ref);
     refusals(m, ds);
     dp_dataset_free(ds);
     dp_model_free(m);

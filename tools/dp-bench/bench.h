@@ -49,7 +49,7 @@ typedef struct dpb_opts {
     long cores;
     int oversubscribe;
     /* matrix */
-    dpc_names archs, strategies, engines;
+    dpc_names archs, strategies, engines, layouts;
     dpc_ints workers_list;
     dpc_reals rates;
     long repeat;
@@ -78,5 +78,7 @@ int dpb_open_data(const dpb_opts *o, dp_dataset **out);
 
 /* The matrix's engines by name (libdataparallel first), NULL-terminated. */
 const char *const *dpb_engine_names(void);
+/* The matrix's layouts of W workers: data-parallel, pipeline, hybrid; NULL-terminated. */
+const char *const *dpb_layout_names(void);
 
 #endif

@@ -94,16 +94,16 @@ static const dpc_flag flags[] = {
      .help = "a fault during the run, repeatable: at=2s,worker=1,slowdown=4 | stall=500ms | fail=10 | stop (threads "
              "backend)",
      .def = "none"},
-    {"stages", "S", S | C, DPC_INT(T, stages, 1, DPC_LIST_MAX),
+    {"stages", "S", RUN, DPC_INT(T, stages, 1, DPC_LIST_MAX),
      .help = "split the model into S pipeline stages: W / S replicas of S stages (docs/pipeline.md)"},
-    {"cuts", "LIST", S | C, DPC_STR(T, cuts, NULL),
+    {"cuts", "LIST", RUN, DPC_STR(T, cuts, NULL),
      .help = "where stages start: unit names (layer3.0,layer4.0) or auto (planned from a profile)"},
     {"stages", "S", P, DPC_INT(T, stages, 1, DPC_LIST_MAX), .help = "stages to plan"},
     {"speeds", "LIST", P, DPC_REALS(T, speeds, 1e-6, 1e6), .help = "relative speed of each stage's worker",
      .def = "1"},
     {"link-gbps", "G", P, DPC_REAL(T, link_gbps, 0, 1e9), .help = "link between stages, Gbit/s (0: free)"},
     {"iters", "N", P, DPC_INT(T, iters, 1, 1000000), .help = "timed runs per stage (profile and measurement)"},
-    {"depth", "D", S | C, DPC_INT(T, depth, 1, 1 << 16), .help = "micro-batches in flight between two stages"},
+    {"depth", "D", RUN, DPC_INT(T, depth, 1, 1 << 16), .help = "micro-batches in flight between two stages"},
     {"worker-timeout", "S", RUN, DPC_REAL(T, worker_timeout_s, 1e-3, 1e6), .help = "mpi: a rank silent S seconds is dead"},
     {"retry", NULL, RUN, DPC_SWITCH(T, retry), .help = "re-dispatch a dead rank's batch (mpi) or a stopped worker's samples (--inject stop); else they fail"},
     {"rank-concurrency", "N", RUN, DPC_INT(T, rank_concurrency, 0, 256),
@@ -147,6 +147,9 @@ static const dpc_flag flags[] = {
     {"weights-dir", "DIR", M, DPC_STR(T, weights_dir, NULL), .help = "every run of arch A loads DIR/A.npz",
      .def = "seeded"},
     {"engines", "LIST", M, DPC_NAMES(T, engines, dpb_engine_names), .help = "engines, alternating cell by cell"},
+    {"layouts", "LIST", M, DPC_NAMES(T, layouts, dpb_layout_names),
+     .help = "W workers as data-parallel (W replicas), pipeline (W stages) or hybrid (W/2 replicas x 2 stages; "
+             "W >= 4, even); libdataparallel only, cuts planned (docs/pipeline.md)"},
     {"baseline", "PATH", M, DPC_STR(T, baseline, NULL), .help = "benchmarks/pytorch_baseline.py",
      .def = "$DP_SOURCE_DIR/benchmarks or next to the build"},
     {"python", "PATH", M, DPC_STR(T, python, NULL), .help = "interpreter of the baseline",
@@ -211,6 +214,7 @@ static void defaults(unsigned cmd, dpb_opts *o) {
     set_names(&o->archs, archs, DPC_LIST_MAX);
     set_names(&o->strategies, dpc_strategy_names(), cmd == DPB_TUNE ? 0 : DPC_LIST_MAX); /* tune: the library's */
     set_names(&o->engines, dpb_engine_names(), 1);
+    set_names(&o->layouts, dpb_layout_names(), 1);
     o->workers_list = (dpc_ints){.n = cmd == DPB_TUNE ? 0 : 3, .v = {1, 2, 4}}; /* tune: 1..cores */
     o->rates = (dpc_reals){.n = 1, .v = {500}};
     o->repeat = 1;

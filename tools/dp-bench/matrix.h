@@ -24,6 +24,8 @@ typedef struct mx_run {
     int repeat;
     const char *arch, *strategy;
     int workers;
+    const char *layout;  /* data-parallel, pipeline, hybrid */
+    int stages;          /* 1, workers, 2 */
     double rate;
     long samples;
     int exit_code;       /* -1: not run yet */

@@ -29,7 +29,7 @@ static void write_csv_header(FILE *f) {
     for (size_t i = 0; i < COUNT(rate_keys); i++) fprintf(f, ",%s", rate_keys[i]);
     for (size_t i = 0; i < COUNT(latency_keys); i++) fprintf(f, ",latency_%s_ms", latency_keys[i]);
     for (size_t i = 0; i < COUNT(tail_keys); i++) fprintf(f, ",%s", tail_keys[i]);
-    fputs(",accuracy_pct\n", f);
+    fputs(",accuracy_pct,layout,stages\n", f);
 }
 
 static void write_csv_row(FILE *f, const dpb_opts *o, const mx_run *r) {
@@ -43,7 +43,7 @@ static void write_csv_row(FILE *f, const dpb_opts *o, const mx_run *r) {
     /* Empty, not 0, for unlabelled data: there is no accuracy to report. */
     if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "accuracy_pct"))) fprintf(f, ",%.6g", mx_num(s, "accuracy_pct"));
     else fputc(',', f);
-    fputc('\n', f);
+    fprintf(f, ",%s,%d\n", r->layout, r->stages);
 }
 
 static cJSON *results_json(const dpb_opts *o, const mx_run *runs, int n, int argc, char **argv) {
@@ -58,6 +58,8 @@ static cJSON *results_json(const dpb_opts *o, const mx_run *runs, int n, int arg
         cJSON_AddStringToObject(c, "arch", r->arch);
         cJSON_AddStringToObject(c, "strategy", r->strategy);
         cJSON_AddNumberToObject(c, "workers", r->workers);
+        cJSON_AddStringToObject(c, "layout", r->layout);
+        cJSON_AddNumberToObject(c, "stages", r->stages);
         cJSON_AddNumberToObject(c, "threads", (double)o->threads);
         cJSON_AddNumberToObject(c, "rate", r->rate);
         cJSON_AddNumberToObject(c, "samples", (double)r->samples);
@@ -79,6 +81,7 @@ static int cmp_double(const void *a, const void *b) {
 static double get_throughput(const cJSON *s) { return mx_num(s, "throughput"); }
 static double get_efficiency(const cJSON *s) { return mx_num(s, "efficiency_pct"); }
 static double get_p99(const cJSON *s) { return mx_num(cJSON_GetObjectItemCaseSensitive(s, "latency_ms"), "p99"); }
+static double get_p50(const cJSON *s) { return mx_num(cJSON_GetObjectItemCaseSensitive(s, "latency_ms"), "p50"); }
 /* Process CPU per completed sample: on a shared, loaded machine the steadiest measure of cost. */
 static double get_cpu_ms(const cJSON *s) {
     double done = mx_num(s, "completed");
@@ -90,6 +93,7 @@ typedef struct cell {
     const char *engine, *arch, *strategy;
     double rate;
     int workers;
+    const char *layout;
 } cell;
 
 /* Median of get(summary) over the finished runs of a cell, one per repeat. Returns the number of
@@ -100,7 +104,7 @@ static int median_of(const mx_run *runs, int n, const cell *c, double (*get)(con
     for (int i = 0; i < n; i++) {
         const mx_run *r = &runs[i];
         if (r->summary && r->rate == c->rate && r->workers == c->workers && strcmp(r->engine->name, c->engine) == 0 &&
-            strcmp(r->arch, c->arch) == 0 && strcmp(r->strategy, c->strategy) == 0)
+            strcmp(r->arch, c->arch) == 0 && strcmp(r->strategy, c->strategy) == 0 && strcmp(r->layout, c->layout) == 0)
             v[m++] = get(r->summary);
     }
     if (m == 0) return 0;
@@ -129,7 +133,7 @@ static void write_md_side_by_side(FILE *f, const dpb_opts *o, const mx_run *runs
             int have[DPC_LIST_MAX];
             fprintf(f, "| %s | %ld |", o->strategies.v[s], o->workers_list.v[w]);
             for (int e = 0; e < eng->n; e++) {
-                cell c = {eng->v[e], arch, o->strategies.v[s], rate, (int)o->workers_list.v[w]};
+                cell c = {eng->v[e], arch, o->strategies.v[s], rate, (int)o->workers_list.v[w], "data-parallel"};
                 have[e] = median_of(runs, n, &c, get_throughput, &thr[e]);
                 for (size_t k = 0; k < COUNT(cols); k++) {
                     if (have[e] && median_of(runs, n, &c, cols[k], &v)) fprintf(f, fmt[k], v);
@@ -143,6 +147,41 @@ static void write_md_side_by_side(FILE *f, const dpb_opts *o, const mx_run *runs
             fputc('\n', f);
         }
     }
+    fputc('\n', f);
+}
+
+/* libdataparallel's layouts of the same W workers side by side (medians over repeats), with each
+ * layout's throughput over data parallelism's. */
+static void write_md_layouts(FILE *f, const dpb_opts *o, const mx_run *runs, int n, const char *arch, double rate) {
+    static double (*const cols[])(const cJSON *) = {get_throughput, get_p50, get_p99};
+    static const char *const fmt[] = {" %.1f |", " %.2f |", " %.2f |"};
+    const dpc_names *lay = &o->layouts;
+    fputs("Layouts of the same workers (libdataparallel; pipeline = W stages, hybrid = W/2 replicas x 2 stages, "
+          "cuts planned):\n\n| strategy | workers |", f);
+    for (int l = 0; l < lay->n; l++) fprintf(f, " %s samples/s | p50 ms | p99 ms |", lay->v[l]);
+    for (int l = 1; l < lay->n; l++) fprintf(f, " %s / %s throughput |", lay->v[l], lay->v[0]);
+    fputs("\n|---|---:|", f);
+    for (int l = 0; l < 4 * lay->n - 1; l++) fputs("---:|", f);
+    fputc('\n', f);
+    for (int s = 0; s < o->strategies.n; s++)
+        for (int w = 0; w < o->workers_list.n; w++) {
+            double thr[DPC_LIST_MAX], v;
+            int have[DPC_LIST_MAX];
+            fprintf(f, "| %s | %ld |", o->strategies.v[s], o->workers_list.v[w]);
+            for (int l = 0; l < lay->n; l++) {
+                cell c = {"libdataparallel", arch, o->strategies.v[s], rate, (int)o->workers_list.v[w], lay->v[l]};
+                have[l] = median_of(runs, n, &c, get_throughput, &thr[l]);
+                for (size_t k = 0; k < COUNT(cols); k++) {
+                    if (have[l] && median_of(runs, n, &c, cols[k], &v)) fprintf(f, fmt[k], v);
+                    else fputs(" – |", f);
+                }
+            }
+            for (int l = 1; l < lay->n; l++) {
+                if (have[0] && have[l] && thr[0] > 0) fprintf(f, " %.2fx |", thr[l] / thr[0]);
+                else fputs(" – |", f);
+            }
+            fputc('\n', f);
+        }
     fputc('\n', f);
 }
 
@@ -160,20 +199,21 @@ static void write_md(FILE *f, const dpb_opts *o, const mx_run *runs, int n, int 
         for (int q = 0; q < o->rates.n; q++) {
             fprintf(f, "\n## %s at %g samples/s\n\n", o->archs.v[a], o->rates.v[q]);
             if (o->engines.n > 1) write_md_side_by_side(f, o, runs, n, o->archs.v[a], o->rates.v[q]);
-            fprintf(f, "| strategy | workers | engine | throughput (samples/s) | efficiency %% | p50 ms | p99 ms | "
-                       "max ms | dropped | CPU %% | RSS MB | top-1 %% |\n"
-                       "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            if (o->layouts.n > 1) write_md_layouts(f, o, runs, n, o->archs.v[a], o->rates.v[q]);
+            fprintf(f, "| strategy | workers | layout | engine | throughput (samples/s) | efficiency %% | p50 ms | "
+                       "p99 ms | max ms | dropped | CPU %% | RSS MB | top-1 %% |\n"
+                       "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
             for (int i = 0; i < n; i++) {
                 const mx_run *r = &runs[i];
                 if (r->exit_code == -1 || strcmp(r->arch, o->archs.v[a]) != 0 || r->rate != o->rates.v[q]) continue;
                 if (!r->summary) {
-                    fprintf(f, "| %s | %d | %s | failed (exit %d) | | | | | | | | |\n", r->strategy, r->workers,
-                            r->engine->name, r->exit_code);
+                    fprintf(f, "| %s | %d | %s | %s | failed (exit %d) | | | | | | | | |\n", r->strategy, r->workers,
+                            r->layout, r->engine->name, r->exit_code);
                     continue;
                 }
                 const cJSON *s = r->summary, *lat = cJSON_GetObjectItemCaseSensitive(s, "latency_ms");
-                fprintf(f, "| %s | %d | %s | %.1f | %.1f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f |", r->strategy,
-                        r->workers, r->engine->name, mx_num(s, "throughput"), mx_num(s, "efficiency_pct"),
+                fprintf(f, "| %s | %d | %s | %s | %.1f | %.1f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f |", r->strategy,
+                        r->workers, r->layout, r->engine->name, mx_num(s, "throughput"), mx_num(s, "efficiency_pct"),
                         mx_num(lat, "p50"), mx_num(lat, "p99"), mx_num(lat, "max"), mx_num(s, "dropped"),
                         mx_num(s, "cpu_pct"), mx_num(s, "rss_mb"));
                 if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "accuracy_pct")))

@@ -41,6 +41,18 @@ const char *const *dpb_engine_names(void) {
     return names;
 }
 
+static const char *const layouts[] = {"data-parallel", "pipeline", "hybrid", NULL};
+
+const char *const *dpb_layout_names(void) { return layouts; }
+
+/* Stages of W workers in a layout; 0: the layout does not apply to W (a pipeline of one worker is
+ * data parallel; a hybrid needs 2 replicas of 2 stages at least). */
+static int layout_stages(const char *layout, int W) {
+    if (strcmp(layout, "pipeline") == 0) return W > 1 ? W : 0;
+    if (strcmp(layout, "hybrid") == 0) return W >= 4 && W % 2 == 0 ? 2 : 0;
+    return 1;
+}
+
 static const mx_engine *engine_named(const char *name) {
     for (size_t i = 0; i < NENGINES; i++)
         if (strcmp(engines[i].name, name) == 0) return &engines[i];
@@ -92,6 +104,8 @@ static const char *find_script(const dpb_opts *o, const mx_engine *e) {
 
 static void run_name(const mx_run *r, char *buf, size_t cap) {
     int len = snprintf(buf, cap, "%s_%s_%s_w%d_r%g", r->engine->name, r->arch, r->strategy, r->workers, r->rate);
+    if (r->stages > 1 && len > 0 && (size_t)len < cap)
+        len += snprintf(buf + len, cap - (size_t)len, "_%s_s%d", r->layout, r->stages);
     if (r->repeat > 0 && len > 0 && (size_t)len < cap) snprintf(buf + len, cap - (size_t)len, "_%d", r->repeat + 1);
 }
 
@@ -119,7 +133,7 @@ static int spawn_wait(const char *path, char *const argv[], const char *log_path
 
 static int execute(const dpb_opts *o, const char *const *scripts, mx_run *r, const char *cells_dir) {
     char name[256], json[PATH_MAX], jsonl[PATH_MAX], log[PATH_MAX];
-    char workers[32], threads[32], rate[64], samples[32], max_batch[32], weights[PATH_MAX];
+    char workers[32], threads[32], rate[64], samples[32], max_batch[32], weights[PATH_MAX], stages[32];
     run_name(r, name, sizeof name);
     if (snprintf(json, sizeof json, "%s/%s.json", cells_dir, name) >= (int)sizeof json ||
         snprintf(jsonl, sizeof jsonl, "%s/%s.jsonl", cells_dir, name) >= (int)sizeof jsonl ||
@@ -154,6 +168,11 @@ static int execute(const dpb_opts *o, const char *const *scripts, mx_run *r, con
     if (o->keep_jsonl) {
         argv[n++] = "--jsonl";
         argv[n++] = jsonl;
+    }
+    if (r->stages > 1) {
+        snprintf(stages, sizeof stages, "%d", r->stages);
+        argv[n++] = "--stages";
+        argv[n++] = stages;
     }
     argv[n] = NULL;
     remove(json);
@@ -214,31 +233,42 @@ static void report_run(const mx_run *r, int tty) {
         return;
     }
     const cJSON *lat = cJSON_GetObjectItemCaseSensitive(r->summary, "latency_ms");
-    fprintf(stderr, "  %-15s %-17s %-9s W=%d %g/s: %8.1f samples/s (%5.1f%%)  p50 %8.2f ms  p99 %8.2f ms  [%.0f s]\n",
-            r->engine->name, r->arch, r->strategy, r->workers, r->rate, mx_num(r->summary, "throughput"),
+    fprintf(stderr, "  %-15s %-17s %-9s W=%d S=%d %g/s: %8.1f samples/s (%5.1f%%)  p50 %8.2f ms  p99 %8.2f ms  [%.0f s]\n",
+            r->engine->name, r->arch, r->strategy, r->workers, r->stages, r->rate, mx_num(r->summary, "throughput"),
             mx_num(r->summary, "efficiency_pct"), mx_num(lat, "p50"), mx_num(lat, "p99"), r->seconds);
 }
 
 /* Every run in order: repeats outermost, so that a slow spell of the machine hits one repeat of
- * every cell rather than every repeat of one cell; engines innermost, so all see the same moment. */
-static mx_run *plan(const dpb_opts *o, int n) {
+ * every cell rather than every repeat of one cell; layouts and engines innermost, so all see the
+ * same moment. Only libdataparallel runs layouts other than data-parallel, and only where the
+ * layout applies to the worker count. *n: how many runs (at most the product of the lists). */
+static mx_run *plan(const dpb_opts *o, int cap, int *n) {
     int k = 0;
-    mx_run *runs = calloc((size_t)n, sizeof *runs);
+    mx_run *runs = calloc((size_t)cap, sizeof *runs);
     if (!runs) return NULL;
     for (int rep = 0; rep < o->repeat; rep++)
         for (int a = 0; a < o->archs.n; a++)
             for (int q = 0; q < o->rates.n; q++)
                 for (int w = 0; w < o->workers_list.n; w++)
                     for (int s = 0; s < o->strategies.n; s++)
-                        for (int e = 0; e < o->engines.n; e++)
-                            runs[k++] = (mx_run){.engine = engine_named(o->engines.v[e]),
-                                                 .repeat = rep,
-                                                 .arch = o->archs.v[a],
-                                                 .strategy = o->strategies.v[s],
-                                                 .workers = (int)o->workers_list.v[w],
-                                                 .rate = o->rates.v[q],
-                                                 .samples = o->samples > 0 ? o->samples : (long)(o->rates.v[q] * 10 + 0.5),
-                                                 .exit_code = -1};
+                        for (int l = 0; l < o->layouts.n; l++)
+                            for (int e = 0; e < o->engines.n; e++) {
+                                const mx_engine *eng = engine_named(o->engines.v[e]);
+                                int W = (int)o->workers_list.v[w], S = layout_stages(o->layouts.v[l], W);
+                                if (S == 0 || (S > 1 && eng->script)) continue;
+                                runs[k++] = (mx_run){.engine = eng,
+                                                     .repeat = rep,
+                                                     .arch = o->archs.v[a],
+                                                     .strategy = o->strategies.v[s],
+                                                     .workers = W,
+                                                     .layout = o->layouts.v[l],
+                                                     .stages = S,
+                                                     .rate = o->rates.v[q],
+                                                     .samples = o->samples > 0 ? o->samples
+                                                                               : (long)(o->rates.v[q] * 10 + 0.5),
+                                                     .exit_code = -1};
+                            }
+    *n = k;
     return runs;
 }
 
@@ -307,14 +337,21 @@ int dpb_matrix(const dpc_command *cmd, int argc, char **argv) {
         return DPC_EXIT_FAILED;
     }
     skip_unavailable(&o, scripts, cells_dir);
-    double total = (double)o.repeat * o.archs.n * o.strategies.n * o.workers_list.n * o.rates.n * o.engines.n;
+    double total = (double)o.repeat * o.archs.n * o.strategies.n * o.workers_list.n * o.rates.n * o.engines.n *
+                   o.layouts.n;
     if (total > MAX_RUNS) return dpc_usage_error("the matrix has %.0f runs; at most %d", total, MAX_RUNS);
-    int n = (int)total;
-    mx_run *runs = plan(&o, n);
+    int n = 0;
+    mx_run *runs = plan(&o, (int)total, &n);
     if (!runs) return dpc_fail(DP_ERR_NOMEM, "matrix");
+    if (n == 0) {
+        free(runs);
+        return dpc_usage_error("--layouts: none applies to --workers (pipeline needs 2 or more, hybrid an even 4 or more)");
+    }
     int tty = isatty(2);
-    fprintf(stderr, "%s: %d runs (%ld repeats x %d archs x %d rates x %d worker counts x %d strategies x %d engines) -> %s/\n",
-            dpc_prog(), n, o.repeat, o.archs.n, o.rates.n, o.workers_list.n, o.strategies.n, o.engines.n, o.out);
+    fprintf(stderr, "%s: %d runs (%ld repeats x %d archs x %d rates x %d worker counts x %d strategies x %d layouts x %d "
+                    "engines, where they apply) -> %s/\n",
+            dpc_prog(), n, o.repeat, o.archs.n, o.rates.n, o.workers_list.n, o.strategies.n, o.layouts.n, o.engines.n,
+            o.out);
     /* The command as typed, for the provenance of results.json / results.md. */
     char *typed[argc + 1];
     typed[0] = "dp-bench";
