@@ -69,8 +69,8 @@ DP_API dp_status dp_runner_set_stages(dp_runner *r, const dp_stage_opts *opts) {
                          o.stages, r->workers);
     if (o.depth < 1) return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_set_stages: depth %d must be >= 1", o.depth);
     if (o.stages > 1 && r->ops != &dpi_worker_local_ops)
-        return dpi_error(DP_ERR_UNSUPPORTED, "dp_runner_set_stages: the %s backend runs one stage per replica",
-                         r->ops->name);
+        return dpi_error(DP_ERR_UNSUPPORTED, "dp_runner_set_stages: pipeline stages run on the threads backend only; "
+                         "the %s backend runs the whole model on every worker (docs/pipeline.md)", r->ops->name);
     if (o.cuts && o.num_cuts != o.stages - 1)
         return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_set_stages: %d cuts for %d stages (need %d)", o.num_cuts,
                          o.stages, o.stages - 1);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# dp-bench stream --stages: a 2-stage pipeline and a 2 x 2 hybrid deliver every sample id exactly
-# once with the data-parallel run's top-1, the JSON names the grid and the cuts; usage errors
-# (batch mode has no --stages: the library refuses S > 1 there).
+# dp-bench stream|batch --stages: a 2-stage pipeline and a 2 x 2 hybrid deliver every sample id
+# exactly once with the data-parallel run's top-1, the JSON names the grid, the cuts and the
+# pipeline metrics; usage errors; batch mode with weighted's profiling and the MPI backend refuse
+# stages (exit 1, saying why; MPI only where mpirun and the plugin exist).
 . "$(dirname "$0")/lib.sh"
 cli_begin bench_pipeline
 
@@ -10,7 +11,16 @@ mentions "does not divide"
 expect 2 "unknown cut" -- "$bench" stream --arch resnet18_cifar --workers 2 --stages 2 --cuts layer9.0 --quiet
 mentions "layer3.0"
 expect 2 "cut count" -- "$bench" stream --arch resnet18_cifar --workers 2 --stages 2 --cuts layer2.0,layer3.0 --quiet
-expect 2 "batch mode" -- "$bench" batch --workers 2 --samples 8 --quiet --stages 2
+expect 1 "batch, weighted profiling" -- "$bench" batch --workers 2 --samples 8 --quiet --stages 2 --strategy weighted
+mentions "one per replica"
+if command -v mpirun >/dev/null && [ -e "$DP_LIB_DIR/libdataparallel_mpi.so.0" ]; then
+    expect 1 "mpi backend" -- env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe \
+        --bind-to none -np 3 "$bench" stream --backend mpi --workers 2 --stages 2 --cuts layer3.0 --arch resnet18_cifar \
+        --samples 4 --quiet
+    mentions "threads backend"
+else
+    echo "skip: the MPI refusal (no mpirun or no MPI plugin)"
+fi
 
 common=(--arch resnet18_cifar --rate 300 --samples 40 --max-batch 4 --max-delay-us 500 --quiet)
 expect 0 "data parallel" -- "$bench" stream "${common[@]}" --workers 2 --predictions "$tmp/dp.csv"
@@ -18,6 +28,8 @@ expect 0 "pipeline" -- "$bench" stream "${common[@]}" --workers 2 --stages 2 --c
     --predictions "$tmp/pp.csv" --json "$tmp/pp.json"
 expect 0 "hybrid, planned cuts" -- "$bench" stream "${common[@]}" --workers 4 --stages 2 --strategy dynamic \
     --predictions "$tmp/hy.csv" --json "$tmp/hy.json"
+expect 0 "batch, hybrid" -- "$bench" batch --arch resnet18_cifar --samples 40 --max-batch 4 --quiet --workers 4 \
+    --stages 2 --strategy dynamic --predictions "$tmp/bh.csv" --json "$tmp/bh.json"
 if "$py" - "$tmp" <<'PY'
 import csv, json, sys
 t = sys.argv[1]
@@ -27,10 +39,14 @@ def top1(name):
     assert ids == list(range(40)), (name, ids)
     return {int(r["sample_id"]): r["top1"] for r in rows}
 ref = top1("dp")
-for name in ("pp", "hy"):
+for name in ("pp", "hy", "bh"):
     assert top1(name) == ref, name
     j = json.load(open(f"{t}/{name}.json"))
     assert j["stages"] == 2 and len(j["cuts"]) == 1 and j["offered"] == j["completed"] == 40, j
+    p = j["pipeline"]
+    assert (p["stages"], p["replicas"]) == (2, j["replicas"]) and 0 <= p["bubble_pct"] <= 100, p
+    assert sum(s["bytes_sent"] for s in p["per_stage"] if s["stage"] == 0) > 0, p
+    assert all(s["bytes_sent"] == 0 for s in p["per_stage"] if s["stage"] == 1), p
     assert [w["stage"] for w in j["per_worker"]] == [0, 1] * (len(j["per_worker"]) // 2), j["per_worker"]
 assert json.load(open(f"{t}/pp.json"))["cuts"] == ["layer3.0"]
 assert json.load(open(f"{t}/hy.json"))["replicas"] == 2
