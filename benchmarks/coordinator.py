@@ -79,12 +79,15 @@ def med(xs):
 
 
 def infer_ms(build, size, batch, seconds):
+    out = "/tmp/coordinator-infer-%d.json" % os.getpid()
     p = subprocess.run([os.path.join(build, "bin", "dp-bench"), "infer", "--arch", "resnet18", "--size", str(size),
-                        "--batch", str(batch), "--seconds", str(seconds), "--json", "-"],
+                        "--batch", str(batch), "--seconds", str(seconds), "--json", out],
                        capture_output=True, text=True, env=ENV, timeout=600)
     if p.returncode != 0:
         raise RuntimeError(p.stderr)
-    return 1000.0 / json.loads(p.stdout)["img_per_s"]
+    ms = 1000.0 / json.load(open(out))["img_per_s"]
+    os.unlink(out)
+    return ms
 
 
 def main():
@@ -141,7 +144,7 @@ def main():
                 runs[(n, r)].append(run_cost(a.build, "mpi", "pull", n, r, r, a.samples * (4 if n > 1 else 1)))
         print("\n## Rank 0's ceiling: --arch null, MPI, pull, unlimited rate, one worker per rank (medians of %d)"
               % a.repeats)
-        print("| batch | worker ranks | routed samples/s | rank 0 CPU %% | rank 0 CPU ns/sample | p50 ms | load |")
+        print("| batch | worker ranks | routed samples/s | rank 0 CPU % | rank 0 CPU ns/sample | p50 ms | load |")
         print("|---|---|---|---|---|---|---|")
         for (n, r), rs in runs.items():
             row = {"throughput": med([x["throughput"] for x in rs]), "cpu_pct": med([x["cpu_pct"] for x in rs]),
