@@ -46,10 +46,10 @@ def machine(build):
     return {"cpu": cpu, "ncpu": os.cpu_count(), "dp_bench": ver, "commit": commit}
 
 
-def run_cost(build, backend, mode, batch, ranks, workers, samples, rate=0):
+def run_cost(build, backend, mode, batch, ranks, workers, samples, rate=0, size=32):
     """One runtime_cost run: {'rank0_cpu_ns', 'worker_cpu_ns' [...], 'completed', ...}."""
     cmd = [os.path.join(build, "tests", "runtime_cost"), "--backend", backend, "--mode", mode, "--batch", str(batch),
-           "--workers", str(workers), "--samples", str(samples), "--rate", str(rate)]
+           "--workers", str(workers), "--samples", str(samples), "--rate", str(rate), "--size", str(size)]
     if backend == "mpi":
         cmd = MPIRUN + ["-np", str(ranks + 1)] + cmd
     l0 = load()
@@ -109,19 +109,21 @@ def main():
            res["start_load"], time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
 
     # 1. CPU per sample: 2 workers (threads) or 2 worker ranks, null model, unlimited rate.
-    cost_cfgs = [(b, m, n) for b in ("threads", "mpi") for m in ("pull", "push") for n in (1, 8)]
+    cost_cfgs = [(b, m, n, 32) for b in ("threads", "mpi") for m in ("pull", "push") for n in (1, 8)]
+    cost_cfgs += [(b, "pull", 8, 224) for b in ("threads", "mpi")]
     if "cost" not in skip:
         runs = {c: [] for c in cost_cfgs}
         for _ in range(a.repeats):
             for c in cost_cfgs:
-                b, m, n = c
-                runs[c].append(run_cost(a.build, b, m, n, 2, 2, a.samples * (4 if n > 1 else 1)))
+                b, m, n, size = c
+                samples = a.samples * (4 if n > 1 else 1) // (20 if size > 32 else 1)
+                runs[c].append(run_cost(a.build, b, m, n, 2, 2, samples, size=size))
         print("\n## CPU per sample, --arch null, 2 workers, unlimited rate (medians of %d)" % a.repeats)
-        print("| backend | mode | batch | coordinator ns/sample | per worker rank ns/sample | samples/s | "
+        print("| backend | mode | batch | input | coordinator ns/sample | per worker rank ns/sample | samples/s | "
               "wire out+in B/sample | load |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for c, rs in runs.items():
-            b, m, n = c
+            b, m, n, size = c
             co = med([r["rank0_cpu_ns"] / r["completed"] for r in rs])
             # A worker rank served about completed / ranks samples (uniform strategy).
             wk = med([statistics.mean(r["worker_cpu_ns"]) * len(r["worker_cpu_ns"]) / r["completed"]
@@ -129,9 +131,9 @@ def main():
             wire = med([(r["wire_out"] + r["wire_in"]) / r["completed"] for r in rs])
             row = {"coordinator_ns": co, "worker_ns": wk, "throughput": med([r["throughput"] for r in rs]),
                    "wire_per_sample": wire, "load": [r["load"] for r in rs], "runs": rs}
-            res["cost"]["%s/%s/%d" % c] = row
-            print("| %s | %s | %d | %.0f%s | %s | %.0f | %.0f | %.1f-%.1f |" %
-                  (b, m, n, co, " (whole process)" if b == "threads" else "", "%.0f" % wk if wk else "-",
+            res["cost"]["%s/%s/%d/%d" % c] = row
+            print("| %s | %s | %d | %dx%d | %.0f%s | %s | %.0f | %.0f | %.1f-%.1f |" %
+                  (b, m, n, size, size, co, " (whole process)" if b == "threads" else "", "%.0f" % wk if wk else "-",
                    row["throughput"], wire, min(row["load"]), max(row["load"])))
 
     # 2. Rank 0's ceiling: MPI, null workers, R worker ranks, unlimited rate.
@@ -171,34 +173,37 @@ def main():
 
 
 def project(res, a):
-    """Worker nodes one coordinator serves: nodes = rate x service time / cores per node, capped by
-    what rank 0 routes (its CPU per sample at batch 8, and the ceiling measured) and by its link."""
-    co = res["cost"].get("mpi/pull/8", {}).get("coordinator_ns")
-    ceil8 = max((v["throughput"] for k, v in res["ceiling"].items() if k.startswith("8/")), default=None)
+    """Worker nodes one coordinator serves. A node of `cores` 1-thread worker ranks serves
+    cores / service time samples/s; rank 0 routes at most min(its link / bytes per sample, one
+    core / its CPU per sample) (both measured at batch 8); nodes needed = rate x service / cores."""
+    ceil8 = {k: v for k, v in res["ceiling"].items() if k.startswith("8/")}
     link = a.link_gbit * 1e9 / 8
     print("\n## Projection (inputs above; %d cores per worker node, one 1-thread worker rank per core, rank 0's link "
           "%.0f Gbit/s, batch 8)" % (a.cores_per_node, a.link_gbit))
-    if co:
-        print("- rank 0 CPU per routed sample at batch 8: %.0f ns -> one core routes at most %.0f samples/s"
-              % (co, 1e9 / co))
     if ceil8:
-        print("- highest routed rate measured (null workers, oversubscribed 2 vCPUs, so a lower bound): %.0f/s" % ceil8)
-    for size, k in ((32, 10), (224, 1000)):
+        best = max(ceil8.values(), key=lambda v: v["throughput"])
+        print("- highest routed rate measured (null workers, 2 vCPUs oversubscribed and shared: a lower bound): %.0f/s"
+              % best["throughput"])
+    for size in (32, 224):
+        k = 10 if size == 32 else 1000
         ms = res["infer_ms"]["%d/8" % size]["ms"]
-        wire = 256 / 8 + 3 * size * size * 4 + 256 / 8 + 4 * k
-        print("- resnet18 %dx%d: %.3f ms/sample/core; wire %.0f B/sample -> the link carries %.0f samples/s"
-              % (size, size, ms, wire, link / wire))
+        co = res["cost"].get("mpi/pull/8/%d" % size, {}).get("coordinator_ns")
+        wire = res["cost"].get("mpi/pull/8/%d" % size, {}).get("wire_per_sample") or \
+            (3 * size * size * 4 + 2 * 256 / 8 + 4 * k)
+        limits = [("link", link / wire)] + ([("rank 0 CPU", 1e9 / co)] if co else [])
+        name, lim = min(limits, key=lambda x: x[1])
+        node_rate = a.cores_per_node / (ms / 1000)
+        print("- resnet18 %dx%d: service %.3f ms/sample/core -> a node serves %.0f/s; rank 0: %s -> it routes at "
+              "most %.0f/s (%s-bound) = %.1f nodes" %
+              (size, size, ms, node_rate, ", ".join("%s %.0f/s" % x for x in limits), lim, name, lim / node_rate))
         for rate in (500, 5000, 50000):
             cores = rate * ms / 1000
             nodes = math.ceil(cores / a.cores_per_node)
-            limits = [("link", link / wire)] + ([("rank 0 CPU", 1e9 / co)] if co else [])
-            name, lim = min(limits, key=lambda x: x[1])
             coord = math.ceil(rate / lim)
-            print("  - %6d/s: %d x %.3f ms = %.1f cores = %d node(s) of %d; %s" %
-                  (rate, rate, ms, cores, nodes, a.cores_per_node,
-                   "one coordinator suffices (%s limit %.0f/s)" % (name, lim) if coord <= 1 else
-                   "beyond one coordinator (%s limit %.0f/s): %d coordinators, each with its share of the source"
-                   % (name, lim, coord)))
+            print("  - %6d/s: %d x %.3f ms = %.1f cores = %d node(s); %s" %
+                  (rate, rate, ms, cores, nodes, "one coordinator" if coord <= 1 else
+                   "%d coordinators (%d/s is past one's %s limit of %.0f/s), each with its share of the source"
+                   % (coord, rate, name, lim)))
 
 
 if __name__ == "__main__":
