@@ -107,7 +107,7 @@ class MobileNetV2Cifar(nn.Module):
 
 # libdataparallel archs that are torchvision's models of the same name (docs/models.md).
 TORCHVISION_ARCHS = ("resnet18", "mobilenet_v2", "resnet34", "resnet50", "vgg16", "vgg16_bn", "alexnet",
-                     "densenet121")
+                     "densenet121", "inception_v3")
 
 
 def build(arch, num_classes):

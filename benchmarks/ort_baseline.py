@@ -460,7 +460,7 @@ def add_commands(sub, model_opts):
     pe.add_argument("--seed", type=int, default=0)
     pe.set_defaults(func=cmd_export)
     pc = sub.add_parser("compare", help="dp-bench infer and ORT alternated; ratio ours/ORT per cell")
-    pc.add_argument("--arch", type=pb.list_of(str, pb.ARCHS), default=list(pb.ARCHS))
+    pc.add_argument("--arch", type=pb.list_of(str, pb.MODEL_ARCHS), default=list(pb.ARCHS))
     pc.add_argument("--batch", type=pb.list_of(pb.positive_int), default=[1, 64])
     pc.add_argument("--size", type=int, default=32, help="input height and width (>= 32)")
     pc.add_argument("--threads", type=pb.positive_int, default=1)

@@ -34,6 +34,9 @@ import time
 import numpy as np
 
 ARCHS = ("resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar")
+# Every arch with a PyTorch model (docs/models.md; null has none): `infer` and the ONNX Runtime
+# engine take any; ARCHS are the defaults of the matrices.
+MODEL_ARCHS = ARCHS + ("resnet34", "resnet50", "vgg16", "vgg16_bn", "alexnet", "densenet121")
 STRATEGIES = ("uniform", "sharded", "dynamic", "weighted")
 OVERFLOWS = ("block", "drop-newest", "drop-oldest")
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -69,8 +72,8 @@ def build_model(arch, classes=10, seed=0, weights=None):
     """A model in eval mode: the seeded one of cifar_models.seeded() (random weights and BN
     statistics; shared with the parity tests and the ONNX export), or with a state_dict() saved
     as .npz (weights)."""
-    if arch not in ARCHS:
-        raise ValueError("unknown arch %r (expected one of %s)" % (arch, ", ".join(ARCHS)))
+    if arch not in MODEL_ARCHS:
+        raise ValueError("unknown arch %r (expected one of %s)" % (arch, ", ".join(MODEL_ARCHS)))
     model = sibling("cifar_models").seeded(arch, classes, seed)
     if weights:
         import torch
@@ -812,7 +815,7 @@ def parser(engine=TorchEngine, description=__doc__):
         if many:
             sp.add_argument("--arch", type=list_of(str, ARCHS), default=["resnet18", "mobilenet_v2"])
         else:
-            sp.add_argument("--arch", choices=ARCHS, required=True)
+            sp.add_argument("--arch", choices=MODEL_ARCHS if cmd in ("infer", "export") else ARCHS, required=True)
             sp.add_argument("--weights", help="state_dict() as .npz (default: seeded random weights)")
         sp.add_argument("--threads", type=positive_int, default=1, help="intra-op threads per worker")
         engine.add_options(sp, cmd)

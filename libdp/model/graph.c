@@ -15,6 +15,9 @@ static int add_node(dpi_graph *g, const dpi_node *node) {
     if (g->n < g->cap) {
         g->nodes[g->n] = *node;
         g->nodes[g->n].concat = -1;
+        g->nodes[g->n].kw = node->k;
+        g->nodes[g->n].pad_w = node->pad;
+        g->nodes[g->n].bn_eps = DPI_BN_EPS;
     }
     return g->n++;
 }
@@ -33,7 +36,7 @@ int dpi_graph_conv_bias(dpi_graph *g, const char *name, const char *bn, int inpu
                         int stride, int pad, dpi_act act) {
     int i = dpi_graph_conv(g, name, bn, input, cin, cout, k, stride, 1, act, -1);
     if (i < g->cap) {
-        g->nodes[i].pad = pad;
+        g->nodes[i].pad = g->nodes[i].pad_w = pad;
         g->nodes[i].has_bias = 1;
     }
     return i;
@@ -80,9 +83,28 @@ int dpi_graph_bn_relu(dpi_graph *g, const char *bn, int input, int c) {
 }
 
 int dpi_graph_concat(dpi_graph *g, const char *name, int input, int c, int total) {
-    dpi_node n = {.op = DPI_OP_CONCAT, .input = input, .residual = -1, .cin = c, .cout = total, .groups = 1};
+    dpi_node n = {.op = DPI_OP_CONCAT, .input = input, .residual = -1, .cin = c, .cout = total, .k = 1, .stride = 1,
+                  .groups = 1};
     snprintf(n.name, sizeof n.name, "%s", name);
     return add_node(g, &n);
+}
+
+int dpi_graph_conv_rect(dpi_graph *g, const char *name, const char *bn, int input, int cin, int cout, int kh, int kw,
+                        int stride, int pad_h, int pad_w, float bn_eps) {
+    int i = dpi_graph_conv(g, name, bn, input, cin, cout, kh, stride, 1, DPI_ACT_RELU, -1);
+    if (i < g->cap) {
+        g->nodes[i].kw = kw;
+        g->nodes[i].pad = pad_h;
+        g->nodes[i].pad_w = pad_w;
+        g->nodes[i].bn_eps = bn_eps;
+    }
+    return i;
+}
+
+void dpi_graph_concat_window(dpi_graph *g, int i, int k, int stride) {
+    if (i >= g->cap) return;
+    g->nodes[i].k = g->nodes[i].kw = k;
+    g->nodes[i].stride = stride;
 }
 
 void dpi_graph_into(dpi_graph *g, int i, int concat, int coff) {
@@ -114,9 +136,10 @@ int dpi_graph_linear(dpi_graph *g, const char *name, int input, int cin, int cou
 /* The registry: every arch the library knows (arch_names[a] is built by archs[a]) and its
  * smallest input side: 32 where the arch allows it (the runtime's synthetic sources assume it);
  * alexnet's 11x11/4 stem and three 3x3/2 max-pools leave nothing below 63. densenet121 would take
- * 29, but 32 is where its last dense block is 1x1. */
+ * 29, but 32 is where its last dense block is 1x1. inception_v3's stem (three unpadded 3x3/2 steps
+ * and 3x3 convs) leaves 1x1 at 75, torchvision's minimum. */
 static const char *const arch_names[] = {"resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar",
-                                         "resnet34", "resnet50", "vgg16", "vgg16_bn", "alexnet", "densenet121", "null", NULL};
+                                         "resnet34", "resnet50", "vgg16", "vgg16_bn", "alexnet", "densenet121", "inception_v3", "null", NULL};
 static const struct {
     void (*build)(dpi_graph *g);
     int min_hw;
@@ -124,7 +147,7 @@ static const struct {
     {dpi_build_resnet18, 32}, {dpi_build_mobilenet_v2, 32}, {dpi_build_resnet18_cifar, 32},
     {dpi_build_mobilenetv2_cifar, 32}, {dpi_build_resnet34, 32}, {dpi_build_resnet50, 32},
     {dpi_build_vgg16, 32}, {dpi_build_vgg16_bn, 32}, {dpi_build_alexnet, 63}, {dpi_build_densenet121, 32},
-    {dpi_build_null, 1},
+    {dpi_build_inception_v3, 75}, {dpi_build_null, 1},
 };
 #define NUM_ARCHS (sizeof archs / sizeof archs[0])
 _Static_assert(NUM_ARCHS + 1 == sizeof arch_names / sizeof arch_names[0], "one builder per arch name");
@@ -176,15 +199,15 @@ void dpi_graph_out_hw(const dpi_graph *g, int i, int h, int w, int *oh, int *ow)
     switch (n->op) {
     case DPI_OP_CONV:
     case DPI_OP_MAXPOOL:
-    case DPI_OP_AVGPOOL: /* floor mode, as PyTorch's default */
+    case DPI_OP_AVGPOOL:
+    case DPI_OP_CONCAT: /* floor mode, as PyTorch's default */
         *oh = (ih + 2 * n->pad - n->k) / n->stride + 1;
-        *ow = (iw + 2 * n->pad - n->k) / n->stride + 1;
+        *ow = (iw + 2 * n->pad_w - n->kw) / n->stride + 1;
         break;
     case DPI_OP_ADAPTIVE_AVG:
         *oh = *ow = n->k;
         break;
     case DPI_OP_BN_RELU:
-    case DPI_OP_CONCAT:
         *oh = ih;
         *ow = iw;
         break;
@@ -221,7 +244,7 @@ static void node_params(const dpi_node *n, dpi_param *p, int *count) {
         return;
     }
     if (n->op != DPI_OP_CONV) return;
-    put(p, count, n->name, "weight", 1, 4, n->cout, n->cin / n->groups, n->k, n->k);
+    put(p, count, n->name, "weight", 1, 4, n->cout, n->cin / n->groups, n->k, n->kw);
     if (n->has_bias) put(p, count, n->name, "bias", 1, 1, n->cout, 0, 0, 0);
     if (n->bn[0]) bn_params(n->bn, n->cout, p, count);
 }

@@ -28,7 +28,7 @@
 #include "dataparallel/core.h"
 
 #define DPI_NAME_CAP 64
-#define DPI_BN_EPS 1e-5f
+#define DPI_BN_EPS 1e-5f /* PyTorch's BatchNorm2d default */
 
 typedef enum dpi_op {
     DPI_OP_CONV, DPI_OP_MAXPOOL, DPI_OP_GAP, DPI_OP_ADAPTIVE_AVG, DPI_OP_LINEAR, DPI_OP_AVGPOOL, DPI_OP_BN_RELU,
@@ -41,7 +41,10 @@ typedef struct dpi_node {
     int input;                 /* producing node, -1 = network input */
     int residual;              /* CONV: node whose output is added, -1 = none */
     int cin, cout;             /* CONV/LINEAR channels; MAXPOOL/GAP: cin == cout */
-    int k, stride, pad;        /* CONV/MAXPOOL: square kernel; ADAPTIVE_AVG: output side; LINEAR: 1 */
+    int k, stride, pad;        /* CONV/pools: kernel height and its padding; ADAPTIVE_AVG: output side; LINEAR: 1 */
+    int kw, pad_w;             /* CONV/pools: kernel width and its padding (= k, pad but in Inception's 1xn, nx1);
+                                  CONCAT: a kernel k x k, stride, pad whose output size it has (1, 1, 0: its input's) */
+    float bn_eps;              /* BN epsilon: 1e-5 (PyTorch's default), 1e-3 in Inception */
     int groups;                /* CONV: 1, or cin for depthwise */
     int has_bias;              /* CONV without BN / LINEAR */
     dpi_act act;

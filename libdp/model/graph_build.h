@@ -1,5 +1,5 @@
 /* Helpers the architecture files (resnet.c, mobilenet.c, vgg.c, densenet.c,
- * null.c) use to append nodes to a
+ * inception.c, null.c) use to append nodes to a
  * dpi_graph. */
 #ifndef DP_MODEL_GRAPH_BUILD_H
 #define DP_MODEL_GRAPH_BUILD_H
@@ -24,6 +24,12 @@ int dpi_graph_conv_plain(dpi_graph *g, const char *name, int input, int cin, int
 int dpi_graph_bn_relu(dpi_graph *g, const char *bn, int input, int c);
 /* A concatenation buffer of `total` channels starting with input's c channels. */
 int dpi_graph_concat(dpi_graph *g, const char *name, int input, int c, int total);
+/* A conv kh x kw with explicit padding, BN of epsilon bn_eps and ReLU (Inception's BasicConv2d). */
+int dpi_graph_conv_rect(dpi_graph *g, const char *name, const char *bn, int input, int cin, int cout, int kh, int kw,
+                        int stride, int pad_h, int pad_w, float bn_eps);
+/* CONCAT node i has the output size of a k x k / stride window over its input (Inception's
+ * reduction modules), not its input's. */
+void dpi_graph_concat_window(dpi_graph *g, int i, int k, int stride);
 /* Node i writes its output into channels [coff, coff + cout) of CONCAT node `concat`. */
 void dpi_graph_into(dpi_graph *g, int i, int concat, int coff);
 /* cin counts the flattened input: C * side * side after an ADAPTIVE_AVG. */
@@ -40,6 +46,7 @@ void dpi_build_vgg16(dpi_graph *g);
 void dpi_build_vgg16_bn(dpi_graph *g);
 void dpi_build_alexnet(dpi_graph *g);
 void dpi_build_densenet121(dpi_graph *g);
+void dpi_build_inception_v3(dpi_graph *g);
 void dpi_build_null(dpi_graph *g);
 
 /* The arch names, NULL-terminated, static storage. */

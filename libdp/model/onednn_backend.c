@@ -44,8 +44,8 @@ static const float *param(const dpi_weights *w, const char *module, const char *
 static dp_status fold_conv(const dpi_node *nd, const dpi_weights *w, dpo_layer *L) {
     dp_status s = DP_OK;
     int cig = nd->cin / nd->groups;
-    int64_t wshape[4] = {nd->cout, cig, nd->k, nd->k}, cshape[1] = {nd->cout};
-    size_t per_out = (size_t)cig * nd->k * nd->k;
+    int64_t wshape[4] = {nd->cout, cig, nd->k, nd->kw}, cshape[1] = {nd->cout};
+    size_t per_out = (size_t)cig * nd->k * nd->kw;
     const float *wt = param(w, nd->name, "weight", 4, wshape, &s);
     if (s) return s;
     L->w = malloc(sizeof(float) * per_out * nd->cout);
@@ -59,7 +59,7 @@ static dp_status fold_conv(const dpi_node *nd, const dpi_weights *w, dpo_layer *
         const float *cb = s || !nd->has_bias ? NULL : param(w, nd->name, "bias", 1, cshape, &s);
         if (s) return s;
         for (int o = 0; o < nd->cout; o++) {
-            double scale = (double)g[o] / sqrt((double)var[o] + (double)DPI_BN_EPS);
+            double scale = (double)g[o] / sqrt((double)var[o] + (double)nd->bn_eps);
             for (size_t j = 0; j < per_out; j++) L->w[o * per_out + j] = (float)(wt[o * per_out + j] * scale);
             /* torchvision's VGG-BN convs also have a bias, which BN shifts like the mean. */
             double bias = nd->has_bias ? (double)cb[o] : 0.0;
@@ -73,8 +73,8 @@ static dp_status fold_conv(const dpi_node *nd, const dpi_weights *w, dpo_layer *
             memcpy(L->b, b, sizeof(float) * nd->cout);
         }
     }
-    dnnl_dims_t d5 = {nd->groups, nd->cout / nd->groups, cig, nd->k, nd->k};
-    dnnl_dims_t d4 = {nd->cout, cig, nd->k, nd->k};
+    dnnl_dims_t d5 = {nd->groups, nd->cout / nd->groups, cig, nd->k, nd->kw};
+    dnnl_dims_t d4 = {nd->cout, cig, nd->k, nd->kw};
     dnnl_status_t st = nd->groups > 1 ? dnnl_memory_desc_init_by_tag(&L->w_md, 5, d5, dnnl_f32, dnnl_goihw)
                                       : dnnl_memory_desc_init_by_tag(&L->w_md, 4, d4, dnnl_f32, dnnl_oihw);
     return st == dnnl_success ? DP_OK : dpo_error(st, "weights descriptor", nd->name);

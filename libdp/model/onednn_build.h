@@ -80,8 +80,9 @@ dp_status dpo_int8_attr(const builder *b, int i, dnnl_primitive_attr_t attr, dnn
 /* The view of a block buffer that node i writes its output into (creating it), or -1 when i
  * writes a value of its own; then b->visible[i] is what its readers read (onednn_concat.c). */
 int dpo_slot(builder *b, int i);
-/* The layout node i must write when its one reader is a pool writing into a slot (oneDNN's jit
- * pools read the layout they write: from nhwc into an nChw16c slot is `ref:`), else NULL. */
+/* The layout conv i writes in a graph with block buffers: theirs, nChw16c, so that a conv or pool
+ * writing a slot reads it as is (oneDNN's jit pools only read the layout they write: from nhwc
+ * into an nChw16c slot is `ref:`; a conv would need a reorder); NULL elsewhere. */
 const dnnl_memory_desc_t *dpo_layout_for_slot(builder *b, int i);
 /* Node i, a MAXPOOL, AVGPOOL, GAP or ADAPTIVE_AVG (onednn_pool.c). */
 dp_status dpo_build_pool(builder *b, int i);

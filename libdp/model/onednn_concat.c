@@ -21,7 +21,8 @@ static int slot_target(const builder *b, int i, int *coff) {
     *coff = nd->concat >= 0 ? nd->coff : 0;
     if (nd->concat >= 0) return nd->concat;
     int cat = b->node_last[i];
-    if (cat < 0 || b->g->nodes[cat].op != DPI_OP_CONCAT || b->g->nodes[cat].input != i) return -1;
+    if (cat < 0 || b->g->nodes[cat].op != DPI_OP_CONCAT || b->g->nodes[cat].input != i || b->g->nodes[cat].cin == 0)
+        return -1;
     for (int j = i + 1; j < cat; j++)
         if (b->g->nodes[j].input == i || b->g->nodes[j].residual == i) return -1;
     return cat;
@@ -62,21 +63,21 @@ int dpo_slot(builder *b, int i) {
 }
 
 const dnnl_memory_desc_t *dpo_layout_for_slot(builder *b, int i) {
-    int j = b->node_last[i], h, w;
-    if (j < 0 || (b->g->nodes[j].op != DPI_OP_MAXPOOL && b->g->nodes[j].op != DPI_OP_AVGPOOL) ||
-        b->g->nodes[j].input != i)
-        return NULL;
-    for (int k = i + 1; k < j; k++)
-        if (b->g->nodes[k].input == i || b->g->nodes[k].residual == i) return NULL;
-    if (dpo_slot(b, j) < 0) return NULL;
+    int h, w;
+    const dpi_node *nd = &b->g->nodes[i];
+    if (b->n != 1 || nd->cout % 16 || !dpi_graph_has_concat(b->g)) return NULL;
     dpi_graph_out_hw(b->g, i, b->h, b->w, &h, &w);
-    return blocked_md(b, b->g->nodes[i].cout, h, w, &b->want) == dnnl_success ? &b->want : NULL;
+    return blocked_md(b, nd->cout, h, w, &b->want) == dnnl_success ? &b->want : NULL;
 }
 
 dp_status dpo_build_concat(builder *b, int i) {
     dp_status s = DP_OK;
     const dpi_node *nd = &b->g->nodes[i];
     int src = dpo_val_of(b, nd->input), coff;
+    if (nd->cin == 0) { /* keeps nothing of its input (Inception's modules): only slots */
+        b->node_val[i] = src;
+        return DP_OK;
+    }
     if (nd->input >= 0 && b->slot[nd->input] >= 0 && src == b->slot[nd->input] &&
         slot_target(b, nd->input, &coff) == i) {
         b->node_val[i] = src; /* its producer wrote it in place */
@@ -108,7 +109,7 @@ dp_status dpo_build_bn_relu(builder *b, int i) {
     dnnl_primitive_desc_t pd = NULL;
     dnnl_batch_normalization_desc_t bd;
     if (!attr) return dpi_error(DP_ERR_NOMEM, "out of memory creating attributes for %s", nd->name);
-    DNN(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, &b->vals[src].md, DPI_BN_EPS,
+    DNN(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, &b->vals[src].md, nd->bn_eps,
                                                    dnnl_use_global_stats | dnnl_use_scaleshift | dnnl_fuse_norm_relu),
         "batch normalization descriptor", nd->name);
     DNN(dnnl_primitive_desc_create(&pd, &bd, attr, b->m->engine, NULL), "batch normalization creation", nd->name);

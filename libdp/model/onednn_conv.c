@@ -31,16 +31,16 @@ static void conv_window(const builder *b, int i, dpo_window *win) {
     dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
     dpi_graph_out_hw(b->g, i, b->h, b->w, &oh, &ow);
     used_taps(ih, oh, nd->k, nd->stride, nd->pad, &win->y0, &y1);
-    used_taps(iw, ow, nd->k, nd->stride, nd->pad, &win->x0, &x1);
+    used_taps(iw, ow, nd->kw, nd->stride, nd->pad_w, &win->x0, &x1);
     win->kh = y1 - win->y0 + 1;
     win->kw = x1 - win->x0 + 1;
     win->pad_t = nd->pad - win->y0;
-    win->pad_l = nd->pad - win->x0;
+    win->pad_l = nd->pad_w - win->x0;
     /* The right/bottom padding that keeps the output size: oh = (ih + t + b - kh) / s + 1. */
     win->pad_b = (oh - 1) * nd->stride + win->kh - ih - win->pad_t;
     win->pad_r = (ow - 1) * nd->stride + win->kw - iw - win->pad_l;
     if (win->kh < 1 || win->kw < 1 || win->pad_b < 0 || win->pad_r < 0)
-        *win = (dpo_window){0, 0, nd->k, nd->k, nd->pad, nd->pad, nd->pad, nd->pad};
+        *win = (dpo_window){0, 0, nd->k, nd->kw, nd->pad, nd->pad_w, nd->pad, nd->pad_w};
 }
 
 static dnnl_status_t conv_pd(builder *b, int i, dnnl_alg_kind_t alg, const dpo_window *win, const dnnl_memory_desc_t *src_md,
@@ -107,7 +107,7 @@ static dnnl_primitive_desc_t conv_candidate(builder *b, int i, int kind, const d
     int src = dpo_val_of(b, nd->input), res = nd->residual >= 0 ? dpo_val_of(b, nd->residual) : -1;
     /* Reading the producer's layout as is and writing straight into the shortcut's buffer needs
      * no reorder; a free source (and, failing that, a free destination) costs one. A slot of a
-     * block buffer is always written in place, and so is the layout a pool into a slot reads. */
+     * block buffer is always written in place, and next to them every conv writes its layout. */
     int slot = dpo_slot(b, i);
     const dnnl_memory_desc_t *forced_dst = res >= 0    ? &b->vals[res].md
                                            : slot >= 0 ? &b->vals[slot].md

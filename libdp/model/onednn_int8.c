@@ -18,7 +18,7 @@
 dp_status dpo_int8_layer(const dp_model *m, int i, dpo_layer *L) {
     const dpi_node *nd = &m->graph.nodes[i];
     const dpi_qplan *p = &m->quant;
-    size_t per_out = (size_t)(nd->cin / nd->groups) * nd->k * nd->k;
+    size_t per_out = (size_t)(nd->cin / nd->groups) * nd->k * nd->kw;
     float *ws = malloc(sizeof *ws * (size_t)nd->cout);
     L->wq = malloc(per_out * (size_t)nd->cout);
     L->oscale = malloc(sizeof *L->oscale * (size_t)nd->cout);

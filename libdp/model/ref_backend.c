@@ -31,7 +31,7 @@ static float *copy_param(const dpi_weights *w, const char *module, const char *f
 }
 
 /* BN module bn of c channels as y = (x - mean) * scale + beta. */
-static dp_status load_bn(const dpi_weights *w, const char *bn, int c, ref_layer *l) {
+static dp_status load_bn(const dpi_weights *w, const char *bn, int c, float eps, ref_layer *l) {
     dp_status s = DP_OK;
     int64_t vec[1] = {c};
     float *gamma = copy_param(w, bn, "weight", 1, vec, &s);
@@ -39,7 +39,7 @@ static dp_status load_bn(const dpi_weights *w, const char *bn, int c, ref_layer 
     l->bn_beta = var ? copy_param(w, bn, "bias", 1, vec, &s) : NULL;
     l->bn_mean = l->bn_beta ? copy_param(w, bn, "running_mean", 1, vec, &s) : NULL;
     if (l->bn_mean) {
-        for (int i = 0; i < c; i++) gamma[i] = (float)(gamma[i] / sqrt((double)var[i] + DPI_BN_EPS));
+        for (int i = 0; i < c; i++) gamma[i] = (float)(gamma[i] / sqrt((double)var[i] + eps));
         l->bn_scale = gamma;
         gamma = NULL;
     }
@@ -51,7 +51,7 @@ static dp_status load_bn(const dpi_weights *w, const char *bn, int c, ref_layer 
 static dp_status init_layer(const dpi_node *nd, const dpi_weights *w, ref_layer *l) {
     dp_status s = DP_OK;
     int64_t vec[1] = {nd->cout};
-    if (nd->op == DPI_OP_BN_RELU) return load_bn(w, nd->bn, nd->cout, l);
+    if (nd->op == DPI_OP_BN_RELU) return load_bn(w, nd->bn, nd->cout, nd->bn_eps, l);
     if (nd->op == DPI_OP_LINEAR) {
         int64_t shape[2] = {nd->cout, nd->cin};
         if (!(l->weight = copy_param(w, nd->name, "weight", 2, shape, &s))) return s;
@@ -62,10 +62,10 @@ static dp_status init_layer(const dpi_node *nd, const dpi_weights *w, ref_layer 
     if (nd->groups != 1 && !(nd->groups == nd->cin && nd->cin == nd->cout))
         return dpi_error(DP_ERR_UNSUPPORTED, "reference backend: %s has %d groups (only 1 or depthwise)",
                          nd->name, nd->groups);
-    int64_t shape[4] = {nd->cout, nd->cin / nd->groups, nd->k, nd->k};
+    int64_t shape[4] = {nd->cout, nd->cin / nd->groups, nd->k, nd->kw};
     if (!(l->weight = copy_param(w, nd->name, "weight", 4, shape, &s))) return s;
     if (nd->has_bias && !(l->bias = copy_param(w, nd->name, "bias", 1, vec, &s))) return s;
-    return nd->bn[0] ? load_bn(w, nd->bn, nd->cout, l) : DP_OK;
+    return nd->bn[0] ? load_bn(w, nd->bn, nd->cout, nd->bn_eps, l) : DP_OK;
 }
 
 void dpr_model_fini(dp_model *m) {
@@ -161,7 +161,7 @@ dp_status dpr_exec_prepare(dp_exec *e, int n, int h, int w) {
         re->out[i] = nd->concat >= 0 ? re->out[nd->concat] : malloc(count * sizeof(float));
         if (!re->out[i]) goto nomem;
         if (nd->op == DPI_OP_CONV && nd->groups == 1) {
-            size_t c = (size_t)nd->cin * nd->k * nd->k * re->oh[i] * re->ow[i];
+            size_t c = (size_t)nd->cin * nd->k * nd->kw * re->oh[i] * re->ow[i];
             if (c > col) col = c;
         }
     }
@@ -181,16 +181,18 @@ nomem:
     return dpi_error(DP_ERR_NOMEM, "out of memory for %s activations at %dx%d", e->model->arch, h, w);
 }
 
-/* col[(c*k + ky)*k + kx][oy*ow + ox] = x[c][oy*s - p + ky][ox*s - p + kx] (0 outside). */
-void dpr_im2col(const float *x, int c, int ih, int iw, int k, int stride, int pad, int oh, int ow, float *col) {
-    for (int ci = 0; ci < c; ci++)
-        for (int ky = 0; ky < k; ky++)
-            for (int kx = 0; kx < k; kx++) {
-                float *dst = col + ((size_t)(ci * k + ky) * k + kx) * oh * ow;
+/* col[(c*kh + ky)*kw + kx][oy*ow + ox] = x[c][oy*s - ph + ky][ox*s - pw + kx] (0 outside), for
+ * conv nd's kernel kh x kw and padding ph, pw. */
+void dpr_im2col(const dpi_node *nd, const float *x, int ih, int iw, int oh, int ow, float *col) {
+    int kh = nd->k, kw = nd->kw, stride = nd->stride;
+    for (int ci = 0; ci < nd->cin; ci++)
+        for (int ky = 0; ky < kh; ky++)
+            for (int kx = 0; kx < kw; kx++) {
+                float *dst = col + ((size_t)(ci * kh + ky) * kw + kx) * oh * ow;
                 for (int oy = 0; oy < oh; oy++) {
-                    int iy = oy * stride - pad + ky;
+                    int iy = oy * stride - nd->pad + ky;
                     for (int ox = 0; ox < ow; ox++) {
-                        int ix = ox * stride - pad + kx;
+                        int ix = ox * stride - nd->pad_w + kx;
                         int inside = iy >= 0 && iy < ih && ix >= 0 && ix < iw;
                         dst[oy * ow + ox] = inside ? x[((size_t)ci * ih + iy) * iw + ix] : 0.0f;
                     }
@@ -224,10 +226,10 @@ static void run_conv(const dpi_node *nd, const ref_layer *l, const float *x, int
     if (nd->groups != 1) {
         dpr_depthwise(x, l->weight, nd->cin, ih, iw, nd->k, nd->stride, nd->pad, oh, ow, y);
     } else {
-        int kdim = nd->cin * nd->k * nd->k;
+        int kdim = nd->cin * nd->k * nd->kw;
         const float *b = x; /* a 1x1/1 conv needs no im2col: the input already is [cin, h*w] */
-        if (!(nd->k == 1 && nd->stride == 1 && nd->pad == 0)) {
-            dpr_im2col(x, nd->cin, ih, iw, nd->k, nd->stride, nd->pad, oh, ow, col);
+        if (!dpr_is_pointwise(nd)) {
+            dpr_im2col(nd, x, ih, iw, oh, ow, col);
             b = col;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nd->cout, (int)plane, kdim, 1.0f, l->weight, kdim, b,

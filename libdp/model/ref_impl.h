@@ -54,7 +54,11 @@ dp_status dpr_exec_prepare(dp_exec *e, int n, int h, int w);
 dp_status dpr_exec_prepare_batches(dp_exec *e, int max, int h, int w);
 dp_status dpr_exec_profile(const dp_exec *e, dp_layer_profile *out, int cap, int *count);
 void dpr_exec_stats(const dp_exec *e, dp_exec_stats *out);
-void dpr_im2col(const float *x, int c, int ih, int iw, int k, int stride, int pad, int oh, int ow, float *col);
+void dpr_im2col(const dpi_node *nd, const float *x, int ih, int iw, int oh, int ow, float *col);
+/* A 1x1/1 conv without padding reads its [cin, h*w] input as the im2col matrix. */
+static inline int dpr_is_pointwise(const dpi_node *nd) {
+    return nd->k == 1 && nd->kw == 1 && nd->stride == 1 && nd->pad == 0 && nd->pad_w == 0;
+}
 void dpr_depthwise(const float *x, const float *wt, int c, int ih, int iw, int k, int stride, int pad, int oh,
                    int ow, float *y);
 void dpr_maxpool(const dpi_node *nd, const float *x, int ih, int iw, int oh, int ow, float *y);

@@ -27,7 +27,7 @@ static void qfini(dp_model *m) {
 static dp_status qlayer_init(const dp_model *m, int i, const ref_layer *l, ref_qlayer *q) {
     const dpi_node *nd = &m->graph.nodes[i];
     const dpi_qplan *p = &m->quant;
-    size_t per_out = (size_t)(nd->cin / nd->groups) * nd->k * nd->k, total = per_out * (size_t)nd->cout;
+    size_t per_out = (size_t)(nd->cin / nd->groups) * nd->k * nd->kw, total = per_out * (size_t)nd->cout;
     float *folded = malloc(total * sizeof *folded), *ws = malloc((size_t)nd->cout * sizeof *ws);
     int8_t *q8 = malloc(total);
     q->mult = malloc((size_t)nd->cout * sizeof *q->mult);
@@ -81,10 +81,10 @@ static void qconv(const dp_model *m, int i, ref_exec *re, const float *x, int ih
         dpr_depthwise(x, q->wqf, nd->cin, ih, iw, nd->k, nd->stride, nd->pad, oh, ow, y);
         for (size_t j = 0; j < (size_t)nd->cout * plane; j++) acc[j] = y[j];
     } else {
-        int kdim = nd->cin * nd->k * nd->k;
+        int kdim = nd->cin * nd->k * nd->kw;
         const float *src = x; /* a 1x1/1 conv reads its input as [cin, h*w] directly */
-        if (!(nd->k == 1 && nd->stride == 1 && nd->pad == 0)) {
-            dpr_im2col(x, nd->cin, ih, iw, nd->k, nd->stride, nd->pad, oh, ow, re->col);
+        if (!dpr_is_pointwise(nd)) {
+            dpr_im2col(nd, x, ih, iw, oh, ow, re->col);
             src = re->col;
         }
         for (size_t j = 0; j < (size_t)kdim * plane; j++) re->dcol[j] = src[j];

@@ -52,8 +52,8 @@ static dp_status seed_node(dpi_weights *w, uint64_t seed, const dpi_node *n) {
         return add_uniform(w, seed, n->name, "bias", 1, vec, -b, b);
     }
     if (n->op != DPI_OP_CONV) return DP_OK;
-    int64_t shape[4] = {n->cout, n->cin / n->groups, n->k, n->k};
-    double fan_in = (double)(n->cin / n->groups) * n->k * n->k;
+    int64_t shape[4] = {n->cout, n->cin / n->groups, n->k, n->kw};
+    double fan_in = (double)(n->cin / n->groups) * n->k * n->kw;
     double b = sqrt(6.0 / fan_in); /* He uniform: keeps the second moment through ReLU */
     if ((s = add_uniform(w, seed, n->name, "weight", 4, shape, -b, b))) return s;
     if (n->has_bias && (s = add_uniform(w, seed, n->name, "bias", 1, vec, -0.1, 0.1))) return s;

@@ -87,7 +87,7 @@ static void unit_costs(const dp_model *m, int u, int h, int w, dp_unit_info *inf
         double macs = 0;
         size_t params = 0;
         if (nd->op == DPI_OP_CONV) {
-            params = (size_t)nd->cout * (nd->cin / nd->groups) * nd->k * nd->k + (size_t)nd->cout;
+            params = (size_t)nd->cout * (nd->cin / nd->groups) * nd->k * nd->kw + (size_t)nd->cout;
             macs = (double)params * o[1] * o[2];
         } else if (nd->op == DPI_OP_LINEAR) {
             params = (size_t)nd->cout * nd->cin + (size_t)nd->cout;
@@ -215,7 +215,7 @@ DP_API dp_status dp_model_split(const dp_model *model, const int *cuts, int ncut
         st->param_count = 0; /* the learned parameters of its layers, as PyTorch would count them */
         for (int i = st->first; i < st->last; i++) {
             const dpi_node *nd = &model->graph.nodes[i];
-            size_t wts = (size_t)nd->cout * (nd->cin / (nd->op == DPI_OP_CONV ? nd->groups : 1)) * nd->k * nd->k;
+            size_t wts = (size_t)nd->cout * (nd->cin / (nd->op == DPI_OP_CONV ? nd->groups : 1)) * nd->k * nd->kw;
             if (nd->op == DPI_OP_CONV || nd->op == DPI_OP_LINEAR)
                 st->param_count += wts + (nd->has_bias ? (size_t)nd->cout : 0) + (nd->bn[0] ? 2 * (size_t)nd->cout : 0);
             else if (nd->op == DPI_OP_BN_RELU)

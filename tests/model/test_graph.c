@@ -128,7 +128,7 @@ int main(int argc, char **argv) {
 
     CHECK_STATUS(dpi_graph_build("resnet101", 10, &g), DP_ERR_NOT_FOUND);
     CHECK_ERROR_MENTIONS("resnet101");
-    CHECK_ERROR_MENTIONS("alexnet, densenet121, null");
+    CHECK_ERROR_MENTIONS("alexnet, densenet121, inception_v3, null");
     CHECK_STATUS(dpi_graph_build("resnet18", 0, &g), DP_ERR_INVALID_ARG);
     TEST_MAIN_END();
 }

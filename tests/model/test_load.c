@@ -149,7 +149,7 @@ int main(void) {
     const char *const *names = dp_model_arch_names();
     int count = 0;
     while (names[count]) count++;
-    CHECK(count == 11 && strcmp(names[0], "resnet18") == 0 && strcmp(names[count - 1], "null") == 0);
+    CHECK(count == 12 && strcmp(names[0], "resnet18") == 0 && strcmp(names[count - 1], "null") == 0);
 
     /* Exec arguments. */
     CHECK_OK(dp_model_load(arch, NULL, &o, &m));
