@@ -53,10 +53,11 @@ static void check_arch(const char *arch) {
         dp_model_free(f);
         return;
     }
+    int hw = dp_model_min_input_size(f) > H ? dp_model_min_input_size(f) : H;
     if (strcmp(arch, "densenet121") == 0 || strcmp(arch, "inception_v3") == 0) { /* concatenations: no int8 */
         dp_dataset *ds = NULL;
         dp_calibration *none = NULL;
-        CHECK_OK(dp_dataset_synthetic(NCAL, 3, H, H, 1, &ds));
+        CHECK_OK(dp_dataset_synthetic(NCAL, 3, hw, hw, 1, &ds));
         CHECK_STATUS(dp_model_calibrate(f, ds, NCAL, NULL, &none), DP_ERR_UNSUPPORTED);
         CHECK_ERROR_MENTIONS(arch);
         CHECK_ERROR_MENTIONS("is not supported");
@@ -64,7 +65,6 @@ static void check_arch(const char *arch) {
         dp_model_free(f);
         return;
     }
-    int hw = dp_model_min_input_size(f) > H ? dp_model_min_input_size(f) : H;
     dp_calibration *cal = calibrate_at(f, DP_CALIB_MINMAX, hw);
     dp_model *q = load(arch, 3, 10, DP_PRECISION_INT8, DP_BACKEND_REFERENCE, cal, DP_OK);
     dp_model *o = load(arch, 3, 10, DP_PRECISION_INT8, DP_BACKEND_ONEDNN, cal, DP_OK);
