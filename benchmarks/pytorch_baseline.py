@@ -36,7 +36,7 @@ import numpy as np
 ARCHS = ("resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar")
 # Every arch with a PyTorch model (docs/models.md; null has none): `infer` and the ONNX Runtime
 # engine take any; ARCHS are the defaults of the matrices.
-MODEL_ARCHS = ARCHS + ("resnet34", "resnet50", "vgg16", "vgg16_bn", "alexnet", "densenet121")
+MODEL_ARCHS = ARCHS + ("resnet34", "resnet50", "vgg16", "vgg16_bn", "alexnet", "densenet121", "inception_v3")
 STRATEGIES = ("uniform", "sharded", "dynamic", "weighted")
 OVERFLOWS = ("block", "drop-newest", "drop-oldest")
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
