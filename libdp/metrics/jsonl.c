@@ -45,14 +45,15 @@ static void jsonl_record(const dp_result *r, void *user) {
     if (r->label >= 0) fprintf(j->out.f, ",\"label\":%d", (int)r->label);
     /* The latency breakdown: the steps' times, then the five parts (exact ns as ms with 6
      * decimals, so they add up to latency_ms exactly). */
+    char enqueued[48], taken[48], delivered[48], part_ms[48];
     fprintf(j->out.f, ",\"enqueued_s\":%s,\"taken_s\":%s,\"delivered_s\":%s",
-            fixed(intended, sizeof intended, r->enqueued_ns - j->start_ns, 9),
-            fixed(start, sizeof start, r->taken_ns - j->start_ns, 9),
-            fixed(end, sizeof end, r->delivered_ns - j->start_ns, 9));
+            fixed(enqueued, sizeof enqueued, r->enqueued_ns - j->start_ns, 9),
+            fixed(taken, sizeof taken, r->taken_ns - j->start_ns, 9),
+            fixed(delivered, sizeof delivered, r->delivered_ns - j->start_ns, 9));
     int64_t part[DP_PHASES];
     dp_result_phases(r, part);
     for (int p = 0; p < DP_PHASES; p++)
-        fprintf(j->out.f, ",\"%s_ms\":%s", dp_phase_name(p), fixed(latency, sizeof latency, part[p], 6));
+        fprintf(j->out.f, ",\"%s_ms\":%s", dp_phase_name(p), fixed(part_ms, sizeof part_ms, part[p], 6));
     fputs("}\n", j->out.f);
 }
 
