@@ -147,18 +147,40 @@ expect_rc 0 "onnxruntime without node" env DP_NODE=/nonexistent/node "$bench" ma
 [ "$(cut -d, -f1 "$out/results.csv" | tail -n +2 | tr '\n' ' ')" = "libdataparallel " ] &&
   ok "the other engine still ran" || bad "rows without onnxruntime: $(cat "$out/results.csv")"
 
-# --repeat: the whole matrix again, rows per repeat, per-run files numbered.
+# --repeat: the whole matrix again, rows per repeat, per-run files numbered; per cell the medians
+# and 95 % bootstrap intervals (results.json "aggregates"), and results.md's table of them with a
+# significance mark against the best strategy and the legend that explains it.
 out="$tmp/repeat"
-expect_rc 0 "--repeat 2" "$bench" matrix --arch mobilenet_v2 --strategies dynamic --workers 1 --samples 10 --repeat 2 \
-  --out "$out"
-"$py" - "$out" <<'PYEOF' && ok "--repeat 2 gives two rows and numbered cell files" || bad "--repeat"
-import csv, json, os, sys
+expect_rc 0 "--repeat 2" "$bench" matrix --arch mobilenet_v2 --strategies dynamic,uniform --workers 1 --samples 10 \
+  --repeat 2 --out "$out"
+"$py" - "$out" <<'PYEOF' && ok "--repeat 2 gives two rows a cell, numbered cell files, intervals" || bad "--repeat"
+import csv, json, os, re, sys
 out = sys.argv[1]
-assert len(list(csv.DictReader(open(os.path.join(out, "results.csv"))))) == 2
-assert [c["repeat"] for c in json.load(open(os.path.join(out, "results.json")))["cells"]] == [1, 2]
+assert len(list(csv.DictReader(open(os.path.join(out, "results.csv"))))) == 4
+res = json.load(open(os.path.join(out, "results.json")))
+assert [c["repeat"] for c in res["cells"]] == [1, 1, 2, 2]
 names = sorted(os.listdir(os.path.join(out, "cells")))
 assert "libdataparallel_mobilenet_v2_dynamic_w1_r500.json" in names, names
 assert "libdataparallel_mobilenet_v2_dynamic_w1_r500_2.json" in names, names
+aggs = res["aggregates"]
+assert sorted(a["strategy"] for a in aggs) == ["dynamic", "uniform"], aggs
+for a in aggs:
+    assert a["repeats"] == 2 and a["resamples"] == 2000 and a["confidence"] == 0.95, a
+    runs = [c["summary"] for c in res["cells"] if c["strategy"] == a["strategy"]]
+    for fig in (a["throughput"], a["efficiency_pct"], a["latency_ms"]["p50"], a["latency_ms"]["p99"]):
+        assert fig["lo"] <= fig["median"] <= fig["hi"] and len(fig["values"]) == 2, fig
+    # Two values: the median is their mean, the interval their range.
+    thr = sorted(r["throughput"] for r in runs)
+    assert abs(a["throughput"]["median"] - sum(thr) / 2) < 1e-9 * thr[1], (a, thr)
+    assert a["throughput"]["lo"] == thr[0] and a["throughput"]["hi"] == thr[1], (a, thr)
+md = open(os.path.join(out, "results.md")).read()
+assert "Medians of 2 repeats with their 95 % bootstrap intervals" in md, md
+rows = [l for l in md.splitlines() if l.startswith("| dynamic | 1 | data-parallel | libdataparallel |") and "[" in l]
+rows += [l for l in md.splitlines() if l.startswith("| uniform | 1 | data-parallel | libdataparallel |") and "[" in l]
+assert len(rows) == 2, md
+last = [r.rstrip(" |").rsplit("|", 1)[1].strip() for r in rows]
+assert last.count("best") == 1 and re.fullmatch(r"(below \w+\*|≈ \w+)", [x for x in last if x != "best"][0]), last
+assert "`*` marks a significant difference: the two 95 % bootstrap intervals across the 2 repeats do not overlap" in md
 PYEOF
 
 # Every run failing (unreadable data) is reported, kept out of the CSV, and makes the exit code 1.

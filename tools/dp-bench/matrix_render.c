@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "matrix.h"
+#include "repeats.h"
 
 double mx_num(const cJSON *o, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -46,6 +47,63 @@ static void write_csv_row(FILE *f, const dpb_opts *o, const mx_run *r) {
     fprintf(f, ",%s,%d\n", r->layout, r->stages);
 }
 
+/* The runs of one cell (engine x arch x strategy x workers x rate x layout), one per repeat. */
+typedef struct cell {
+    const char *engine, *arch, *strategy;
+    double rate;
+    int workers;
+    const char *layout;
+} cell;
+
+static int in_cell(const mx_run *r, const cell *c) {
+    return r->summary && r->rate == c->rate && r->workers == c->workers && strcmp(r->engine->name, c->engine) == 0 &&
+           strcmp(r->arch, c->arch) == 0 && strcmp(r->strategy, c->strategy) == 0 && strcmp(r->layout, c->layout) == 0;
+}
+
+/* Medians and bootstrap intervals over the cell's finished runs (repeats.h); NULL when none
+ * finished. The seed is the matrix's --seed default, so a results.json can be recomputed. */
+static cJSON *cell_repeats(const dpb_opts *o, const mx_run *runs, int n, const cell *c) {
+    const cJSON *sums[n > 0 ? n : 1];
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (in_cell(&runs[i], c)) sums[m++] = runs[i].summary;
+    return m ? dpb_repeats_json(sums, m, (uint64_t)o->seed) : NULL;
+}
+
+/* Every cell of the plan, in its order, into f(cell, user). */
+static void each_cell(const dpb_opts *o, void (*f)(const cell *, void *), void *user) {
+    for (int a = 0; a < o->archs.n; a++)
+        for (int q = 0; q < o->rates.n; q++)
+            for (int w = 0; w < o->workers_list.n; w++)
+                for (int s = 0; s < o->strategies.n; s++)
+                    for (int l = 0; l < o->layouts.n; l++)
+                        for (int e = 0; e < o->engines.n; e++) {
+                            cell c = {o->engines.v[e], o->archs.v[a], o->strategies.v[s], o->rates.v[q],
+                                      (int)o->workers_list.v[w], o->layouts.v[l]};
+                            f(&c, user);
+                        }
+}
+
+typedef struct agg_ctx {
+    const dpb_opts *o;
+    const mx_run *runs;
+    int n;
+    cJSON *out;
+} agg_ctx;
+
+static void add_aggregate(const cell *c, void *user) {
+    agg_ctx *x = user;
+    cJSON *agg = cell_repeats(x->o, x->runs, x->n, c);
+    if (!agg) return;
+    cJSON_AddStringToObject(agg, "engine", c->engine);
+    cJSON_AddStringToObject(agg, "arch", c->arch);
+    cJSON_AddStringToObject(agg, "strategy", c->strategy);
+    cJSON_AddNumberToObject(agg, "workers", c->workers);
+    cJSON_AddNumberToObject(agg, "rate", c->rate);
+    cJSON_AddStringToObject(agg, "layout", c->layout);
+    cJSON_AddItemToArray(x->out, agg);
+}
+
 static cJSON *results_json(const dpb_opts *o, const mx_run *runs, int n, int argc, char **argv) {
     cJSON *root = cJSON_CreateObject();
     dpc_add_provenance(root, argc, argv);
@@ -70,6 +128,9 @@ static cJSON *results_json(const dpb_opts *o, const mx_run *runs, int n, int arg
         if (r->summary) cJSON_AddItemReferenceToObject(c, "summary", r->summary);
         cJSON_AddItemToArray(cells, c);
     }
+    /* Per cell over its repeats (docs/cli.md, "matrix"): what report.py draws error bars from. */
+    agg_ctx x = {o, runs, n, cJSON_AddArrayToObject(root, "aggregates")};
+    each_cell(o, add_aggregate, &x);
     return root;
 }
 
@@ -88,30 +149,31 @@ static double get_cpu_ms(const cJSON *s) {
     return done > 0 ? mx_num(s, "cpu_pct") * 10.0 * mx_num(s, "elapsed_s") / done : 0.0;
 }
 
-/* The runs of one cell of the side-by-side table. */
-typedef struct cell {
-    const char *engine, *arch, *strategy;
-    double rate;
-    int workers;
-    const char *layout;
-} cell;
-
 /* Median of get(summary) over the finished runs of a cell, one per repeat. Returns the number of
  * runs (0: none, *out untouched). */
 static int median_of(const mx_run *runs, int n, const cell *c, double (*get)(const cJSON *), double *out) {
     double v[n > 0 ? n : 1];
     int m = 0;
-    for (int i = 0; i < n; i++) {
-        const mx_run *r = &runs[i];
-        if (r->summary && r->rate == c->rate && r->workers == c->workers && strcmp(r->engine->name, c->engine) == 0 &&
-            strcmp(r->arch, c->arch) == 0 && strcmp(r->strategy, c->strategy) == 0 && strcmp(r->layout, c->layout) == 0)
-            v[m++] = get(r->summary);
-    }
+    for (int i = 0; i < n; i++)
+        if (in_cell(&runs[i], c)) v[m++] = get(runs[i].summary);
     if (m == 0) return 0;
     qsort(v, (size_t)m, sizeof v[0], cmp_double);
     *out = m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
     return m;
 }
+
+/* figure's {median, lo, hi} over the cell's repeats into v: 0, or -1 when no run finished. */
+static int cell_interval(const dpb_opts *o, const mx_run *runs, int n, const cell *c, const char *figure, double v[3]) {
+    cJSON *agg = cell_repeats(o, runs, n, c);
+    int rc = agg ? dpb_repeats_get(agg, figure, v) : -1;
+    cJSON_Delete(agg);
+    return rc;
+}
+
+static const char significance_legend[] =
+    "`*` marks a significant difference: the two 95 %% bootstrap intervals across the %ld repeats do not "
+    "overlap (docs/metrics.md, \"Repeats\"); `≈`: they overlap, so the difference is within run-to-run "
+    "variation on this machine.\n\n";
 
 /* Every engine side by side (medians over repeats), then the first engine's throughput over each
  * other's: the comparison a reader looks for first. */
@@ -141,13 +203,77 @@ static void write_md_side_by_side(FILE *f, const dpb_opts *o, const mx_run *runs
                 }
             }
             for (int e = 1; e < eng->n; e++) {
-                if (have[0] && have[e] && thr[e] > 0) fprintf(f, " %.2fx |", thr[0] / thr[e]);
-                else fputs(" – |", f);
+                if (!(have[0] && have[e] && thr[e] > 0)) {
+                    fputs(" – |", f);
+                    continue;
+                }
+                double a[3], b[3];
+                cell c0 = {eng->v[0], arch, o->strategies.v[s], rate, (int)o->workers_list.v[w], "data-parallel"};
+                cell ce = c0;
+                ce.engine = eng->v[e];
+                const char *mark = "";
+                if (o->repeat > 1 && cell_interval(o, runs, n, &c0, "throughput", a) == 0 &&
+                    cell_interval(o, runs, n, &ce, "throughput", b) == 0)
+                    mark = dpb_repeats_differ(a, b) ? "*" : " ≈";
+                fprintf(f, " %.2fx%s |", thr[0] / thr[e], mark);
             }
             fputc('\n', f);
         }
     }
     fputc('\n', f);
+    if (o->repeat > 1) fprintf(f, significance_legend, o->repeat);
+}
+
+/* One figure as "median [lo, hi]" (or – when absent). */
+static void md_interval(FILE *f, const cJSON *agg, const char *figure, const char *fmt) {
+    double v[3];
+    if (dpb_repeats_get(agg, figure, v) != 0) {
+        fputs(" – |", f);
+        return;
+    }
+    char m[32], lo[32], hi[32];
+    snprintf(m, sizeof m, fmt, v[0]);
+    snprintf(lo, sizeof lo, fmt, v[1]);
+    snprintf(hi, sizeof hi, fmt, v[2]);
+    fprintf(f, " %s [%s, %s] |", m, lo, hi);
+}
+
+/* With --repeat: each cell's medians and 95 % intervals, and whether its throughput differs
+ * significantly from the best strategy's at the same workers and engine. */
+static void write_md_repeats(FILE *f, const dpb_opts *o, const mx_run *runs, int n, const char *arch, double rate) {
+    fprintf(f, "Medians of %ld repeats with their 95 %% bootstrap intervals [low, high] (%d resamples).\n\n"
+               "| strategy | workers | layout | engine | throughput (samples/s) | efficiency %% | p50 ms | p99 ms | "
+               "vs the best strategy's throughput |\n|---|---:|---|---|---:|---:|---:|---:|---|\n",
+            o->repeat, DP_BOOTSTRAP_RESAMPLES);
+    for (int w = 0; w < o->workers_list.n; w++)
+        for (int ce = 0; ce < o->layouts.n * o->engines.n; ce++) {
+            int l = ce / o->engines.n, e = ce % o->engines.n;
+            cJSON *aggs[DPC_LIST_MAX];
+            double thr[DPC_LIST_MAX][3];
+            int best = -1;
+            for (int s = 0; s < o->strategies.n; s++) {
+                cell c = {o->engines.v[e], arch, o->strategies.v[s], rate, (int)o->workers_list.v[w], o->layouts.v[l]};
+                aggs[s] = cell_repeats(o, runs, n, &c);
+                if (aggs[s] && dpb_repeats_get(aggs[s], "throughput", thr[s]) == 0 &&
+                    (best < 0 || thr[s][0] > thr[best][0]))
+                    best = s;
+            }
+            for (int s = 0; s < o->strategies.n; s++) {
+                if (!aggs[s]) continue;
+                fprintf(f, "| %s | %ld | %s | %s |", o->strategies.v[s], o->workers_list.v[w], o->layouts.v[l],
+                        o->engines.v[e]);
+                md_interval(f, aggs[s], "throughput", "%.1f");
+                md_interval(f, aggs[s], "efficiency_pct", "%.1f");
+                md_interval(f, aggs[s], "latency_ms.p50", "%.2f");
+                md_interval(f, aggs[s], "latency_ms.p99", "%.2f");
+                if (s == best) fputs(" best |\n", f);
+                else if (dpb_repeats_differ(thr[s], thr[best])) fprintf(f, " below %s* |\n", o->strategies.v[best]);
+                else fprintf(f, " ≈ %s |\n", o->strategies.v[best]);
+                cJSON_Delete(aggs[s]);
+            }
+        }
+    fputc('\n', f);
+    fprintf(f, significance_legend, o->repeat);
 }
 
 /* libdataparallel's layouts of the same W workers side by side (medians over repeats), with each
@@ -200,6 +326,7 @@ static void write_md(FILE *f, const dpb_opts *o, const mx_run *runs, int n, int 
             fprintf(f, "\n## %s at %g samples/s\n\n", o->archs.v[a], o->rates.v[q]);
             if (o->engines.n > 1) write_md_side_by_side(f, o, runs, n, o->archs.v[a], o->rates.v[q]);
             if (o->layouts.n > 1) write_md_layouts(f, o, runs, n, o->archs.v[a], o->rates.v[q]);
+            if (o->repeat > 1) write_md_repeats(f, o, runs, n, o->archs.v[a], o->rates.v[q]);
             fprintf(f, "| strategy | workers | layout | engine | throughput (samples/s) | efficiency %% | p50 ms | "
                        "p99 ms | max ms | dropped | CPU %% | RSS MB | top-1 %% |\n"
                        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
