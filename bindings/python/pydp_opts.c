@@ -40,7 +40,8 @@ static const opt_field runner_fields[] = {
     F(dp_runner_opts, pin_workers, OPT_BOOL),      F(dp_runner_opts, keep_logits, OPT_BOOL),
     F(dp_runner_opts, interval_ms, OPT_INT),       F(dp_runner_opts, handle_signals, OPT_BOOL),
     F(dp_runner_opts, worker_timeout_s, OPT_DOUBLE), F(dp_runner_opts, retry, OPT_BOOL),
-    F(dp_runner_opts, rank_concurrency, OPT_INT),  {NULL, OPT_INT, 0}};
+    F(dp_runner_opts, rank_concurrency, OPT_INT),  F(dp_runner_opts, warmup_s, OPT_DOUBLE),
+    F(dp_runner_opts, warmup_samples, OPT_I64),    {NULL, OPT_INT, 0}};
 
 static const opt_field source_fields[] = {
     F(dp_source_opts, policy, OPT_ENUM), F(dp_source_opts, rate, OPT_DOUBLE), F(dp_source_opts, samples, OPT_I64),

@@ -115,6 +115,13 @@ typedef struct dp_runner_opts {
                                    its own dp_exec of threads_per_worker threads (rank 0 keeps
                                    workers / worker ranks in flight to each). 0 (default): that
                                    many, at most the rank's cores / threads_per_worker */
+    /* Warm-up (docs/metrics.md, "Warm-up"): the samples whose intended arrival is within warmup_s
+     * seconds of the run's start, or whose sample id is below warmup_samples (emission order of a
+     * source, data-set order in batch mode, the caller's ids in push mode), run and complete as
+     * any other but are left out of throughput, efficiency_pct, latency_ms and its intervals; the
+     * summary reports them apart (warmup_completed, warmup_latency_ms). Default 0 and 0: none. */
+    double warmup_s;            /* 0 <= warmup_s <= 86400 */
+    int64_t warmup_samples;     /* >= 0 */
 } dp_runner_opts;
 
 /* Defaults into *opts (a macro: see "Sized structs" in core.h). */
@@ -209,6 +216,11 @@ typedef struct dp_summary {
     double bubble_pct;          /* pipeline bubble: 100 * sum over workers of (inflight_s - busy_s) /
                                    sum of inflight_s; 0 when stages == 1 */
     const dp_stage_summary *per_stage; /* `workers` rows, owned by the runner like per_worker */
+    /* Warm-up (dp_runner_opts.warmup_s, warmup_samples): the completed samples it held (also
+     * counted in `completed`, but not in throughput, efficiency_pct, latency_ms or the intervals)
+     * and their latency; 0 without a warm-up. */
+    int64_t warmup_completed;
+    dp_latency_ms warmup_latency_ms;
 } dp_summary;
 
 /* Prepare a summary for a run function to fill: zeroed, its size set (a macro: see "Sized

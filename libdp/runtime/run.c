@@ -44,6 +44,7 @@ void dpi_run_reset(dp_runner *r) {
         memset(&r->w[k].run, 0, sizeof r->w[k].run);
         dpi_hist_reset(r->w[k].hist);
         for (int p = 0; p < DP_PHASES; p++) dpi_hist_reset(&r->w[k].phase_hist[p]);
+        dpi_hist_reset(r->w[k].warmup_hist);
     }
 }
 
@@ -175,6 +176,7 @@ dp_status dpi_run_begin(dp_runner *r, const dpi_run_spec *spec) {
         dpi_signals_install(r);
         /* One time base: sinks get it in on_start, the summary's elapsed_s counts from it. */
         run->t_start = run->info.start_ns = dpi_now_ns();
+        if (r->opts.warmup_s > 0) run->warmup_end_ns = run->t_start + (int64_t)(r->opts.warmup_s * 1e9);
         dpi_faults_begin(r);
         s = dpi_metrics_start(r);
         if (s != DP_OK) dpi_signals_restore(r);

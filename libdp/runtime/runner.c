@@ -59,6 +59,9 @@ static dp_status check_opts(const dp_runner_opts *o) {
     if (o->rank_concurrency < 0 || o->rank_concurrency > 256)
         return dpi_error(DP_ERR_INVALID_ARG, "runner: rank_concurrency is %d, must be 0 (auto) to 256",
                          o->rank_concurrency);
+    if (!(o->warmup_s >= 0 && o->warmup_s <= 86400) || o->warmup_samples < 0)
+        return dpi_error(DP_ERR_INVALID_ARG, "runner: warmup_s is %g and warmup_samples %lld, must be 0..86400 and >= 0",
+                         o->warmup_s, (long long)o->warmup_samples);
     return DP_OK;
 }
 
@@ -90,7 +93,9 @@ static dp_status alloc_workers(dp_runner *r) {
         w->slowdown = r->slowdown[k];
         w->hist = dpi_alloc_aligned(sizeof(dpi_hist), DPI_CACHELINE);
         w->phase_hist = dpi_alloc_aligned(DP_PHASES * sizeof(dpi_hist), DPI_CACHELINE);
-        if (!w->hist || !w->phase_hist) return dpi_error(DP_ERR_NOMEM, "dp_runner_create: out of memory for %d workers", W);
+        w->warmup_hist = dpi_alloc_aligned(sizeof(dpi_hist), DPI_CACHELINE);
+        if (!w->hist || !w->phase_hist || !w->warmup_hist)
+            return dpi_error(DP_ERR_NOMEM, "dp_runner_create: out of memory for %d workers", W);
     }
     r->opts.slowdown = r->slowdown;
     r->opts.num_slowdown = W;
@@ -185,6 +190,7 @@ DP_API void dp_runner_free(dp_runner *r) {
         for (int k = 0; k < r->workers; k++) {
             dpi_free_aligned(r->w[k].hist);
             dpi_free_aligned(r->w[k].phase_hist);
+            dpi_free_aligned(r->w[k].warmup_hist);
         }
     dpi_free_aligned(r->w);
     dpi_free_aligned(r->queues);

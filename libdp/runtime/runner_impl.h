@@ -56,6 +56,9 @@ typedef struct dpi_counters {
     atomic_llong nonfinite;    /* samples whose input held NaN or infinity */
     atomic_llong bytes_sent;   /* a pipeline stage: activation bytes handed to the next stage */
     atomic_llong last_end_ns;
+    /* Warm-up (opts.warmup_s, warmup_samples): its completed samples, and the earliest intended
+     * arrival of the others (0: none yet), the start of the measured part for the throughput. */
+    atomic_llong warmup_completed, first_measured_ns;
 } dpi_counters;
 
 /* The samples a worker took and the buffers it runs them in (sized for max_batch, allocated per
@@ -105,6 +108,7 @@ struct dpi_worker {
     double slowdown;
     dpi_hist *hist;          /* latency of its completed samples; only it writes */
     dpi_hist *phase_hist;    /* DP_PHASES: the parts of that latency (dp_result_phases()) */
+    dpi_hist *warmup_hist;   /* latency of its completed warm-up samples (opts.warmup_s, warmup_samples) */
     dpi_worker_run run;
 };
 
@@ -126,6 +130,7 @@ typedef struct dpi_run {
     atomic_llong offered, dropped_newest, dropped_oldest, failed_route;
     atomic_llong t_first_emit, t_last_emit;
     int64_t t_start, t_end;
+    int64_t warmup_end_ns;   /* samples intended before this are warm-up (0: no warmup_s) */
     double cpu_start;
     atomic_int inflight;     /* push mode: submits between their check and their enqueue */
     atomic_int accepting;

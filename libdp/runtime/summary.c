@@ -75,6 +75,18 @@ void dpi_summary_compute(dp_runner *r, dp_summary *S) {
     int64_t t_first = atomic_load(&run->t_first_emit), t_last = atomic_load(&run->t_last_emit), t_done = 0;
     memset(S, 0, sizeof *S);
     S->size = sizeof *S;
+    /* The warm-up's latency first: r->merged then holds the measured part, which
+     * dp_runner_latency_over() reads after the run. */
+    dpi_hist_reset(r->merged);
+    int64_t t_measured = 0;
+    for (int k = 0; k < W; k++) {
+        const dpi_counters *c = &r->w[k].run.c;
+        int64_t first = atomic_load(&c->first_measured_ns);
+        S->warmup_completed += atomic_load(&c->warmup_completed);
+        if (first && (t_measured == 0 || first < t_measured)) t_measured = first;
+        dpi_hist_merge(r->merged, r->w[k].warmup_hist);
+    }
+    dpi_hist_latency_ms(r->merged, &S->warmup_latency_ms);
     dpi_hist_reset(r->merged);
     for (int k = 0; k < W; k++) {
         dpi_worker *w = &r->w[k];
@@ -113,7 +125,9 @@ void dpi_summary_compute(dp_runner *r, dp_summary *S) {
     S->target_rate = target_rate;
     if (target_rate > 0 && S->offered > 1 && t_last > t_first)
         S->rate_accuracy_pct = 100.0 * ((double)(S->offered - 1) / ((t_last - t_first) * 1e-9)) / target_rate;
-    if (S->completed > 0 && t_done > t_first) S->throughput = (double)S->completed / ((t_done - t_first) * 1e-9);
+    /* With a warm-up, the measured samples over the time from the first of them (docs/metrics.md). */
+    int64_t measured = S->completed - S->warmup_completed, t0 = S->warmup_completed ? t_measured : t_first;
+    if (measured > 0 && t_done > t0) S->throughput = (double)measured / ((t_done - t0) * 1e-9);
     if (target_rate > 0) S->efficiency_pct = 100.0 * S->throughput / target_rate;
     dpi_hist_latency_ms(r->merged, &S->latency_ms);
     latency_ci(r->merged, 0.95, &S->latency_ci95_ms);

@@ -133,6 +133,11 @@ void dpi_summary_json_fill(cJSON *o, const dp_summary *s) {
     cJSON *ev = cJSON_AddArrayToObject(o, "events");
     for (int i = 0; s->faults && i < s->num_faults; i++) cJSON_AddItemToArray(ev, fault_json(&s->faults[i]));
     dpi_pipeline_json_fill(o, s);
+    /* A summary from a program built before the warm-up ends before it. */
+    if (s->size >= offsetof(dp_summary, warmup_latency_ms) + sizeof s->warmup_latency_ms) {
+        cJSON_AddNumberToObject(o, "warmup_completed", (double)s->warmup_completed);
+        cJSON_AddItemToObject(o, "warmup_latency_ms", latency_json(&s->warmup_latency_ms));
+    }
 }
 
 DP_API size_t dp_summary_to_json(const dp_summary *s, char *buf, size_t cap) {

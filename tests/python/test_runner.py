@@ -56,6 +56,16 @@ def test_stream_every_partitioner_exactly_once(fast_model, strategy):
         assert [w["completed"] for w in s["per_worker"]] == [n // 2, n // 2]
 
 
+def test_warmup_samples_reported_apart(fast_model):
+    """The first warmup_samples complete but are counted apart (docs/metrics.md, "Warm-up")."""
+    r = dp.Runner(fast_model, workers=2, warmup_samples=15)
+    assert r.options["warmup_samples"] == 15 and r.options["warmup_s"] == 0
+    s = r.run(dp.Source.synthetic(rate=500, samples=40))
+    assert s["completed"] == 40 and s["warmup_completed"] == 15
+    assert s["warmup_latency_ms"]["p50"] > 0 and s["latency_ms"]["p50"] > 0
+    assert dp.Runner(fast_model).run(dp.Source.synthetic(rate=500, samples=10))["warmup_completed"] == 0
+
+
 def test_summary_dict_matches_library_json(fast_model):
     r = dp.Runner(fast_model, workers=2)
     s = r.run(dp.Source.synthetic(rate=500, samples=40))

@@ -184,6 +184,12 @@ class Runner:
         mpi: re-dispatch a dead worker's samples to the others. Default $retry.
     handle_sigint : bool, optional
         The old name of ``handle_signals`` (the same C field).
+    warmup_s : float, optional
+        Samples intended within this many seconds of a run's start are warm-up: they complete as
+        any other but are left out of throughput, efficiency and latency, and the summary reports
+        them apart (``warmup_completed``, ``warmup_latency_ms``; docs/metrics.md). Default $warmup_s.
+    warmup_samples : int, optional
+        The samples with an id below this are warm-up too. Default $warmup_samples.
     stages : int, optional
         Split the model into this many pipeline stages: the workers become workers / stages
         replicas of ``stages`` stages, worker k running stage k % stages (docs/pipeline.md).
@@ -239,7 +245,7 @@ class Runner:
                  max_delay_us=None, queue_capacity=None, overflow=None, slowdown=None, keep_logits=None,
                  straggler_factor=None, pin_workers=None, interval_ms=None, backend=None, handle_signals=None,
                  worker_timeout_s=None, retry=None, handle_sigint=None, stages=None, cuts=None, depth=None,
-                 rank_concurrency=None):
+                 rank_concurrency=None, warmup_s=None, warmup_samples=None):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a dataparallel.Model, got {type(model).__name__}")
         if handle_signals is None:
@@ -252,7 +258,8 @@ class Runner:
                                max_delay_us=max_delay_us, queue_capacity=queue_capacity, overflow=overflow,
                                backend=backend, straggler_factor=straggler_factor, pin_workers=pin_workers,
                                keep_logits=keep_logits, interval_ms=interval_ms, handle_signals=handle_signals,
-                               worker_timeout_s=worker_timeout_s, retry=retry, rank_concurrency=rank_concurrency)
+                               worker_timeout_s=worker_timeout_s, retry=retry, rank_concurrency=rank_concurrency,
+                               warmup_s=warmup_s, warmup_samples=warmup_samples)
         self._slowdown = None if slowdown is None else [float(v) for v in slowdown]
         if cuts is not None and not isinstance(cuts, str):
             cuts = ",".join(str(c) for c in cuts)
