@@ -96,4 +96,26 @@ expect 0 "--slo-p99-ms impossible" -- "$bench" stream --arch resnet18_cifar --ra
   --slo-p99-ms 0.001
 mentions "p99 <= 0.001 ms: does not hold at 99 % confidence (100 of 100 samples over it)"
 
+# --repeat 3 with a warm-up of 10 samples: each run's line and its warm-up line, the figures over
+# the runs; the JSON is the last run's plus "repeats" (counts, not timing, are checked).
+expect 0 "--repeat 3 --warmup-samples 10" -- "$bench" stream --arch mobilenet_v2 --rate 500 --samples 40 --repeat 3 \
+  --warmup-samples 10 --json "$tmp/rep.json"
+mentions "stream (run 2 of 3): 40 offered, 40 completed"
+mentions "warm-up: 10 completed samples left out of the figures above"
+mentions "over 3 runs: medians and 95 % bootstrap intervals (2000 resamples, seed 0):"
+if "$py" - "$tmp/rep.json" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["completed"] == 40 and j["warmup_completed"] == 10, j
+assert set(j["warmup_latency_ms"]) == {"mean", "p50", "p90", "p99", "p999", "max"}
+r = j["repeats"]
+assert r["repeats"] == 3 and r["resamples"] == 2000 and r["confidence"] == 0.95, r
+for f in (r["throughput"], r["efficiency_pct"], r["latency_ms"]["p50"], r["latency_ms"]["p99"]):
+    assert len(f["values"]) == 3 and f["lo"] <= f["median"] <= f["hi"] and f["median"] == sorted(f["values"])[1], f
+assert j["throughput"] in r["throughput"]["values"]
+EOF
+then ok "--repeat JSON: the last run, its warm-up, medians and intervals over 3 runs"; else bad "--repeat JSON"; fi
+expect 2 "--repeat 0" -- "$bench" stream --repeat 0
+expect 2 "--warmup -1" -- "$bench" stream --warmup -1
+
 cli_end

@@ -6,6 +6,8 @@
 #include "dataparallel.h"
 #include "flags.h"
 
+#define DPB_MAX_REPEAT 100
+
 /* The subcommands, as bits of dpc_flag.cmds. */
 enum { DPB_INFER = 1, DPB_BATCH = 2, DPB_STREAM = 4, DPB_CAPACITY = 8, DPB_MATRIX = 16, DPB_SPLIT = 32,
        DPB_CALIBRATE = 64, DPB_TUNE = 128 };
@@ -20,7 +22,8 @@ typedef struct dpb_opts {
     int precision;
     /* infer */
     long batch, size;
-    double seconds, warmup;
+    double seconds, warmup;  /* infer: untimed seconds before; batch, stream: dp_runner_opts.warmup_s */
+    long warmup_samples;
     int profile, model_backend;
     /* batch, stream, capacity: data, runner, outputs */
     const char *strategy, *data, *trace;
@@ -52,7 +55,7 @@ typedef struct dpb_opts {
     dpc_names archs, strategies, engines, layouts;
     dpc_ints workers_list;
     dpc_reals rates;
-    long repeat;
+    long repeat;      /* matrix, batch, stream: runs of each (<= DPB_MAX_REPEAT) */
     /* calibrate */
     double percentile;
     const char *out, *baseline, *python, *weights_dir;

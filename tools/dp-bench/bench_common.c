@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "inject.h"
+#include "repeats.h"
 
 /* ---- environment ---------------------------------------------------------------------------- */
 
@@ -124,6 +125,8 @@ static int env_init(dpb_env *e, const dpb_opts *o, int sinks) {
     ro.worker_timeout_s = o->worker_timeout_s;
     ro.retry = o->retry;
     ro.rank_concurrency = (int)o->rank_concurrency;
+    ro.warmup_s = o->warmup;
+    ro.warmup_samples = o->warmup_samples;
     if (e->pred_n) {
         ro.on_result = on_result;
         ro.on_result_user = e;
@@ -276,11 +279,14 @@ void dpb_print_summary(const char *what, const dp_summary *s) {
     printf(", latency p50 %.3f p99 %.3f max %.3f ms", s->latency_ms.p50, s->latency_ms.p99, s->latency_ms.max);
     if (s->labelled > 0) printf(", top-1 accuracy %.2f %%", 100.0 * (double)s->correct / (double)s->labelled);
     printf("\n");
+    if (s->warmup_completed > 0)
+        printf("warm-up: %lld completed samples left out of the figures above, latency p50 %.3f p99 %.3f ms\n",
+               (long long)s->warmup_completed, s->warmup_latency_ms.p50, s->warmup_latency_ms.p99);
     for (int i = 0; i < s->num_faults; i++) dpb_fault_print(&s->faults[i]);
 }
 
 int dpb_finish_run(dpb_env *e, const dpb_opts *o, dp_status st, const dp_summary *s, const char *mode, int argc,
-                   char **argv) {
+                   char **argv, const cJSON *repeats) {
     int rc = 0;
     if (dp_runner_is_worker_rank(e->runner)) {
         rc = st == DP_OK ? 0 : dpc_fail(st, "serving");
@@ -289,11 +295,13 @@ int dpb_finish_run(dpb_env *e, const dpb_opts *o, dp_status st, const dp_summary
          * write) or was stopped: report it, then the failure. */
         if (s->per_worker) {
             if (!o->quiet) dpb_print_summary(mode, s);
+            if (repeats) dpb_repeats_print(stdout, repeats);
             if (o->cmd == DPB_STREAM && o->slo_p99_ms > 0) slo_verdict(e, o);
             if (o->predictions) rc |= dpb_write_predictions(e, o->predictions);
             if (o->json) {
                 cJSON *j = dpb_summary_json(e, s, o, argc, argv);
                 if (j) dpb_stages_json(j, e, o);
+                if (j && repeats) cJSON_AddItemReferenceToObject(j, "repeats", (cJSON *)repeats);
                 rc |= j ? dpc_write_json(o->json, j) : 1;
                 cJSON_Delete(j);
             }

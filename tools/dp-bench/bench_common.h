@@ -59,8 +59,10 @@ cJSON *dpb_summary_json(const dpb_env *e, const dp_summary *s, const dpb_opts *o
 /* One line with the headline figures, to stdout. */
 void dpb_print_summary(const char *what, const dp_summary *s);
 /* After a batch or stream run that returned st: worker ranks (MPI) just exit; otherwise print the
- * summary, write --predictions and --json. Frees e. Returns the exit code (130 when stopped). */
+ * summary, write --predictions and --json. With repeats (--repeat: repeats.h), also print the
+ * figures over the runs and add them to the JSON as "repeats". Frees e. Returns the exit code
+ * (130 when stopped). */
 int dpb_finish_run(dpb_env *e, const dpb_opts *o, dp_status st, const dp_summary *s, const char *mode, int argc,
-                   char **argv);
+                   char **argv, const cJSON *repeats);
 
 #endif

@@ -67,6 +67,10 @@ static const dpc_flag flags[] = {
     {"size", "N", I | P, DPC_INT(T, size, 32, 4096), .help = "input height and width"},
     {"seconds", "S", I, DPC_REAL(T, seconds, 0, 86400), .help = "timed duration (at least one batch)"},
     {"warmup", "S", I, DPC_REAL(T, warmup, 0, 86400), .help = "untimed warm-up before it"},
+    {"warmup", "S", B | S, DPC_REAL(T, warmup, 0, 86400),
+     .help = "samples intended in the first S seconds are warm-up: reported apart, not in the figures"},
+    {"warmup-samples", "N", B | S, DPC_INT(T, warmup_samples, 0, 1L << 40),
+     .help = "the first N samples are warm-up (as --warmup)"},
     {"profile", NULL, I, DPC_SWITCH(T, profile), .help = "a second pass timing every layer, printed as a table"},
     {"samples", "N", B, DPC_INT(T, samples, 0, 1L << 40), .help = "samples (of a file: the first N)",
      .def = "1000 synthetic, else all"},
@@ -155,7 +159,9 @@ static const dpc_flag flags[] = {
     {"python", "PATH", M, DPC_STR(T, python, NULL), .help = "interpreter of the baseline",
      .def = "$DP_PYTHON3 or /usr/bin/python3"},
     {"jsonl", NULL, M, DPC_SWITCH(T, keep_jsonl), .help = "keep every run's per-sample JSONL in DIR/cells/"},
-    {"repeat", "N", M, DPC_INT(T, repeat, 1, 100), .help = "run the whole matrix N times"},
+    {"repeat", "N", M, DPC_INT(T, repeat, 1, DPB_MAX_REPEAT), .help = "run the whole matrix N times"},
+    {"repeat", "N", B | S, DPC_INT(T, repeat, 1, DPB_MAX_REPEAT),
+     .help = "N runs: each one's line, then medians and 95 % bootstrap intervals"},
     {"report", NULL, M, DPC_SWITCH(T, report),
      .help = "then plot (DIR/plots/) and write the page DIR/index.html (benchmarks/plot.py, report.py)"},
     {"out", "DIR", M, DPC_STR(T, out, NULL), .help = "output directory"},
@@ -184,7 +190,8 @@ static void defaults(unsigned cmd, dpb_opts *o) {
     o->batch = 1;
     o->size = 32;
     o->seconds = cmd == DPB_INFER ? 5 : 2;
-    o->warmup = 1;
+    o->warmup = cmd == DPB_INFER ? 1 : ro.warmup_s;
+    o->warmup_samples = ro.warmup_samples;
     o->strategy = "uniform";
     o->data = "synthetic";
     o->workers = ro.workers;
