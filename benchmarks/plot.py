@@ -13,8 +13,14 @@ plus the straggler and capacity runs):
   DIR/models/<arch>.json                                 training records of benchmarks/train.py
   DIR/tune/*.json                                        dp-bench tune --json results (docs/tune.md)
 
+  DIR/results.json                     with `dp-bench matrix --repeat N`: "aggregates", each cell's
+                                       median and 95 % bootstrap interval (drawn as error bars)
+  DIR/machine.json                     CPU, ISA, load (scripts/run); else results.json's provenance
+
 Writes DIR/plots/*.png (whatever the inputs allow) and DIR/summary.md (accuracy, straggler,
-capacity and tune tables, the list of plots). Usage: plot.py DIR [--cdf-workers 2] [--slo-p99-ms 10]
+capacity and tune tables, the list of plots). Every figure carries a footer naming the machine,
+the oneDNN ISA and the load. The plots are the rows of PLOTS (at the end): a new plot is a
+function and a row. Usage: plot.py DIR [--cdf-workers 2] [--slo-p99-ms 10]
 One tune result alone: plot.py tune FILE.json [--out PNG] (default FILE.png): its Pareto plot.
 """
 import argparse
@@ -74,7 +80,40 @@ def median_points(rows, key):
     return [(w, float(np.median(v))) for w, v in sorted(by_w.items())]
 
 
+# The footer of every figure (machine, ISA, load; error bars): set by main() from the results directory.
+FOOTER = []
+
+
+def machine_footer(res_dir):
+    """One line naming the CPU, cores, oneDNN ISA and load: machine.json (scripts/run), else the
+    provenance the runs wrote into results.json."""
+    try:
+        with open(os.path.join(res_dir, "machine.json")) as f:
+            m = json.load(f)
+        return "%s, %s cores, oneDNN ISA: %s; load average %s before, %s after (machine shared)" % (
+            m.get("cpu", "?"), m.get("cores", "?"), m.get("isa", "?"), m.get("load_before", "?"),
+            m.get("load_after", "?"))
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(os.path.join(res_dir, "results.json")) as f:
+            cells = json.load(f).get("cells", [])
+    except (OSError, ValueError):
+        return None
+    machines = [c["summary"]["machine"] for c in cells if isinstance(c.get("summary"), dict)
+                and isinstance(c["summary"].get("machine"), dict)]
+    if not machines:
+        return None
+    m, loads = machines[0], [x["load_avg_1m"] for x in machines if "load_avg_1m" in x]
+    return "%s, %s cores, oneDNN ISA: %s; 1-min load average %s during the runs (machine shared)" % (
+        m.get("cpu", "?"), m.get("cores", "?"), m.get("isa", "?"),
+        "%.1f-%.1f" % (min(loads), max(loads)) if loads else "?")
+
+
 def save(fig, path, written):
+    if FOOTER:
+        fig.text(0.0, 0.0, "\n".join(FOOTER), fontsize=8, color="#333333", ha="left", va="top",
+                 transform=fig.transFigure)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     written.append(path)
@@ -88,20 +127,85 @@ def engine_legend(ax, engines):
     return ax.legend(handles=handles, title="engine", loc="lower right", fontsize=8, title_fontsize=8)
 
 
+def outside_legends(ax, engines):
+    """The strategy (colour) and engine (line style) legends right of ax, where they cannot cover
+    data: on the right-most panel only, since every panel uses the same encoding."""
+    from matplotlib.lines import Line2D
+    ax.add_artist(ax.legend(title="strategy", loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9,
+                            title_fontsize=9))
+    handles = [Line2D([], [], color="black", label=e, **ENGINE_STYLE[e]) for e in engines]
+    ax.legend(handles=handles, title="engine", loc="lower left", bbox_to_anchor=(1.02, 0.0), fontsize=9,
+              title_fontsize=9)
+
+
+# Inches right of the panels for the legends (outside_legends).
+LEGEND_W = 1.9
+
+
 def per_arch_axes(n, height=4.2):
-    fig, axes = plt.subplots(1, n, figsize=(6.2 * n, height), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(6.2 * n + LEGEND_W, height), squeeze=False)
     return fig, axes[0]
 
 
+def plain_log_ticks(ax):
+    """Log-scale y ticks as plain numbers (600, 1000), not 6x10^2."""
+    from matplotlib.ticker import FuncFormatter
+    fmt = FuncFormatter(lambda v, _: "%g" % v)
+    ax.yaxis.set_major_formatter(fmt)
+    ax.yaxis.set_minor_formatter(fmt)
+
+
+# Each cell's medians and 95 % bootstrap intervals over repeats (results.json "aggregates", written
+# by dp-bench matrix --repeat), by (engine, arch, strategy, workers, rate): set by main().
+AGGREGATES = {}
+# The CSV column of a figure -> its path in an aggregate.
+AGG_PATH = {"throughput": ("throughput",), "efficiency_pct": ("efficiency_pct",),
+            "latency_p50_ms": ("latency_ms", "p50"), "latency_p90_ms": ("latency_ms", "p90"),
+            "latency_p99_ms": ("latency_ms", "p99"), "latency_p999_ms": ("latency_ms", "p999")}
+
+
+def load_aggregates(res_dir):
+    try:
+        with open(os.path.join(res_dir, "results.json")) as f:
+            aggs = json.load(f).get("aggregates", [])
+    except (OSError, ValueError):
+        return {}
+    return {(a["engine"], a["arch"], a["strategy"], float(a["workers"]), float(a["rate"])): a for a in aggs
+            if a.get("repeats", 1) > 1 and a.get("layout", "data-parallel") == "data-parallel"}
+
+
+def interval(engine, arch, strategy, workers, rate, key):
+    """(median, lo, hi) of key for the cell over its repeats, or None."""
+    v = AGGREGATES.get((engine, arch, strategy, float(workers), float(rate)))
+    for k in AGG_PATH.get(key, ()) if v else ():
+        v = v.get(k) if isinstance(v, dict) else None
+    return (v["median"], v["lo"], v["hi"]) if isinstance(v, dict) and "median" in v else None
+
+
 def plot_lines(ax, sub, arch, engines, strategies, key):
-    """One line per (engine, strategy): the median of key against workers."""
-    for e in engines:
-        for s in strategies:
-            pts = median_points([r for r in sub if r["arch"] == arch and r["engine"] == e and r["strategy"] == s
-                                 and isinstance(r.get(key), float)], key)
-            if pts:
-                x, y = zip(*pts)
-                ax.plot(x, y, color=strategy_color(s), label=s if e == engines[0] else None, **ENGINE_STYLE[e])
+    """One line per (engine, strategy): the median of key against workers, with the 95 % bootstrap
+    interval over repeats as error bars where results.json has them."""
+    ws = sorted({r["workers"] for r in sub})
+    step = 0.012 * max(ws[-1] - ws[0], 1) if ws else 0
+    n = len(engines) * len(strategies)
+    for ei, e in enumerate(engines):
+        for si, s in enumerate(strategies):
+            cell = [r for r in sub if r["arch"] == arch and r["engine"] == e and r["strategy"] == s
+                    and isinstance(r.get(key), float)]
+            pts = median_points(cell, key)
+            if not pts:
+                continue
+            x, y = zip(*pts)
+            label = s if e == engines[0] else None
+            iv = [interval(e, arch, s, w, cell[0]["rate"], key) for w in x]
+            if all(iv):
+                # Side by side around each worker count, so that bars of equal values stay apart.
+                dx = (ei * len(strategies) + si - (n - 1) / 2) * step
+                ax.errorbar([w + dx for w in x], [m for m, _, _ in iv],
+                            yerr=[[m - lo for m, lo, _ in iv], [hi - m for m, _, hi in iv]],
+                            color=strategy_color(s), label=label, capsize=4, elinewidth=1.2, **ENGINE_STYLE[e])
+            else:
+                ax.plot(x, y, color=strategy_color(s), label=label, **ENGINE_STYLE[e])
 
 
 def plot_vs_workers(rows, out_dir, written):
@@ -120,14 +224,16 @@ def plot_vs_workers(rows, out_dir, written):
             ax.axhline(rate, color="grey", linestyle=":", linewidth=1)
             ax.text(0.5, rate, "offered %g/s" % rate, transform=ax.get_yaxis_transform(), ha="center",
                     va="bottom", fontsize=8, color="grey")
-            ax.set_title("%s: throughput at %g samples/s offered" % (arch, rate))
+            n_samples = sorted({int(r["samples"]) for r in sub if r["arch"] == arch and isinstance(r.get("samples"), float)})
+            ax.set_title("%s: throughput at %g samples/s offered\n(%s samples per run)" % (
+                arch, rate, "-".join(str(v) for v in (n_samples[0], n_samples[-1])) if len(n_samples) > 1
+                else n_samples[0] if n_samples else "?"))
             ax.set_xlabel("workers (1 thread each)")
             ax.set_ylabel("throughput (samples/s)")
             ax.set_xticks(sorted({r["workers"] for r in sub}))
             ax.set_ylim(bottom=0, top=max(rate, max(r["throughput"] for r in sub)) * 1.15)
             ax.grid(alpha=0.3)
-            ax.add_artist(ax.legend(title="strategy", loc="upper left", fontsize=8, title_fontsize=8))
-            engine_legend(ax, engines)
+        outside_legends(axes[-1], engines)
         save(fig, os.path.join(out_dir, "throughput_vs_workers%s.png" % suffix), written)
 
         metric_grid(sub, (("latency_p50_ms", "p50 latency from intended arrival (ms, log)", True),
@@ -150,7 +256,7 @@ def metric_grid(sub, metrics, title_fmt, path, written):
     archs = ordered([r["arch"] for r in sub], ARCH_ORDER)
     engines = ordered([r["engine"] for r in sub], ENGINES)
     strategies = ordered([r["strategy"] for r in sub], STRATEGY_ORDER)
-    fig, axes = plt.subplots(len(metrics), len(archs), figsize=(6.2 * len(archs), 3.8 * len(metrics)),
+    fig, axes = plt.subplots(len(metrics), len(archs), figsize=(6.2 * len(archs) + LEGEND_W, 3.8 * len(metrics)),
                              squeeze=False)
     for col, arch in enumerate(archs):
         for row, (key, label, log) in enumerate(metrics):
@@ -158,6 +264,7 @@ def metric_grid(sub, metrics, title_fmt, path, written):
             plot_lines(ax, sub, arch, engines, strategies, key)
             if log:
                 ax.set_yscale("log")
+                plain_log_ticks(ax)
             else:  # from 0, with room above the highest point for the legends
                 ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * 1.15)
             ax.set_title(title_fmt % arch + ": " + label.split(" (")[0].split(":")[0])
@@ -165,8 +272,7 @@ def metric_grid(sub, metrics, title_fmt, path, written):
             ax.set_ylabel(label)
             ax.set_xticks(sorted({r["workers"] for r in sub}))
             ax.grid(alpha=0.3, which="both")
-            ax.add_artist(ax.legend(title="strategy", loc="upper left", fontsize=8, title_fontsize=8))
-            engine_legend(ax, engines)
+    outside_legends(axes[0][-1], engines)
     fig.tight_layout()
     save(fig, path, written)
 
@@ -199,8 +305,7 @@ def plot_speedup(sub, rate, path, written):
         ax.set_xticks(ws)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-        ax.add_artist(ax.legend(title="strategy", loc="upper left", fontsize=8, title_fontsize=8))
-        engine_legend(ax, engines)
+    outside_legends(axes[-1], engines)
     save(fig, path, written)
 
 
@@ -644,6 +749,83 @@ def tune_main(argv):
     return 0 if written else 1
 
 
+class Context:
+    """What a plot function gets: the results directory, where plots go, the matrix rows
+    (results.csv, [] without one), the command line, the files written and summary.md's lines."""
+
+    def __init__(self, res_dir, out_dir, rows, args):
+        self.res_dir, self.out_dir, self.rows, self.args = res_dir, out_dir, rows, args
+        self.written, self.md = [], []
+
+
+def draw_matrix(c):
+    # The other layouts of the same workers are not repeats of a data-parallel cell: their own plot.
+    dp_rows = [r for r in c.rows if is_data_parallel(r)]
+    if dp_rows:
+        plot_vs_workers(dp_rows, c.out_dir, c.written)
+
+
+def draw_layouts(c):
+    plot_layouts(c.rows, c.out_dir, c.written)
+
+
+def draw_cdf(c):
+    plot_cdf(c.res_dir, c.out_dir, c.args.cdf_workers, c.written)
+
+
+def draw_breakdown(c):
+    plot_breakdown(c.res_dir, c.out_dir, c.written, c.md)
+
+
+def draw_straggler(c):
+    plot_straggler(c.res_dir, c.out_dir, c.written, c.md)
+
+
+def draw_capacity(c):
+    plot_capacity(c.res_dir, c.out_dir, c.args.slo_p99_ms, c.written, c.md)
+
+
+def draw_tunes(c):
+    plot_tunes(c.res_dir, c.out_dir, c.written, c.md)
+
+
+# Every plot, in the order the report shows them: (file-name prefix, what it shows, the function
+# that draws it from a Context). One function may draw several plots (it is called once). A new
+# plot is a function and a row here: report.py takes order and captions from this list, and
+# `report.py --check` rejects a PNG in plots/ that no row names.
+PLOTS = (
+    ("throughput_vs_workers", "Throughput against workers: colour = strategy, line style and marker = engine; "
+     "dotted: the offered rate; error bars (with --repeat): 95 % bootstrap interval of the median.", draw_matrix),
+    ("latency_vs_workers", "p50 and p99 latency from each sample's intended arrival against workers (log scale); "
+     "error bars as above.", draw_matrix),
+    ("latency_cdf", "Latency CDF of every run at one worker count (first repeat): the whole distribution "
+     "behind p50/p99.", draw_cdf),
+    ("breakdown_", "Where the latency goes: the mean of each part (dispatch, queue, batching, service, "
+     "delivery) stacked per configuration.", draw_breakdown),
+    ("efficiency_cpu_memory_vs_workers", "Efficiency, rate accuracy, process CPU and peak memory against "
+     "workers.", draw_matrix),
+    ("speedup_vs_workers", "Throughput at W workers over throughput at 1 worker (capped by the offered rate).",
+     draw_matrix),
+    ("heatmap_", "Strategy x workers grids of throughput, p99, efficiency and CPU, per engine (values "
+     "written in every cell).", draw_matrix),
+    ("layouts_", "libdataparallel's layouts of the same workers (data-parallel, pipeline, hybrid): throughput, "
+     "p50 and p99 per worker count.", draw_layouts),
+    ("straggler_load_balance", "Share of the samples each worker served with one worker slowed down "
+     "(--slowdown): which strategies route around a straggler.", draw_straggler),
+    ("capacity", "Highest constant rate whose p99 meets the SLO with nothing dropped, per engine.", draw_capacity),
+    ("tune_pareto_", "dp-bench tune: throughput against p99 of every probe, the Pareto front of the "
+     "configurations, the SLO and the best configuration.", draw_tunes),
+)
+
+
+def plot_info(name):
+    """(rank in PLOTS, caption) of a plot file name; (len(PLOTS), None) for one no row names."""
+    for i, (prefix, caption, _) in enumerate(PLOTS):
+        if name.startswith(prefix):
+            return i, caption
+    return len(PLOTS), None
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["tune"]:
@@ -655,30 +837,34 @@ def main(argv=None):
     a = p.parse_args(argv)
     out_dir = os.path.join(a.dir, "plots")
     os.makedirs(out_dir, exist_ok=True)
-    written, md = [], ["# Results summary", "", "Generated by benchmarks/plot.py from %s." % a.dir]
     csv_path = os.path.join(a.dir, "results.csv")
+    rows = []
     if os.path.exists(csv_path):
         rows = [r for r in load_rows(csv_path) if isinstance(r.get("throughput"), float)]
-        # The other layouts of the same workers are not repeats of a data-parallel cell: their own plot.
-        dp_rows = [r for r in rows if is_data_parallel(r)]
-        if dp_rows:
-            plot_vs_workers(dp_rows, out_dir, written)
-            accuracy_table(dp_rows, a.dir, md)
-        plot_layouts(rows, out_dir, written)
     else:
         print("plot.py: no %s: no matrix plots" % csv_path, file=sys.stderr)
-    plot_cdf(a.dir, out_dir, a.cdf_workers, written)
-    plot_breakdown(a.dir, out_dir, written, md)
-    plot_straggler(a.dir, out_dir, written, md)
-    plot_capacity(a.dir, out_dir, a.slo_p99_ms, written, md)
-    plot_tunes(a.dir, out_dir, written, md)
-    md.append("\n## Plots\n")
-    md.extend("- [%s](plots/%s)" % (os.path.basename(w), os.path.basename(w)) for w in written)
+    AGGREGATES.clear()
+    AGGREGATES.update(load_aggregates(a.dir))
+    FOOTER[:] = [line for line in (machine_footer(a.dir),) if line]
+    if AGGREGATES:
+        n = sorted({v["repeats"] for v in AGGREGATES.values()})
+        reps = "%d" % n[0] if len(n) == 1 else "%d-%d" % (n[0], n[-1])
+        FOOTER.append("Values: medians of %s repeats; error bars, where drawn: 95 %% bootstrap intervals of the "
+                      "median (%d resamples)." % (reps, next(iter(AGGREGATES.values()))["resamples"]))
+    c = Context(a.dir, out_dir, rows, a)
+    c.md += ["# Results summary", "", "Generated by benchmarks/plot.py from %s." % a.dir]
+    if any(is_data_parallel(r) for r in rows):
+        accuracy_table([r for r in rows if is_data_parallel(r)], a.dir, c.md)
+    for draw in dict.fromkeys(d for _, _, d in PLOTS):
+        draw(c)
+    c.md.append("\n## Plots\n")
+    c.md.extend("- [%s](plots/%s): %s" % (os.path.basename(w), os.path.basename(w),
+                                          plot_info(os.path.basename(w))[1] or "") for w in c.written)
     with open(os.path.join(a.dir, "summary.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
-    print("plot.py: %d plots in %s, summary in %s" % (len(written), out_dir, os.path.join(a.dir, "summary.md")),
+        f.write("\n".join(c.md) + "\n")
+    print("plot.py: %d plots in %s, summary in %s" % (len(c.written), out_dir, os.path.join(a.dir, "summary.md")),
           file=sys.stderr)
-    return 0 if written else 1
+    return 0 if c.written else 1
 
 
 if __name__ == "__main__":

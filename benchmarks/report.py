@@ -10,10 +10,14 @@ each <img> also names its file (data-file) so the page and the PNGs can be check
   DIR/results.md     the matrix tables; DIR/summary.md: accuracy, straggler and capacity tables
   DIR/plots/*.png    the plots
 
+The plots are shown in the order of plot.py's PLOTS, each with its caption, after an index that
+links every one.
+
 Usage: report.py DIR [--title TEXT]. Writes DIR/index.html; exits 1 when DIR has nothing to report.
-       report.py DIR --check: checks an existing DIR/index.html against DIR/plots/ (every PNG is shown,
-       every figure is a non-empty PNG of the size the page gives, nothing is fetched from elsewhere);
-       exits 1 listing what is wrong.
+       report.py DIR --check: checks an existing DIR/index.html against DIR/plots/ (every PNG is shown
+       and linked from the index, every link leads to a figure, every figure is a non-empty PNG of
+       the size the page gives and at least 300x200, every PNG is a plot PLOTS names, nothing is
+       fetched from elsewhere); exits 1 listing what is wrong.
 """
 import argparse
 import base64
@@ -98,35 +102,67 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
-def headline(rows):
-    """Per arch and rate, at the largest worker count: each engine's best strategy (highest
-    throughput, then lowest p99)."""
+def load_aggregates(res_dir):
+    """Each cell's medians and 95 % bootstrap intervals over repeats (results.json "aggregates", from
+    dp-bench matrix --repeat), by (engine, arch, strategy, workers, rate); {} without repeats."""
+    try:
+        with open(os.path.join(res_dir, "results.json")) as f:
+            aggs = json.load(f).get("aggregates", [])
+    except (OSError, ValueError):
+        return {}
+    return {(a["engine"], a["arch"], a["strategy"], float(a["workers"]), float(a["rate"])): a for a in aggs
+            if a.get("repeats", 1) > 1 and a.get("layout", "data-parallel") == "data-parallel"}
+
+
+def headline(rows, aggs=None):
+    """Per arch and rate, at the largest worker count: each engine's best strategy (highest median
+    throughput over repeats, then lowest p99), with the 95 % intervals when there were repeats."""
     def num(r, k):
         try:
             return float(r[k])
         except (KeyError, TypeError, ValueError):
             return float("nan")
 
-    rows = [r for r in rows if num(r, "throughput") == num(r, "throughput")]
+    # Data-parallel rows only: a matrix's pipeline and hybrid layouts have their own table and plot.
+    rows = [r for r in rows if num(r, "throughput") == num(r, "throughput") and r.get("layout") not in LAYOUT_ORDER[1:]]
     if not rows:
         return ""
+    aggs = aggs or {}
+    cells = {}
+    for r in rows:
+        cells.setdefault((r["engine"], r["arch"], r["strategy"], num(r, "workers"), num(r, "rate")), []).append(r)
+
+    def med(cell, k):
+        v = sorted(num(r, k) for r in cells[cell])
+        return v[len(v) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
+
+    def shown(cell, k, path, fmt):
+        a = aggs.get(cell)
+        for p in path if a else ():
+            a = a.get(p) if isinstance(a, dict) else None
+        if isinstance(a, dict) and "median" in a:
+            return (fmt + " [" + fmt + ", " + fmt + "]") % (a["median"], a["lo"], a["hi"])
+        return fmt % med(cell, k)
+
     w = max(num(r, "workers") for r in rows)
+    reps = max(len(v) for v in cells.values())
     md = ["Each engine's best strategy at %d workers (highest throughput, then lowest p99); latency from each "
-          "sample's intended arrival." % w, "",
+          "sample's intended arrival.%s" % (w, " Medians of %d repeats [95 %% bootstrap interval]." % reps
+                                            if reps > 1 and aggs else ""), "",
           "| arch | offered (samples/s) | engine | best strategy | throughput (samples/s) | p50 ms | p99 ms | "
           "dropped | top-1 % |", "|---|---:|---|---|---:|---:|---:|---:|---:|"]
-    keys = sorted({(r["arch"], num(r, "rate")) for r in rows})
-    for arch, rate in keys:
+    for arch, rate in sorted({(c[1], c[4]) for c in cells}):
         for engine in dict.fromkeys(r["engine"] for r in rows):
-            cand = [r for r in rows if r["arch"] == arch and num(r, "rate") == rate and r["engine"] == engine
-                    and num(r, "workers") == w]
+            cand = [c for c in cells if c[1] == arch and c[4] == rate and c[0] == engine and c[3] == w]
             if not cand:
                 continue
-            b = max(cand, key=lambda r: (num(r, "throughput"), -num(r, "latency_p99_ms")))
-            acc = num(b, "accuracy_pct")
-            md.append("| %s | %g | %s | %s | %.1f | %.2f | %.2f | %d | %s |" % (
-                arch, rate, engine, b["strategy"], num(b, "throughput"), num(b, "latency_p50_ms"),
-                num(b, "latency_p99_ms"), int(num(b, "dropped") or 0), "%.2f" % acc if acc == acc else "-"))
+            b = max(cand, key=lambda c: (med(c, "throughput"), -med(c, "latency_p99_ms")))
+            acc = med(b, "accuracy_pct")
+            md.append("| %s | %g | %s | %s | %s | %s | %s | %d | %s |" % (
+                arch, rate, engine, b[2], shown(b, "throughput", ("throughput",), "%.1f"),
+                shown(b, "latency_p50_ms", ("latency_ms", "p50"), "%.2f"),
+                shown(b, "latency_p99_ms", ("latency_ms", "p99"), "%.2f"), int(med(b, "dropped") or 0),
+                "%.2f" % acc if acc == acc else "-"))
     return "\n".join(md)
 
 
@@ -150,14 +186,13 @@ def machine_section(res_dir):
     return "\n".join(md)
 
 
-# The order a reader wants the plots in: the headline comparison first.
-PLOT_ORDER = ("throughput_vs", "latency_vs", "latency_cdf", "breakdown", "efficiency", "speedup", "heatmap",
-              "straggler", "capacity", "tune")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot import LAYOUT_ORDER, plot_info  # noqa: E402  (the plot registry, PLOTS, lives with the plots)
 
 
 def plot_rank(path):
     name = os.path.basename(path)
-    return (next((i for i, p in enumerate(PLOT_ORDER) if name.startswith(p)), len(PLOT_ORDER)), name)
+    return (plot_info(name)[0], name)
 
 
 STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#111}
@@ -178,6 +213,12 @@ def check_page(res_dir):
     imgs = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]*)" data-file="([^"]+)" '
                       r'width="(\d+)" height="(\d+)"', page)
     shown = {name for _, name, _, _ in imgs}
+    ids = set(re.findall(r'<figure id="plot-([^"]+)"', page))
+    linked = set(re.findall(r'<li><a href="#plot-([^"]+)">', page))
+    problems += ["the index links %s, which has no figure" % n for n in sorted(linked - ids)]
+    problems += ["the index does not link %s" % n for n in sorted(ids - linked)]
+    problems += ["figure %s shows no image named plots/%s" % (n, n) for n in sorted(ids) if "plots/" + n not in shown]
+    problems += ["%s is no plot of plot.py's PLOTS" % n for n in sorted(shown) if plot_info(os.path.basename(n))[1] is None]
     on_disk = {"plots/" + os.path.basename(p) for p in glob.glob(os.path.join(res_dir, "plots", "*.png"))}
     problems += ["%s is not on the page" % p for p in sorted(on_disk - shown)]
     problems += ["the page shows %s, which is not in plots/" % p for p in sorted(shown - on_disk)]
@@ -215,7 +256,7 @@ def main(argv=None):
     parts = []
     csv_path = os.path.join(res, "results.csv")
     if os.path.exists(csv_path):
-        parts.append(("Headline", markdown(headline(read_rows(csv_path)))))
+        parts.append(("Headline", markdown(headline(read_rows(csv_path), load_aggregates(res)))))
     parts.append(("Machine", markdown(machine_section(res))))
     for name, title in (("results.md", "Benchmark matrix"), ("summary.md", "Accuracy, straggler, capacity")):
         path = os.path.join(res, name)
@@ -226,7 +267,7 @@ def main(argv=None):
             md = re.sub(r"\A# [^\n]*\n", "", md)
             md = re.sub(r"\n## Plots\n.*", "\n", md, flags=re.S)
             parts.append((title, markdown(md)))
-    figs = []
+    figs, index = [], []
     for path in plots:
         size = png_size(path)
         if size is None:
@@ -235,12 +276,15 @@ def main(argv=None):
         name = os.path.basename(path)
         with open(path, "rb") as f:
             data = base64.b64encode(f.read()).decode("ascii")
+        caption = plot_info(name)[1] or "(a plot plot.py's PLOTS does not name)"
         figs.append('<figure id="plot-%s"><img src="data:image/png;base64,%s" data-file="plots/%s" width="%d" '
-                    'height="%d" alt="%s"><figcaption>plots/%s</figcaption></figure>' % (
+                    'height="%d" alt="%s"><figcaption><b>plots/%s</b>: %s</figcaption></figure>' % (
                         html.escape(name), data, html.escape(name), size[0], size[1], html.escape(name),
-                        html.escape(name)))
+                        html.escape(name), html.escape(caption)))
+        index.append('<li><a href="#plot-%s">%s</a>: %s</li>' % (html.escape(name), html.escape(name),
+                                                                 html.escape(caption)))
     if figs:
-        parts.append(("Plots", "\n".join(figs)))
+        parts.append(("Plots", '<ul class="plot-index">%s</ul>\n%s' % ("".join(index), "\n".join(figs))))
     if not figs and not os.path.exists(csv_path):
         print("report.py: %s has no results.csv and no plots: nothing to report" % res, file=sys.stderr)
         return 1

@@ -152,7 +152,7 @@ expect_rc 0 "onnxruntime without node" env DP_NODE=/nonexistent/node "$bench" ma
 # significance mark against the best strategy and the legend that explains it.
 out="$tmp/repeat"
 expect_rc 0 "--repeat 2" "$bench" matrix --arch mobilenet_v2 --strategies dynamic,uniform --workers 1 --samples 10 \
-  --repeat 2 --out "$out"
+  --repeat 2 --report --out "$out"
 "$py" - "$out" <<'PYEOF' && ok "--repeat 2 gives two rows a cell, numbered cell files, intervals" || bad "--repeat"
 import csv, json, os, re, sys
 out = sys.argv[1]
@@ -181,7 +181,22 @@ assert len(rows) == 2, md
 last = [r.rstrip(" |").rsplit("|", 1)[1].strip() for r in rows]
 assert last.count("best") == 1 and re.fullmatch(r"(below \w+\*|≈ \w+)", [x for x in last if x != "best"][0]), last
 assert "`*` marks a significant difference: the two 95 % bootstrap intervals across the 2 repeats do not overlap" in md
+page = open(os.path.join(out, "index.html")).read()
+assert "Medians of 2 repeats [95 % bootstrap interval]" in page, "the headline shows no intervals"
+assert re.search(r"<td>\d+\.\d \[\d+\.\d, \d+\.\d\]</td>", page), "no 'median [lo, hi]' cell in the headline"
+assert 'class="plot-index"' in page and "error bars" in page
 PYEOF
+"$py" "$DP_SOURCE_DIR/benchmarks/report.py" "$out" --check > "$tmp/check.txt" 2>&1 &&
+  ok "the --repeat report passes report.py --check" || { bad "report check (--repeat)"; cat "$tmp/check.txt"; }
+# --check catches a plot the page does not show and no row of plot.py's PLOTS names.
+cp "$out/plots/throughput_vs_workers.png" "$out/plots/unregistered.png"
+"$py" "$DP_SOURCE_DIR/benchmarks/report.py" "$out" --check > "$tmp/check.txt" 2>&1
+[ $? -eq 1 ] && grep -q "plots/unregistered.png is not on the page" "$tmp/check.txt" &&
+  ok "--check reports a PNG the page lacks" || { bad "--check missed plots/unregistered.png"; cat "$tmp/check.txt"; }
+"$py" "$DP_SOURCE_DIR/benchmarks/report.py" "$out" > /dev/null 2>&1
+"$py" "$DP_SOURCE_DIR/benchmarks/report.py" "$out" --check > "$tmp/check.txt" 2>&1
+[ $? -eq 1 ] && grep -q "unregistered.png is no plot of plot.py's PLOTS" "$tmp/check.txt" &&
+  ok "--check reports a plot no PLOTS row names" || { bad "--check accepted an unregistered plot"; cat "$tmp/check.txt"; }
 
 # Every run failing (unreadable data) is reported, kept out of the CSV, and makes the exit code 1.
 out="$tmp/failing"
