@@ -120,20 +120,14 @@ def save(fig, path, written):
     print("plot.py: wrote %s" % path, file=sys.stderr)
 
 
-def engine_legend(ax, engines):
-    """A second legend that explains the line styles (engines)."""
-    from matplotlib.lines import Line2D
-    handles = [Line2D([], [], color="black", label=e, **ENGINE_STYLE[e]) for e in engines]
-    return ax.legend(handles=handles, title="engine", loc="lower right", fontsize=8, title_fontsize=8)
-
-
-def outside_legends(ax, engines):
+def outside_legends(ax, engines, markers=True):
     """The strategy (colour) and engine (line style) legends right of ax, where they cannot cover
     data: on the right-most panel only, since every panel uses the same encoding."""
     from matplotlib.lines import Line2D
     ax.add_artist(ax.legend(title="strategy", loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9,
                             title_fontsize=9))
-    handles = [Line2D([], [], color="black", label=e, **ENGINE_STYLE[e]) for e in engines]
+    handles = [Line2D([], [], color="black", label=e, **dict(ENGINE_STYLE[e], **({} if markers else {"marker": None})))
+               for e in engines]
     ax.legend(handles=handles, title="engine", loc="lower left", bbox_to_anchor=(1.02, 0.0), fontsize=9,
               title_fontsize=9)
 
@@ -148,11 +142,16 @@ def per_arch_axes(n, height=4.2):
 
 
 def plain_log_ticks(ax):
-    """Log-scale y ticks as plain numbers (600, 1000), not 6x10^2."""
+    """Log-scale y ticks as plain numbers (500, 1000), not 5x10^2; of the minor ticks only 2x and
+    5x are labelled, so that a range of several decades does not crowd the axis."""
+    import math
     from matplotlib.ticker import FuncFormatter
-    fmt = FuncFormatter(lambda v, _: "%g" % v)
-    ax.yaxis.set_major_formatter(fmt)
-    ax.yaxis.set_minor_formatter(fmt)
+
+    def minor(v, _):
+        m = v / 10 ** math.floor(math.log10(v)) if v > 0 else 0
+        return "%g" % v if abs(m - 2) < 1e-6 or abs(m - 5) < 1e-6 else ""
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "%g" % v))
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
 
 
 # Each cell's medians and 95 % bootstrap intervals over repeats (results.json "aggregates", written
@@ -182,12 +181,18 @@ def interval(engine, arch, strategy, workers, rate, key):
     return (v["median"], v["lo"], v["hi"]) if isinstance(v, dict) and "median" in v else None
 
 
+def dodge(x, ws, k, n):
+    """x moved for series k of n, side by side around each worker count of ws, so that equal values
+    (every strategy at the offered rate) and their error bars stay visible instead of hiding each
+    other."""
+    step = 0.012 * max(ws[-1] - ws[0], 1)
+    return [w + (k - (n - 1) / 2) * step for w in x]
+
+
 def plot_lines(ax, sub, arch, engines, strategies, key):
     """One line per (engine, strategy): the median of key against workers, with the 95 % bootstrap
     interval over repeats as error bars where results.json has them."""
     ws = sorted({r["workers"] for r in sub})
-    step = 0.012 * max(ws[-1] - ws[0], 1) if ws else 0
-    n = len(engines) * len(strategies)
     for ei, e in enumerate(engines):
         for si, s in enumerate(strategies):
             cell = [r for r in sub if r["arch"] == arch and r["engine"] == e and r["strategy"] == s
@@ -198,14 +203,12 @@ def plot_lines(ax, sub, arch, engines, strategies, key):
             x, y = zip(*pts)
             label = s if e == engines[0] else None
             iv = [interval(e, arch, s, w, cell[0]["rate"], key) for w in x]
+            xs = dodge(x, ws, ei * len(strategies) + si, len(engines) * len(strategies))
             if all(iv):
-                # Side by side around each worker count, so that bars of equal values stay apart.
-                dx = (ei * len(strategies) + si - (n - 1) / 2) * step
-                ax.errorbar([w + dx for w in x], [m for m, _, _ in iv],
-                            yerr=[[m - lo for m, lo, _ in iv], [hi - m for m, _, hi in iv]],
+                ax.errorbar(xs, [m for m, _, _ in iv], yerr=[[m - lo for m, lo, _ in iv], [hi - m for m, _, hi in iv]],
                             color=strategy_color(s), label=label, capsize=4, elinewidth=1.2, **ENGINE_STYLE[e])
             else:
-                ax.plot(x, y, color=strategy_color(s), label=label, **ENGINE_STYLE[e])
+                ax.plot(xs, y, color=strategy_color(s), label=label, **ENGINE_STYLE[e])
 
 
 def plot_vs_workers(rows, out_dir, written):
@@ -289,13 +292,14 @@ def plot_speedup(sub, rate, path, written):
         return
     fig, axes = per_arch_axes(len(archs))
     for ax, arch in zip(axes, archs):
-        for e in engines:
-            for s in strategies:
+        for ei, e in enumerate(engines):
+            for si, s in enumerate(strategies):
                 pts = dict(median_points([r for r in sub if r["arch"] == arch and r["engine"] == e
                                           and r["strategy"] == s], "throughput"))
                 if pts.get(1, 0) > 0:
                     x = sorted(pts)
-                    ax.plot(x, [pts[w] / pts[1] for w in x], color=strategy_color(s),
+                    ax.plot(dodge(x, ws, ei * len(strategies) + si, len(engines) * len(strategies)),
+                            [pts[w] / pts[1] for w in x], color=strategy_color(s),
                             label=s if e == engines[0] else None, **ENGINE_STYLE[e])
         ax.plot(ws, ws, color="grey", linestyle=":", linewidth=1, label="ideal (linear)")
         ax.set_title("%s: speed-up over 1 worker at %g samples/s offered\n(capped by offered / 1-worker rate)"
@@ -365,7 +369,7 @@ def read_latencies(path):
 
 def plot_cdf(res_dir, out_dir, workers, written):
     """Latency CDF of every W-worker run with per-sample records (first repeat), one panel per arch."""
-    runs = {}
+    runs, rates = {}, set()
     for path in glob.glob(os.path.join(res_dir, "cells", "*_w%d_r*.jsonl" % workers)):
         name = os.path.basename(path)[:-len(".jsonl")]
         if re.search(r"_r[0-9.e+-]+_[0-9]+$", name):  # a later repeat (dp-bench matrix --repeat)
@@ -373,7 +377,8 @@ def plot_cdf(res_dir, out_dir, workers, written):
         engine = next((e for e in ENGINES if name.startswith(e + "_")), None)
         if engine is None:
             continue
-        rest = name[len(engine) + 1:].rsplit("_w", 1)[0]
+        rest, tail = name[len(engine) + 1:].rsplit("_w", 1)
+        rates.add(tail.split("_r", 1)[1] if "_r" in tail else "?")
         arch, strategy = rest.rsplit("_", 1)
         lat = read_latencies(path)
         if len(lat):
@@ -392,13 +397,15 @@ def plot_cdf(res_dir, out_dir, workers, written):
             style = dict(ENGINE_STYLE[e], marker=None)
             ax.plot(lat, y, color=strategy_color(s), label=s if e == engines[0] else None, **style)
         ax.set_xscale("log")
-        ax.set_title("%s: latency CDF, %d workers" % (arch, workers))
+        from matplotlib.ticker import FuncFormatter
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: "%g" % v))
+        ax.set_title("%s: latency CDF, %d workers at %s samples/s offered\n(every sample of each run; first repeat)"
+                     % (arch, workers, ", ".join(sorted(rates))))
         ax.set_xlabel("latency from intended arrival (ms, log)")
         ax.set_ylabel("fraction of samples completed within")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3, which="both")
-        ax.add_artist(ax.legend(title="strategy", loc="upper left", fontsize=8, title_fontsize=8))
-        engine_legend(ax, engines)
+    outside_legends(axes[-1], ordered([e for a in runs for e, _, _ in runs[a]], ENGINES), markers=False)
     save(fig, os.path.join(out_dir, "latency_cdf_w%d.png" % workers), written)
 
 
@@ -548,7 +555,8 @@ def plot_straggler(res_dir, out_dir, written, md):
             arch, ",".join("%g" % f for f in slow) if slow else "?"))
         from matplotlib.patches import Patch
         ax.legend(handles=[Patch(facecolor=ENGINE_COLOR[e], hatch=ENGINE_HATCH[e], edgecolor="black", label=e)
-                           for e in engines], title="engine", fontsize=8, title_fontsize=8, loc="upper right")
+                           for e in engines], title="engine", fontsize=9, title_fontsize=9, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0))
         ax.grid(alpha=0.3, axis="y")
     save(fig, os.path.join(out_dir, "straggler_load_balance.png"), written)
 
@@ -653,9 +661,10 @@ def plot_capacity(res_dir, out_dir, slo, written, md):
             ax.bar(x, d["capacity"], width * 0.9, color=ENGINE_COLOR[e], hatch=ENGINE_HATCH[e], edgecolor="black",
                    linewidth=0.5, label=e if li == 0 or not ax.get_legend_handles_labels()[1].count(e) else None)
             lowest = min((p["rate"] for p in d.get("probes", [])), default=None)
+            # A zero has no bar to carry its colour or hatch: the text names the engine.
             ax.text(x, d["capacity"] + top * 0.01, "%.0f" % d["capacity"] if d["capacity"] > 0 else
-                    "0: p99 > %g ms\neven at\n%s" % (d.get("slo_p99_ms", slo),
-                                                    "%.3g/s" % lowest if lowest else "the lowest rate"),
+                    "%s: 0\np99 > %g ms\neven at\n%s" % (e, d.get("slo_p99_ms", slo),
+                                                       "%.3g/s" % lowest if lowest else "the lowest rate"),
                     ha="center", va="bottom", fontsize=8)
             md.append("| %s | %s | %s | %d | %g | %.1f |" % (d["arch"], e, d["strategy"], d["workers"],
                                                           d.get("slo_p99_ms", slo), d["capacity"]))
@@ -666,7 +675,8 @@ def plot_capacity(res_dir, out_dir, slo, written, md):
     ax.set_title("Capacity: highest constant rate with p99 <= %g ms and nothing dropped" % slo)
     handles, names = ax.get_legend_handles_labels()
     uniq = dict(zip(names, handles))
-    ax.legend(uniq.values(), uniq.keys(), title="engine", fontsize=8, title_fontsize=8)
+    ax.legend(uniq.values(), uniq.keys(), title="engine", fontsize=9, title_fontsize=9, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3, axis="y")
     save(fig, os.path.join(out_dir, "capacity.png"), written)
 

@@ -360,6 +360,15 @@ def test_report_page_shows_every_plot_table_and_the_machine(tmp_path):
     for text in ("Test CPU 9000", "Intel AVX-512", "1.0 1.1 1.2", "abc1234", "dp-bench matrix --engines",
                  "80 / 20", "<td>onnxruntime</td>"):
         assert text in page, text
+    # The index links every plot once, each with its caption from plot.py's PLOTS; every PNG is a
+    # real image of a readable size, shown at the size the page states.
+    names = sorted(os.listdir(tmp_path / "plots"))
+    assert sorted(re.findall(r'<li><a href="#plot-([^"]+)">', page)) == names
+    for name in names:
+        png = (tmp_path / "plots" / name).read_bytes()
+        w, h = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        assert len(png) > 5000 and 300 <= w <= 5000 and 200 <= h <= 5000, (name, len(png), w, h)
+        assert 'data-file="plots/%s" width="%d" height="%d"' % (name, w, h) in page, name
     # The check finds a plot the page does not show, and a figure whose size the page misstates.
     (tmp_path / "plots" / "extra.png").write_bytes((tmp_path / "plots" / "capacity.png").read_bytes())
     r = script("report.py", tmp_path, "--check")
