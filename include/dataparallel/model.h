@@ -7,12 +7,12 @@
  * shape, scratchpad and activation buffers). A dp_exec belongs to one thread at a time.
  *
  * Architectures (dp_model_arch_names(), docs/models.md): "resnet18", "resnet34", "resnet50",
- * "mobilenet_v2", "vgg16", "vgg16_bn", "alexnet" (torchvision), "resnet18_cifar",
+ * "mobilenet_v2", "vgg16", "vgg16_bn", "alexnet", "densenet121", "inception_v3" (torchvision), "resnet18_cifar",
  * "mobilenetv2_cifar" (pytorch-cifar), and "null", which computes nothing (zero logits: for
  * measuring the runtime alone). Weights come from .pth (torch.save), .npz or .safetensors files
  * keyed by PyTorch state_dict() names; without a file the weights are a deterministic function
  * of the seed. Inputs are float32 NCHW with C = 3 and H, W >= dp_model_min_input_size() (32;
- * alexnet 63; null 1); outputs are logits [N, num_classes].
+ * alexnet 63; inception_v3 75; null 1); outputs are logits [N, num_classes].
  */
 #ifndef DATAPARALLEL_MODEL_H
 #define DATAPARALLEL_MODEL_H
@@ -68,8 +68,8 @@ DP_API dp_precision dp_model_precision(const dp_model *model);
 DP_API dp_model_backend dp_model_backend_kind(const dp_model *model);
 /* Number of learned parameters as PyTorch counts them (conv, BN affine, linear; not BN stats). */
 DP_API size_t dp_model_param_count(const dp_model *model);
-/* Smallest accepted H and W (32 for most archs, 63 for alexnet, 1 for null; a smaller input is
- * DP_ERR_SHAPE naming the arch and both sizes), and the channel count (3). */
+/* Smallest accepted H and W (32 for most archs, 63 for alexnet, 75 for inception_v3, 1 for null;
+ * a smaller input is DP_ERR_SHAPE naming the arch and both sizes), and the channel count (3). */
 DP_API int dp_model_min_input_size(const dp_model *model);
 DP_API int dp_model_input_channels(const dp_model *model);
 

@@ -142,8 +142,8 @@ class Model:
     Parameters
     ----------
     arch : str
-        "resnet18", "resnet34", "resnet50", "mobilenet_v2", "vgg16", "vgg16_bn", "alexnet"
-        (torchvision), "resnet18_cifar", "mobilenetv2_cifar" (pytorch-cifar) or "null" (no
+        "resnet18", "resnet34", "resnet50", "mobilenet_v2", "vgg16", "vgg16_bn", "alexnet",
+        "densenet121", "inception_v3" (torchvision), "resnet18_cifar", "mobilenetv2_cifar" (pytorch-cifar) or "null" (no
         compute, zero logits); see :func:`dataparallel.arch_names` and docs/models.md.
     weights : str or os.PathLike, optional
         A .pth/.pt file (``torch.save(m.state_dict(), f)``), a .npz or a .safetensors file keyed
