@@ -614,6 +614,16 @@ dp_status pydp_runner_set_stages(pydp_runner *r, const dp_model *model, int stag
     return s;
 }
 
+dp_status pydp_runner_inject(pydp_runner *r, double at_s, int worker, int kind, double value) {
+    if (!r) return fail(PyExc_ValueError, "no runner");
+    return dp_runner_inject(r->runner, at_s, worker, (dp_fault_kind)kind, value);
+}
+
+dp_status pydp_runner_clear_faults(pydp_runner *r) {
+    if (!r) return fail(PyExc_ValueError, "no runner");
+    return dp_runner_clear_faults(r->runner);
+}
+
 dp_status pydp_runner_set_dispatch(pydp_runner *r, pydp_fn *fn) {
     if (!r) return fail(PyExc_ValueError, "no runner");
     r->dispatch = fn;

@@ -267,6 +267,7 @@ class Runner:
             1 if stages is None else int(stages), cuts, -1 if depth is None else int(depth))
         self._h = None
         self._sinks = []
+        self._faults = []            # (at_s, worker, kind, value) as given to inject(), for a new C runner
         self._create([])
         #: The options the C runner was created with ({C field: value}, enums by name).
         self.options = named("runner", capi.pydp_runner_opts(self._h.ptr))
@@ -289,6 +290,8 @@ class Runner:
         self._h = Handle(ptr, capi.pydp_runner_free, keep=(self.model._h, self.partitioner._h))
         if self._stages is not None:
             capi.pydp_runner_set_stages(ptr, self.model._ptr(), *self._stages)
+        for f in self._faults:
+            capi.pydp_runner_inject(ptr, *f)
         self._sinks = []
         for s in sinks:
             capi.pydp_runner_add_sink(ptr, s._h.ptr)
@@ -317,6 +320,71 @@ class Runner:
             raise Error(Status.DP_ERR_BUSY, "push mode is active: call stop() first")
         if self._running is not None:
             raise Error(Status.DP_ERR_BUSY, "a run is already going on this runner")
+
+    _FAULT_KINDS = {"slowdown": 1, "stall": 2, "fail": 3, "stop": 4}
+
+    def inject(self, at, worker, kind, value=None):
+        """Schedule a fault that every later run applies to one of its workers.
+
+        The worker applies it at its first micro-batch that starts ``at`` seconds or later into the
+        run. The run's summary lists each event in ``"events"`` with what it did and what followed
+        (failed and re-routed samples, the p99 of its window, the recovery time, when the
+        straggler rule flagged the worker, how the ``weighted`` partitioner's weight for it moved):
+        docs/runner.md, "Injected faults". The schedule stays until :meth:`clear_faults`.
+
+        Parameters
+        ----------
+        at : float
+            Seconds after the run's start, 0 to 1e6.
+        worker : int
+            The worker, 0 to ``workers - 1``.
+        kind : {"slowdown", "stall", "fail", "stop"}
+            slowdown: its service time times ``value`` from then on (>= 1; 1 ends an earlier
+            slowdown). stall: it sleeps ``value`` seconds once (at most 3600). fail: its next
+            ``value`` micro-batches fail (a whole number >= 1). stop: it leaves the run; what it
+            holds and what reaches its queue goes to the other workers with ``retry=True``, else
+            fails. A stop needs a stream or push run and must leave at least one worker.
+        value : float, optional
+            As above; not used by "stop".
+
+        Raises
+        ------
+        Error
+            A bad argument (DP_ERR_INVALID_ARG naming it), a run going on (DP_ERR_BUSY).
+        ValueError
+            An unknown kind, or no value for a kind that needs one.
+
+        Examples
+        --------
+        >>> r = dp.Runner(m, workers=2, partitioner="weighted")
+        >>> r.inject(2.0, 1, "slowdown", 4)
+        >>> res = r.run(dp.Source.synthetic(rate=200, samples=1000))
+        >>> res["events"][0]["recovery_s"]
+        """
+        if kind not in self._FAULT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(self._FAULT_KINDS)}, got {kind!r}")
+        if value is None and kind != "stop":
+            raise ValueError(f"a {kind} fault needs a value")
+        self._check_idle()
+        f = (float(at), int(worker), self._FAULT_KINDS[kind], 0.0 if value is None else float(value))
+        capi.pydp_runner_inject(self._ptr(), *f)
+        self._faults.append(f)
+
+    def clear_faults(self):
+        """Empty the schedule of :meth:`inject`.
+
+        Raises
+        ------
+        Error
+            A run going on (DP_ERR_BUSY).
+
+        Examples
+        --------
+        >>> r.clear_faults()
+        """
+        self._check_idle()
+        capi.pydp_runner_clear_faults(self._ptr())
+        self._faults = []
 
     def _dispatcher(self, on_result):
         if on_result is None:
