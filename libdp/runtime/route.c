@@ -58,6 +58,16 @@ dpi_push_result dpi_enqueue(dp_runner *r, dpi_queue *q, int replica, const dpi_s
 }
 
 void dpi_close_queues(dp_runner *r) {
+    /* A worker that left (an injected stop) hands on what still reaches its queue: its queue
+     * closes first and it finishes handing on before the queues it hands to close, so what it
+     * held does not fail for the run's end. (One that leaves during this end may still fail some.) */
+    for (int k = 0; k < r->replicas && !r->run.shared && r->stages == 1; k++) {
+        dpi_worker_run *wr = &r->w[k].run;
+        if (!atomic_load(&wr->left) || !wr->started) continue;
+        dpi_queue_close(&r->queues[k]);
+        pthread_join(wr->thread, NULL);
+        wr->started = 0;
+    }
     for (int k = 0; k <= r->replicas; k++)
         if (dpi_queue_in_use(&r->queues[k])) dpi_queue_close(&r->queues[k]);
 }
