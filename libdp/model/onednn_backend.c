@@ -40,7 +40,8 @@ static const float *param(const dpi_weights *w, const char *module, const char *
     return p;
 }
 
-/* w' = w * gamma / sqrt(var + eps), b' = beta - mean * gamma / sqrt(var + eps), in double. */
+/* w' = w * gamma / sqrt(var + eps), b' = beta - mean * gamma / sqrt(var + eps), in double (the
+ * factor itself rounded to float). */
 static dp_status fold_conv(const dpi_node *nd, const dpi_weights *w, dpo_layer *L) {
     dp_status s = DP_OK;
     int cig = nd->cin / nd->groups;
@@ -59,7 +60,9 @@ static dp_status fold_conv(const dpi_node *nd, const dpi_weights *w, dpo_layer *
         const float *cb = s || !nd->has_bias ? NULL : param(w, nd->name, "bias", 1, cshape, &s);
         if (s) return s;
         for (int o = 0; o < nd->cout; o++) {
-            double scale = (double)g[o] / sqrt((double)var[o] + (double)nd->bn_eps);
+            /* The factor rounded to float, as the reference backend keeps it: int8 quantizes the
+             * folded weights, and a 1-ulp difference moved s_w and flipped s8 roundings. */
+            double scale = (float)((double)g[o] / sqrt((double)var[o] + (double)nd->bn_eps));
             for (size_t j = 0; j < per_out; j++) L->w[o * per_out + j] = (float)(wt[o * per_out + j] * scale);
             /* torchvision's VGG-BN convs also have a bias, which BN shifts like the mean. */
             double bias = nd->has_bias ? (double)cb[o] : 0.0;

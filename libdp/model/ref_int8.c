@@ -1,11 +1,14 @@
 /* The reference backend in int8: the definition of the quantized arithmetic (docs/models.md,
  * "int8") that oneDNN's int8 primitives are tested against. Activations are kept as their
  * integer values in float buffers; conv sums are exact (doubles through cblas_dgemm, or float for
- * depthwise, whose k*k products cannot round), then requantized in double:
- *   q_out = sat(round(act(sum * s_in * s_w[o] + shift[o] + q_res * s_res) / s_out)).
+ * depthwise, whose k*k products cannot round), then requantized in float, in the order oneDNN's
+ * int8 attributes compute it (so the two give the same integers, not values a rounding apart):
+ *   q_out = sat(round(act(oscale[o] * (sum + b[o]) + (s_res / s_out) * q_res))),
+ *   oscale[o] = s_in * s_w[o] / s_out, b[o] = shift[o] / (s_in * s_w[o]), ReLU6 = clip(0, 6 / s_out).
  * The folding and quantization of weights are done here again from the unfolded reference
  * layers, so that neither can hide a mistake of the oneDNN backend's. */
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,14 +96,19 @@ static void qconv(const dp_model *m, int i, ref_exec *re, const float *x, int ih
     }
     const float *res = nd->residual >= 0 ? re->out[nd->residual] : NULL;
     double s_res = nd->residual >= 0 ? p->scale[nd->residual] : 0.0;
+    float s_out = p->scale[i], res_scale = (float)s_res / s_out, six = 6.0f / s_out;
+    float lo = p->type[i] == DPI_Q_U8 ? 0.0f : -128.0f, hi = p->type[i] == DPI_Q_U8 ? 255.0f : 127.0f;
     for (int c = 0; c < nd->cout; c++)
         for (size_t j = 0; j < plane; j++) {
             size_t k = c * plane + j;
-            double v = acc[k] * q->mult[c] + q->shift[c];
-            if (res) v += res[k] * s_res;
-            if (nd->act != DPI_ACT_NONE && v < 0.0) v = 0.0;
-            if (nd->act == DPI_ACT_RELU6 && v > 6.0) v = 6.0;
-            y[k] = dpi_quantize(v, p->scale[i], p->type[i]);
+            float oscale = (float)(q->mult[c] / s_out), bias = (float)((float)q->shift[c] / q->mult[c]);
+            /* in float, in oneDNN's order: its int8 conv computes this (onednn_int8.c) */
+            float v = oscale * ((float)acc[k] + bias);
+            if (res) v += res_scale * res[k];
+            if (nd->act != DPI_ACT_NONE && v < 0.0f) v = 0.0f;
+            if (nd->act == DPI_ACT_RELU6 && v > six) v = six;
+            v = nearbyintf(v);
+            y[k] = v < lo ? lo : v > hi ? hi : v;
         }
 }
 
