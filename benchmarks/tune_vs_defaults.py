@@ -8,7 +8,7 @@ For each arch: `dp-bench tune --budget-s B` finds the best configuration for p99
 OUT/tune_vs_defaults.md (the table, with the machine, load and commands).
 
 Usage: tune_vs_defaults.py [--archs resnet18,mobilenet_v2] [--budget-s 180] [--slo-p99-ms 10]
-                           [--rounds 2] [--out results/tune] [--bench build/bin/dp-bench]
+                           [--precisions fp32,bf16] [--rounds 2] [--out results/tune] [--bench build/bin/dp-bench]
 """
 import argparse
 import json
@@ -37,6 +37,7 @@ def main(argv=None):
     p.add_argument("--archs", default="resnet18,mobilenet_v2")
     p.add_argument("--budget-s", type=float, default=180)
     p.add_argument("--slo-p99-ms", type=float, default=10)
+    p.add_argument("--precisions", default="fp32", help="searched by tune (the defaults run fp32)")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--out", default="results/tune")
     p.add_argument("--bench", default=os.path.join(here, "..", "build", "bin", "dp-bench"))
@@ -46,7 +47,8 @@ def main(argv=None):
     rows, cmds = [], []
     for arch in a.archs.split(","):
         tj = os.path.join(a.out, "tune", arch + ".json")
-        cmd = [a.bench, "tune", "--arch", arch, "--slo-p99-ms", slo, "--budget-s", "%g" % a.budget_s, "--json", tj]
+        cmd = [a.bench, "tune", "--arch", arch, "--slo-p99-ms", slo, "--budget-s", "%g" % a.budget_s,
+               "--precisions", a.precisions, "--json", tj]
         cmds.append(cmd)
         load_before = load()
         if run(cmd, os.path.join(a.out, "tune_%s.log" % arch)) not in (0, 1):
@@ -76,8 +78,9 @@ def main(argv=None):
         rows.append((arch, t, b, caps["defaults"], caps["tuned"], load_before, load()))
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     md = ["# Tuned configuration vs defaults (benchmarks/tune_vs_defaults.py)", "",
-          "CPU: %s, %d online CPUs. SLO p99 <= %s ms, tune budget %g s per arch, capacity runs alternating "
-          "defaults/tuned %d times." % (cpu, os.cpu_count(), slo, a.budget_s, a.rounds), "",
+          "CPU: %s, %d online CPUs. SLO p99 <= %s ms, tune budget %g s per arch over precisions %s, capacity "
+          "runs alternating defaults/tuned %d times." % (cpu, os.cpu_count(), slo, a.budget_s, a.precisions,
+                                                          a.rounds), "",
           "| arch | tuned configuration | tune: capacity, probes, s used | capacity defaults (samples/s) | "
           "capacity tuned (samples/s) | tuned / defaults (median) | load 1 min before, after |",
           "|---|---|---|---|---|---:|---|"]

@@ -94,6 +94,8 @@ PyObject *pydp_tune(const char *arch, const char *weights, PyObject *model_opts,
     if (rc) t.confidence = v;
     if ((rc = number(opts, "min_samples", &v)) < 0) goto done;
     if (rc) t.min_samples = (int64_t)v;
+    if ((rc = number(opts, "probe_seconds", &v)) < 0) goto done;
+    if (rc) t.probe_seconds = v;
     if ((rc = number(opts, "cores", &v)) < 0) goto done;
     if (rc) t.cores = (int)v;
     if ((rc = number(opts, "oversubscribe", &v)) < 0) goto done;

@@ -119,7 +119,8 @@ typedef struct dp_tune_opts {
     /* Probes: samples = max(rate x probe_seconds, min_samples). */
     double confidence;              /* default 0.95 */
     int64_t min_samples;            /* 0: what a bounded p99 needs at `confidence` (368 at 0.95) */
-    double probe_seconds;           /* default 0 (samples alone size a probe) */
+    double probe_seconds;           /* default 1: a probe of 368 samples at 10^4/s would last 37 ms, too
+                                       short for a queue to show whether it keeps up */
     double start_rate;              /* first rate of a capacity search; 0: half the bound (or 100) */
     double max_rate;                /* highest rate probed; default 1e6 */
     double coarse_tolerance;        /* bisect each configuration to this relative width; default 0.10 */

@@ -17,13 +17,14 @@
  * rest is kept for the refinement and the confirming repeat. */
 #define COARSE_SHARE 0.7
 #define FINE_SHARE 0.9
-#define CONFIRM_TRIES 3
+#define CONFIRM_TRIES 5
 
 DP_API void dp_tune_opts_init_sized(dp_tune_opts *opts, size_t size) {
     const dp_tune_opts d = {.size = sizeof d,
                             .slo_p99_ms = 10,
                             .budget_s = 120,
                             .confidence = 0.95,
+                            .probe_seconds = 1.0,
                             .max_rate = 1e6,
                             .coarse_tolerance = 0.10,
                             .fine_tolerance = 0.02,
@@ -375,6 +376,7 @@ static dp_status resolve(search *s, const dp_tune_opts *opts) {
     r->slo_p99_ms = o->slo_p99_ms;
     r->budget_s = o->budget_s;
     r->confidence = o->confidence;
+    r->probe_seconds = o->probe_seconds;
     r->min_samples = o->min_samples;
     r->strategies = calloc((size_t)o->num_strategies, sizeof *r->strategies);
     if (!r->strategies) return dpi_error(DP_ERR_NOMEM, "tune: out of memory");

@@ -15,7 +15,7 @@ struct dp_tune_result {
     double used_s;
     int exhausted;
     /* the settings the search ran with (defaults resolved), for the JSON */
-    double slo_p99_ms, budget_s, confidence;
+    double slo_p99_ms, budget_s, confidence, probe_seconds;
     int64_t min_samples;
     int cores, oversubscribe;
     char **strategies;          /* owned copies; configs point into them */

@@ -15,7 +15,7 @@ expect 2 "bad precision" -- "$bench" tune --precisions fp64
 
 # 2 x 2 x 2 x 2 configurations (2 workers x 2 threads oversubscribes 2 cores); short probes.
 expect 0 "search" -- "$bench" tune --arch null --slo-p99-ms 500 --budget-s 8 --cores 2 --workers 1,2 --threads 1,2 \
-    --max-batch 1,4 --max-delay-us 0,200 --min-samples 30 --json "$tmp/t.json" --dashboard 127.0.0.1:0
+    --max-batch 1,4 --max-delay-us 0,200 --min-samples 30 --seconds 0 --json "$tmp/t.json" --dashboard 127.0.0.1:0
 mentions "dashboard at http://127.0.0.1:"
 mentions "probe 1/"
 mentions "pruned: oversubscribed cores"
@@ -59,7 +59,7 @@ else bad "plot.py DIR with a tune result"; cat "$tmp/plot.log"; fi
 
 # An SLO nothing meets: exit 1, saying so, with the JSON written (best null).
 expect 1 "impossible SLO" -- "$bench" tune --arch null --slo-p99-ms 0.001 --budget-s 3 --workers 1 --threads 1 \
-    --max-batch 1 --min-samples 20 --json "$tmp/z.json"
+    --max-batch 1 --min-samples 20 --seconds 0 --json "$tmp/z.json"
 mentions "no configuration met p99 <= 0.001 ms"
 if "$py" -c "import json; j=json.load(open('$tmp/z.json')); assert j['best'] is None and j['stream_command'] is None, j"
 then ok; else bad "no best in the JSON"; fi

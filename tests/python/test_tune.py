@@ -8,7 +8,7 @@ import dataparallel as dp
 
 def test_tune_returns_the_search():
     r = dp.tune("null", slo_p99_ms=500, budget_s=5, workers=[1, 2], threads=[1, 2], max_batch=[1, 4],
-                max_delay_us=[0, 200], strategies=["dynamic", "uniform"], cores=2, min_samples=30,
+                max_delay_us=[0, 200], strategies=["dynamic", "uniform"], cores=2, min_samples=30, probe_seconds=0,
                 data=dp.Dataset.synthetic(8))
     assert r["arch"] == "null" and r["slo_p99_ms"] == 500 and r["budget_s"] == 5 and r["cores"] == 2
     assert r["min_samples"] == 30
@@ -27,7 +27,7 @@ def test_tune_returns_the_search():
 def test_tune_precisions_and_dashboard():
     dash = dp.DashboardSink("127.0.0.1:0")
     r = dp.tune("null", slo_p99_ms=500, budget_s=3, workers=[1], threads=[1], max_batch=[1],
-                precisions=["fp32", "bf16"], min_samples=20, dashboard=dash)
+                precisions=["fp32", "bf16"], min_samples=20, probe_seconds=0.05, dashboard=dash)
     assert {c["precision"] for c in r["configs"]} == {"fp32", "bf16"}
     dash.close()
 

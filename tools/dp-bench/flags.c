@@ -125,6 +125,7 @@ static const dpc_flag flags[] = {
     {"min-samples-for", "Q", S | C, DPC_REAL(T, min_samples_for, 1e-6, 0.999999),
      .help = "print how many samples quantile Q needs for a bounded interval, then exit", .def = "none"},
     {"seconds", "S", C, DPC_REAL(T, seconds, 0.01, 3600), .help = "length of each probe (at least 20 samples)"},
+    {"seconds", "S", TU, DPC_REAL(T, seconds, 0, 3600), .help = "length of each probe at least (and --min-samples)"},
     {"start-rate", "R", C, DPC_REAL(T, start_rate, 1e-3, 1e9), .help = "rate of the first probe"},
     {"max-rate", "R", C, DPC_REAL(T, max_rate, 1e-3, 1e9), .help = "highest rate probed"},
     {"predictions", "F", B | S, DPC_STR(T, predictions, NULL), .help = "CSV sample_id,worker,top1 of every completed sample"},
@@ -189,7 +190,7 @@ static void defaults(unsigned cmd, dpb_opts *o) {
     o->model_backend = mo.backend;
     o->batch = 1;
     o->size = 32;
-    o->seconds = cmd == DPB_INFER ? 5 : 2;
+    o->seconds = cmd == DPB_INFER ? 5 : cmd == DPB_TUNE ? 1 : 2;
     o->warmup = cmd == DPB_INFER ? 1 : ro.warmup_s;
     o->warmup_samples = ro.warmup_samples;
     o->strategy = "uniform";

@@ -114,6 +114,7 @@ int dpb_tune(const dpc_command *cmd, int argc, char **argv) {
     t.oversubscribe = o.oversubscribe;
     t.confidence = o.confidence;
     t.min_samples = o.min_samples;
+    t.probe_seconds = o.seconds;
     tune_ctx ctx = {o.quiet};
     t.on_probe = progress;
     t.on_probe_user = &ctx;
@@ -136,8 +137,8 @@ int dpb_tune(const dpc_command *cmd, int argc, char **argv) {
     t.sinks = dash ? &dash : NULL;
     t.num_sinks = dash ? 1 : 0;
     if (!o.quiet)
-        fprintf(stderr, "%s: %s, p99 <= %g ms, budget %g s, probes of %lld samples at least\n", dpc_prog(), o.arch,
-                o.slo_p99_ms, o.budget_s, (long long)o.min_samples);
+        fprintf(stderr, "%s: %s, p99 <= %g ms, budget %g s, probes of %g s and %lld samples at least\n", dpc_prog(),
+                o.arch, o.slo_p99_ms, o.budget_s, o.seconds, (long long)o.min_samples);
     if ((st = dp_tune(o.arch, o.weights, &mo, ds, &t, &r)) != DP_OK) {
         rc = dpc_fail(st, "tune");
         goto out;
@@ -154,6 +155,10 @@ int dpb_tune(const dpc_command *cmd, int argc, char **argv) {
                cap, o.slo_p99_ms, confirmed ? "confirmed by a repeat" : "not confirmed", dp_tune_num_probes(r), used,
                o.budget_s, exhausted ? " (budget ran out)" : "");
         printf("  %s\n", command);
+    } else if (dp_tune_num_probes(r) == 0 && exhausted) {
+        printf("the budget of %g s ran out before the first probe (service times took %.1f s): give more --budget-s\n",
+               o.budget_s, used);
+        rc = 1;
     } else {
         printf("no configuration met p99 <= %g ms at any probed rate (%d probes in %.1f s)\n", o.slo_p99_ms,
                dp_tune_num_probes(r), used);

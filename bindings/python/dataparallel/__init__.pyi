@@ -148,6 +148,7 @@ def tune(
     oversubscribe: Optional[bool] = None,
     confidence: Optional[float] = None,
     min_samples: Optional[int] = None,
+    probe_seconds: Optional[float] = None,
     weights: Optional[_Path] = None,
     classes: Optional[int] = None,
     seed: Optional[int] = None,

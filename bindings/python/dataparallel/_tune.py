@@ -10,7 +10,7 @@ from ._options import ENUMS, c_options
 
 def tune(arch, slo_p99_ms=None, budget_s=None, workers=None, threads=None, max_batch=None, max_delay_us=None,
          strategies=None, precisions=None, cores=None, oversubscribe=None, confidence=None, min_samples=None,
-         weights=None, classes=None, seed=None, calibration=None, data=None, dashboard=None):
+         probe_seconds=None, weights=None, classes=None, seed=None, calibration=None, data=None, dashboard=None):
     """Search workers x threads x max_batch x max_delay_us (x strategy, x precision) for the
     highest constant rate whose p99 latency meets an SLO with nothing dropped (``dp_tune()``).
 
@@ -45,6 +45,8 @@ def tune(arch, slo_p99_ms=None, budget_s=None, workers=None, threads=None, max_b
         Probes hold what a p99 with a bounded interval needs at this confidence. Default 0.95.
     min_samples : int, optional
         Samples per probe at least. Default: what ``confidence`` needs (368 at 0.95).
+    probe_seconds : float, optional
+        Length of each probe at least, s. Default 1.
     weights : str or os.PathLike, optional
         The model's weights, as :class:`Model` takes them. None: seeded.
     classes : int, optional
@@ -97,7 +99,7 @@ def tune(arch, slo_p99_ms=None, budget_s=None, workers=None, threads=None, max_b
     opts = {"slo_p99_ms": slo_p99_ms, "budget_s": budget_s, "workers": workers, "threads": threads,
             "max_batch": max_batch, "max_delay_us": max_delay_us, "strategies": strategies, "precisions": codes,
             "cores": cores, "oversubscribe": None if oversubscribe is None else int(bool(oversubscribe)),
-            "confidence": confidence, "min_samples": min_samples}
+            "confidence": confidence, "min_samples": min_samples, "probe_seconds": probe_seconds}
     text = capi.pydp_tune(str(arch), None if weights is None else os.fspath(weights), model_opts,
                           None if calibration is None else calibration._h.ptr, data._h.ptr, opts,
                           None if dashboard is None else dashboard._h.ptr)
