@@ -165,22 +165,18 @@ static dp_status measure_services(search *s) {
     }
 }
 
-/* Measurable configurations by bound, highest first; ties keep the order of the lists. */
-static const dp_tune_candidate *sort_base;
-static int by_bound(const void *a, const void *b) {
-    const dp_tune_candidate *x = &sort_base[*(const int *)a], *y = &sort_base[*(const int *)b];
-    if (x->bound != y->bound) return x->bound < y->bound ? 1 : -1;
-    return *(const int *)a - *(const int *)b;
-}
-
+/* Measurable configurations by bound, highest first; ties keep the order of the lists (an
+ * insertion sort: stable, and no comparator state shared between concurrent searches). */
 static dp_status make_order(search *s) {
     dp_tune_result *r = s->r;
     s->order = malloc((size_t)(r->num_cands ? r->num_cands : 1) * sizeof *s->order);
     if (!s->order) return dpi_error(DP_ERR_NOMEM, "tune: out of memory");
-    for (int i = 0; i < r->num_cands; i++)
-        if (r->cands[i].verdict == DP_TUNE_MEASURED) s->order[s->num_order++] = i;
-    sort_base = r->cands;
-    qsort(s->order, (size_t)s->num_order, sizeof *s->order, by_bound);
+    for (int i = 0; i < r->num_cands; i++) {
+        if (r->cands[i].verdict != DP_TUNE_MEASURED) continue;
+        int j = s->num_order++;
+        for (; j > 0 && r->cands[s->order[j - 1]].bound < r->cands[i].bound; j--) s->order[j] = s->order[j - 1];
+        s->order[j] = i;
+    }
     return DP_OK;
 }
 
