@@ -37,7 +37,10 @@ def test_pipeline_refusals(fast_model):
     with pytest.raises(dp.Error) as e:
         dp.Runner(fast_model, workers=2, stages=2, cuts="features.99")
     assert e.value.status == dp.Status.DP_ERR_NOT_FOUND and "features.7" in str(e.value)
-    r = dp.Runner(fast_model, workers=2, stages=2)
+    # Batch mode runs a pipeline; only weighted's profiling pass (whole models) is refused.
+    s = dp.Runner(fast_model, workers=2, stages=2).run_batch(dp.Dataset.synthetic(4))
+    assert s["completed"] == 4 and s["pipeline"]["stages"] == 2
+    r = dp.Runner(fast_model, workers=2, stages=2, partitioner="weighted")
     with pytest.raises(dp.Error) as e:
         r.run_batch(dp.Dataset.synthetic(4))
-    assert e.value.status == dp.Status.DP_ERR_UNSUPPORTED
+    assert e.value.status == dp.Status.DP_ERR_UNSUPPORTED and "one per replica" in str(e.value)
