@@ -426,6 +426,7 @@ def load_json_dir(res_dir, sub):
 
 LAYOUT_ORDER = ("data-parallel", "pipeline", "hybrid")
 LAYOUT_COLOR = {"data-parallel": "#1f77b4", "pipeline": "#ff7f0e", "hybrid": "#2ca02c"}
+LAYOUT_HATCH = {"data-parallel": "", "pipeline": "//", "hybrid": ".."}  # apart in greyscale too
 
 
 def layout_of(r):
@@ -462,8 +463,10 @@ def plot_layouts(rows, out_dir, written):
                     p50 = [float(np.median([r["latency_p50_ms"] for r in c])) if c else np.nan for c in cells]
                     p99 = [float(np.median([r["latency_p99_ms"] for r in c])) if c else np.nan for c in cells]
                     off = x - 0.4 + width * (i + 0.5)
-                    axes[0][col].bar(off, thr, width, color=LAYOUT_COLOR.get(lay, "#7f7f7f"), label=lay)
-                    axes[1][col].bar(off, p99, width, color=LAYOUT_COLOR.get(lay, "#7f7f7f"), label=lay + " p99")
+                    style = dict(color=LAYOUT_COLOR.get(lay, "#7f7f7f"), hatch=LAYOUT_HATCH.get(lay, "xx"),
+                                 edgecolor="black", linewidth=0.5)
+                    axes[0][col].bar(off, thr, width, label=lay, **style)
+                    axes[1][col].bar(off, p99, width, label=lay + " p99", **style)
                     axes[1][col].plot(off, p50, "k_", markersize=12, label="p50" if i == 0 else None)
                 for row, ylabel in enumerate(("throughput (samples/s)", "latency ms (bar p99, tick p50)")):
                     ax = axes[row][col]
@@ -473,7 +476,7 @@ def plot_layouts(rows, out_dir, written):
                     ax.set_ylabel(ylabel)
                     ax.grid(True, axis="y", alpha=0.3)
                 axes[0][col].set_title("%s: data-parallel vs pipeline vs hybrid (%s, %g/s)" % (arch, strategy, rate))
-                axes[0][col].legend(fontsize=8)
+            axes[0][-1].legend(title="layout", fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
             fig.tight_layout()
             save(fig, os.path.join(out_dir, "layouts_%s_r%g.png" % (strategy, rate)), written)
 
@@ -714,8 +717,9 @@ def plot_tune(t, path, written):
     if front:
         ax.plot([f[0] for f in front], [f[1] for f in front], "-o", color="#08519c", markersize=6,
                 label="Pareto front (best passing probe per configuration)")
-        for x, y, i in front:
-            ax.annotate(config_label(t["configs"][i]), (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        for k, (x, y, i) in enumerate(front):  # labels alternately above and below: neighbours overlap
+            ax.annotate(config_label(t["configs"][i]), (x, y), fontsize=7, xytext=(4, 6 if k % 2 == 0 else -11),
+                        textcoords="offset points")
     slo = t.get("slo_p99_ms")
     if slo:
         ax.axvline(slo, color="#d62728", linestyle="--", linewidth=1, label="SLO p99 %g ms" % slo)
@@ -729,7 +733,7 @@ def plot_tune(t, path, written):
     ax.set_title("dp-bench tune %s: %d probes of %d configurations, %.0f of %g s budget" % (
         t.get("arch", ""), len(probes), len(t.get("configs", [])), t.get("seconds_used", 0), t.get("budget_s", 0)))
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)  # below: never on a probe
     save(fig, path, written)
 
 
