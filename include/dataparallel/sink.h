@@ -47,7 +47,8 @@ typedef struct dp_interval {
     double throughput;          /* completions/s during this interval */
     dp_latency_ms latency_ms;   /* of samples completed during this interval */
     int queue_depth;            /* total queued now */
-    const int *worker_queue_depth;  /* per worker, `workers` entries */
+    const int *worker_queue_depth;  /* per worker, `workers` entries (with pipeline stages: the
+                                       replica's queue at its first stage's worker, 0 at the others) */
     const int64_t *worker_completed; /* cumulative per worker */
     int workers;
     double cpu_pct;             /* process CPU over the interval */

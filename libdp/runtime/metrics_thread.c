@@ -21,7 +21,7 @@ static const double latency_le_s[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0
 /* Everything the thread keeps during a run (allocated at its start, freed at its end). */
 typedef struct dpi_metrics {
     dp_runner *r;
-    int *depth;              /* per replica queue depth for the interval row */
+    int *depth;              /* per worker: its replica's queue depth at a first stage, else 0 */
     int64_t *completed;      /* per worker cumulative */
     dp_stage_summary *stage_rows;  /* per worker: the interval row's pipeline metrics */
     double *busy_s;          /* per worker cumulative */
@@ -61,7 +61,7 @@ static dpi_metrics *metrics_new(dp_runner *r) {
     dpi_metrics *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->r = r;
-    m->depth = calloc((size_t)r->replicas, sizeof *m->depth);
+    m->depth = calloc((size_t)r->workers, sizeof *m->depth);
     m->completed = calloc((size_t)r->workers, sizeof *m->completed);
     m->stage_rows = calloc((size_t)r->workers, sizeof *m->stage_rows);
     m->busy_s = calloc((size_t)r->workers, sizeof *m->busy_s);
@@ -127,9 +127,12 @@ static void emit_interval(dpi_metrics *m, int64_t now) {
     int total_depth = 0;
     for (int k = 0; k <= r->replicas; k++) {
         const dpi_queue *q = &r->queues[k];
-        int d = dpi_queue_in_use(q) ? atomic_load_explicit(&q->depth, memory_order_relaxed) : 0;
-        if (k < r->replicas) m->depth[k] = d;
-        total_depth += d;
+        total_depth += dpi_queue_in_use(q) ? atomic_load_explicit(&q->depth, memory_order_relaxed) : 0;
+    }
+    /* The row is per worker (sink.h); a replica's queue feeds the worker of its first stage. */
+    for (int k = 0; k < r->workers; k++) {
+        const dpi_queue *q = &r->queues[r->w[k].replica];
+        m->depth[k] = r->w[k].stage == 0 && dpi_queue_in_use(q) ? atomic_load_explicit(&q->depth, memory_order_relaxed) : 0;
     }
     iv.offered = run->mode == DPI_MODE_BATCH ? offered : atomic_load(&run->offered);
     iv.completed = completed;

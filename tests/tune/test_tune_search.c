@@ -24,9 +24,9 @@ static double service_ms(int batch, int threads) { return (0.8 + 0.6 * batch) / 
 /* The true capacity: a fraction (from a hash of the configuration) of what the service time
  * allows, so it never exceeds the bound the search prunes with. */
 static double true_capacity(const dp_tune_config *c) {
-    unsigned h = (unsigned)(c->workers * 7919 + c->threads_per_worker * 104729 + c->max_batch * 1299709 +
-                            (int)c->max_delay_us * 15485863 + (c->strategy[0] == 'd') * 32452843 +
-                            (int)c->precision * 49979687);
+    unsigned h = (unsigned)c->workers * 7919u + (unsigned)c->threads_per_worker * 104729u +
+                 (unsigned)c->max_batch * 1299709u + (unsigned)c->max_delay_us * 15485863u +
+                 (unsigned)(c->strategy[0] == 'd') * 32452843u + (unsigned)c->precision * 49979687u;
     h ^= h >> 13;
     h *= 0x5bd1e995u;
     h ^= h >> 15;
