@@ -157,6 +157,7 @@ void dpo_model_fini(dp_model *m) {
     dpo_choices_free(om);
     if (om->engine) dnnl_engine_destroy(om->engine);
     pthread_mutex_destroy(&om->lock);
+    pthread_mutex_destroy(&om->net_lock);
     free(om);
     m->impl = NULL;
 }
@@ -174,6 +175,7 @@ dp_status dpo_model_init(dp_model *m, const dpi_weights *w) {
     if (!om) return dpi_error(DP_ERR_NOMEM, "out of memory preparing %s", m->arch);
     om->conv_force = conv_force;
     pthread_mutex_init(&om->lock, NULL);
+    pthread_mutex_init(&om->net_lock, NULL);
     m->impl = om;
     om->dt = m->precision == DP_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
     DNN(dnnl_engine_create(&om->engine, dnnl_cpu, 0), "engine creation", m->arch);

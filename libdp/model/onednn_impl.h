@@ -50,6 +50,8 @@ typedef struct dpo_model {
     dnnl_data_type_t dt;      /* activations and weights: f32 or bf16 */
     dpo_layer *layers;        /* one per graph node (zero for pools) */
     pthread_mutex_t lock;     /* guards wcache and choices; taken only while preparing a shape */
+    pthread_mutex_t net_lock; /* one exec at a time times a whole net (onednn_net.c); the others
+                                 take its verdict */
     dpo_wcache *wcache;
     int conv_force;           /* DP_CONV_ALGO: a dpo_conv_kind every conv uses, or -1 (time them) */
     struct dpo_choice *choices; /* per (conv, input shape, threads): the kind its timing picked */

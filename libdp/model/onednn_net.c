@@ -54,7 +54,7 @@ static dp_status timing_io(const dp_exec *e, int n, int h, int w, float **in, fl
 /* Runs after the first timed pair stop once this much CPU time went into the comparison. */
 #define NET_BUDGET_MS 300.0
 
-dp_status dpo_choose_net(dp_exec *e, dpo_shape *sh) {
+static dp_status choose_net_locked(dp_exec *e, dpo_shape *sh) {
     dpo_exec *x = e->impl;
     dpo_model *om = e->model->impl;
     const dpi_graph *g = &e->model->graph;
@@ -102,6 +102,18 @@ done:
     if (mixed) dpo_shape_free(&alt);
     free(in);
     free(out);
+    return s;
+}
+
+/* Workers prepare at once: two timing the same net on shared cores would skew each other and
+ * build the same candidates twice (and TSan saw their oneDNN builds race), so one times and the
+ * others, once it is done, find its verdict in the table. */
+dp_status dpo_choose_net(dp_exec *e, dpo_shape *sh) {
+    dpo_model *om = e->model->impl;
+    if (om->conv_force >= 0) return DP_OK;
+    pthread_mutex_lock(&om->net_lock);
+    dp_status s = choose_net_locked(e, sh);
+    pthread_mutex_unlock(&om->net_lock);
     return s;
 }
 
