@@ -2,11 +2,10 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stddef.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "pipeline.h"
 #include "summary.h"
+#include "util/json_out.h"
 #include "util/util.h"
 
 static cJSON *latency_json(const dp_latency_ms *l) {
@@ -149,15 +148,5 @@ DP_API size_t dp_summary_to_json(const dp_summary *s, char *buf, size_t cap) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return 0;
     dpi_summary_json_fill(o, s);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!text) return 0;
-    size_t len = strlen(text);
-    if (buf && cap) {
-        size_t n = len < cap - 1 ? len : cap - 1;
-        memcpy(buf, text, n);
-        buf[n] = '\0';
-    }
-    free(text);
-    return len;
+    return dpi_json_print_into(o, buf, cap);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tune_impl.h"
+#include "util/json_out.h"
 #include "util/util.h"
 
 DP_API void dp_tune_result_free(dp_tune_result *r) {
@@ -104,16 +105,5 @@ static cJSON *to_json(const dp_tune_result *r) {
 DP_API size_t dp_tune_result_to_json(const dp_tune_result *r, char *buf, size_t cap) {
     if (buf && cap) buf[0] = '\0';
     if (!r) return 0;
-    cJSON *j = to_json(r);
-    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
-    cJSON_Delete(j);
-    if (!text) return 0;
-    size_t n = strlen(text);
-    if (buf && cap) {
-        size_t k = n < cap - 1 ? n : cap - 1;
-        memcpy(buf, text, k);
-        buf[k] = '\0';
-    }
-    free(text);
-    return n;
+    return dpi_json_print_into(to_json(r), buf, cap);
 }
