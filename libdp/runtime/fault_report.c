@@ -15,6 +15,7 @@
 #include "dataparallel/partition_protocol.h"
 #include "metrics/hist.h"
 #include "runner_impl.h"
+#include "summary.h"
 
 /* A weight that moved by more than this fraction of its value at the event has "moved". */
 #define WEIGHT_MOVED 0.10
@@ -61,21 +62,13 @@ double dpi_recovery_s(const dpi_series_row *rows, int n, double target_rate, dou
     return good_since < 0 ? -1 : good_since - event_s;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int dpi_is_straggler(const double *service, const int64_t *ran, const int *stage, int W, int k, double factor,
                      double *scratch) {
     if (ran[k] <= 0) return 0;
     int n = 0;
     for (int j = 0; j < W; j++)
         if (j != k && stage[j] == stage[k] && ran[j] > 0) scratch[n++] = service[j];
-    if (n == 0) return 0;
-    qsort(scratch, (size_t)n, sizeof scratch[0], cmp_double);
-    double median = n % 2 ? scratch[n / 2] : 0.5 * (scratch[n / 2 - 1] + scratch[n / 2]);
-    return service[k] > factor * median;
+    return dpi_straggler_rule(service[k], scratch, n, factor);
 }
 
 void dpi_fault_track_free(dpi_fault_track *t) {

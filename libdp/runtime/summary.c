@@ -17,21 +17,25 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Straggler: mean service time above straggler_factor x the median of the *other* workers that
- * ran the same stage (stages of a pipeline differ in cost by design). (With the median of all, two workers could never flag one below 3x at 1.5.) */
+/* Straggler (docs/metrics.md): mean service time above factor x the median of the *other*
+ * workers that ran the same stage (stages of a pipeline differ in cost by design). With the median
+ * of all, two workers could never flag one below 3x at 1.5. */
+int dpi_straggler_rule(double mine, double *peers, int n, double factor) {
+    if (n <= 0) return 0;
+    qsort(peers, (size_t)n, sizeof peers[0], cmp_double);
+    double median = n % 2 ? peers[n / 2] : 0.5 * (peers[n / 2 - 1] + peers[n / 2]);
+    return mine > factor * median;
+}
+
 static void flag_stragglers(dp_runner *r) {
     int W = r->workers;
-    double *others = r->scratch;
     for (int k = 0; k < W; k++) {
         if (atomic_load(&r->w[k].run.c.samples_run) == 0) continue;
         int n = 0;
         for (int j = 0; j < W; j++)
             if (j != k && r->w[j].stage == r->w[k].stage && atomic_load(&r->w[j].run.c.samples_run) > 0)
-                others[n++] = r->ws[j].mean_service_ms;
-        if (n == 0) continue;
-        qsort(others, (size_t)n, sizeof others[0], cmp_double);
-        double median = n % 2 ? others[n / 2] : 0.5 * (others[n / 2 - 1] + others[n / 2]);
-        r->ws[k].straggler = r->ws[k].mean_service_ms > r->opts.straggler_factor * median;
+                r->scratch[n++] = r->ws[j].mean_service_ms;
+        r->ws[k].straggler = dpi_straggler_rule(r->ws[k].mean_service_ms, r->scratch, n, r->opts.straggler_factor);
     }
 }
 /* The order-statistic interval of each reported percentile at `confidence`, read from the
