@@ -61,6 +61,32 @@ static inline int rt_custom_mod(int64_t id, int64_t key, int workers, void *user
     return (int)(key % workers);
 }
 
+/* A runner of W workers reporting into seen; o (NULL: defaults) gives the other options. */
+static inline dp_runner *rt_runner(dp_model *m, dp_partitioner *p, int W, rt_seen *seen, dp_runner_opts *o) {
+    dp_runner_opts local;
+    if (!o) {
+        dp_runner_opts_init(&local);
+        o = &local;
+    }
+    o->workers = W;
+    o->on_result = rt_on_result;
+    o->on_result_user = seen;
+    dp_runner *r = NULL;
+    CHECK_OK(dp_runner_create(m, p, o, &r));
+    return r;
+}
+
+/* A source of `samples` samples of ds at `rate` samples/s. */
+static inline dp_source *rt_source(dp_dataset *ds, double rate, int64_t samples) {
+    dp_source_opts so;
+    dp_source_opts_init(&so);
+    so.rate = rate;
+    so.samples = samples;
+    dp_source *src = NULL;
+    CHECK_OK(dp_source_create(ds, &so, &src));
+    return src;
+}
+
 #define RT_SUMMARY(name) \
     dp_summary name;     \
     dp_summary_init(&name)

@@ -148,16 +148,6 @@ static dp_runner *make_runner(dp_model *m, dp_partitioner *p, dp_runner_opts *o,
     return r;
 }
 
-static dp_source *make_source(dp_dataset *ds, double rate, int64_t samples) {
-    dp_source_opts so;
-    dp_source_opts_init(&so);
-    so.rate = rate;
-    so.samples = samples;
-    dp_source *src = NULL;
-    CHECK_OK(dp_source_create(ds, &so, &src));
-    return src;
-}
-
 /* Stream mode over 2 workers with micro-batches, a JSONL sink attached. */
 static void stream_run(dp_model *m, dp_dataset *ds) {
     seen_results *seen = calloc(1, sizeof *seen);
@@ -171,7 +161,7 @@ static void stream_run(dp_model *m, dp_dataset *ds) {
     dp_sink *jsonl = NULL;
     CHECK_OK(dp_sink_jsonl_create("breakdown.jsonl", &jsonl));
     CHECK_OK(dp_runner_add_sink(r, jsonl));
-    dp_source *src = make_source(ds, 400, N);
+    dp_source *src = rt_source(ds, 400, N);
     RT_SUMMARY(S);
     CHECK_OK(dp_runner_run(r, src, &S));
     CHECK(S.completed == N);
@@ -266,7 +256,7 @@ static void pipeline_run(dp_model *m, dp_dataset *ds) {
     so.cuts = &cut;
     so.num_cuts = 1;
     CHECK_OK(dp_runner_set_stages(r, &so));
-    dp_source *src = make_source(ds, 300, 60);
+    dp_source *src = rt_source(ds, 300, 60);
     RT_SUMMARY(S);
     CHECK_OK(dp_runner_run(r, src, &S));
     CHECK(S.completed == 60);

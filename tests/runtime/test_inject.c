@@ -40,16 +40,6 @@ static dp_runner *make_runner(dp_model *m, dp_partitioner *p, int W, int max_bat
     return r;
 }
 
-static dp_source *make_source(dp_dataset *ds, double rate, int64_t n) {
-    dp_source_opts so;
-    dp_source_opts_init(&so);
-    so.rate = rate;
-    so.samples = n;
-    dp_source *src = NULL;
-    CHECK_OK(dp_source_create(ds, &so, &src));
-    return src;
-}
-
 static void check_once(seen *s, int64_t n, const char *what) {
     int once = 1;
     for (int64_t i = 0; i < n; i++) once &= atomic_load(&s->count[i]) == 1;
@@ -91,7 +81,7 @@ static void fail_stream(dp_model *m, dp_dataset *ds) {
         for (int again = 0; again < 2; again++) {
             memset(s->count, 0, sizeof s->count);
             atomic_store(&s->failed_batches, 0.0);
-            dp_source *src = make_source(ds, 2000, n);
+            dp_source *src = rt_source(ds, 2000, n);
             RT_SUMMARY(S);
             CHECK_OK(dp_runner_run(r, src, &S));
             CHECK_ACCOUNTING(S);
@@ -139,7 +129,7 @@ static void slowdown_and_stall(dp_model *m, dp_dataset *ds) {
     CHECK_OK(dp_runner_inject(r, 1e5, 0, DP_FAULT_FAIL, 1));
     CHECK_OK(dp_runner_inject(r, 0, 0, DP_FAULT_STALL, 0.2));
     const int64_t n = 60;
-    dp_source *src = make_source(ds, 300, n);
+    dp_source *src = rt_source(ds, 300, n);
     RT_SUMMARY(S);
     CHECK_OK(dp_runner_run(r, src, &S));
     CHECK_ACCOUNTING(S);

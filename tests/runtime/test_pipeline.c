@@ -10,29 +10,10 @@
 #include "metrics/sink_test_util.h"
 #include "rt_common.h"
 
-static dp_source *make_source(dp_dataset *ds, double rate, int64_t samples) {
-    dp_source_opts so;
-    dp_source_opts_init(&so);
-    so.rate = rate;
-    so.samples = samples;
-    dp_source *src = NULL;
-    CHECK_OK(dp_source_create(ds, &so, &src));
-    return src;
-}
-
 /* A runner of W workers as S stages cut at `cut` (-1: planned), depth D. */
 static dp_runner *make_pipeline(dp_model *m, dp_partitioner *p, int W, int S, int cut, int D, rt_seen *seen,
                                 dp_runner_opts *o) {
-    dp_runner_opts local;
-    if (!o) {
-        dp_runner_opts_init(&local);
-        o = &local;
-    }
-    o->workers = W;
-    o->on_result = rt_on_result;
-    o->on_result_user = seen;
-    dp_runner *r = NULL;
-    CHECK_OK(dp_runner_create(m, p, o, &r));
+    dp_runner *r = rt_runner(m, p, W, seen, o);
     dp_stage_opts so;
     dp_stage_opts_init(&so);
     so.stages = S;
@@ -65,7 +46,7 @@ static void stream_runs(dp_model *m, dp_dataset *ds, const int *ref) {
         o.max_batch = 4;
         o.max_delay_us = 200;
         dp_runner *r = make_pipeline(m, p, cfg[c][0], cfg[c][1], cfg[c][2], 2, seen, &o);
-        dp_source *src = make_source(ds, 2000, n);
+        dp_source *src = rt_source(ds, 2000, n);
         RT_SUMMARY(s);
         CHECK_OK(dp_runner_run(r, src, &s));
         CHECK_ACCOUNTING(s);
@@ -106,7 +87,7 @@ static void overload(dp_model *m, dp_dataset *ds) {
         o.queue_capacity = 2;
         o.overflow = pol[k];
         dp_runner *r = make_pipeline(m, p, 2, 2, 4, 1, seen, &o);
-        dp_source *src = make_source(ds, 20000, n);
+        dp_source *src = rt_source(ds, 20000, n);
         RT_SUMMARY(s);
         CHECK_OK(dp_runner_run(r, src, &s));
         CHECK_ACCOUNTING(s);
@@ -134,7 +115,7 @@ static void failing_stages(dp_model *m, dp_dataset *ds, const int *ref) {
     dp_runner *r = make_pipeline(m, p, 4, 2, 6, 2, seen, &o);
     CHECK_OK(dp_runner_inject(r, 0, 1, DP_FAULT_FAIL, 1e9));
     CHECK_OK(dp_runner_inject(r, 0, 2, DP_FAULT_FAIL, 2));
-    dp_source *src = make_source(ds, 2000, n);
+    dp_source *src = rt_source(ds, 2000, n);
     RT_SUMMARY(s);
     CHECK_OK(dp_runner_run(r, src, &s));
     CHECK_ACCOUNTING(s);
@@ -199,7 +180,7 @@ static void stage_metrics(dp_model *m, dp_dataset *ds) {
     dp_status ps = dp_sink_prometheus_create("127.0.0.1:0", &prom);
     CHECK(ps == DP_OK || ps == DP_ERR_UNSUPPORTED);
     if (prom) CHECK_OK(dp_runner_add_sink(r, prom));
-    dp_source *src = make_source(ds, 20000, n);
+    dp_source *src = rt_source(ds, 20000, n);
     RT_SUMMARY(s);
     CHECK_OK(dp_runner_run(r, src, &s));
     CHECK(s.completed == n && s.stages == 2 && s.replicas == 1 && s.per_stage != NULL);
@@ -259,7 +240,7 @@ static void stop_mid_run(dp_model *m, dp_dataset *ds) {
     rt_seen *seen = rt_seen_new();
     dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
     dp_runner *r = make_pipeline(m, p, 2, 2, 6, 2, seen, NULL);
-    dp_source *src = make_source(ds, 100, 4000);
+    dp_source *src = rt_source(ds, 100, 4000);
     pthread_t t;
     pthread_create(&t, NULL, stop_later, r);
     RT_SUMMARY(s);

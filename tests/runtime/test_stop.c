@@ -11,25 +11,10 @@ static const char *const strategies[] = {"uniform", "sharded", "dynamic", "weigh
 static dp_runner *make_runner(dp_model *m, dp_partitioner *p, int W, int retry, rt_seen *seen) {
     dp_runner_opts o;
     dp_runner_opts_init(&o);
-    o.workers = W;
     o.max_batch = 2;
     o.max_delay_us = 100;
     o.retry = retry;
-    o.on_result = rt_on_result;
-    o.on_result_user = seen;
-    dp_runner *r = NULL;
-    CHECK_OK(dp_runner_create(m, p, &o, &r));
-    return r;
-}
-
-static dp_source *make_source(dp_dataset *ds, double rate, int64_t n) {
-    dp_source_opts so;
-    dp_source_opts_init(&so);
-    so.rate = rate;
-    so.samples = n;
-    dp_source *src = NULL;
-    CHECK_OK(dp_source_create(ds, &so, &src));
-    return src;
+    return rt_runner(m, p, W, seen, &o);
 }
 
 static void check_once(rt_seen *seen, int64_t n, const char *what) {
@@ -49,7 +34,7 @@ static void stop_one(dp_model *m, dp_dataset *ds, const char *strategy, int retr
     dp_runner *r = make_runner(m, p, 2, retry, seen);
     CHECK_OK(dp_runner_inject(r, 0, 1, DP_FAULT_STALL, 0.1));
     CHECK_OK(dp_runner_inject(r, 0, 1, DP_FAULT_STOP, 0));
-    dp_source *src = make_source(ds, 400, n);
+    dp_source *src = rt_source(ds, 400, n);
     RT_SUMMARY(S);
     CHECK_OK(dp_runner_run(r, src, &S));
     CHECK_ACCOUNTING(S);
@@ -111,7 +96,7 @@ static void every_kind(dp_model *m, dp_dataset *ds, const char *strategy) {
     CHECK_OK(dp_runner_inject(r, 0, 1, DP_FAULT_FAIL, 2));
     CHECK_OK(dp_runner_inject(r, 0, 2, DP_FAULT_STALL, 0.05));
     CHECK_OK(dp_runner_inject(r, 0.02, 3, DP_FAULT_STOP, 0));
-    dp_source *src = make_source(ds, 500, n);
+    dp_source *src = rt_source(ds, 500, n);
     RT_SUMMARY(S);
     CHECK_OK(dp_runner_run(r, src, &S));
     CHECK_ACCOUNTING(S);
@@ -158,7 +143,7 @@ static void refused(dp_model *m, dp_dataset *ds) {
     CHECK_STATUS(dp_runner_run_batch(r, ds, &S), DP_ERR_UNSUPPORTED);
     CHECK_ERROR_MENTIONS("stop");
     CHECK_OK(dp_runner_inject(r, 2, 1, DP_FAULT_STOP, 0));
-    dp_source *src = make_source(ds, 1000, 4);
+    dp_source *src = rt_source(ds, 1000, 4);
     CHECK_STATUS(dp_runner_run(r, src, &S), DP_ERR_INVALID_ARG);
     CHECK_ERROR_MENTIONS("at least one");
     CHECK_OK(dp_runner_clear_faults(r));

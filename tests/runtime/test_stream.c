@@ -8,33 +8,6 @@
 
 #include "rt_common.h"
 
-static dp_source *make_source(dp_dataset *ds, double rate, int64_t samples) {
-    dp_source_opts so;
-    dp_source_opts_init(&so);
-    so.rate = rate;
-    so.samples = samples;
-    dp_source *src = NULL;
-    if (dp_source_create(ds, &so, &src) != DP_OK) {
-        fprintf(stderr, "source: %s\n", dp_last_error());
-        exit(1);
-    }
-    return src;
-}
-
-static dp_runner *make_runner(dp_model *m, dp_partitioner *p, int W, rt_seen *seen, dp_runner_opts *o) {
-    dp_runner_opts local;
-    if (!o) {
-        dp_runner_opts_init(&local);
-        o = &local;
-    }
-    o->workers = W;
-    o->on_result = rt_on_result;
-    o->on_result_user = seen;
-    dp_runner *r = NULL;
-    CHECK_OK(dp_runner_create(m, p, o, &r));
-    return r;
-}
-
 static void normal_load(dp_model *m, dp_dataset *ds, const int *ref) {
     const char *strategies[] = {"uniform", "sharded", "dynamic", "weighted", "custom"};
     const int64_t n = 40;
@@ -45,8 +18,8 @@ static void normal_load(dp_model *m, dp_dataset *ds, const int *ref) {
         dp_runner_opts_init(&o);
         o.max_batch = 4;
         o.max_delay_us = 500;
-        dp_runner *r = make_runner(m, p, 2, seen, &o);
-        dp_source *src = make_source(ds, 400, n);
+        dp_runner *r = rt_runner(m, p, 2, seen, &o);
+        dp_source *src = rt_source(ds, 400, n);
         RT_SUMMARY(s);
         CHECK_OK(dp_runner_run(r, src, &s));
         int once = 1, same = 1;
@@ -74,8 +47,8 @@ static void overload(dp_model *m, dp_dataset *ds, dp_overflow policy, const char
     dp_runner_opts_init(&o);
     o.queue_capacity = 64;
     o.overflow = policy;
-    dp_runner *r = make_runner(m, p, 2, seen, &o);
-    dp_source *src = make_source(ds, 20000, n);
+    dp_runner *r = rt_runner(m, p, 2, seen, &o);
+    dp_source *src = rt_source(ds, 20000, n);
     RT_SUMMARY(s);
     CHECK_OK(dp_runner_run(r, src, &s));
     CHECK_ACCOUNTING(s);
@@ -135,8 +108,8 @@ static void stop_mid_run(dp_model *m, dp_dataset *ds, int signal) {
     dp_runner_opts o;
     dp_runner_opts_init(&o);
     o.handle_signals = signal != 0;
-    dp_runner *r = make_runner(m, p, 2, seen, &o);
-    dp_source *src = make_source(ds, 100, 100000);
+    dp_runner *r = rt_runner(m, p, 2, seen, &o);
+    dp_source *src = rt_source(ds, 100, 100000);
     struct sigaction before;
     if (signal) sigaction(signal, NULL, &before);
     stopper st = {r, signal, seen};
@@ -157,7 +130,7 @@ static void stop_mid_run(dp_model *m, dp_dataset *ds, int signal) {
         CHECK(now.sa_handler == before.sa_handler); /* the handler in place before the run is back */
     }
     /* The runner is reusable after a stop. */
-    dp_source *again = make_source(ds, 1000, 5);
+    dp_source *again = rt_source(ds, 1000, 5);
     CHECK_OK(dp_runner_run(r, again, &s));
     CHECK(s.completed == 5);
     dp_source_free(again);
@@ -228,13 +201,13 @@ static void sinks(dp_model *m, dp_dataset *ds) {
     o.keep_logits = 1;
     o.pin_workers = 1;
     o.max_batch = 3;
-    dp_runner *r = make_runner(m, p, 2, seen, &o);
-    /* make_runner installs rt_on_result; check the logits on the way through. */
+    dp_runner *r = rt_runner(m, p, 2, seen, &o);
+    /* rt_runner installs rt_on_result; check the logits on the way through. */
     dp_runner_free(r);
     o.on_result = logits_cb;
     CHECK_OK(dp_runner_create(m, p, &o, &r));
     CHECK_OK(dp_runner_add_sink(r, sink));
-    dp_source *src = make_source(ds, 200, 60);
+    dp_source *src = rt_source(ds, 200, 60);
     RT_SUMMARY(s);
     CHECK_OK(dp_runner_run(r, src, &s));
     CHECK(log.starts == 1 && log.summaries == 1 && !log.record_before_start);
@@ -271,9 +244,9 @@ static void slow_sink(dp_model *m, dp_dataset *ds) {
     dp_runner_opts o;
     dp_runner_opts_init(&o);
     o.interval_ms = 10;
-    dp_runner *r = make_runner(m, p, 2, seen, &o);
+    dp_runner *r = rt_runner(m, p, 2, seen, &o);
     CHECK_OK(dp_runner_add_sink(r, sink));
-    dp_source *src = make_source(ds, 100, 50);
+    dp_source *src = rt_source(ds, 100, 50);
     RT_SUMMARY(s);
     CHECK_OK(dp_runner_run(r, src, &s));
     CHECK(s.completed == 50);
@@ -307,8 +280,8 @@ static void serve_callback_data(dp_model *m, dp_dataset_fn fill, rt_seen *seen, 
     dp_runner_opts o;
     dp_runner_opts_init(&o);
     o.max_batch = 3;
-    dp_runner *r = make_runner(m, p, 2, seen, &o);
-    dp_source *src = make_source(ds, 1000, 20);
+    dp_runner *r = rt_runner(m, p, 2, seen, &o);
+    dp_source *src = rt_source(ds, 1000, 20);
     CHECK_OK(dp_runner_run(r, src, s));
     CHECK_ACCOUNTING(*s);
     if (json) CHECK(dp_summary_to_json(s, json, json_cap) < json_cap);
