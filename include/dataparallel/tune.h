@@ -66,6 +66,8 @@ typedef enum dp_tune_verdict {
                                    max_batch 1: any delay) */
     DP_TUNE_UNSUPPORTED = 6,    /* its precision does not run here */
     DP_TUNE_NOT_REACHED = 7,    /* the budget ran out first */
+    DP_TUNE_FAILS_START = 8,    /* passed at the best capacity so far but failed at start_rate: it does
+                                   not sustain the low rates (docs/tune.md) */
 } dp_tune_verdict;
 
 DP_API const char *dp_tune_verdict_str(dp_tune_verdict v);
@@ -76,8 +78,9 @@ typedef struct dp_tune_candidate {
     dp_tune_verdict verdict;
     double service_ms;        /* of one full micro-batch; 0 when not measured */
     double bound;             /* workers x max_batch / service time, samples/s; 0 when not measured */
-    double capacity;          /* highest rate that passed (0: none, or not measured) */
-    double failed_rate;       /* lowest rate that failed above it (0: none) */
+    double capacity;          /* highest rate it sustains: a probe passed there, every probe of it at a
+                                 lower rate passed, one of them at or below start_rate (0: none) */
+    double failed_rate;       /* lowest rate a probe of it failed at (0: none) */
 } dp_tune_candidate;
 
 typedef enum dp_tune_phase { DP_TUNE_COARSE = 0, DP_TUNE_FINE = 1, DP_TUNE_CONFIRM = 2 } dp_tune_phase;
@@ -121,7 +124,8 @@ typedef struct dp_tune_opts {
     int64_t min_samples;            /* 0: what a bounded p99 needs at `confidence` (368 at 0.95) */
     double probe_seconds;           /* default 1: a probe of 368 samples at 10^4/s would last 37 ms, too
                                        short for a queue to show whether it keeps up */
-    double start_rate;              /* first rate of a capacity search; 0: half the bound (or 100) */
+    double start_rate;              /* > 0; where a capacity search starts, and the rate every configuration
+                                       is also probed at before a higher one counts; default 100 */
     double max_rate;                /* highest rate probed; default 1e6 */
     double coarse_tolerance;        /* bisect each configuration to this relative width; default 0.10 */
     double fine_tolerance;          /* then the best few to this; default 0.02 */

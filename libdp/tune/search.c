@@ -25,6 +25,7 @@ DP_API void dp_tune_opts_init_sized(dp_tune_opts *opts, size_t size) {
                             .budget_s = 120,
                             .confidence = 0.95,
                             .probe_seconds = 1.0,
+                            .start_rate = 100,
                             .max_rate = 1e6,
                             .coarse_tolerance = 0.10,
                             .fine_tolerance = 0.02,
@@ -38,7 +39,8 @@ DP_API void dp_tune_opts_init_sized(dp_tune_opts *opts, size_t size) {
 DP_API const char *dp_tune_verdict_str(dp_tune_verdict v) {
     static const char *const names[] = {"measured", "below best", "pruned: service time above the SLO",
                                         "pruned: oversubscribed cores", "pruned: bound below best",
-                                        "pruned: same as another", "unsupported here", "not reached (budget)"};
+                                        "pruned: same as another", "unsupported here", "not reached (budget)",
+                                        "fails at the start rate"};
     return (unsigned)v < sizeof names / sizeof names[0] ? names[v] : "unknown";
 }
 
@@ -59,8 +61,8 @@ static dp_status check_opts(const dp_tune_opts *o) {
     if (!(o->budget_s > 0)) return dpi_error(DP_ERR_INVALID_ARG, "tune: budget_s must be > 0");
     if (!(o->confidence >= 0.5 && o->confidence < 1))
         return dpi_error(DP_ERR_INVALID_ARG, "tune: confidence must be in [0.5, 1)");
-    if (!(o->max_rate > 0) || o->start_rate < 0 || o->probe_seconds < 0 || o->min_samples < 0)
-        return dpi_error(DP_ERR_INVALID_ARG, "tune: max_rate must be > 0; start_rate, probe_seconds, min_samples >= 0");
+    if (!(o->max_rate > 0) || !(o->start_rate > 0) || o->probe_seconds < 0 || o->min_samples < 0)
+        return dpi_error(DP_ERR_INVALID_ARG, "tune: max_rate and start_rate must be > 0; probe_seconds, min_samples >= 0");
     if (!(o->coarse_tolerance > 0) || !(o->fine_tolerance > 0) || o->refine < 0 || o->max_probes < 1 || o->shrink < 0)
         return dpi_error(DP_ERR_INVALID_ARG, "tune: tolerances must be > 0, max_probes >= 1, refine and shrink >= 0");
     const struct { const char *name; int n; const void *v; } lists[] = {
@@ -220,42 +222,59 @@ static dp_status run_probe(search *s, int c, dp_tune_phase ph, double rate, int 
     s->overhead_s += (fmax(0, secs - (double)p->samples / rate) - s->overhead_s) / r->num_probes;
     p->ok = p->outcome.p99_ms <= s->o.slo_p99_ms && p->outcome.dropped == 0 && p->outcome.failed == 0;
     *ok = p->ok;
+    dpi_tune_sustained(r, c);
     if (s->o.on_probe)
         s->o.on_probe(p, &r->cands[c].config, r->num_probes, planned(s), r->used_s, s->o.budget_s,
                       s->o.on_probe_user);
     return DP_OK;
 }
 
-/* Bracket, then bisect, candidate c's capacity to relative width tol, probing from `rate`: as
- * perf_analyzer's search, double while probes pass, halve (at most `shrink` times) while they
- * fail. With `floor` > 0, a first probe failing at it means the candidate cannot beat that. */
-static dp_status capacity(search *s, int c, dp_tune_phase ph, double rate, double floor, double tol, double limit) {
+static int probed_at_or_below(const search *s, int c, double rate) {
+    for (int i = 0; i < s->r->num_probes; i++)
+        if (s->r->probes[i].candidate == c && s->r->probes[i].rate <= rate) return 1;
+    return 0;
+}
+
+/* Candidate c's capacity (sustain.c's rule) to relative width tol. With `floor` > 0 (the best so
+ * far) it is probed there first: failing, it cannot win. Then at the start rate, as `dp-bench
+ * capacity` starts, so that both tools credit a configuration only with what it serves at low
+ * rates too; then, as perf_analyzer's search, doubling (or jumping to `guess`) while probes pass,
+ * halving at most `shrink` times while they fail, and bisecting: geometrically while the bracket
+ * spans more than 2x (a guess from the bound may be far off), then arithmetically. */
+static dp_status capacity(search *s, int c, dp_tune_phase ph, double floor, double guess, double tol, double limit) {
     dp_tune_candidate *k = &s->r->cands[c];
-    double first = rate;
-    int ok;
+    const double start = s->r->start_rate, lowest = start / pow(2, s->o.shrink);
+    int ok = 1;
     dp_status e;
-    while ((k->capacity == 0 || k->failed_rate == 0) && rate <= s->o.max_rate && rate >= first / pow(2, s->o.shrink)) {
+    if (floor > 0 && !probed_at_or_below(s, c, INFINITY)) {
+        if (!affordable(s, floor, limit)) return DP_OK;
+        if ((e = run_probe(s, c, ph, floor, &ok)) != DP_OK) return e;
+        if (!ok) k->verdict = DP_TUNE_BELOW_BEST;
+    }
+    if (ok && !probed_at_or_below(s, c, start)) {
+        if (!affordable(s, start, limit)) return DP_OK;
+        if ((e = run_probe(s, c, ph, start, &ok)) != DP_OK) return e;
+        if (!ok && floor > 0) k->verdict = DP_TUNE_FAILS_START;
+    }
+    if (k->verdict != DP_TUNE_MEASURED) return DP_OK;
+    for (;;) {
+        double rate;
+        if (k->capacity == 0) {
+            rate = k->failed_rate / 2;
+            if (rate < lowest) return DP_OK;
+        } else if (k->failed_rate == 0) {
+            rate = fmax(2 * k->capacity, fmin(guess, s->o.max_rate));
+            if (rate > s->o.max_rate) return DP_OK;
+        } else if (k->failed_rate > k->capacity * (1 + tol)) {
+            rate = k->failed_rate > 2 * k->capacity ? sqrt(k->capacity * k->failed_rate)
+                                                    : 0.5 * (k->capacity + k->failed_rate);
+        } else {
+            return DP_OK;
+        }
+        guess = 0;
         if (!affordable(s, rate, limit)) return DP_OK;
         if ((e = run_probe(s, c, ph, rate, &ok)) != DP_OK) return e;
-        if (ok) {
-            k->capacity = rate;
-            if (k->failed_rate > 0) break;
-            rate *= 2;
-        } else {
-            k->failed_rate = rate;
-            if (k->capacity > 0 || floor > 0) break;
-            rate /= 2;
-        }
     }
-    if (k->capacity == 0 && floor > 0) k->verdict = DP_TUNE_BELOW_BEST;
-    while (k->capacity > 0 && k->failed_rate > k->capacity * (1 + tol)) {
-        double mid = 0.5 * (k->capacity + k->failed_rate);
-        if (!affordable(s, mid, limit)) return DP_OK;
-        if ((e = run_probe(s, c, ph, mid, &ok)) != DP_OK) return e;
-        if (ok) k->capacity = mid;
-        else k->failed_rate = mid;
-    }
-    return DP_OK;
 }
 
 static int best_index(const search *s) {
@@ -281,12 +300,9 @@ static dp_status coarse(search *s) {
             k->verdict = DP_TUNE_PRUNED_BOUND;
             continue;
         }
-        double start = best > 0                ? best
-                       : s->o.start_rate > 0 ? s->o.start_rate
-                       : k->bound > 0        ? 0.5 * k->bound
-                                             : 100;
-        start = fmin(start, s->o.max_rate);
-        dp_status e = capacity(s, c, DP_TUNE_COARSE, start, best, s->o.coarse_tolerance, limit);
+        /* the first one climbs from the start rate to half its bound at once: its rate is unknown */
+        double guess = best > 0 ? 0 : 0.5 * k->bound;
+        dp_status e = capacity(s, c, DP_TUNE_COARSE, fmin(best, s->o.max_rate), guess, s->o.coarse_tolerance, limit);
         if (e != DP_OK) return e;
         if (s->r->exhausted || s->r->num_probes >= s->o.max_probes) break;
     }
@@ -316,14 +332,15 @@ static dp_status fine(search *s) {
         if (pick < 0) break;
         dp_tune_candidate *k = &s->r->cands[pick];
         if (k->failed_rate == 0) continue; /* it passed up to max_rate: nothing to bisect */
-        dp_status e = capacity(s, pick, DP_TUNE_FINE, k->capacity, 0, s->o.fine_tolerance, limit);
+        dp_status e = capacity(s, pick, DP_TUNE_FINE, 0, 0, s->o.fine_tolerance, limit);
         if (e != DP_OK) return e;
     }
     return DP_OK;
 }
 
-/* The best's probe repeated at its capacity; a failing repeat lowers that capacity one coarse step
- * (so the best may change) and the new best is repeated in turn. */
+/* The best's probe repeated at its capacity; a failing repeat lowers that capacity, by the rule, to
+ * the highest rate below it that passed (so the best may change), and the new best is repeated in
+ * turn: the rate reported is always one a probe measured, twice when confirmed. */
 static dp_status confirm(search *s) {
     for (int t = 0; t < CONFIRM_TRIES; t++) {
         int b = best_index(s), ok;
@@ -336,8 +353,6 @@ static dp_status confirm(search *s) {
             s->r->confirmed = 1;
             return DP_OK;
         }
-        k->failed_rate = k->capacity;
-        k->capacity /= 1 + s->o.coarse_tolerance;
     }
     return DP_OK;
 }
@@ -373,6 +388,7 @@ static dp_status resolve(search *s, const dp_tune_opts *opts) {
     r->budget_s = o->budget_s;
     r->confidence = o->confidence;
     r->probe_seconds = o->probe_seconds;
+    r->start_rate = fmin(o->start_rate, o->max_rate);
     r->min_samples = o->min_samples;
     r->strategies = calloc((size_t)o->num_strategies, sizeof *r->strategies);
     if (!r->strategies) return dpi_error(DP_ERR_NOMEM, "tune: out of memory");

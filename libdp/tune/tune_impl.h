@@ -15,11 +15,14 @@ struct dp_tune_result {
     double used_s;
     int exhausted;
     /* the settings the search ran with (defaults resolved), for the JSON */
-    double slo_p99_ms, budget_s, confidence, probe_seconds;
+    double slo_p99_ms, budget_s, confidence, probe_seconds, start_rate;
     int64_t min_samples;
     int cores, oversubscribe;
     char **strategies;          /* owned copies; configs point into them */
     int num_strategies;
 };
+
+/* Candidate c's capacity and failed_rate from its probes so far, by the rule of sustain.c. */
+void dpi_tune_sustained(dp_tune_result *r, int c);
 
 #endif

@@ -1,7 +1,10 @@
 /* The tuning search driven by a table instead of runs: on a small space it finds the best that
  * probing every configuration finds; each pruning rule marks what it should and nothing pruned is
  * probed; service times are measured once per (batch, threads, precision); the budget cuts the
- * search short with a result; the best is confirmed by a repeat; bad options are refused. */
+ * search short with a result; the best is confirmed by a repeat; a configuration that fails at low
+ * rates is credited with nothing, as the capacity search credits it; every capacity is a rate
+ * that passed with every lower probe passing; bad options are refused. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +19,8 @@ typedef struct world {
     int fail_first_confirm;     /* the first probe that repeats a passing (configuration, rate) fails */
     double passed[256];         /* true capacity x rate of the passing probes, to recognise a repeat */
     int num_passed;
+    const dp_tune_config *idle_fails; /* this one fails below idle_below/s (as a worker whose idle */
+    double idle_below;                /* threads are descheduled on busy cores), passes above */
 } world;
 
 /* One full micro-batch: longer with the batch, shorter with threads (10.4 ms at 16 x 1 thread). */
@@ -34,10 +39,16 @@ static double true_capacity(const dp_tune_config *c) {
     return eff * c->workers * c->max_batch * 1000.0 / service_ms(c->max_batch, c->threads_per_worker);
 }
 
+static int same(const dp_tune_config *a, const dp_tune_config *b) {
+    return a->workers == b->workers && a->threads_per_worker == b->threads_per_worker &&
+           a->max_batch == b->max_batch && a->max_delay_us == b->max_delay_us && a->precision == b->precision &&
+           strcmp(a->strategy, b->strategy) == 0;
+}
+
 static dp_status fake_probe(const dp_tune_config *cfg, double rate, int64_t samples, dp_tune_outcome *out,
                             void *user) {
     world *w = user;
-    int ok = rate <= true_capacity(cfg);
+    int ok = rate <= true_capacity(cfg) && !(w->idle_fails && same(cfg, w->idle_fails) && rate < w->idle_below);
     double key = true_capacity(cfg) * rate;
     for (int i = 0; w->fail_first_confirm && ok && i < w->num_passed; i++)
         if (w->passed[i] == key) w->fail_first_confirm = ok = 0;
@@ -72,10 +83,43 @@ static void space(dp_tune_opts *o) {
     o->strategies = strategies, o->num_strategies = 2;
 }
 
-static int same(const dp_tune_config *a, const dp_tune_config *b) {
-    return a->workers == b->workers && a->threads_per_worker == b->threads_per_worker &&
-           a->max_batch == b->max_batch && a->max_delay_us == b->max_delay_us && a->precision == b->precision &&
-           strcmp(a->strategy, b->strategy) == 0;
+/* The rule both tools share: a capacity is a rate a probe of the configuration passed at, every
+ * probe of it at a lower rate passed, and one of those was at or below the start rate. */
+static void check_sustained(const dp_tune_result *r, double start_rate) {
+    const dp_tune_probe *p = dp_tune_probes(r);
+    for (int i = 0; i < dp_tune_num_candidates(r); i++) {
+        double cap = dp_tune_candidates(r)[i].capacity;
+        int at = 0, low = 0;
+        for (int j = 0; j < dp_tune_num_probes(r); j++) {
+            if (p[j].candidate != i || p[j].rate > cap) continue;
+            CHECK_MSG(p[j].ok, "configuration %d credited with %g/s failed at %g/s", i, cap, p[j].rate);
+            at |= p[j].rate == cap;
+            low |= p[j].rate <= start_rate;
+        }
+        if (cap > 0) CHECK_MSG(at && low, "configuration %d: %g/s probed %d, start rate probed %d", i, cap, at, low);
+    }
+}
+
+/* One capacity search over cfg alone, as dp-bench capacity runs it. */
+static double capacity_of(const dp_tune_config *cfg, world *w, int *probes) {
+    dp_tune_opts one;
+    space(&one);
+    one.workers = &cfg->workers, one.num_workers = 1;
+    one.threads = &cfg->threads_per_worker, one.num_threads = 1;
+    one.max_batch = &cfg->max_batch, one.num_max_batch = 1;
+    one.max_delay_us = &cfg->max_delay_us, one.num_max_delay_us = 1;
+    one.strategies = &cfg->strategy, one.num_strategies = 1;
+    one.coarse_tolerance = 0.02;
+    one.refine = 0;
+    one.confirm = 0;
+    one.shrink = 10;
+    dp_tune_result *e = NULL;
+    CHECK_OK(dp_tune_search(&one, fake_probe, NULL, w, &e));
+    check_sustained(e, one.start_rate);
+    double cap = dp_tune_best(e, NULL, NULL);
+    if (probes) *probes += dp_tune_num_probes(e);
+    dp_tune_result_free(e);
+    return cap;
 }
 
 /* The capacity search alone on every configuration the full search did not rule out as
@@ -91,6 +135,7 @@ static void matches_exhaustive(void) {
     int confirmed = 0;
     double cap = dp_tune_best(r, &best, &confirmed);
     CHECK(cap > 0 && confirmed);
+    check_sustained(r, o.start_rate);
 
     double top = 0, second = 0, top_cap = 0;
     int top_i = -1;
@@ -99,30 +144,13 @@ static void matches_exhaustive(void) {
     for (int i = 0; i < dp_tune_num_candidates(r); i++) {
         dp_tune_verdict v = c[i].verdict;
         if (v == DP_TUNE_PRUNED_CORES || v == DP_TUNE_PRUNED_SAME || v == DP_TUNE_PRUNED_SLO) continue;
-        dp_tune_opts one;
-        space(&one);
-        one.workers = &c[i].config.workers, one.num_workers = 1;
-        one.threads = &c[i].config.threads_per_worker, one.num_threads = 1;
-        one.max_batch = &c[i].config.max_batch, one.num_max_batch = 1;
-        one.max_delay_us = &c[i].config.max_delay_us, one.num_max_delay_us = 1;
-        one.strategies = &c[i].config.strategy, one.num_strategies = 1;
-        one.coarse_tolerance = 0.02;
-        one.refine = 0;
-        one.confirm = 0;
-        one.start_rate = 100;
-        one.shrink = 10;
-        dp_tune_result *e = NULL;
-        CHECK_OK(dp_tune_search(&one, fake_probe, NULL, &w, &e));
-        dp_tune_config cfg;
-        double v_cap = dp_tune_best(e, &cfg, NULL);
-        exhaustive_probes += dp_tune_num_probes(e);
+        double v_cap = capacity_of(&c[i].config, &w, &exhaustive_probes);
         if (v_cap > top) {
             second = top;
-            top = v_cap, top_i = i, top_cap = true_capacity(&cfg);
+            top = v_cap, top_i = i, top_cap = true_capacity(&c[i].config);
         } else if (v_cap > second) {
             second = v_cap;
         }
-        dp_tune_result_free(e);
     }
     /* The table separates the best from the rest by more than the coarse tolerance (else "same
      * best" would be a matter of probe tolerance, not of the search). */
@@ -147,7 +175,7 @@ static void pruning_rules(void) {
     /* once per (batch, threads) among configurations not pruned before measuring */
     CHECK_MSG(w.service_calls == 6, "%d service measurements", w.service_calls);
     const dp_tune_candidate *c = dp_tune_candidates(r);
-    int n = dp_tune_num_candidates(r), counts[8] = {0};
+    int n = dp_tune_num_candidates(r), counts[16] = {0};
     CHECK(n == 2 * 2 * 3 * 2 * 2);
     int *probed = calloc((size_t)n, sizeof *probed);
     for (int i = 0; probed && i < dp_tune_num_probes(r); i++) probed[dp_tune_probes(r)[i].candidate] = 1;
@@ -247,11 +275,47 @@ static void budget_and_confirm(void) {
     CHECK_MSG(confirms >= 2 && confirmed && cap > 0, "%d confirming probes, confirmed %d", confirms, confirmed);
     const dp_tune_probe *last = &dp_tune_probes(r)[dp_tune_num_probes(r) - 1];
     CHECK(last->phase == DP_TUNE_CONFIRM && last->ok && last->rate == cap);
+    check_sustained(r, o.start_rate);
     size_t need = dp_tune_result_to_json(r, NULL, 0);
     char *text = malloc(need + 1);
     CHECK(need > 0 && text && dp_tune_result_to_json(r, text, need + 1) == need);
     CHECK(text && strstr(text, "\"best\":{") && strstr(text, "\"verdict\":\"pruned: oversubscribed cores\""));
     free(text);
+    dp_tune_result_free(r);
+}
+
+/* The best of the table made to fail at low rates (passing well above the start rate): the
+ * capacity search credits it with nothing, so tune must not report it at its high rate. */
+static void fails_at_low_rates(void) {
+    dp_tune_opts o;
+    space(&o);
+    world w = {0};
+    dp_tune_result *r = NULL;
+    CHECK_OK(dp_tune_search(&o, fake_probe, fake_service, &w, &r));
+    dp_tune_config sick;
+    double cap = dp_tune_best(r, &sick, NULL);
+    char name[32]; /* sick.strategy points into r */
+    snprintf(name, sizeof name, "%s", cap > 0 ? sick.strategy : "");
+    sick.strategy = name;
+    dp_tune_result_free(r);
+    w = (world){.idle_fails = &sick, .idle_below = cap / 4};
+    CHECK_MSG(cap / 4 > o.start_rate, "table: best %g/s too close to the start rate", cap);
+    CHECK_MSG(capacity_of(&sick, &w, NULL) == 0, "capacity search credits %g/s", capacity_of(&sick, &w, NULL));
+
+    CHECK_OK(dp_tune_search(&o, fake_probe, fake_service, &w, &r));
+    dp_tune_config best;
+    int confirmed = 0;
+    double now = dp_tune_best(r, &best, &confirmed);
+    CHECK_MSG(now > 0 && confirmed && !same(&best, &sick), "tune reports %g/s, the sick one %s", now,
+              same(&best, &sick) ? "again" : "not");
+    CHECK_MSG(now <= capacity_of(&best, &w, NULL) * 1.10, "tune %g/s, capacity search %g/s", now, capacity_of(&best, &w, NULL));
+    for (int i = 0; r && i < dp_tune_num_candidates(r); i++) {
+        const dp_tune_candidate *c = &dp_tune_candidates(r)[i];
+        if (same(&c->config, &sick))
+            CHECK_MSG(c->capacity == 0 && (c->verdict == DP_TUNE_FAILS_START || c->verdict == DP_TUNE_MEASURED),
+                      "sick configuration: %g/s, %s", c->capacity, dp_tune_verdict_str(c->verdict));
+    }
+    check_sustained(r, o.start_rate);
     dp_tune_result_free(r);
 }
 
@@ -282,6 +346,7 @@ int main(void) {
     pruning_rules();
     precisions();
     budget_and_confirm();
+    fails_at_low_rates();
     bad_options();
     TEST_MAIN_END();
 }

@@ -115,6 +115,7 @@ int dpb_tune(const dpc_command *cmd, int argc, char **argv) {
     t.confidence = o.confidence;
     t.min_samples = o.min_samples;
     t.probe_seconds = o.seconds;
+    t.start_rate = o.start_rate;
     tune_ctx ctx = {o.quiet};
     t.on_probe = progress;
     t.on_probe_user = &ctx;
