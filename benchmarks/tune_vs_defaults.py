@@ -3,12 +3,15 @@
 
 For each arch: `dp-bench tune --budget-s B` finds the best configuration for p99 <= SLO; then
 `dp-bench capacity` with the defaults and with the tuned configuration alternate --rounds times
-(defaults, tuned, defaults, tuned, ...) so both see the same machine load. Writes OUT/tune/<arch>.json
+(defaults, tuned, defaults, tuned, ...) so both see the same machine load. All three probe alike
+(--probe-seconds, --start-rate), so tune's figure and capacity's follow one rule (docs/tune.md
+"What a configuration sustains"). Writes OUT/tune/<arch>.json
 (the tune results, which benchmarks/plot.py turns into Pareto plots), OUT/capacity_*.json and
 OUT/tune_vs_defaults.md (the table, with the machine, load and commands).
 
 Usage: tune_vs_defaults.py [--archs resnet18,mobilenet_v2] [--budget-s 180] [--slo-p99-ms 10]
-                           [--precisions fp32,bf16] [--rounds 2] [--out results/tune] [--bench build/bin/dp-bench]
+                           [--precisions fp32,bf16] [--rounds 2] [--probe-seconds 1] [--start-rate 100]
+                           [--out results/tune] [--bench build/bin/dp-bench]
 """
 import argparse
 import json
@@ -17,6 +20,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import time
 
 
 def run(cmd, log):
@@ -39,16 +43,20 @@ def main(argv=None):
     p.add_argument("--slo-p99-ms", type=float, default=10)
     p.add_argument("--precisions", default="fp32", help="searched by tune (the defaults run fp32)")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--probe-seconds", type=float, default=1, help="each probe's length at least (tune and capacity)")
+    p.add_argument("--start-rate", type=float, default=100, help="first probe of each configuration (both)")
     p.add_argument("--out", default="results/tune")
     p.add_argument("--bench", default=os.path.join(here, "..", "build", "bin", "dp-bench"))
     a = p.parse_args(argv)
     os.makedirs(os.path.join(a.out, "tune"), exist_ok=True)
+    t0 = time.monotonic()
     slo = "%g" % a.slo_p99_ms
+    probing = ["--seconds", "%g" % a.probe_seconds, "--start-rate", "%g" % a.start_rate]
     rows, cmds = [], []
     for arch in a.archs.split(","):
         tj = os.path.join(a.out, "tune", arch + ".json")
         cmd = [a.bench, "tune", "--arch", arch, "--slo-p99-ms", slo, "--budget-s", "%g" % a.budget_s,
-               "--precisions", a.precisions, "--json", tj]
+               "--precisions", a.precisions, "--json", tj] + probing
         cmds.append(cmd)
         load_before = load()
         if run(cmd, os.path.join(a.out, "tune_%s.log" % arch)) not in (0, 1):
@@ -67,7 +75,7 @@ def main(argv=None):
         for r in range(a.rounds):
             for name, extra in (("defaults", []), ("tuned", tuned)):
                 cj = os.path.join(a.out, "capacity_%s_%s_%d.json" % (arch, name, r))
-                cmd = [a.bench, "capacity", "--arch", arch, "--slo-p99-ms", slo, "--quiet", "--json", cj] + extra
+                cmd = [a.bench, "capacity", "--arch", arch, "--slo-p99-ms", slo, "--quiet", "--json", cj] + probing + extra
                 if r == 0:
                     cmds.append(cmd)
                 if run(cmd, cj[:-5] + ".log") != 0:
@@ -79,8 +87,9 @@ def main(argv=None):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     md = ["# Tuned configuration vs defaults (benchmarks/tune_vs_defaults.py)", "",
           "CPU: %s, %d online CPUs. SLO p99 <= %s ms, tune budget %g s per arch over precisions %s, capacity "
-          "runs alternating defaults/tuned %d times." % (cpu, os.cpu_count(), slo, a.budget_s, a.precisions,
-                                                          a.rounds), "",
+          "runs alternating defaults/tuned %d times; probes of %g s at least from %g/s. Wall time of the whole "
+          "run: %.0f s." % (cpu, os.cpu_count(), slo, a.budget_s, a.precisions, a.rounds, a.probe_seconds,
+                           a.start_rate, time.monotonic() - t0), "",
           "| arch | tuned configuration | tune: capacity, probes, s used | capacity defaults (samples/s) | "
           "capacity tuned (samples/s) | tuned / defaults (median) | load 1 min before, after |",
           "|---|---|---|---|---|---:|---|"]

@@ -80,8 +80,11 @@ dp_status dpi_faults_check(const dp_runner *r, int batch_mode) {
         const dp_fault_report *f = &r->faults[i];
         if (f->kind != DP_FAULT_STOP) continue;
         if (batch_mode)
-            return dpi_error(DP_ERR_UNSUPPORTED, "runner: stop event for worker %d: a batch run has no queues to "
-                                                 "re-route from (stop works in stream and push mode)", f->worker);
+            return dpi_error(DP_ERR_UNSUPPORTED,
+                             "runner: stop event for worker %d: not in a batch run (its data set is split into ranges, "
+                             "not queued, so there is nothing to re-route a stopped worker's samples from); stop "
+                             "works in stream and push runs, batch runs take slowdown, stall and fail",
+                             f->worker);
         if (r->stages > 1)
             return dpi_error(DP_ERR_UNSUPPORTED, "runner: stop event for worker %d: not with a pipeline (%d stages)",
                              f->worker, r->stages);
