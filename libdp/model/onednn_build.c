@@ -280,8 +280,10 @@ static dp_status builder_init(builder *b, const dp_exec *e, int n, int h, int w)
     *b = (builder){.e = e, .m = e->model->impl, .x = e->impl, .g = g, .n = n, .h = h, .w = w};
     /* Each node adds at most three steps (reorder of its source, copy of its shortcut, itself)
      * and as many values, or views of a block buffer (its slot, what its readers see, the
-     * buffer); plus the input and a stage's two edge reorders. */
-    int cap = 3 * g->n + 3;
+     * buffer); a slot writer out of place a concat and reorders of its parts (each node is a
+     * part once, the joined prefix once more): three more; plus the input and a stage's two
+     * edge reorders. */
+    int cap = 6 * g->n + 3;
     b->vals = malloc(sizeof *b->vals * (size_t)cap);
     b->steps = malloc(sizeof *b->steps * (size_t)cap);
     b->node_val = malloc(sizeof(int) * (size_t)g->n);
@@ -314,6 +316,7 @@ static dp_status build_nodes(builder *b, int from, int to) {
         case DPI_OP_BN_RELU: s = dpo_build_bn_relu(b, i); break;
         case DPI_OP_CONCAT: s = dpo_build_concat(b, i); break;
         }
+        if (!s) s = dpo_join(b, i);
     }
     return s;
 }

@@ -80,7 +80,8 @@ dp_status dpo_int8_attr(const builder *b, int i, dnnl_primitive_attr_t attr, dnn
 /* The view of a block buffer that node i writes its output into (creating it), or -1 when i
  * writes a value of its own; then b->visible[i] is what its readers read (onednn_concat.c). */
 int dpo_slot(builder *b, int i);
-/* The layout conv i writes in a graph with block buffers: theirs, nChw16c, so that a conv or pool
+/* The layout conv i writes in a graph with block buffers: theirs (nChw16c, nChw8c without
+ * AVX-512), so that a conv or pool
  * writing a slot reads it as is (oneDNN's jit pools only read the layout they write: from nhwc
  * into an nChw16c slot is `ref:`; a conv would need a reorder); NULL elsewhere. */
 const dnnl_memory_desc_t *dpo_layout_for_slot(builder *b, int i);
@@ -89,6 +90,9 @@ dp_status dpo_build_pool(builder *b, int i);
 /* Node i, a BN_RELU or a CONCAT (onednn_concat.c). */
 dp_status dpo_build_bn_relu(builder *b, int i);
 dp_status dpo_build_concat(builder *b, int i);
+/* After node i: if it wrote a concatenation's slot out of place and is read, join the channels
+ * so far into one tensor, which its readers then read (onednn_concat.c). */
+dp_status dpo_join(builder *b, int i);
 /* Node i, a CONV: its reorders (if any) and the conv itself (onednn_conv.c). */
 dp_status dpo_build_conv(builder *b, int i);
 

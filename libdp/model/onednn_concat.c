@@ -1,18 +1,40 @@
 /*
- * oneDNN backend, concatenations without copies (DenseNet's dense blocks; docs/engine.md,
- * "Concatenation"). A CONCAT node is one buffer of all the block's channels in nChw16c; the
- * block's input is written into its first channels by its producer and every layer's output
- * into its slot, and each layer reads the channels so far. All of these are views of the buffer
- * that are themselves dense nChw16c tensors, at a byte offset: that needs a batch of 1 (at N > 1
- * a slot is strided over the samples) and offsets that are multiples of 16 channels. oneDNN
- * 2.6's jit primitives take no strided (submemory) descriptor at all: they fall back to `ref:`,
- * and its concat primitive copies. So the exec runs these graphs one sample at a time
- * (onednn_exec.c) and the views are plain descriptors pointing into the buffer.
+ * oneDNN backend, concatenations (DenseNet's dense blocks, Inception's modules; docs/engine.md,
+ * "Concatenation"). A CONCAT node is a buffer of all the block's channels; its input fills the
+ * first channels, every writer's output its slot, and a writer's readers see the channels so far.
+ *
+ * One sample: copy-free. The buffer is one value in the blocked layout (nChw16c, nChw8c without
+ * AVX-512), the block's input is written into its first channels by its producer and every
+ * writer's output into its slot, and each reader reads the channels so far. These views are dense
+ * blocked tensors at a byte offset when the offsets are multiples of the block.
+ * A batch: at N > 1 a slot is strided over the samples, and oneDNN 2.6's jit primitives take no
+ * strided (submemory) descriptor (they fall back to `ref:`). So each writer writes a tensor of its
+ * own in the blocked layout, and where a writer has readers one oneDNN concat (a copy of the
+ * channels so far) joins the latest joined prefix with the writers since. DenseNet copies its
+ * prefix once per layer (as torch.cat does), Inception each module's output once.
  */
 #include <string.h>
 
 #include "onednn_build.h"
 #include "util/util.h"
+
+/* The channel block of the layout concatenations use: what the jit kernels of this CPU write. */
+static int block_c(void) {
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    return (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core ? 16 : 8;
+}
+
+/* Whether this shape writes slots in place: one sample, every slot on the channel blocks. */
+static int in_place(const builder *b) {
+    int blk = block_c();
+    if (b->n != 1) return 0;
+    for (int i = 0; i < b->g->n; i++) {
+        const dpi_node *nd = &b->g->nodes[i];
+        if (nd->concat >= 0 && (nd->coff % blk || nd->cout % blk)) return 0;
+        if (nd->op == DPI_OP_CONCAT && nd->cin % blk) return 0;
+    }
+    return 1;
+}
 
 /* The CONCAT node node i's output goes into (as a writer, or as the block's input that nothing
  * else reads) and its channel offset there; -1 if none. */
@@ -30,7 +52,7 @@ static int slot_target(const builder *b, int i, int *coff) {
 
 static dnnl_status_t blocked_md(const builder *b, int c, int h, int w, dnnl_memory_desc_t *md) {
     dnnl_dims_t d = {b->n, c, h, w};
-    return dnnl_memory_desc_init_by_tag(md, 4, d, b->m->dt, dnnl_aBcd16b);
+    return dnnl_memory_desc_init_by_tag(md, 4, d, b->m->dt, block_c() == 16 ? dnnl_aBcd16b : dnnl_aBcd8b);
 }
 
 /* A view of channels [c0, c0 + c) of CONCAT node cat's buffer (the buffer created on first use). */
@@ -55,8 +77,7 @@ int dpo_slot(builder *b, int i) {
     int coff, cat = slot_target(b, i, &coff);
     const dpi_node *nd = &b->g->nodes[i];
     b->slot[i] = -1;
-    /* Views are dense only for one sample at channel offsets on the 16-channel blocks. */
-    if (cat < 0 || b->n != 1 || coff % 16 || nd->cout % 16) return -1;
+    if (cat < 0 || !in_place(b)) return -1;
     b->slot[i] = block_view(b, cat, coff, nd->cout);
     b->visible[i] = coff == 0 ? b->slot[i] : block_view(b, cat, 0, coff + nd->cout);
     return b->slot[i];
@@ -65,7 +86,7 @@ int dpo_slot(builder *b, int i) {
 const dnnl_memory_desc_t *dpo_layout_for_slot(builder *b, int i) {
     int h, w;
     const dpi_node *nd = &b->g->nodes[i];
-    if (b->n != 1 || nd->cout % 16 || !dpi_graph_has_concat(b->g)) return NULL;
+    if (nd->cout % block_c() || !dpi_graph_has_concat(b->g)) return NULL;
     dpi_graph_out_hw(b->g, i, b->h, b->w, &h, &w);
     return blocked_md(b, nd->cout, h, w, &b->want) == dnnl_success ? &b->want : NULL;
 }
@@ -83,7 +104,10 @@ dp_status dpo_build_concat(builder *b, int i) {
         b->node_val[i] = src; /* its producer wrote it in place */
         return DP_OK;
     }
-    if (b->n != 1) return dpi_error(DP_ERR_INTERNAL, "%s: a block buffer is built for one sample only", nd->name);
+    if (!in_place(b)) { /* the first part of the writers' concatenation (dpo_join) */
+        b->node_val[i] = src;
+        return DP_OK;
+    }
     /* The producer is not in this model (a stage starting here): copy its output in. */
     dnnl_primitive_desc_t pd = NULL;
     int v = block_view(b, i, 0, nd->cin);
@@ -95,6 +119,52 @@ dp_status dpo_build_concat(builder *b, int i) {
     dpo_add_arg(st, DNNL_ARG_DST, v, NULL);
     b->node_val[i] = v;
 fail:
+    return s;
+}
+
+/* Writer i's readers when it wrote a tensor of its own: the concatenation so far, made by one
+ * oneDNN concat of the latest joined prefix (or the block's input) and the writers since. */
+dp_status dpo_join(builder *b, int i) {
+    dp_status s = DP_OK;
+    const dpi_node *nd = &b->g->nodes[i];
+    if (nd->concat < 0 || dpo_slot(b, i) >= 0 || b->node_last[i] < 0) return DP_OK;
+    int cat = nd->concat, from = cat, parts[DPO_MAX_ARGS - 2], chans[DPO_MAX_ARGS - 2], np = 0, c = 0, h, w;
+    for (int j = i - 1; j > cat && from == cat; j--)
+        if (b->g->nodes[j].concat == cat && b->node_last[j] >= 0) from = j;
+    if (from > cat) c = b->g->nodes[from].coff + b->g->nodes[from].cout; /* joined when it was read */
+    else c = b->g->nodes[cat].cin;
+    if (c > 0) parts[np] = b->node_val[from], chans[np++] = c;
+    for (int j = from + 1; j <= i; j++) {
+        const dpi_node *wj = &b->g->nodes[j];
+        if (wj->concat != cat) continue;
+        if (wj->coff != c || np == DPO_MAX_ARGS - 2)
+            return dpi_error(DP_ERR_INTERNAL, "%s: %s is not the next slot of %d channels", nd->name, wj->name, c);
+        parts[np] = b->node_val[j], chans[np++] = wj->cout;
+        c += wj->cout;
+    }
+    dpi_graph_out_hw(b->g, cat, b->h, b->w, &h, &w);
+    dnnl_memory_desc_t mds[DPO_MAX_ARGS - 2], dst;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = dpo_scratch_attr();
+    if (!attr) return dpi_error(DP_ERR_NOMEM, "out of memory creating attributes for %s", nd->name);
+    for (int k = 0; k < np; k++) {
+        /* oneDNN's concat copies blocks only between one blocked layout; anything else is `ref:` */
+        DNN(blocked_md(b, chans[k], h, w, &mds[k]), "concatenation descriptor", nd->name);
+        if (!dnnl_memory_desc_equal(&mds[k], &b->vals[parts[k]].md) &&
+            (s = dpo_add_reorder(b, parts[k], &mds[k], nd->name, ":reorder-part", &parts[k])))
+            goto fail;
+    }
+    DNN(blocked_md(b, c, h, w, &dst), "concatenation descriptor", nd->name);
+    DNN(dnnl_concat_primitive_desc_create(&pd, &dst, np, 1, mds, attr, b->m->engine), "concatenation creation",
+        nd->name);
+    pstep *st = dpo_add_step(b, pd, nd->name, ":concat");
+    pd = NULL;
+    for (int k = 0; k < np; k++) dpo_add_arg(st, DNNL_ARG_MULTIPLE_SRC + k, parts[k], NULL);
+    b->node_val[i] = dpo_new_val(b, &dst, VAL_ARENA);
+    dpo_add_arg(st, DNNL_ARG_DST, b->node_val[i], NULL);
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
     return s;
 }
 

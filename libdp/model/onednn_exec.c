@@ -152,13 +152,6 @@ dp_status dpo_get_shape(dp_exec *e, int n, int h, int w, int pinned, dpo_shape *
         return DP_OK;
     }
     if (omp_get_max_threads() != e->threads) omp_set_num_threads(e->threads);
-    /* A graph with concatenations runs one sample at a time (onednn_concat.c): a batch is a
-     * sequence of runs of the one-sample shape. */
-    dpo_shape *one = NULL;
-    if (n > 1 && dpi_graph_has_concat(&e->model->graph)) {
-        dp_status s1 = dpo_get_shape(e, 1, h, w, 1, &one);
-        if (s1 != DP_OK) return s1;
-    }
     int unpinned = 0, lru = -1;
     for (int i = 0; i < x->nshapes; i++) {
         if (x->shapes[i]->pinned) continue;
@@ -179,10 +172,9 @@ dp_status dpo_get_shape(dp_exec *e, int n, int h, int w, int pinned, dpo_shape *
     sh = calloc(1, sizeof *sh);
     if (!sh) return dpi_error(DP_ERR_NOMEM, "out of memory preparing [%d,3,%d,%d]", n, h, w);
     /* Known to run as slices (another exec of this model timed it): no steps of its own. */
-    int sliced = one ? 0 : n > DPO_SLICE ? dpo_choice_get(e->model->impl, -1, n, h, w, e->threads) : 0;
+    int sliced = n > DPO_SLICE ? dpo_choice_get(e->model->impl, -1, n, h, w, e->threads) : 0;
     dp_status s = DP_OK;
-    if (one) *sh = (dpo_shape){.n = n, .h = h, .w = w, .slice = one};
-    else if (sliced == 1) sh->n = n, sh->h = h, sh->w = w;
+    if (sliced == 1) sh->n = n, sh->h = h, sh->w = w;
     else s = dpo_shape_build(e, n, h, w, sh);
     if (s == DP_OK) x->built++;
     if (s == DP_OK) s = dpo_grow_buffers(x, e->model->impl, sh);
@@ -196,8 +188,8 @@ dp_status dpo_get_shape(dp_exec *e, int n, int h, int w, int pinned, dpo_shape *
     x->shapes[x->nshapes++] = sh;
     /* Every shape, since a grown arena or scratchpad moved the buffers of the others too. */
     s = dpo_bind_shapes(x);
-    if (s == DP_OK && sliced != 1 && !one) s = dpo_choose_net(e, sh);
-    if (s == DP_OK && n > DPO_SLICE && !one) s = dpo_choose_slices(e, sh, sliced);
+    if (s == DP_OK && sliced != 1) s = dpo_choose_net(e, sh);
+    if (s == DP_OK && n > DPO_SLICE) s = dpo_choose_slices(e, sh, sliced);
     if (s != DP_OK) {
         drop_shape(x, find_index(x, sh));
         return s;

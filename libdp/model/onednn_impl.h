@@ -57,7 +57,8 @@ typedef struct dpo_model {
     struct dpo_choice *choices; /* per (conv, input shape, threads): the kind its timing picked */
 } dpo_model;
 
-#define DPO_MAX_ARGS 6
+/* a concat of Inception's widest module: six parts, its output, the scratchpad */
+#define DPO_MAX_ARGS 8
 
 typedef struct dpo_step {
     dnnl_primitive_t prim;

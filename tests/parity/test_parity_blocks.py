@@ -1,10 +1,12 @@
 """dp-infer's logits against torchvision for the archs built on block buffers (issue 17):
-densenet121 (K=10 at 32x32 batch 2, K=3 at 224x224 batch 1) and inception_v3 (K=10 at its minimum
-75x75 batch 2, K=5 at 224x224 batch 1; aux_logits as torchvision builds it, its head unused at
+densenet121 (K=10 at 32x32 batch 3, K=3 at 224x224 batch 1) and inception_v3 (K=10 at its minimum
+75x75 batch 3, K=5 at 224x224 batch 1; aux_logits as torchvision builds it, its head unused at
 inference; transform_input False, torchvision's default without pretrained weights). Seeded models
 with random BN statistics, both backends, bf16 on oneDNN, the same logits from .pth, .npz and
 .safetensors; densenet121's int8 refused with its reason, inception_v3's inputs below 75x75 refused
-naming the minimum. Tolerances as test_parity.py: fp32 1e-4, bf16 3e-2 of max |logit|, same top-1."""
+naming the minimum. Tolerances as test_parity.py: fp32 1e-4, bf16 3e-2 of max |logit|, same top-1.
+Batch 3 runs batched primitives with joins by oneDNN concat, batch 1 the copy-free block buffers
+(docs/engine.md, "Concatenation")."""
 import os
 import subprocess
 import sys
@@ -19,8 +21,8 @@ from test_parity import BF16_TOL, FP32_TOL, cpu_has_bf16  # noqa: E402
 import torch  # noqa: E402
 
 # arch -> (K, side, batch) cases and the smallest input side it takes
-ARCHS = {"densenet121": ([(10, 32, 2), (3, 224, 1)], 32),
-         "inception_v3": ([(10, 75, 2), (5, 224, 1)], 75)}
+ARCHS = {"densenet121": ([(10, 32, 3), (3, 224, 1)], 32),
+         "inception_v3": ([(10, 75, 3), (5, 224, 1)], 75)}
 CASES = [(arch, *c) for arch, (cases, _) in ARCHS.items() for c in cases]
 
 
