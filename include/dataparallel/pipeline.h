@@ -11,9 +11,10 @@
  * dropped or failed; a stage that fails fails its micro-batch's samples (counted on its worker).
  *
  * Stream, push and batch mode (the data set is split among replicas, whose first stages read
- * it), threads backend; the MPI backend with S > 1 is DP_ERR_UNSUPPORTED, and so is a batch run
- * whose partitioner would profile the workers (weighted without weights). Call between runs
- * (DP_ERR_BUSY during one).
+ * it), threads and MPI backends (MPI: each stage worker is a worker rank, which splits its own
+ * model at rank 0's cuts; activations travel as raw float32 tensors, relayed through rank 0). A
+ * batch run whose partitioner would profile the workers (weighted without weights) is
+ * DP_ERR_UNSUPPORTED. Call between runs (DP_ERR_BUSY during one).
  */
 #ifndef DATAPARALLEL_PIPELINE_H
 #define DATAPARALLEL_PIPELINE_H
@@ -40,11 +41,13 @@ DP_API void dp_stage_opts_init_sized(dp_stage_opts *opts, size_t size);
 /* Lay the runner's workers out as W / S replicas of S stages, splitting its model at opts->cuts,
  * or, when cuts is NULL, where dp_split_plan() puts them from a dp_model_profile() of
  * max_batch samples (speeds: 1 / the slowdown factors of replica 0's workers). The runner owns
- * the stage models. Errors: DP_ERR_INVALID_ARG (S not dividing W, bad cuts), DP_ERR_UNSUPPORTED
- * (MPI backend), DP_ERR_BUSY (a run is going). */
+ * the stage models. On an MPI worker rank it only records the grid (no profile, no split: the
+ * rank takes the cuts rank 0 sends when a run begins). Errors: DP_ERR_INVALID_ARG (S not dividing
+ * W, bad cuts), DP_ERR_BUSY (a run is going). */
 DP_API dp_status dp_runner_set_stages(dp_runner *runner, const dp_stage_opts *opts);
 
-/* The cuts in use (unit indices, S - 1 of them) into cuts[0..cap); *count gets S - 1. */
+/* The cuts in use (unit indices, S - 1 of them) into cuts[0..cap); *count gets S - 1 (0 on an MPI
+ * worker rank, which learns them from rank 0 per run). */
 DP_API dp_status dp_runner_get_cuts(const dp_runner *runner, int *cuts, int cap, int *count);
 
 #ifdef __cplusplus

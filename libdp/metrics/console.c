@@ -142,6 +142,10 @@ static void console_summary(const dp_run_info *info, const dp_summary *s, void *
             s->latency_ms.p50, s->latency_ms.p90, s->latency_ms.p99, s->latency_ms.p999, s->latency_ms.max);
     if (s->completed > 0) breakdown_table(o, s);
     fprintf(o, "  process      cpu %.1f %%  peak rss %.1f MB\n", s->cpu_pct, s->rss_mb);
+    /* MPI: what a sample costs on the network (with pipeline stages, relayed through rank 0). */
+    if (s->offered > 0 && s->wire_bytes_out + s->wire_bytes_in > 0)
+        fprintf(o, "  network      %.0f B/sample to the worker ranks, %.0f B/sample back (headers included)\n",
+                (double)s->wire_bytes_out / (double)s->offered, (double)s->wire_bytes_in / (double)s->offered);
     if (s->labelled > 0)
         fprintf(o, "  top-1        %.2f %% (%lld of %lld labelled)\n", 100.0 * (double)s->correct / (double)s->labelled,
                 (long long)s->correct, (long long)s->labelled);

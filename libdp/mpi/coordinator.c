@@ -4,6 +4,9 @@
  * run() sends the micro-batch (one message: header + raw float32 tensor) with MPI_Isend, posts
  * the receive of the answer first, and waits for both without spinning (comm.h); the runner
  * stamps start/end around run(), so a sample's service time on rank 0 is the round trip.
+ * A pipeline stage's proxy sends its stage's input activation instead of the image and gets the
+ * stage's output back (the runner's hand-overs on rank 0 pass it to the next stage's proxy:
+ * every activation is relayed through rank 0). PREPARE tells the rank the cuts and the stage.
  *
  * Failure: a rank that does not answer within worker_timeout_s is declared dead. The batch it
  * held fails (runner counts it failed) or, with retry, is sent to a live rank; later batches
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataparallel/split.h"
 #include "mpi_impl.h"
 
 #define HDR sizeof(dpi_mpi_hdr)
@@ -28,7 +32,9 @@ typedef struct proxy {
     dpi_mpi_backend *b;
     int worker, home;        /* home rank = 1 + worker % (worker ranks) */
     int c, h, w;
-    size_t sample_bytes;
+    int stage;               /* of the model split the runner's way (0 and 1 stage: the whole model) */
+    size_t sample_bytes;     /* the stage's input per sample: image or activation */
+    size_t out_bytes;        /* its output per sample: activation or logits */
     uint64_t seq;
     unsigned char *req;      /* header + [max_batch,c,h,w] */
     size_t req_cap;
@@ -50,6 +56,8 @@ static void fill_hdr(proxy *p, int kind, int n) {
     q->c = p->c;
     q->h = p->h;
     q->w = p->w;
+    q->stage = p->stage;
+    q->stages = p->b->cfg->stage_models ? p->b->cfg->stages : 1;
 }
 
 /* One request (req_bytes of p->req) to rank `to` and its answer into p->ans. DP_ERR_TIMEOUT
@@ -97,7 +105,7 @@ static dp_status exchange(proxy *p, int to, size_t req_bytes, int answer_kind, i
     }
     const dpi_mpi_hdr *a = (const dpi_mpi_hdr *)p->ans;
     p->st.bytes_in += (int64_t)HDR + (answer_kind == DPI_MSG_LOGITS && a->status == DP_OK
-                                          ? (int64_t)q->n * p->b->cfg.num_classes * (int64_t)sizeof(float)
+                                          ? (int64_t)q->n * (int64_t)p->out_bytes
                                           : 0);
     if (a->magic != DPI_MPI_MAGIC || a->epoch != p->b->epoch || a->seq != p->seq || a->kind != answer_kind)
         return host->error(DP_ERR_INTERNAL,
@@ -108,15 +116,16 @@ static dp_status exchange(proxy *p, int to, size_t req_bytes, int answer_kind, i
         dp_status st = a->status > DP_OK && a->status < DP_STATUS_COUNT_ ? (dp_status)a->status : DP_ERR_BACKEND;
         return host->error(st, "mpi: worker rank %d: %.*s", to, (int)sizeof a->message, a->message);
     }
-    if (answer_kind == DPI_MSG_LOGITS && (a->n != q->n || a->c != p->b->cfg.num_classes))
-        return host->error(DP_ERR_INTERNAL, "mpi: worker rank %d answered %d x %d logits for %d x %d", to, a->n, a->c,
-                           q->n, p->b->cfg.num_classes);
+    if (answer_kind == DPI_MSG_LOGITS && (a->n != q->n || (size_t)a->c * sizeof(float) != p->out_bytes))
+        return host->error(DP_ERR_INTERNAL, "mpi: worker rank %d answered %d x %d floats for %d x %zu", to, a->n, a->c,
+                           q->n, p->out_bytes / sizeof(float));
     return DP_OK;
 }
 
 dp_status dpi_mpi_proxy_init(void *backend, int worker, int c, int h, int w, void **ctx) {
     dpi_mpi_backend *b = backend;
-    size_t K = (size_t)b->cfg.num_classes, mb = (size_t)b->cfg.max_batch;
+    const dpi_worker_config *cfg = b->cfg;
+    size_t mb = (size_t)cfg->max_batch;
     proxy *p = NULL;
     if (posix_memalign((void **)&p, 64, sizeof *p) != 0) return b->host->error(DP_ERR_NOMEM, "mpi: out of memory");
     memset(p, 0, sizeof *p);
@@ -127,15 +136,25 @@ dp_status dpi_mpi_proxy_init(void *backend, int worker, int c, int h, int w, voi
     p->h = h;
     p->w = w;
     p->sample_bytes = (size_t)c * h * w * sizeof(float);
-    p->req_cap = HDR + mb * p->sample_bytes;
-    p->ans_cap = HDR + mb * K * sizeof(float);
+    p->out_bytes = (size_t)cfg->num_classes * sizeof(float);
+    int ncuts = cfg->stage_models ? cfg->stages - 1 : 0;
+    if (ncuts > 0) {
+        int in[3], out[3];
+        p->stage = worker % cfg->stages;
+        dp_model_io_shape(cfg->stage_models[p->stage], h, w, in, out);
+        p->sample_bytes = (size_t)in[0] * in[1] * in[2] * sizeof(float);
+        p->out_bytes = (size_t)out[0] * out[1] * out[2] * sizeof(float);
+    }
+    /* The request buffer also carries the cuts of PREPARE. */
+    p->req_cap = HDR + (mb * p->sample_bytes > ncuts * sizeof(int32_t) ? mb * p->sample_bytes : ncuts * sizeof(int32_t));
+    p->ans_cap = HDR + mb * p->out_bytes;
     p->saved_slack = dpi_mpi_fine_timers();
     dp_status s = DP_OK;
     if (p->req_cap > INT_MAX || p->ans_cap > INT_MAX)
         s = b->host->error(DP_ERR_UNSUPPORTED,
                            "mpi: a micro-batch of %d x [%d,%d,%d] is %zu bytes, more than one MPI message can "
                            "carry (2 GiB): lower max_batch",
-                           b->cfg.max_batch, c, h, w, p->req_cap);
+                           b->cfg->max_batch, c, h, w, p->req_cap > p->ans_cap ? p->req_cap : p->ans_cap);
     if (s == DP_OK) {
         p->req = dpi_mpi_alloc(p->req_cap);
         p->ans = dpi_mpi_alloc(p->ans_cap);
@@ -146,7 +165,11 @@ dp_status dpi_mpi_proxy_init(void *backend, int worker, int c, int h, int w, voi
      * not answer is declared dead here: the run goes on without it. */
     if (s == DP_OK && !dpi_mpi_is_dead(p->home)) {
         fill_hdr(p, DPI_MSG_PREPARE, (int)mb);
-        s = exchange(p, p->home, HDR, DPI_MSG_READY,
+        for (int k = 0; k < ncuts; k++) {
+            int32_t cut = cfg->cuts[k];
+            memcpy(p->req + HDR + k * sizeof cut, &cut, sizeof cut);
+        }
+        s = exchange(p, p->home, HDR + ncuts * sizeof(int32_t), DPI_MSG_READY,
                      b->timeout_ns > PREPARE_TIMEOUT_NS ? b->timeout_ns : PREPARE_TIMEOUT_NS);
         if (s == DP_ERR_TIMEOUT) s = DP_OK;
     }
@@ -163,9 +186,9 @@ dp_status dpi_mpi_proxy_run(void *ctx, const float *input, int n, int c, int h, 
     proxy *p = ctx;
     const dpi_mpi_backend *b = p->b;
     if (!p->req) return b->host->error(DP_ERR_NOMEM, "mpi: worker %d lost its message buffer", p->worker);
-    if (n < 1 || n > b->cfg.max_batch || c != p->c || h != p->h || w != p->w)
+    if (n < 1 || n > b->cfg->max_batch || c != p->c || h != p->h || w != p->w)
         return b->host->error(DP_ERR_SHAPE, "mpi: batch [%d,%d,%d,%d] does not fit the run's [<=%d,%d,%d,%d]", n, c,
-                              h, w, b->cfg.max_batch, p->c, p->h, p->w);
+                              h, w, b->cfg->max_batch, p->c, p->h, p->w);
     size_t bytes = HDR + (size_t)n * p->sample_bytes;
     fill_hdr(p, DPI_MSG_BATCH, n);
     dpi_mpi_hdr *q = (dpi_mpi_hdr *)p->req;
@@ -182,7 +205,7 @@ dp_status dpi_mpi_proxy_run(void *ctx, const float *input, int n, int c, int h, 
         if (s == DP_OK) {
             const dpi_mpi_hdr *a = (const dpi_mpi_hdr *)p->ans;
             int64_t rtt = b->host->now_ns() - t0;
-            memcpy(logits, p->ans + HDR, (size_t)n * b->cfg.num_classes * sizeof(float));
+            memcpy(logits, p->ans + HDR, (size_t)n * p->out_bytes);
             int64_t per_sample = a->service_ns / n;
             p->infer_ema_ns = p->infer_ema_ns ? (7 * p->infer_ema_ns + per_sample) / 8 : per_sample;
             p->st.batches++;
@@ -193,7 +216,7 @@ dp_status dpi_mpi_proxy_run(void *ctx, const float *input, int n, int c, int h, 
             return DP_OK;
         }
         /* Without retry the batch a dead rank held fails; it was in flight, nobody else has it. */
-        if (s != DP_ERR_TIMEOUT || !b->cfg.retry) return s;
+        if (s != DP_ERR_TIMEOUT || !b->cfg->retry) return s;
         to = dpi_mpi_next_live(to);
     }
 }

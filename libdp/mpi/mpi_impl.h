@@ -4,7 +4,8 @@
  *   coordinator.c  rank 0: worker thread k proxies its micro-batches to worker rank
  *                  1 + k % (size - 1) (plugin.c: W is the rank count or a multiple of it);
  *   server.c       ranks > 0: serve() receives micro-batches, runs them on local dp_execs
- *                  (rank_concurrency at a time), answers with logits, until rank 0 ends the run.
+ *                  (rank_concurrency at a time), answers with logits, until rank 0 ends the run;
+ *   stages.c       ranks > 0: the stage models of pipelined runs and the lanes' execs of them.
  */
 #ifndef DP_MPI_IMPL_H
 #define DP_MPI_IMPL_H
@@ -40,7 +41,7 @@ typedef struct dpi_mpi_lane {
     size_t job_bytes;        /* size of the request in `in` */
     dp_status prepared;      /* the outcome of its last PREPARE */
     char why[160];           /* ... and its message when it failed (set on the lane's thread) */
-    dp_exec *exec;
+    dp_exec **execs;         /* per stage of the rank's split (stages.c); NULL: not asked to run it */
     unsigned char *in;       /* request buffer: header + [n,c,h,w] */
     size_t in_cap;
     unsigned char *out;      /* answer buffer: header + [n,K] logits */
@@ -51,7 +52,7 @@ typedef struct dpi_mpi_lane {
 
 typedef struct dpi_mpi_backend {
     const dpi_worker_host *host;
-    dpi_worker_config cfg;
+    const dpi_worker_config *cfg; /* the runner's: stage models and cuts are set after open() */
     uint32_t epoch;
     int rank, size, workers;
     int64_t timeout_ns;
@@ -66,6 +67,11 @@ typedef struct dpi_mpi_backend {
     pthread_mutex_t mu;      /* lanes' job and idle state */
     pthread_cond_t work_cv, idle_cv;
     int prepared_n;          /* largest batch prepared for this run */
+    int nstages;             /* the split rank 0 asked for (stages.c): 1 = the whole model, 0 = none yet */
+    int *cuts;               /* nstages - 1 unit indices */
+    dp_model **split;        /* nstages stage models; NULL with one stage */
+    size_t *in_floats, *out_floats; /* per stage: floats per sample in and out at run_h x run_w */
+    int run_h, run_w;
     unsigned char *out;      /* the serving thread's answers (READY, END_ACK) */
     size_t out_cap;
     MPI_Request out_req;
@@ -90,5 +96,16 @@ dp_status dpi_mpi_server_open(dpi_mpi_backend *b);
 dp_status dpi_mpi_serve(void *backend);
 void dpi_mpi_server_close(dpi_mpi_backend *b);
 void dpi_mpi_parse_fault(dpi_mpi_backend *b);
+
+/* stages.c (serving thread, every lane idle, for the first two) */
+/* A PREPARE of `bytes` (header + int32 cuts[stages - 1]): split as it says unless the rank's
+ * split already is that one (then the lanes keep their execs), and size each stage's edges for
+ * its h x w. */
+dp_status dpi_mpi_stages_prepare(dpi_mpi_backend *b, const dpi_mpi_hdr *q, size_t bytes);
+/* The split, its sizes and every lane's execs. */
+void dpi_mpi_stages_free(dpi_mpi_backend *b);
+/* On lane L's thread: its exec of `stage` (created if it has none), prepared for micro-batches
+ * of 1..n samples of h x w. */
+dp_status dpi_mpi_lane_prepare(dpi_mpi_lane *L, int stage, int n, int h, int w);
 
 #endif

@@ -32,7 +32,7 @@ static dp_status mpi_open(const dpi_worker_host *host, const dpi_worker_config *
         return s;
     }
     b->host = host;
-    b->cfg = *cfg;
+    b->cfg = cfg;
     b->rank = rank;
     b->size = size;
     /* Worker k talks to rank 1 + k % (size - 1): a multiple of the rank count puts that many

@@ -6,7 +6,8 @@
  * rank_concurrency lanes a rank runs that many at once (the serving thread hands a batch to an idle
  * lane and goes back to receiving). With one lane the serving thread runs it itself: no hand-off.
  * A batch also carries what the runner asks it to suffer (slowdown, an injected stall or fail),
- * applied here, where it runs. Between requests the serving thread polls with sleeps (comm.h), so
+ * applied here, where it runs. A batch of a pipeline stage runs that stage of the rank's split
+ * (stages.c) on the activation it carries and answers with the stage's output. Between requests the serving thread polls with sleeps (comm.h), so
  * an idle rank leaves its core to others.
  */
 #include <omp.h>
@@ -83,19 +84,12 @@ static dp_status answer(dpi_mpi_backend *b, unsigned char *buf, MPI_Request *req
 
 /* ---- one lane: prepare, run a batch -------------------------------------------------------------- */
 
-/* Prepare every size a micro-batch of the run can have (dp_exec_prepare_batches, as the threads
- * backend does), so no batch pays set-up. On the lane's own thread: OpenMP fixes a primitive's
- * thread count when it is created, from the creating thread's setting. */
 static dp_status lane_prepare(dpi_mpi_lane *L, const dpi_mpi_hdr *q) {
     dpi_mpi_backend *b = L->b;
-    if (q->n < 1 || q->c != dp_model_input_channels(b->cfg.model))
+    if (q->n < 1 || q->c != dp_model_input_channels(b->cfg->model) || !L->execs)
         return b->host->error(DP_ERR_SHAPE, "mpi: rank %d: cannot prepare for [%d,%d,%d,%d]", b->rank, q->n, q->c,
                               q->h, q->w);
-    dp_status s = DP_OK;
-    omp_set_num_threads(b->cfg.threads_per_worker);
-    if (!L->exec) s = dp_exec_create(b->cfg.model, b->cfg.threads_per_worker, &L->exec);
-    if (s == DP_OK) s = dp_exec_prepare_batches(L->exec, q->n, q->h, q->w);
-    return s;
+    return dpi_mpi_lane_prepare(L, q->stage, q->n, q->h, q->w);
 }
 
 static void spin_until(const dpi_worker_host *host, int64_t t) {
@@ -113,20 +107,26 @@ static void sleep_ns(int64_t ns) {
 static dp_status lane_run(dpi_mpi_lane *L) {
     dpi_mpi_backend *b = L->b;
     const dpi_mpi_hdr *q = (const dpi_mpi_hdr *)L->in;
-    size_t K = (size_t)b->cfg.num_classes;
+    int stage = q->stage;
     dp_status s = DP_OK;
-    if (!L->exec || q->n < 1 || q->n > b->prepared_n || q->c < 1 || q->h < 1 || q->w < 1 ||
-        L->job_bytes != HDR + (size_t)q->n * q->c * q->h * q->w * sizeof(float))
-        s = b->host->error(DP_ERR_SHAPE, "mpi: rank %d: batch [%d,%d,%d,%d] (%zu bytes) does not fit the prepared run",
-                           b->rank, q->n, q->c, q->h, q->w, L->job_bytes);
-    dp_status os = out_ready(b, &L->out, &L->out_cap, &L->out_req, HDR + (s == DP_OK ? (size_t)q->n * K * sizeof(float) : 0));
+    if (q->n < 1 || q->n > b->prepared_n || q->stages != b->nstages || stage < 0 || stage >= b->nstages ||
+        q->h != b->run_h || q->w != b->run_w || L->job_bytes != HDR + (size_t)q->n * b->in_floats[stage] * sizeof(float))
+        s = b->host->error(DP_ERR_SHAPE,
+                           "mpi: rank %d: batch [%d,%d,%d,%d] of stage %d of %d (%zu bytes) does not fit the prepared run",
+                           b->rank, q->n, q->c, q->h, q->w, stage, q->stages, L->job_bytes);
+    /* A stage this lane was not prepared for: a batch re-dispatched from a dead rank. It pays the
+     * set-up once, here. */
+    if (s == DP_OK && !L->execs[stage]) s = dpi_mpi_lane_prepare(L, stage, b->prepared_n, q->h, q->w);
+    size_t K = s == DP_OK ? b->out_floats[stage] : 0;
+    dp_status os = out_ready(b, &L->out, &L->out_cap, &L->out_req, HDR + (size_t)q->n * K * sizeof(float));
     if (os != DP_OK) return os;
     dpi_mpi_hdr *a = (dpi_mpi_hdr *)L->out;
     if (s == DP_OK && q->stall_ns > 0) sleep_ns(q->stall_ns);
     int64_t t0 = b->host->now_ns();
     if (s == DP_OK && q->fail)
         s = b->host->error(DP_ERR_BACKEND, "rank %d: injected fault (fail)", b->rank);
-    if (s == DP_OK) s = dp_exec_run(L->exec, (const float *)(L->in + HDR), q->n, q->h, q->w, (float *)(L->out + HDR));
+    if (s == DP_OK)
+        s = dp_exec_run(L->execs[stage], (const float *)(L->in + HDR), q->n, q->h, q->w, (float *)(L->out + HDR));
     int64_t t1 = b->host->now_ns();
     /* A slower machine keeps its core busy for longer: busy-wait, on this rank, not rank 0. */
     if (s == DP_OK && q->slowdown > 1.0) {
@@ -158,7 +158,7 @@ static dp_status lane_job(dpi_mpi_lane *L) {
 static void *lane_main(void *arg) {
     dpi_mpi_lane *L = arg;
     dpi_mpi_backend *b = L->b;
-    omp_set_num_threads(b->cfg.threads_per_worker);
+    omp_set_num_threads(b->cfg->threads_per_worker);
     pthread_mutex_lock(&b->mu);
     for (;;) {
         while (!L->job && !b->quit) pthread_cond_wait(&b->work_cv, &b->mu);
@@ -221,13 +221,13 @@ static dp_status prepare(dpi_mpi_backend *b, const dpi_mpi_lane *from) {
     const dpi_mpi_hdr *q = (const dpi_mpi_hdr *)from->in;
     dpi_mpi_hdr req = *q;
     wait_all_idle(b);
-    for (int i = 0; i < b->nlanes; i++) {
+    dp_status s = dpi_mpi_stages_prepare(b, q, from->job_bytes);
+    for (int i = 0; i < b->nlanes && s == DP_OK; i++) {
         dpi_mpi_lane *L = &b->lanes[i];
         if (L != from) memcpy(L->in, q, HDR); /* every lane's in holds at least a header */
         give(b, L, DPI_MSG_PREPARE);
     }
     wait_all_idle(b);
-    dp_status s = DP_OK;
     for (int i = 0; i < b->nlanes && s == DP_OK; i++)
         if ((s = b->lanes[i].prepared) != DP_OK) b->host->error(s, "%s", b->lanes[i].why);
     b->prepared_n = s == DP_OK ? req.n : 0;
@@ -345,11 +345,11 @@ dp_status dpi_mpi_serve(void *backend) {
 /* How many lanes: rank 0 keeps workers / (worker ranks) batches in flight to this rank, so more
  * could never be busy; auto (0) also stops at the cores this process may run on. */
 static int lane_count(const dpi_mpi_backend *b) {
-    int inflight = b->workers / (b->size - 1), want = b->cfg.rank_concurrency;
+    int inflight = b->workers / (b->size - 1), want = b->cfg->rank_concurrency;
     if (want == 0) {
         cpu_set_t set;
         int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-        want = cores / b->cfg.threads_per_worker;
+        want = cores / b->cfg->threads_per_worker;
     }
     if (want > inflight) want = inflight;
     return want < 1 ? 1 : want;
@@ -413,9 +413,9 @@ static void free_lanes(dpi_mpi_backend *b) {
         dpi_mpi_lane *L = &b->lanes[i];
         if (L->started) pthread_join(L->thread, NULL);
         settle(b, &L->out, &L->out_req);
-        dp_exec_free(L->exec);
         dpi_mpi_free(L->in);
     }
+    dpi_mpi_stages_free(b);
     settle(b, &b->out, &b->out_req);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->work_cv);

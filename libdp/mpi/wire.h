@@ -4,7 +4,8 @@
  *
  * Every message is one MPI_BYTE message on the plugin's private communicator (a dup of
  * MPI_COMM_WORLD): a fixed dpi_mpi_hdr, then for a batch the raw float32 tensor [n,c,h,w], for a
- * reply the float32 logits [n,K]. Sample ids never travel: a worker thread on rank 0 has one
+ * reply the float32 logits [n,K] (for a pipeline stage: its input and output activations, plain
+ * float32; docs/pipeline.md). Sample ids never travel: a worker thread on rank 0 has one
  * micro-batch in flight, matched to its reply by `seq`; rank 0 keeps ids, intended times and
  * timestamps (both stamps are taken on rank 0's clock around the round trip). A server may run
  * the batches of several rank-0 workers at once (rank_concurrency), so its answers to different
@@ -21,7 +22,7 @@
 
 #include <stdint.h>
 
-#define DPI_MPI_MAGIC 0x3250444du /* "MDP2" little-endian; bumped on any layout change */
+#define DPI_MPI_MAGIC 0x3350444du /* "MDP3" little-endian; bumped on any layout change */
 
 enum {
     DPI_TAG_REQUEST = 1,
@@ -30,7 +31,8 @@ enum {
 };
 
 typedef enum dpi_mpi_kind {
-    DPI_MSG_PREPARE = 1,    /* rank 0 -> server: get ready for inputs [1..max_batch, c, h, w] */
+    DPI_MSG_PREPARE = 1,    /* rank 0 -> server: get ready for inputs [1..max_batch, c, h, w] of
+                               stage `stage`; int32 cuts[stages - 1] follow */
     DPI_MSG_BATCH = 2,      /* rank 0 -> server: run n samples (tensor follows) */
     DPI_MSG_END_RUN = 3,    /* rank 0 -> server: the run is over, return from serve() */
     DPI_MSG_READY = 4,      /* server -> rank 0: answer to PREPARE (status) */
@@ -55,7 +57,10 @@ typedef struct dpi_mpi_hdr {
     int64_t samples;        /* END_ACK: samples the server ran in this run */
     double slowdown;        /* BATCH: stretch the service time by this factor (>= 1; busy-wait) */
     int64_t stall_ns;       /* BATCH: sleep this long first (an injected stall) */
-    char message[168];      /* answers with status != DP_OK: the server's dp_last_error() */
+    int32_t stage, stages;  /* PREPARE, BATCH: which stage of a model split in `stages` to run; then
+                               a batch carries that stage's input activation and its answer the
+                               stage's output, [n, floats per sample] (1 stage: image and logits) */
+    char message[160];      /* answers with status != DP_OK: the server's dp_last_error() */
 } dpi_mpi_hdr;
 
 _Static_assert(sizeof(dpi_mpi_hdr) == 256, "wire header layout changed: bump DPI_MPI_MAGIC");

@@ -68,12 +68,12 @@ DP_API dp_status dp_runner_set_stages(dp_runner *r, const dp_stage_opts *opts) {
         return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_set_stages: %d stages do not divide the runner's %d workers",
                          o.stages, r->workers);
     if (o.depth < 1) return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_set_stages: depth %d must be >= 1", o.depth);
-    if (o.stages > 1 && r->ops != &dpi_worker_local_ops)
-        return dpi_error(DP_ERR_UNSUPPORTED, "dp_runner_set_stages: pipeline stages run on the threads backend only; "
-                         "the %s backend runs the whole model on every worker (docs/pipeline.md)", r->ops->name);
     if (o.cuts && o.num_cuts != o.stages - 1)
         return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_set_stages: %d cuts for %d stages (need %d)", o.num_cuts,
                          o.stages, o.stages - 1);
+    /* An MPI worker rank splits the model at the cuts rank 0's run sends it (libdp/mpi/stages.c):
+     * planning here would time this rank and could choose other cuts. */
+    int build = o.stages > 1 && !r->is_server;
     struct dpi_pipeline *p = calloc(1, sizeof *p);
     if (!p) return dpi_error(DP_ERR_NOMEM, "dp_runner_set_stages: out of memory");
     p->stages = o.stages;
@@ -84,14 +84,14 @@ DP_API dp_status dp_runner_set_stages(dp_runner *r, const dp_stage_opts *opts) {
         s = dpi_error(DP_ERR_NOMEM, "dp_runner_set_stages: out of memory");
         goto fail;
     }
-    if (o.stages > 1) {
+    if (build) {
         if (o.cuts) memcpy(p->cuts, o.cuts, sizeof *p->cuts * (size_t)(o.stages - 1));
         else if ((s = plan_cuts(r, &o, p->cuts))) goto fail;
         if ((s = dp_model_split(r->model, p->cuts, o.stages - 1, p->models))) goto fail;
     }
     dpi_pipeline_free(r);
-    r->pipe = o.stages > 1 ? p : NULL;
-    if (o.stages == 1) pipeline_destroy(p);
+    r->pipe = build ? p : NULL;
+    if (!build) pipeline_destroy(p);
     r->stages = o.stages;
     r->replicas = r->workers / o.stages;
     for (int k = 0; k < r->workers; k++) {
@@ -99,6 +99,7 @@ DP_API dp_status dp_runner_set_stages(dp_runner *r, const dp_stage_opts *opts) {
         r->w[k].stage = k % r->stages;
     }
     r->wcfg.stage_models = r->pipe ? (const dp_model *const *)r->pipe->models : NULL;
+    r->wcfg.cuts = r->pipe ? r->pipe->cuts : NULL;
     r->wcfg.stages = r->stages;
     return DP_OK;
 fail:
@@ -109,8 +110,8 @@ fail:
 DP_API dp_status dp_runner_get_cuts(const dp_runner *r, int *cuts, int cap, int *count) {
     if (!r || !count || (cap > 0 && !cuts))
         return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_get_cuts: %s is NULL", !r ? "runner" : !count ? "count" : "cuts");
-    *count = r->stages - 1;
-    for (int k = 0; k < r->stages - 1 && k < cap; k++) cuts[k] = r->pipe->cuts[k];
+    *count = r->pipe ? r->stages - 1 : 0; /* an MPI worker rank learns its cuts from rank 0 */
+    for (int k = 0; k < *count && k < cap; k++) cuts[k] = r->pipe->cuts[k];
     return DP_OK;
 }
 

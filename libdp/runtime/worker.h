@@ -33,7 +33,7 @@
 #include "dataparallel/model.h"
 
 /* Bumped on any incompatible change to the structs below. */
-#define DPI_WORKER_ABI 2
+#define DPI_WORKER_ABI 3
 /* File name looked up next to libdataparallel.so (found with dladdr), then on the default
  * dlopen() search path. The environment variable DP_MPI_PLUGIN, when set, is a full path that
  * wins over both. */
@@ -59,7 +59,11 @@ typedef struct dpi_worker_config {
     int num_classes;            /* K: logits per sample */
     double timeout_s;           /* opts.worker_timeout_s: a worker silent this long is dead */
     int retry;                  /* opts.retry: the plugin may re-run a dead worker's batch elsewhere */
-    const dp_model *const *stage_models; /* NULL, or `stages` models: worker k runs k % stages */
+    /* Set by dp_runner_set_stages() after open(), so a backend keeps a pointer to this struct:
+     * NULL, or `stages` models (worker k runs stage k % stages) split at `cuts` (stages - 1 unit
+     * indices, which the MPI backend sends its worker ranks so they split the same way). */
+    const dp_model *const *stage_models;
+    const int *cuts;
     int stages;
     int rank_concurrency;       /* opts.rank_concurrency: micro-batches a server runs at once; 0 auto */
 } dpi_worker_config;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # dp-bench stream|batch --stages: a 2-stage pipeline and a 2 x 2 hybrid deliver every sample id
 # exactly once with the data-parallel run's top-1, the JSON names the grid, the cuts and the
-# pipeline metrics; usage errors; batch mode with weighted's profiling and the MPI backend refuse
-# stages (exit 1, saying why; MPI only where mpirun and the plugin exist).
+# pipeline metrics; usage errors; batch mode with weighted's profiling refuses stages (exit 1, saying
+# why). Stages over MPI: tests/cli/test_mpi.sh.
 . "$(dirname "$0")/lib.sh"
 cli_begin bench_pipeline
 
@@ -13,14 +13,6 @@ mentions "layer3.0"
 expect 2 "cut count" -- "$bench" stream --arch resnet18_cifar --workers 2 --stages 2 --cuts layer2.0,layer3.0 --quiet
 expect 1 "batch, weighted profiling" -- "$bench" batch --workers 2 --samples 8 --quiet --stages 2 --strategy weighted
 mentions "one per replica"
-if command -v mpirun >/dev/null && [ -e "$DP_LIB_DIR/libdataparallel_mpi.so.0" ]; then
-    expect 1 "mpi backend" -- env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe \
-        --bind-to none -np 3 "$bench" stream --backend mpi --workers 2 --stages 2 --cuts layer3.0 --arch resnet18_cifar \
-        --samples 4 --quiet
-    mentions "threads backend"
-else
-    echo "skip: the MPI refusal (no mpirun or no MPI plugin)"
-fi
 
 common=(--arch resnet18_cifar --rate 300 --samples 40 --max-batch 4 --max-delay-us 500 --quiet)
 expect 0 "data parallel" -- "$bench" stream "${common[@]}" --workers 2 --predictions "$tmp/dp.csv"

@@ -5,7 +5,8 @@
 # stops answering or is killed mid-run: the run ends within the timeout, the summary is written and
 # offered == completed + dropped + failed (its in-flight batch failed, or re-dispatched with --retry).
 # Also: two micro-batches in flight and running at once per rank (--workers 4 --rank-concurrency 2),
-# --slowdown and dp_runner_inject applied on the worker rank, batch mode, the per-worker log.
+# --slowdown and dp_runner_inject applied on the worker rank, batch mode, the per-worker log, and
+# a 2-stage pipeline over 2 worker ranks (issue 18), also with its second stage's rank failing.
 #
 # The model is torchvision resnet18 at 32x32 (about 2-3 ms per sample on one core): 3 ranks on a
 # 2-core machine keep up at 300/s (resnet18_cifar, ~20 ms per sample here, cannot).
@@ -138,6 +139,52 @@ assert ids == list(range(300)), len(ids)
 assert j["per_worker"][0]["completed"] + j["per_worker"][1]["completed"] == 300, j["per_worker"]
 EOF2
 then ok; else bad "batch mode over MPI"; cat batch.out; fi
+
+# Pipeline stages over MPI (docs/pipeline.md, "Over MPI"): 3 ranks, 2 stages cut at layer3.0, so
+# rank 1 runs stage 0 and rank 2 stage 1 and each activation is relayed through rank 0. Every sample
+# exactly once with the unsplit model's top-1 (ref.csv: threads backend, whole model), and the bytes:
+# per stage the activation at the cut, on the wire (--max-batch 1: one message per sample and stage)
+# image + activation out and activation + logits back, plus a header per message.
+pipe=(--arch resnet18 --workers 2 --rate 300 --samples 900 --strategy uniform --backend mpi --stages 2)
+timeout 120 "${mpirun[@]}" "$bench" stream "${pipe[@]}" \
+    --cuts layer3.0 --max-batch 1 --json st.json --predictions st.csv >st.out 2>&1
+cat >stages.py <<'EOF2'
+import csv, json, sys
+j = json.load(open(sys.argv[1]))
+rows = list(csv.DictReader(open(sys.argv[2])))
+ref = {int(r["sample_id"]): int(r["top1"]) for r in csv.DictReader(open(sys.argv[3]))}
+N, failed_ok = int(sys.argv[4]), int(sys.argv[5])
+top1 = {int(r["sample_id"]): int(r["top1"]) for r in rows}
+assert len(top1) == len(rows) == j["completed"] and set(top1) <= set(range(N)), "a sample twice or lost: %d rows" % len(rows)
+assert j["offered"] == N == j["completed"] + j["dropped"] + j["failed"], j
+assert j["failed"] == failed_ok and j["dropped"] == 0, ("failed", j["failed"], "dropped", j["dropped"])
+diff = [i for i in top1 if top1[i] != ref[i]]
+assert not diff, "top-1 differs from the unsplit model for samples %s" % diff[:10]
+assert {int(r["worker"]) for r in rows} == {1}, "only the last stage completes samples"
+p = j["pipeline"]
+assert p["stages"] == 2 and p["replicas"] == 1 and j["cuts"] == ["layer3.0"], (p["stages"], j.get("cuts"))
+act, img, logits, hdr = 128 * 4 * 4 * 4, 3 * 32 * 32 * 4, 10 * 4, 256  # resnet18 at 32x32, K = 10
+s0, s1 = p["per_stage"]
+# Stage 0 handed every sample on (a failure in stage 1 comes after the hand-over).
+assert s0["bytes_sent"] == act * N and s1["bytes_sent"] == 0, (s0, s1)
+if not failed_ok:
+    # Besides the samples: a prepare per worker (with the cut) and an end of run per rank.
+    out, back = N * (img + act + 2 * hdr), N * (act + logits + 2 * hdr)
+    assert 0 <= j["wire_bytes_out"] - out <= 8 * hdr, (j["wire_bytes_out"], out)
+    assert 0 <= j["wire_bytes_in"] - back <= 8 * hdr, (j["wire_bytes_in"], back)
+print("%.0f B/sample out, %.0f back; activation %d B vs image %d B" %
+      (j["wire_bytes_out"] / N, j["wire_bytes_in"] / N, act, img))
+EOF2
+if res=$("$py" stages.py st.json st.csv ref.csv 900 0 2>&1) && grep -q "^  network .* B/sample to the worker ranks" st.out
+then ok; echo "stages over MPI: $res"; else bad "stages over MPI: $res"; cat st.out; fi
+
+# A stage rank that stops answering (rank 2, stage 1, after 60 batches): the batch it held fails,
+# counted on stage 1's worker; later batches of stage 1 go to rank 1, which prepares stage 1 then;
+# every other sample completes once with the unsplit top-1 and nothing hangs.
+timeout 120 "${mpirun[@]}" -x DP_MPI_TEST_FAULT=2:60:stall "$bench" stream "${pipe[@]}" --quiet \
+    --cuts layer3.0 --max-batch 1 --worker-timeout 2 --json stf.json --predictions stf.csv >stf.out 2>&1
+if res=$("$py" stages.py stf.json stf.csv ref.csv 900 1 2>&1) && grep -q "worker 1 failed 1 samples" stf.out
+then ok; else bad "a failing stage rank: $res"; cat stf.out; fi
 
 # Rank 0's per-worker log of round trip vs inference on the rank (tests/mpi/mpi_overhead.c).
 timeout 60 "${mpirun[@]}" "$DP_BUILD_DIR/tests/mpi_overhead" resnet18 300 300 >overhead.out 2>&1
