@@ -252,6 +252,10 @@ dp_status dpo_weights_get(dpo_model *m, dpo_exec *x, int node, const dpo_window 
         offs[nd - 1] = win->x0;
         DNN(dnnl_memory_desc_init_submemory(&view, &L->w_md, dims, offs), "weights window", "weights cache");
     }
+    if (md->ndims < nd) { /* an inner product's [cout, cin] (onednn_ip.c): the window is one tap */
+        dnnl_memory_desc_t taps = view;
+        DNN(dnnl_memory_desc_reshape(&view, &taps, md->ndims, md->dims), "weights window", "weights cache");
+    }
     if (dnnl_memory_desc_equal(md, &L->w_md)) {
         /* The primitive reads the plain folded weights as they are: share them, no copy. */
         DNN(dnnl_memory_create(&c->mem, md, m->engine, plain), "weights memory", "weights cache");

@@ -93,6 +93,16 @@ dp_status dpo_build_concat(builder *b, int i);
 /* After node i: if it wrote a concatenation's slot out of place and is read, join the channels
  * so far into one tensor, which its readers then read (onednn_concat.c). */
 dp_status dpo_join(builder *b, int i);
+/* Conv i as an inner product over [n, cin] (onednn_ip.c): its descriptor where i is one tap
+ * over a 1x1 map whose input and output read as plain [n][c], else NULL (*st says why). */
+dnnl_primitive_desc_t dpo_ip_candidate(builder *b, int i, const dpo_window *win, const_dnnl_primitive_attr_t attr,
+                                       dnnl_status_t *st);
+int dpo_is_ip(const_dnnl_primitive_desc_t pd);
+/* The 4D layout conv i's output has for its readers when it runs as an inner product; 0, or -1
+ * where it cannot. */
+int dpo_ip_out_md(const builder *b, int i, dnnl_memory_desc_t *md);
+/* A plain [n, c] view of value v (laid out as one: dpo_ip_out_md), -1 if it cannot be made. */
+int dpo_nc_view(builder *b, int v);
 /* Node i, a CONV: its reorders (if any) and the conv itself (onednn_conv.c). */
 dp_status dpo_build_conv(builder *b, int i);
 

@@ -1,7 +1,8 @@
 /*
  * oneDNN backend, convolutions of one input shape: the kernel taps that meet the input, the
  * descriptor with BN folded and activation/residual post-ops, and which way the conv runs (direct
- * in its producer's layout, direct in oneDNN's preferred layouts, Winograd), chosen by timing once
+ * in its producer's layout, direct in oneDNN's preferred layouts, Winograd, an inner product over
+ * a 1x1 map: onednn_ip.c), chosen by timing once
  * per model and shape (onednn_algo.c keeps the choices and does the timing). docs/engine.md,
  * "Choosing each convolution".
  */
@@ -116,6 +117,7 @@ static dnnl_primitive_desc_t conv_candidate(builder *b, int i, int kind, const d
     int ntries = res >= 0 ? 3 : 2;
     dnnl_alg_kind_t alg = kind == DPO_CONV_WINOGRAD ? dnnl_convolution_winograd : dnnl_convolution_direct;
     dnnl_primitive_desc_t pd = NULL;
+    if (kind == DPO_CONV_IP) return dpo_ip_candidate(b, i, win, attr, st);
     *st = dnnl_unimplemented;
     /* int8 Winograd wants its weights reordered from f32 with scales, and loses precision */
     if (kind == DPO_CONV_WINOGRAD && b->m->layers[i].wq) return NULL;
@@ -169,8 +171,9 @@ static dnnl_primitive_desc_t choose_conv(builder *b, int i, const dpo_window *wi
     for (int k = 0; k < DPO_CONV_KINDS && count > 1; k++) {
         if (!cands[k]) continue;
         double ms = dpo_time_pd(b->x, cands[k], b->m->layers[i].b_mem);
-        double in = reorder_ms(b, &b->vals[src].md, dnnl_primitive_desc_query_md(cands[k], dnnl_query_src_md, 0));
-        double out = res < 0 ? 0 : reorder_ms(b, &b->vals[res].md, dnnl_primitive_desc_query_md(cands[k], dnnl_query_dst_md, 0));
+        /* an inner product reads and writes views of the values as they are */
+        double in = k == DPO_CONV_IP ? 0 : reorder_ms(b, &b->vals[src].md, dnnl_primitive_desc_query_md(cands[k], dnnl_query_src_md, 0));
+        double out = res < 0 || k == DPO_CONV_IP ? 0 : reorder_ms(b, &b->vals[res].md, dnnl_primitive_desc_query_md(cands[k], dnnl_query_dst_md, 0));
         if (ms < 0 || in < 0 || out < 0) continue;
         dpi_log(DP_LOG_DEBUG, "oneDNN: %s [%d,%d,%d]: %s (%s) %.4f ms + reorders %.4f ms", nd->name, b->n, b->h, b->w,
                 dpo_conv_kind_names[k], dpo_impl_of(cands[k]), ms, in + out);
@@ -211,6 +214,11 @@ dp_status dpo_build_conv(builder *b, int i) {
     const dnnl_memory_desc_t *want_src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *want_dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     const dnnl_memory_desc_t *want_wei = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    /* An inner product takes the 4D values as they are, through [n, c] views (onednn_ip.c). */
+    dnnl_memory_desc_t ip_dst;
+    int ip = dpo_is_ip(pd);
+    if (ip && dpo_ip_out_md(b, i, &ip_dst)) DNN(dnnl_unimplemented, "inner product layout", nd->name);
+    if (ip) want_src = &b->vals[src].md, want_dst = &ip_dst;
     int conv_src = src, out;
     if (!dnnl_memory_desc_equal(want_src, &b->vals[src].md)) {
         /* int8: the f32 input is quantized by this reorder */
@@ -233,12 +241,14 @@ dp_status dpo_build_conv(builder *b, int i) {
     }
     dnnl_memory_t wmem = NULL;
     if (!b->dry && (s = dpo_weights_get(b->m, b->x, i, &win, want_wei, &wmem))) goto fail;
+    int step_src = ip ? dpo_nc_view(b, conv_src) : conv_src, step_dst = ip ? dpo_nc_view(b, out) : out;
+    if (step_src < 0 || step_dst < 0) DNN(dnnl_invalid_arguments, "inner product views", nd->name);
     pstep *st = dpo_add_step(b, pd, nd->name, "");
     pd = NULL;
-    dpo_add_arg(st, DNNL_ARG_SRC, conv_src, NULL);
+    dpo_add_arg(st, DNNL_ARG_SRC, step_src, NULL);
     dpo_add_arg(st, DNNL_ARG_WEIGHTS, -1, wmem);
     if (b->m->layers[i].b_mem) dpo_add_arg(st, DNNL_ARG_BIAS, -1, b->m->layers[i].b_mem);
-    dpo_add_arg(st, DNNL_ARG_DST, out, NULL);
+    dpo_add_arg(st, DNNL_ARG_DST, step_dst, NULL);
     b->node_val[i] = slot >= 0 ? b->visible[i] : out;
 fail:
     if (pd) dnnl_primitive_desc_destroy(pd);

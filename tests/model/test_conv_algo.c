@@ -1,6 +1,7 @@
 /* The engine's timed choices (docs/engine.md, "Choosing each convolution" and "Large batches as
  * slices"). Each convolution algorithm, forced in turn with DP_CONV_ALGO, keeps parity with the
- * reference backend (fp32 <= 1e-4 of max |logit|, same top-1; bf16 <= 3e-2 where the CPU has it);
+ * reference backend (fp32 <= 1e-4 of max |logit|, same top-1; bf16 <= 3e-2 where the CPU has it),
+ * and the kernel it names runs (Winograd where oneDNN has it, inner products over 1x1 maps);
  * the automatic choice is remembered per model, so a second exec builds the same implementations
  * without timing; the whole-net check (per-conv choices vs all chained) follows its table; a bad
  * value is refused. A batch run as slices keeps parity, creates nothing, and its profile lists
@@ -27,8 +28,10 @@ static dp_model *load(const char *arch, dp_precision p, dp_model_backend be) {
     return m;
 }
 
-/* Run [2,3,32,32] on a fresh exec; returns 1 if any step's implementation contains `needle`. */
-static int run(const dp_model *m, const float *x, float *y, const char *needle, char *impls, size_t cap) {
+/* Run [2,3,32,32] on a fresh exec; returns 1 if the implementation of any step (of the step
+ * named `layer`, if not NULL) contains `needle`. */
+static int run_layer(const dp_model *m, const float *x, float *y, const char *needle, const char *layer, char *impls,
+                     size_t cap) {
     dp_exec *e = NULL;
     int found = 0;
     CHECK_OK(dp_exec_create(m, 1, &e));
@@ -38,15 +41,21 @@ static int run(const dp_model *m, const float *x, float *y, const char *needle, 
     CHECK_OK(dp_exec_profile(e, p, 128, &count));
     if (impls) impls[0] = '\0';
     for (int i = 0; i < count && i < 128; i++) {
-        found |= needle && strstr(p[i].impl, needle) != NULL;
+        found |= needle && strstr(p[i].impl, needle) != NULL && (!layer || strcmp(p[i].name, layer) == 0);
         if (impls) strncat(impls, p[i].impl, cap - strlen(impls) - 1);
     }
     dp_exec_free(e);
     return found;
 }
 
-/* expect_wino: 1 Winograd must run, 0 it must not, -1 either (the timing decides). */
-static void forced(const char *algo, const char *arch, int bf16, int expect_wino) {
+static int run(const dp_model *m, const float *x, float *y, const char *needle, char *impls, size_t cap) {
+    return run_layer(m, x, y, needle, NULL, impls, cap);
+}
+
+/* expect: 1 the kernel named `needle` (in `layer`, if not NULL) must run, 0 it must not, -1
+ * either (the timing decides). */
+static void forced_kernel(const char *algo, const char *arch, int bf16, const char *needle, const char *layer,
+                          int expect) {
     setenv("DP_CONV_ALGO", algo, 1);
     dp_model *ref = load(arch, DP_PRECISION_FP32, DP_BACKEND_REFERENCE);
     dp_model *dn = load(arch, DP_PRECISION_FP32, DP_BACKEND_ONEDNN);
@@ -54,15 +63,15 @@ static void forced(const char *algo, const char *arch, int bf16, int expect_wino
     float *x = dpt_random_input(2, 32, 32, 5), yr[20], yd[20], yb[20];
     if (ref && dn) {
         run(ref, x, yr, NULL, NULL, 0);
-        int wino = run(dn, x, yd, "wino", NULL, 0);
+        int found = run_layer(dn, x, yd, needle, layer, NULL, 0);
         double d = dpt_rel_diff(yd, yr, 20);
         CHECK_MSG(d <= 1e-4, "%s %s fp32: rel diff %g vs reference", algo, arch, d);
         int t1[2], t2[2];
         dp_argmax(yr, 2, 10, t1);
         dp_argmax(yd, 2, 10, t2);
         CHECK_MSG(t1[0] == t2[0] && t1[1] == t2[1], "%s %s fp32: top-1 differs", algo, arch);
-        CHECK_MSG(expect_wino < 0 || wino == expect_wino, "%s %s: Winograd used: %d", algo, arch, wino);
-        printf("%s %s: fp32 rel diff %.2g%s", algo, arch, d, wino ? " (Winograd)" : "");
+        CHECK_MSG(expect < 0 || found == expect, "%s %s: %s used: %d", algo, arch, needle, found);
+        printf("%s %s: fp32 rel diff %.2g%s%s", algo, arch, d, found ? " with " : "", found ? needle : "");
         if (db) {
             run(db, x, yb, NULL, NULL, 0);
             double dbf = dpt_rel_diff(yb, yr, 20);
@@ -76,6 +85,10 @@ static void forced(const char *algo, const char *arch, int bf16, int expect_wino
     dp_model_free(dn);
     dp_model_free(db);
     unsetenv("DP_CONV_ALGO");
+}
+
+static void forced(const char *algo, const char *arch, int bf16, int expect_wino) {
+    forced_kernel(algo, arch, bf16, "wino", NULL, expect_wino);
 }
 
 /* The automatic choice is timed once per model and shape: a second exec gets the same
@@ -222,6 +235,15 @@ int main(void) {
         forced(algos[i], "resnet18_cifar", bf16, expect[i]);
         forced(algos[i], "mobilenetv2_cifar", bf16, expect[i] ? -1 : 0); /* Winograd fits its stem only */
     }
+    /* Inner products over 1x1 maps (onednn_ip.c): at 32x32, mobilenet_v2 from features.14 on and
+     * resnet18's layer4 (3x3 convs cut to their centre tap, with shortcut sums); any CPU. The
+     * cifar archs have no 1x1 map and run chained. */
+    const char *ip_layers[][2] = {{"mobilenet_v2", "features.18.0"}, {"resnet18", "layer4.1.conv2"}};
+    for (int i = 0; i < 2; i++) {
+        forced_kernel("inner_product", ip_layers[i][0], bf16, "gemm", ip_layers[i][1], 1);
+        forced_kernel("chain", ip_layers[i][0], 0, "gemm", ip_layers[i][1], 0);
+    }
+    forced("inner_product", "resnet18_cifar", 0, 0);
     remembered();
     whole_net();
     sliced();

@@ -112,6 +112,22 @@ def test_bf16_onednn(arch):
     np.testing.assert_array_equal(y.argmax(1), ref.argmax(1))
 
 
+@pytest.mark.parametrize("algo", ["chain", "free", "winograd", "inner_product"])
+@pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v2"])
+def test_forced_conv_algo(arch, algo, monkeypatch):
+    """Every convolution kind the timed choice can pick, forced (docs/engine.md, "Choosing each
+    convolution"), against PyTorch. At 32x32 both archs end on 1x1 maps, where inner_product
+    runs those convs as inner products over the batch (n=4); bf16 with it where the CPU has it."""
+    monkeypatch.setenv("DP_CONV_ALGO", algo)
+    model, files, x, ref = fixture(arch, 10, 32, 32, n=4)
+    y, _ = run_infer(arch, x, 10, files["npz"], backend="onednn")
+    assert rel_err(y, ref) <= FP32_TOL, f"max-abs-diff {rel_err(y, ref):.3g} x max|logit|"
+    if algo == "inner_product" and cpu_has_bf16():
+        y, _ = run_infer(arch, x, 10, files["npz"], backend="onednn", precision="bf16")
+        assert rel_err(y, ref) <= BF16_TOL, f"bf16 max-abs-diff {rel_err(y, ref):.3g} x max|logit|"
+        np.testing.assert_array_equal(y.argmax(1), ref.argmax(1))
+
+
 def test_onednn_two_threads():
     model, files, x, ref = fixture("resnet18", 10, 32, 32)
     y, _ = run_infer("resnet18", x, 10, files["safetensors"], backend="onednn", threads=2)
