@@ -17,6 +17,7 @@
 
 #include "core.h"
 #include "model.h"
+#include "runner.h"
 #include "source.h"
 
 #ifdef __cplusplus
@@ -49,6 +50,15 @@ typedef struct dp_tune_outcome {
  * ends the search with it (DP_ERR_UNSUPPORTED: the configuration is marked unsupported instead). */
 typedef dp_status (*dp_tune_probe_fn)(const dp_tune_config *cfg, double rate, int64_t samples,
                                       dp_tune_outcome *out, void *user);
+/* One probe as dp_tune() and `dp-bench capacity` both run it, so that they measure alike: src
+ * (the probe's samples at their rate) run on runner; its p99 (and interval), throughput, dropped
+ * and failed into *out, out->seconds the run's wall time. A run error is returned as is. */
+DP_API dp_status dp_tune_probe_runner(dp_runner *runner, dp_source *src, dp_tune_outcome *out);
+/* What dp_tune() does to a new runner of cfg before its first probe, so that the probe's first
+ * samples do not pay for first touches: an unlimited stream of 4 x workers x max_batch + 8
+ * samples of ds, measured by nothing. */
+DP_API dp_status dp_tune_warm_up(dp_runner *runner, dp_dataset *ds, const dp_tune_config *cfg);
+
 /* Service time in ms of one full micro-batch of `batch` samples on one worker of `threads`
  * threads at `precision`, and the wall *seconds the measurement took. DP_ERR_UNSUPPORTED marks
  * the configurations of that precision unsupported; another error ends the search. */

@@ -101,20 +101,6 @@ static void drop_runner(measurer *m) {
     m->part = NULL;
 }
 
-static dp_status stream(measurer *m, dp_rate_policy policy, double rate, int64_t samples, dp_summary *sum) {
-    dp_source_opts so;
-    dp_source_opts_init(&so);
-    so.policy = policy;
-    so.rate = rate;
-    so.samples = samples;
-    dp_source *src = NULL;
-    dp_status e = dp_source_create(m->ds, &so, &src);
-    dp_summary_init(sum);
-    if (e == DP_OK) e = dp_runner_run(m->runner, src, sum);
-    dp_source_free(src);
-    return e;
-}
-
 /* A runner for cfg, warmed up (primitives built, pages touched) by a short unlimited stream so
  * that the probe's first samples do not pay for it. */
 static dp_status build_runner(measurer *m, const dp_tune_config *cfg) {
@@ -132,8 +118,7 @@ static dp_status build_runner(measurer *m, const dp_tune_config *cfg) {
     if ((e = dp_runner_create(model, m->part, &ro, &m->runner)) != DP_OK) return e;
     for (int i = 0; i < m->num_sinks; i++)
         if ((e = dp_runner_add_sink(m->runner, m->sinks[i])) != DP_OK) return e;
-    dp_summary warm;
-    e = stream(m, DP_RATE_UNLIMITED, 1, 4 * (int64_t)cfg->workers * cfg->max_batch + 8, &warm);
+    e = dp_tune_warm_up(m->runner, m->ds, cfg);
     if (e == DP_OK) m->cur = *cfg;
     return e;
 }
@@ -147,15 +132,12 @@ static dp_status probe(const dp_tune_config *cfg, double rate, int64_t samples, 
         drop_runner(m);
         return e;
     }
-    dp_summary s;
-    if ((e = stream(m, DP_RATE_CONSTANT, rate, samples, &s)) != DP_OK) return e;
-    *out = (dp_tune_outcome){.p99_ms = s.latency_ms.p99,
-                             .throughput = s.throughput,
-                             .dropped = s.dropped,
-                             .failed = s.failed,
-                             .seconds = (double)(dpi_now_ns() - t0) / 1e9,
-                             .p99_ci95_ms = {s.latency_ci95_ms.p99[0], s.latency_ci95_ms.p99[1]}};
-    return DP_OK;
+    dp_source *src = NULL;
+    e = dpi_tune_source(m->ds, DP_RATE_CONSTANT, rate, samples, &src);
+    if (e == DP_OK) e = dp_tune_probe_runner(m->runner, src, out);
+    dp_source_free(src);
+    if (e == DP_OK) out->seconds = (double)(dpi_now_ns() - t0) / 1e9; /* the runner's set-up included */
+    return e;
 }
 
 DP_API dp_status dp_tune(const char *arch, const char *weights, const dp_model_opts *model_opts, dp_dataset *ds,

@@ -1,5 +1,6 @@
-/* The result of a tuning search, shared by the search (search.c), its JSON (tune_json.c) and the
- * runner-backed probes (measure.c). */
+/* The result of a tuning search, shared by the search (search.c), the rule of what a
+ * configuration sustains (sustain.c), its JSON (result.c) and the runner-backed probes
+ * (measure.c, probe.c). */
 #ifndef DP_TUNE_TUNE_IMPL_H
 #define DP_TUNE_TUNE_IMPL_H
 
@@ -21,6 +22,9 @@ struct dp_tune_result {
     char **strategies;          /* owned copies; configs point into them */
     int num_strategies;
 };
+
+/* A source of `samples` samples of ds at `rate` under `policy` (probe.c). */
+dp_status dpi_tune_source(dp_dataset *ds, dp_rate_policy policy, double rate, int64_t samples, dp_source **out);
 
 /* Candidate c's capacity and failed_rate from its probes so far, by the rule of sustain.c. */
 void dpi_tune_sustained(dp_tune_result *r, int c);

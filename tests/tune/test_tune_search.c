@@ -339,6 +339,11 @@ static void bad_options(void) {
     CHECK_STATUS(dp_tune(NULL, NULL, NULL, NULL, &o, &r), DP_ERR_INVALID_ARG);
     dp_tune_result_free(NULL);
     CHECK(dp_tune_best(NULL, NULL, NULL) == 0);
+    dp_tune_outcome out;
+    CHECK_STATUS(dp_tune_probe_runner(NULL, NULL, &out), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("dp_tune_probe_runner");
+    CHECK_STATUS(dp_tune_warm_up(NULL, NULL, NULL), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("dp_tune_warm_up");
 }
 
 int main(void) {

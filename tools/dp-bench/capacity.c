@@ -13,25 +13,16 @@ typedef struct capacity_ctx {
     const dpb_opts *o;
 } capacity_ctx;
 
-/* One probe on the runner dpb_setup built (the search's one configuration is the flags'). */
+/* One probe on the runner dpb_setup built (the search's one configuration is the flags'), run as
+ * dp_tune() runs its probes. */
 static dp_status run_probe(const dp_tune_config *cfg, double rate, int64_t samples, dp_tune_outcome *out, void *user) {
     capacity_ctx *c = user;
     (void)cfg;
-    int64_t t0 = dp_now_ns();
     dp_source *src = NULL;
     if (dpb_make_source(c->e, c->o, rate, samples, &src)) return DP_ERR_INVALID_ARG; /* message printed */
-    dp_summary s;
-    dp_summary_init(&s);
-    dp_status st = dp_runner_run(c->e->runner, src, &s);
+    dp_status st = dp_tune_probe_runner(c->e->runner, src, out);
     dp_source_free(src);
-    if (st != DP_OK) return st;
-    *out = (dp_tune_outcome){.p99_ms = s.latency_ms.p99,
-                             .throughput = s.throughput,
-                             .dropped = s.dropped,
-                             .failed = s.failed,
-                             .seconds = (double)(dp_now_ns() - t0) / 1e9,
-                             .p99_ci95_ms = {s.latency_ci95_ms.p99[0], s.latency_ci95_ms.p99[1]}};
-    return DP_OK;
+    return st;
 }
 
 static void print_probe(const dp_tune_probe *p, const dp_tune_config *cfg, int k, int planned, double used_s,
@@ -82,7 +73,14 @@ int dpb_capacity(const dpc_command *cmd, int argc, char **argv) {
     t.on_probe = o.quiet ? NULL : print_probe;
     capacity_ctx ctx = {&e, &o};
     dp_tune_result *r = NULL;
-    dp_status st = dp_tune_search(&t, run_probe, NULL, &ctx, &r);
+    /* warmed up as tune warms each configuration up, so the first probe measures the same thing */
+    const dp_tune_config cfg = {workers, threads, batch, delay, o.strategy, precision};
+    dp_status st = dp_tune_warm_up(e.runner, e.ds, &cfg);
+    if (st != DP_OK) {
+        rc = dpc_fail(st, "warm-up");
+        goto out;
+    }
+    st = dp_tune_search(&t, run_probe, NULL, &ctx, &r);
     if (st != DP_OK) {
         rc = dpc_fail(st, "probe");
         goto out;
