@@ -75,6 +75,10 @@ typedef struct dp_interval {
     double bubble_pct;                  /* the pipeline bubble (0 when stages == 1) */
     const dp_stage_summary *per_stage;  /* `workers` rows: replica, stage, bytes_sent, inflight_s, bubble_pct */
     const double *worker_busy_s;        /* `workers` entries: cumulative busy time */
+    /* Appended: `workers` entries, the high-water mark so far of what each worker waits on (as
+     * dp_worker_summary.queue_hwm: its queue in samples; with stages, a later stage's incoming
+     * hand-over in micro-batches). */
+    const int64_t *worker_queue_hwm;
 } dp_interval;
 
 typedef struct dp_sink dp_sink;

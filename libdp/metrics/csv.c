@@ -11,7 +11,7 @@
 #include "util/util.h"
 
 #define CSV_HEADER "t_s,offered,completed,dropped,failed,throughput,p50_ms,p90_ms,p99_ms,max_ms,queue_depth,cpu_pct,rss_mb\n"
-#define STAGES_HEADER "t_s,replica,stage,worker,busy_s,inflight_s,bubble_pct,bytes_sent\n"
+#define STAGES_HEADER "t_s,replica,stage,worker,busy_s,inflight_s,bubble_pct,bytes_sent,queue_hwm\n"
 
 typedef struct csv_sink {
     dpi_sink_file file;      /* first: what dpi_sink_failure() reports */
@@ -32,8 +32,9 @@ static void stage_rows(csv_sink *c, const dp_interval *iv) {
     }
     for (int k = 0; k < iv->workers; k++) {
         const dp_stage_summary *s = &iv->per_stage[k];
-        fprintf(c->stages.f, "%.3f,%d,%d,%d,%.6f,%.6f,%.3f,%lld\n", iv->t_s, s->replica, s->stage, s->worker,
-                iv->worker_busy_s ? iv->worker_busy_s[k] : 0.0, s->inflight_s, s->bubble_pct, (long long)s->bytes_sent);
+        fprintf(c->stages.f, "%.3f,%d,%d,%d,%.6f,%.6f,%.3f,%lld,%lld\n", iv->t_s, s->replica, s->stage, s->worker,
+                iv->worker_busy_s ? iv->worker_busy_s[k] : 0.0, s->inflight_s, s->bubble_pct, (long long)s->bytes_sent,
+                iv->worker_queue_hwm ? (long long)iv->worker_queue_hwm[k] : 0LL);
     }
     dpi_sink_file_flush(&c->stages);
 }

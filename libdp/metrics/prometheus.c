@@ -52,6 +52,7 @@ typedef struct prom_sink {
     double bubble_pct;
     dp_stage_summary *stage;
     double *busy_s;
+    int64_t *queue_hwm;
 } prom_sink;
 
 /* ---- state updates (metrics thread) ------------------------------------------------------- */
@@ -66,22 +67,26 @@ static void set_workers(prom_sink *p, int workers) {
     free(p->worker_queue);
     free(p->stage);
     free(p->busy_s);
+    free(p->queue_hwm);
     p->worker_completed = workers > 0 ? calloc((size_t)workers, sizeof *p->worker_completed) : NULL;
     p->worker_queue = workers > 0 ? calloc((size_t)workers, sizeof *p->worker_queue) : NULL;
     p->stage = workers > 0 ? calloc((size_t)workers, sizeof *p->stage) : NULL;
     p->busy_s = workers > 0 ? calloc((size_t)workers, sizeof *p->busy_s) : NULL;
-    p->workers = p->worker_completed && p->worker_queue && p->stage && p->busy_s ? workers : 0;
+    p->queue_hwm = workers > 0 ? calloc((size_t)workers, sizeof *p->queue_hwm) : NULL;
+    p->workers = p->worker_completed && p->worker_queue && p->stage && p->busy_s && p->queue_hwm ? workers : 0;
 }
 
-/* The pipeline series of an interval row or a summary (stages > 1); called with mu held. */
+/* The pipeline series of an interval row (busy_s, hwm) or a summary (per_worker), stages > 1;
+ * called with mu held. */
 static void set_stages(prom_sink *p, int stages, double bubble_pct, int workers, const dp_stage_summary *rows,
-                       const double *busy_s, const dp_worker_summary *per_worker) {
+                       const double *busy_s, const int64_t *hwm, const dp_worker_summary *per_worker) {
     p->stages = rows ? stages : 1;
     p->bubble_pct = bubble_pct;
     int n = workers < p->workers ? workers : p->workers;
     for (int k = 0; rows && k < n; k++) {
         p->stage[k] = rows[k];
         p->busy_s[k] = busy_s ? busy_s[k] : per_worker ? per_worker[k].busy_s : 0;
+        p->queue_hwm[k] = hwm ? hwm[k] : per_worker ? per_worker[k].queue_hwm : 0;
     }
 }
 
@@ -138,7 +143,7 @@ static void prom_interval(const dp_interval *iv, void *user) {
         if (iv->worker_completed) p->worker_completed[k] = iv->worker_completed[k];
         if (iv->worker_queue_depth) p->worker_queue[k] = iv->worker_queue_depth[k];
     }
-    set_stages(p, iv->stages, iv->bubble_pct, iv->workers, iv->per_stage, iv->worker_busy_s, NULL);
+    set_stages(p, iv->stages, iv->bubble_pct, iv->workers, iv->per_stage, iv->worker_busy_s, iv->worker_queue_hwm, NULL);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -159,7 +164,7 @@ static void prom_summary(const dp_run_info *info, const dp_summary *s, void *use
     if (s->per_worker) {
         int n = s->workers < p->workers ? s->workers : p->workers;
         for (int k = 0; k < n; k++) p->worker_completed[k] = s->per_worker[k].completed;
-        set_stages(p, s->stages, s->bubble_pct, s->workers, s->per_stage, NULL, s->per_worker);
+        set_stages(p, s->stages, s->bubble_pct, s->workers, s->per_stage, NULL, NULL, s->per_worker);
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -190,12 +195,18 @@ static void render_stages(prom_sink *p, dpi_text *t) {
         {"dp_stage_sent_bytes_total", "counter", "Activation bytes each pipeline stage handed to the next stage."},
         {"dp_stage_inflight_seconds_total", "counter", "Time the stage's replica had a micro-batch in flight."},
         {"dp_stage_bubble_percent", "gauge", "Idle time of each stage while its replica had work in flight, in percent."},
+        {"dp_stage_queue_hwm", "gauge", "High-water mark of what each stage waits on: its replica's queue (samples) at a "
+                                        "first stage, its incoming hand-over (micro-batches) at a later one."},
     };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         head(t, series[i].name, series[i].type, series[i].help);
         for (int k = 0; k < p->workers; k++) {
             const dp_stage_summary *s = &p->stage[k];
-            double v = i == 0 ? p->busy_s[k] : i == 1 ? (double)s->bytes_sent : i == 2 ? s->inflight_s : s->bubble_pct;
+            double v = i == 0   ? p->busy_s[k]
+                       : i == 1 ? (double)s->bytes_sent
+                       : i == 2 ? s->inflight_s
+                       : i == 3 ? s->bubble_pct
+                                : (double)p->queue_hwm[k];
             dpi_text_put(t, "%s{replica=\"%d\",stage=\"%d\",worker=\"%d\"} %.9g\n", series[i].name, s->replica,
                          s->stage, k, v);
         }
@@ -296,6 +307,7 @@ static void prom_destroy(void *user) {
     free(p->worker_queue);
     free(p->stage);
     free(p->busy_s);
+    free(p->queue_hwm);
     free(p);
 }
 

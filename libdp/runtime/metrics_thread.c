@@ -25,6 +25,7 @@ typedef struct dpi_metrics {
     int64_t *completed;      /* per worker cumulative */
     dp_stage_summary *stage_rows;  /* per worker: the interval row's pipeline metrics */
     double *busy_s;          /* per worker cumulative */
+    int64_t *hwm;            /* per worker: dpi_worker_queue_hwm so far */
     int64_t *skip;           /* per sink: rows still to skip after a slow on_interval */
     int64_t *rows_dropped;   /* per sink: rows it missed this run */
     dpi_hist *interval_hist; /* latencies completed during the current interval */
@@ -49,6 +50,7 @@ static void metrics_free(dpi_metrics *m) {
     free(m->completed);
     free(m->stage_rows);
     free(m->busy_s);
+    free(m->hwm);
     free(m->skip);
     free(m->rows_dropped);
     dpi_free_aligned(m->interval_hist);
@@ -65,12 +67,13 @@ static dpi_metrics *metrics_new(dp_runner *r) {
     m->completed = calloc((size_t)r->workers, sizeof *m->completed);
     m->stage_rows = calloc((size_t)r->workers, sizeof *m->stage_rows);
     m->busy_s = calloc((size_t)r->workers, sizeof *m->busy_s);
+    m->hwm = calloc((size_t)r->workers, sizeof *m->hwm);
     m->skip = calloc((size_t)r->num_sinks, sizeof *m->skip);
     m->rows_dropped = calloc((size_t)r->num_sinks, sizeof *m->rows_dropped);
     m->interval_hist = dpi_alloc_aligned(sizeof *m->interval_hist, DPI_CACHELINE);
     m->run_hist = dpi_alloc_aligned(sizeof *m->run_hist, DPI_CACHELINE);
     m->phase_hist = dpi_alloc_aligned(DP_PHASES * sizeof *m->phase_hist, DPI_CACHELINE);
-    if (!m->depth || !m->completed || !m->stage_rows || !m->busy_s || !m->skip || !m->rows_dropped ||
+    if (!m->depth || !m->completed || !m->stage_rows || !m->busy_s || !m->hwm || !m->skip || !m->rows_dropped ||
         !m->interval_hist || !m->run_hist || !m->phase_hist) {
         metrics_free(m);
         return NULL;
@@ -133,6 +136,7 @@ static void emit_interval(dpi_metrics *m, int64_t now) {
     for (int k = 0; k < r->workers; k++) {
         const dpi_queue *q = &r->queues[r->w[k].replica];
         m->depth[k] = r->w[k].stage == 0 && dpi_queue_in_use(q) ? atomic_load_explicit(&q->depth, memory_order_relaxed) : 0;
+        m->hwm[k] = dpi_worker_queue_hwm(&r->w[k]);
     }
     iv.offered = run->mode == DPI_MODE_BATCH ? offered : atomic_load(&run->offered);
     iv.completed = completed;
@@ -165,6 +169,7 @@ static void emit_interval(dpi_metrics *m, int64_t now) {
     iv.bubble_pct = dpi_pipeline_rows(r, now, m->stage_rows, m->busy_s);
     iv.per_stage = m->stage_rows;
     iv.worker_busy_s = m->busy_s;
+    iv.worker_queue_hwm = m->hwm;
     double cpu = dpi_process_cpu_s();
     iv.cpu_pct = dt > 0 ? 100.0 * (cpu - m->cpu_prev) / dt : 0;
     iv.rss_mb = dpi_current_rss_mb();

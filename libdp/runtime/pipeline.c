@@ -212,7 +212,8 @@ void dpi_link_publish(dpi_link *l, dpi_handoff *h) {
     pthread_mutex_lock(&l->mu);
     l->full[(l->full_head + l->full_count) % l->depth] = (int)(h - l->bufs);
     l->full_count++;
-    if (l->full_count > l->hwm) l->hwm = l->full_count;
+    if (l->full_count > atomic_load_explicit(&l->hwm, memory_order_relaxed))
+        atomic_store_explicit(&l->hwm, l->full_count, memory_order_relaxed);
     atomic_store_explicit(&l->count, l->full_count, memory_order_relaxed);
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
@@ -257,6 +258,6 @@ int dpi_take_from_link(dpi_worker *w) {
 }
 
 int64_t dpi_worker_queue_hwm(const dpi_worker *w) {
-    if (w->run.from) return w->run.from->hwm;
-    return w->run.in ? w->run.in->hwm : 0;
+    if (w->run.from) return atomic_load_explicit(&w->run.from->hwm, memory_order_relaxed);
+    return w->run.in ? atomic_load_explicit(&w->run.in->hwm, memory_order_relaxed) : 0;
 }

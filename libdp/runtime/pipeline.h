@@ -43,8 +43,9 @@ typedef struct dpi_link {
     dpi_handoff *bufs;
     int *full, *free;        /* FIFOs of buffer indices, `depth` each */
     int full_head, full_count, free_head, free_count;
-    int hwm, closed;
+    int closed;
     atomic_int count;        /* == full_count, readable without the lock (metrics) */
+    atomic_int hwm;          /* the most full_count was; written under the lock, read without */
     int64_t sample_bytes;    /* activation bytes per sample it carries */
 } dpi_link;
 
@@ -67,7 +68,8 @@ void dpi_link_close(dpi_link *l);
 
 /* run.take of a stage after the first: the next hand-over from the stage before. */
 int dpi_take_from_link(dpi_worker *w);
-/* The high-water mark of what a worker waits on: its queue, or its incoming hand-over. */
+/* The high-water mark of what a worker waits on: its queue, or its incoming hand-over (any
+ * thread, during a run too). */
 int64_t dpi_worker_queue_hwm(const dpi_worker *w);
 
 struct cJSON;

@@ -64,7 +64,8 @@ static void put_locked(dpi_queue *q, const dpi_slot *s, const float *data) {
     q->slots[pos] = *s;
     if (q->data && data) memcpy(q->data + (size_t)pos * q->sample_floats, data, q->sample_floats * sizeof(float));
     q->count++;
-    if (q->count > q->hwm) q->hwm = q->count;
+    if (q->count > atomic_load_explicit(&q->hwm, memory_order_relaxed))
+        atomic_store_explicit(&q->hwm, q->count, memory_order_relaxed);
     atomic_store_explicit(&q->depth, q->count, memory_order_relaxed);
 }
 

@@ -29,8 +29,9 @@ typedef struct dpi_queue {
     dpi_slot *slots;
     float *data;             /* cap * sample_floats, push mode only */
     size_t sample_floats;
-    int cap, head, count, hwm, closed;
+    int cap, head, count, closed;
     atomic_int depth;        /* == count, readable without the lock */
+    atomic_int hwm;          /* the most count was; written under the lock, read without (metrics) */
 } dpi_queue;
 
 typedef enum dpi_push_result {

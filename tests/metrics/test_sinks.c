@@ -522,6 +522,63 @@ static void test_prometheus(void) {
  * held. (With one limit of 32 for everyone and a 10 s idle timeout, the scrape got no reply until
  * the idle connections were closed: the 3 s receive timeout below, shorter than any idle
  * timeout, fails it.) */
+/* ---- pipelines: per-stage series ---------------------------------------------------------- */
+
+/* A pipelined run (2 stages of one replica): its interval rows reach PATH.stages.csv and the
+ * Prometheus stage series labelled by replica and stage, the queue high-water mark with them;
+ * after the summary Prometheus shows the summary's per-worker high-water marks. */
+static void test_stage_rows(void) {
+    static const dp_stage_summary rows[W] = {
+        {.worker = 0, .replica = 0, .stage = 0, .bytes_sent = 4096, .inflight_s = 0.5, .bubble_pct = 20},
+        {.worker = 1, .replica = 0, .stage = 1, .bytes_sent = 0, .inflight_s = 0.5, .bubble_pct = 10}};
+    static const double busy[W] = {0.4, 0.45};
+    static const int64_t hwm[W] = {7, 2};
+    dp_interval iv = interval(1, 50, 43, 7);
+    iv.stages = 2;
+    iv.bubble_pct = 15;
+    iv.per_stage = rows;
+    iv.worker_busy_s = busy;
+    iv.worker_queue_hwm = hwm;
+    dp_sink *csv = NULL, *prom = NULL;
+    CHECK_OK(dp_sink_csv_create("st.csv", &csv));
+    CHECK_OK(dp_sink_prometheus_create("127.0.0.1:0", &prom));
+    if (!csv || !prom) {
+        dp_sink_free(csv);
+        dp_sink_free(prom);
+        return;
+    }
+    dp_run_info info = run_info();
+    dp_summary sum = summary();
+    sum.stages = 2;
+    sum.replicas = 1;
+    sum.per_stage = rows;
+    dp_sink *both[] = {csv, prom};
+    for (int i = 0; i < 2; i++) {
+        dpi_sink_start(both[i], &info);
+        dpi_sink_interval(both[i], &iv);
+    }
+    char *mid = http_get(dp_sink_prometheus_port(prom), "/metrics");
+    CHECK(metric(mid, "dp_stage_queue_hwm{replica=\"0\",stage=\"0\",worker=\"0\"}") == 7);
+    CHECK(metric(mid, "dp_stage_queue_hwm{replica=\"0\",stage=\"1\",worker=\"1\"}") == 2);
+    CHECK(mid && strstr(mid, "# TYPE dp_stage_queue_hwm gauge") != NULL);
+    for (int i = 0; i < 2; i++) dpi_sink_summary(both[i], &info, &sum);
+    char *end = http_get(dp_sink_prometheus_port(prom), "/metrics");
+    CHECK(metric(end, "dp_stage_queue_hwm{replica=\"0\",stage=\"0\",worker=\"0\"}") == per_worker[0].queue_hwm);
+    CHECK(metric(end, "dp_stage_queue_hwm{replica=\"0\",stage=\"1\",worker=\"1\"}") == per_worker[1].queue_hwm);
+    free(mid);
+    free(end);
+    dp_sink_free(csv);
+    char *text = slurp("st.stages.csv");
+    const char *want = "t_s,replica,stage,worker,busy_s,inflight_s,bubble_pct,bytes_sent,queue_hwm\n"
+                       "1.000,0,0,0,0.400000,0.500000,20.000,4096,7\n"
+                       "1.000,0,1,1,0.450000,0.500000,10.000,0,2\n";
+    CHECK_MSG(text && strcmp(text, want) == 0, "st.stages.csv: %s", text ? text : "(missing)");
+    free(text);
+    dp_sink_free(prom);
+    remove("st.csv");
+    remove("st.stages.csv");
+}
+
 static void test_prometheus_idle_clients(void) {
     dp_sink *s = NULL;
     CHECK_OK(dp_sink_prometheus_create("127.0.0.1:0", &s));
@@ -676,6 +733,7 @@ int main(int argc, char **argv) {
     test_jsonl();
     test_console();
     test_prometheus();
+    test_stage_rows();
     test_prometheus_idle_clients();
     TEST_MAIN_END();
 }

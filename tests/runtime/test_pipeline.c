@@ -201,9 +201,9 @@ static void stage_metrics(dp_model *m, dp_dataset *ds) {
               "console: %s", text ? text : "(nothing)");
     /* The CSV sink's stage rows: the last interval's two rows end the file and match the summary. */
     char *rows = slurp("test_pipeline_m.stages.csv"), want_csv[160];
-    snprintf(want_csv, sizeof want_csv, ",0,0,0,%.6f,%.6f,%.3f,%lld\n", s.per_worker[0].busy_s, a->inflight_s,
-             a->bubble_pct, (long long)a->bytes_sent);
-    CHECK_MSG(rows && strncmp(rows, "t_s,replica,stage,worker,busy_s,inflight_s,bubble_pct,bytes_sent\n", 64) == 0 &&
+    snprintf(want_csv, sizeof want_csv, ",0,0,0,%.6f,%.6f,%.3f,%lld,%lld\n", s.per_worker[0].busy_s, a->inflight_s,
+             a->bubble_pct, (long long)a->bytes_sent, (long long)s.per_worker[0].queue_hwm);
+    CHECK_MSG(rows && strncmp(rows, "t_s,replica,stage,worker,busy_s,inflight_s,bubble_pct,bytes_sent,queue_hwm\n", 75) == 0 &&
                   strstr(rows, want_csv) && strstr(rows, want_csv)[strlen(want_csv)] != '\0',
               "stage rows lack '%s'", want_csv);
     free(rows);
@@ -215,7 +215,8 @@ static void stage_metrics(dp_model *m, dp_dataset *ds) {
         snprintf(want, sizeof want, "dp_stage_sent_bytes_total{replica=\"0\",stage=\"0\",worker=\"0\"} %lld\n",
                  (long long)a->bytes_sent);
         CHECK_MSG(scrape && strstr(scrape, want) && strstr(scrape, "dp_pipeline_bubble_percent ") &&
-                      strstr(scrape, "dp_stage_bubble_percent{replica=\"0\",stage=\"1\",worker=\"1\"} "),
+                      strstr(scrape, "dp_stage_bubble_percent{replica=\"0\",stage=\"1\",worker=\"1\"} ") &&
+                      strstr(scrape, "dp_stage_queue_hwm{replica=\"0\",stage=\"1\",worker=\"1\"} "),
                   "scrape lacks the stage series (%s)", want);
         free(scrape);
     }
