@@ -103,6 +103,46 @@ def model_files(model_dir, arch, classes, seed, size, weights=None):
     return base + ".onnx", base + ".npz"
 
 
+def uneven_adaptive_pools(model, size):
+    """[(parent module, attribute name, replacement)] for the AdaptiveAvgPool2d modules whose input
+    at size x size is not a multiple of their output (vgg's and alexnet's below 224x224): PyTorch
+    1.13 refuses to export those to ONNX. The replacement computes the same average as a product
+    with the averaging matrix (one MatMul), so ORT runs the same model; parity() checks it."""
+    import torch
+
+    class AsMatmul(torch.nn.Module):
+        def __init__(self, ih, iw, oh, ow):
+            super().__init__()
+            self.out = (oh, ow)
+            self.p = torch.zeros(ih * iw, oh * ow)  # not a buffer: the state_dict stays torchvision's
+            for oy in range(oh):
+                for ox in range(ow):
+                    y0, y1 = oy * ih // oh, -(-(oy + 1) * ih // oh)
+                    x0, x1 = ox * iw // ow, -(-(ox + 1) * iw // ow)
+                    cell = torch.zeros(ih, iw)
+                    cell[y0:y1, x0:x1] = 1.0 / ((y1 - y0) * (x1 - x0))
+                    self.p[:, oy * ow + ox] = cell.flatten()
+
+        def forward(self, x):
+            return torch.matmul(x.flatten(2), self.p).reshape(x.shape[0], x.shape[1], *self.out)
+
+    seen, hooks = {}, []
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.AdaptiveAvgPool2d):
+            hooks.append(mod.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, (i[0], o))))
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    for h in hooks:
+        h.remove()
+    swaps = []
+    for name, (x, y) in seen.items():
+        (ih, iw), (oh, ow) = x.shape[2:], y.shape[2:]
+        if ih % oh or iw % ow:
+            parent, _, attr = name.rpartition(".")
+            swaps.append((model.get_submodule(parent), attr, AsMatmul(ih, iw, oh, ow)))
+    return swaps
+
+
 def export(model, size, onnx_path, npz_path):
     """ONNX with a dynamic batch axis and fixed H = W = size (what a deployed model has; ORT plans
     its memory and layouts for the known shape), and the state_dict as .npz. Written to temporary
@@ -110,10 +150,18 @@ def export(model, size, onnx_path, npz_path):
     import torch
     os.makedirs(os.path.dirname(onnx_path), exist_ok=True)
     tmp = "%s.%d.tmp" % (onnx_path, os.getpid())
-    with torch.no_grad():
-        torch.onnx.export(model, torch.zeros(1, 3, size, size), tmp, input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=OPSET,
-                          do_constant_folding=True)
+    swaps = uneven_adaptive_pools(model, size)
+    kept = [getattr(parent, attr) for parent, attr, _ in swaps]
+    try:
+        for parent, attr, new in swaps:
+            setattr(parent, attr, new)
+        with torch.no_grad():
+            torch.onnx.export(model, torch.zeros(1, 3, size, size), tmp, input_names=["input"],
+                              output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                              opset_version=OPSET, do_constant_folding=True)
+    finally:
+        for (parent, attr, _), old in zip(swaps, kept):
+            setattr(parent, attr, old)
     os.replace(tmp, onnx_path)
     tmp = "%s.%d.tmp.npz" % (npz_path[:-4], os.getpid())
     np.savez(tmp, **{k: v.detach().numpy() for k, v in model.state_dict().items()})

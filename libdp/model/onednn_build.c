@@ -267,6 +267,7 @@ void dpo_shape_free(dpo_shape *s) {
 static void builder_free(builder *b) {
     for (int k = 0; k < b->nsteps; k++)
         if (b->steps[k].pd) dnnl_primitive_desc_destroy(b->steps[k].pd);
+    for (int v = 0; b->vals && v < b->nvals; v++) free(b->vals[v].data);
     free(b->vals);
     free(b->steps);
     free(b->node_val);
@@ -354,8 +355,12 @@ dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *sh) 
     }
     sh->nmems = b.nvals;
     for (int v = 0; v < b.nvals; v++) {
-        DNN(dnnl_memory_create(&sh->mems[v], &b.vals[v].md, b.m->engine, DNNL_MEMORY_NONE), "activation memory",
-            model->arch);
+        int owned = b.vals[v].kind == VAL_CONST;
+        DNN(dnnl_memory_create(&sh->mems[v], &b.vals[v].md, b.m->engine, owned ? DNNL_MEMORY_ALLOCATE : DNNL_MEMORY_NONE),
+            "activation memory", model->arch);
+        void *handle = NULL;
+        if (owned) DNN(dnnl_memory_get_data_handle(sh->mems[v], &handle), "constant memory", model->arch);
+        if (owned) memcpy(handle, b.vals[v].data, b.vals[v].size);
         sh->offs[v] = b.vals[v].kind == VAL_ARENA || b.vals[v].kind == VAL_VIEW ? b.vals[v].off : DPO_USER;
         if (b.vals[v].kind == VAL_INPUT) sh->in = sh->mems[v];
         if (b.vals[v].kind == VAL_OUTPUT) sh->out = sh->mems[v];

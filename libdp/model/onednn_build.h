@@ -9,14 +9,17 @@
 #include "onednn_impl.h"
 
 /* VAL_VIEW: a dense part of another arena value (a slot of a block buffer, onednn_concat.c),
- * `sub_off` bytes into `parent`; it keeps the parent alive and takes no arena space itself. */
-enum { VAL_ARENA, VAL_INPUT, VAL_OUTPUT, VAL_VIEW };
+ * or the same bytes seen with other dimensions, `sub_off` bytes into `parent`; it keeps the
+ * parent alive and takes no arena space itself. VAL_CONST: a constant of the shape (an uneven
+ * adaptive pool's averaging matrix, onednn_pool.c), its `data` copied into memory it owns. */
+enum { VAL_ARENA, VAL_INPUT, VAL_OUTPUT, VAL_VIEW, VAL_CONST };
 
 typedef struct pval {
     dnnl_memory_desc_t md;
     int kind;
     int parent;
     size_t sub_off;
+    void *data;               /* VAL_CONST: its contents (malloc'd, md's size) */
     int first, last;          /* first and last step using it (arena values only) */
     size_t off, size;
 } pval;

@@ -1,7 +1,7 @@
 """The ONNX Runtime baseline's numerics (benchmarks/ort_baseline.py): the exported models of the
-four architectures, run by onnxruntime-node, agree with PyTorch to 1e-4 of max |logit| at a batch
-size other than the export's (the batch axis is dynamic), and the check catches a model that
-does not. Skipped, with the reason, only where node or onnxruntime-node is not installed
+four architectures, and alexnet at 63x63 (its adaptive pool, 1x1 -> 6x6, exported as a matrix
+product), run by onnxruntime-node, agree with PyTorch to 1e-4 of max |logit| at a batch size
+other than the export's (the batch axis is dynamic), and the check catches a model that does not. Skipped, with the reason, only where node or onnxruntime-node is not installed
 (`scripts/deps --ort` installs them)."""
 import os
 import sys
@@ -18,7 +18,8 @@ MODEL_DIR = os.path.join(os.environ.get("DP_TEST_TMP", "."), "ort_models")
 
 
 @pytest.mark.parametrize("arch,size", [("resnet18", 32), ("mobilenet_v2", 32), ("resnet18_cifar", 32),
-                                       ("mobilenetv2_cifar", 32), ("mobilenet_v2", 224)])
+                                       ("mobilenetv2_cifar", 32), ("mobilenet_v2", 224),
+                                       ("alexnet", 63)])
 def test_ort_logits_agree_with_pytorch(arch, size):
     m = ob.checked_model(arch, 10, 0, size, MODEL_DIR)
     assert m["max_abs_diff_rel"] <= ob.TOLERANCE

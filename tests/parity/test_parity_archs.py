@@ -1,8 +1,9 @@
 """dp-infer's logits against torchvision's for the wave-2 architectures (resnet34, resnet50,
 vgg16, vgg16_bn, alexnet): seeded models with random BN statistics and biases, exported as .npz,
 on both backends, at a small input (the arch's minimum where it is small) and batch 2, plus
-resnet50 at 224x224 and another class count; the `null` arch; the minimum-input and
-adaptive-pool errors. Tolerance as test_parity.py: max-abs-diff <= 1e-4 x max |logit|, same top-1.
+resnet50 at 224x224 and another class count; the `null` arch; the minimum-input error; the
+adaptive average pool at a size where its windows are uneven. Tolerance as test_parity.py:
+max-abs-diff <= 1e-4 x max |logit| (bf16 3e-2), same top-1.
 VGG's classifier alone is 120M parameters (a 480 MB file): one file per model, both backends."""
 import os
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks"))
 from parity_util import BIN_DIR, TMP, make_model, param_count, rel_err, run_infer, save_npz, torch_logits  # noqa: E402
+from test_parity import BF16_TOL, cpu_has_bf16  # noqa: E402
 import torch  # noqa: E402
 
 FP32_TOL = 1e-4
@@ -67,6 +69,21 @@ def test_minimum_input_is_named():
     assert "31x40 is smaller than the minimum 32x32 of resnet50" in infer_error("resnet50", 31, 40)
 
 
-def test_uneven_adaptive_pool_on_onednn_is_refused_with_a_reason():
-    err = infer_error("vgg16", 96, 96)
-    assert "DP_ERR_UNSUPPORTED" in err and "3x3 to 7x7" in err and "reference backend" in err
+def test_uneven_adaptive_pool_matches_pytorch():
+    """alexnet at 100x140: a 2x3 feature map into AdaptiveAvgPool2d(6), windows of no common
+    stride on either axis (oneDNN: a matrix product, not a pool), batch 3, fp32 on both backends
+    and bf16 on oneDNN where the CPU has it."""
+    model = make_model("alexnet", 7, seed=13)
+    path = save_npz(model, os.path.join(TMP, f"parity_uneven_{os.getpid()}.npz"))
+    x = torch.randn(3, 3, 100, 140, generator=torch.Generator().manual_seed(9)).numpy()
+    ref = torch_logits(model, x)
+    runs = [("onednn", "fp32", FP32_TOL), ("reference", "fp32", FP32_TOL)]
+    if cpu_has_bf16():
+        runs.append(("onednn", "bf16", BF16_TOL))
+    try:
+        for backend, precision, tol in runs:
+            y, _ = run_infer("alexnet", x, 7, path, backend=backend, precision=precision)
+            assert rel_err(y, ref) <= tol, f"{backend} {precision}: max-abs-diff {rel_err(y, ref):.3g} x max|logit|"
+            np.testing.assert_array_equal(y.argmax(1), ref.argmax(1))
+    finally:
+        os.remove(path)
