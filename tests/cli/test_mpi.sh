@@ -5,8 +5,9 @@
 # stops answering or is killed mid-run: the run ends within the timeout, the summary is written and
 # offered == completed + dropped + failed (its in-flight batch failed, or re-dispatched with --retry).
 # Also: two micro-batches in flight and running at once per rank (--workers 4 --rank-concurrency 2),
-# --slowdown and dp_runner_inject applied on the worker rank, batch mode, the per-worker log, and
-# a 2-stage pipeline over 2 worker ranks (issue 18), also with its second stage's rank failing.
+# --slowdown and dp_runner_inject applied on the worker rank (also via dp-bench --inject, with a
+# stop), batch mode, the per-worker log, and a 2-stage pipeline over 2 worker ranks (issue 18),
+# also with its second stage's rank failing.
 #
 # The model is torchvision resnet18 at 32x32 (about 2-3 ms per sample on one core): 3 ranks on a
 # 2-core machine keep up at 300/s (resnet18_cifar, ~20 ms per sample here, cannot).
@@ -127,6 +128,25 @@ timeout 60 "${mpirun[@]}" "$cost" --backend mpi --arch null --workers 2 --rate 2
     --inject 1:fail:2:0.3 --inject 0:stall:0.2:0.3 --inject 0:slowdown:3:0.5 --log >inject.out 2>&1
 if [ "$(counters inject.out)" = "300 298 2" ] && grep -q "worker 1 failed 2 samples" inject.out; then ok
 else bad "inject over MPI"; cat inject.out; fi
+
+# dp-bench stream --inject over MPI: worker 1 fails 2 micro-batches (of 1 sample at 200/s), then
+# worker 0 stops and --retry hands what it held to worker 1. Exactly 2 failed, the others completed
+# once each, and the stop's report says it applied and what followed.
+timeout 60 "${mpirun[@]}" "$bench" stream --arch resnet18 --workers 2 --rate 200 --samples 300 --quiet \
+    --backend mpi --retry --inject at=0.3s,worker=1,fail=2 --inject at=0.6s,worker=0,stop \
+    --json cli_inject.json --predictions cli_inject.csv >cli_inject.out 2>&1
+if "$py" - cli_inject.json cli_inject.csv <<'EOF2'
+import csv, json, sys
+j = json.load(open(sys.argv[1]))
+ids = [int(r["sample_id"]) for r in csv.DictReader(open(sys.argv[2]))]
+assert j["offered"] == 300 == j["completed"] + j["dropped"] + j["failed"], j
+assert j["failed"] == 2 and len(ids) == len(set(ids)) == j["completed"], (j["failed"], len(ids))
+ev = {e["kind"]: e for e in j["events"]}
+assert ev["fail"]["failed"] == 2 and ev["fail"]["applied_s"] is not None, ev["fail"]
+stop = ev["stop"]
+assert stop["applied_s"] is not None and stop["failed"] == 0 and stop["window_completed"] > 0, stop
+EOF2
+then ok; else bad "dp-bench --inject over MPI"; cat cli_inject.out; fi
 
 # Batch mode over MPI (the data set split by the partitioner): every sample exactly once.
 timeout 120 "${mpirun[@]}" "$bench" batch --arch resnet18 --workers 2 --strategy weighted --samples 300 \

@@ -95,8 +95,7 @@ static const dpc_flag flags[] = {
      .def = "1"},
     {"backend", "B", RUN, DPC_CHOICE(T, backend, runner_backends), .help = "runner (mpi: start with mpirun)"},
     {"inject", "SPEC", S, DPC_STRS(T, inject, dpb_fault_check),
-     .help = "a fault during the run, repeatable: at=2s,worker=1,slowdown=4 | stall=500ms | fail=10 | stop (threads "
-             "backend)",
+     .help = "a fault during the run, repeatable: at=2s,worker=1,slowdown=4 | stall=500ms | fail=10 | stop",
      .def = "none"},
     {"stages", "S", RUN, DPC_INT(T, stages, 1, DPC_LIST_MAX),
      .help = "split the model into S pipeline stages: W / S replicas of S stages (docs/pipeline.md)"},
@@ -261,7 +260,6 @@ int dpb_parse(const dpc_command *cmd, int argc, char **argv, dpb_opts *o) {
         if (f.worker >= o->workers)
             return dpc_usage_error("--inject: '%s': worker %d, but --workers is %ld", o->inject.v[i], f.worker,
                                    o->workers);
-        if (o->backend != DP_RUNNER_THREADS) return dpc_usage_error("--inject works with --backend threads only");
     }
     if (cmd->bit & RUN && o->workers % o->stages != 0)
         return dpc_usage_error("--stages %ld does not divide --workers %ld (workers = replicas x stages)", o->stages,
