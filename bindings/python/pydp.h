@@ -85,7 +85,7 @@ PyObject *pydp_split_plan(PyObject *units, PyObject *opts, PyObject *speeds);
 /* ---- tuning (pydp_tune.c; dataparallel/tune.h) ------------------------------------------------ */
 /* dp_tune() of arch over ds: model_opts as pydp_model_load's; opts a dict of the search's
  * keywords (workers, threads, max_batch, max_delay_us, precisions: sequences of ints;
- * strategies: names; slo_p99_ms, budget_s, confidence, min_samples, probe_seconds, cores,
+ * strategies: names; slo_p99_ms, budget_s, confidence, min_samples, probe_seconds, start_rate, cores,
  * oversubscribe); sink
  * (a dashboard) or NULL. Returns the result's JSON text (docs/tune.md). */
 PyObject *pydp_tune(const char *arch, const char *weights, PyObject *model_opts, const dp_calibration *calibration,

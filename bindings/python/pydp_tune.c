@@ -96,6 +96,8 @@ PyObject *pydp_tune(const char *arch, const char *weights, PyObject *model_opts,
     if (rc) t.min_samples = (int64_t)v;
     if ((rc = number(opts, "probe_seconds", &v)) < 0) goto done;
     if (rc) t.probe_seconds = v;
+    if ((rc = number(opts, "start_rate", &v)) < 0) goto done;
+    if (rc) t.start_rate = v;
     if ((rc = number(opts, "cores", &v)) < 0) goto done;
     if (rc) t.cores = (int)v;
     if ((rc = number(opts, "oversubscribe", &v)) < 0) goto done;

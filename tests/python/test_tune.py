@@ -33,6 +33,8 @@ def test_tune_precisions_and_dashboard():
 
 
 def test_tune_bad_options():
+    with pytest.raises(dp.Error, match="start_rate"):
+        dp.tune("null", start_rate=0)
     with pytest.raises(dp.Error, match="slo_p99_ms"):
         dp.tune("null", slo_p99_ms=0)
     with pytest.raises(dp.Error, match=r"workers\[0\]"):

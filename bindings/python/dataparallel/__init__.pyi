@@ -149,6 +149,7 @@ def tune(
     confidence: Optional[float] = None,
     min_samples: Optional[int] = None,
     probe_seconds: Optional[float] = None,
+    start_rate: Optional[float] = None,
     weights: Optional[_Path] = None,
     classes: Optional[int] = None,
     seed: Optional[int] = None,

@@ -10,7 +10,8 @@ from ._options import ENUMS, c_options
 
 def tune(arch, slo_p99_ms=None, budget_s=None, workers=None, threads=None, max_batch=None, max_delay_us=None,
          strategies=None, precisions=None, cores=None, oversubscribe=None, confidence=None, min_samples=None,
-         probe_seconds=None, weights=None, classes=None, seed=None, calibration=None, data=None, dashboard=None):
+         probe_seconds=None, start_rate=None, weights=None, classes=None, seed=None, calibration=None, data=None,
+         dashboard=None):
     """Search workers x threads x max_batch x max_delay_us (x strategy, x precision) for the
     highest constant rate whose p99 latency meets an SLO with nothing dropped (``dp_tune()``).
 
@@ -47,6 +48,10 @@ def tune(arch, slo_p99_ms=None, budget_s=None, workers=None, threads=None, max_b
         Samples per probe at least. Default: what ``confidence`` needs (368 at 0.95).
     probe_seconds : float, optional
         Length of each probe at least, s. Default 1.
+    start_rate : float, optional
+        Every configuration that could win is probed at this rate too, and a higher rate counts
+        only if it passes here, as ``dp-bench capacity`` (which starts here) counts it
+        (docs/tune.md, "What a configuration sustains"). Default 100.
     weights : str or os.PathLike, optional
         The model's weights, as :class:`Model` takes them. None: seeded.
     classes : int, optional
@@ -99,7 +104,8 @@ def tune(arch, slo_p99_ms=None, budget_s=None, workers=None, threads=None, max_b
     opts = {"slo_p99_ms": slo_p99_ms, "budget_s": budget_s, "workers": workers, "threads": threads,
             "max_batch": max_batch, "max_delay_us": max_delay_us, "strategies": strategies, "precisions": codes,
             "cores": cores, "oversubscribe": None if oversubscribe is None else int(bool(oversubscribe)),
-            "confidence": confidence, "min_samples": min_samples, "probe_seconds": probe_seconds}
+            "confidence": confidence, "min_samples": min_samples, "probe_seconds": probe_seconds,
+            "start_rate": start_rate}
     text = capi.pydp_tune(str(arch), None if weights is None else os.fspath(weights), model_opts,
                           None if calibration is None else calibration._h.ptr, data._h.ptr, opts,
                           None if dashboard is None else dashboard._h.ptr)
