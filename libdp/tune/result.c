@@ -59,6 +59,7 @@ static cJSON *to_json(const dp_tune_result *r) {
     cJSON_AddNumberToObject(j, "confidence", r->confidence);
     cJSON_AddNumberToObject(j, "min_samples", (double)r->min_samples);
     cJSON_AddNumberToObject(j, "probe_seconds", r->probe_seconds);
+    cJSON_AddNumberToObject(j, "start_rate", r->start_rate);
     if (r->best >= 0) {
         cJSON *b = cJSON_AddObjectToObject(j, "best");
         config_json(b, &r->cands[r->best].config);

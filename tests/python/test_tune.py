@@ -11,7 +11,7 @@ def test_tune_returns_the_search():
                 max_delay_us=[0, 200], strategies=["dynamic", "uniform"], cores=2, min_samples=30, probe_seconds=0,
                 data=dp.Dataset.synthetic(8))
     assert r["arch"] == "null" and r["slo_p99_ms"] == 500 and r["budget_s"] == 5 and r["cores"] == 2
-    assert r["min_samples"] == 30
+    assert r["min_samples"] == 30 and r["start_rate"] == 100
     assert len(r["configs"]) == 2 * 2 * 2 * 2 * 2
     for c in r["configs"]:
         if c["workers"] * c["threads_per_worker"] > 2:

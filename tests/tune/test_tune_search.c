@@ -280,6 +280,7 @@ static void budget_and_confirm(void) {
     char *text = malloc(need + 1);
     CHECK(need > 0 && text && dp_tune_result_to_json(r, text, need + 1) == need);
     CHECK(text && strstr(text, "\"best\":{") && strstr(text, "\"verdict\":\"pruned: oversubscribed cores\""));
+    CHECK_MSG(text && strstr(text, "\"start_rate\":"), "no start_rate in %s", text ? text : "(null)");
     free(text);
     dp_tune_result_free(r);
 }
