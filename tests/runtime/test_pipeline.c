@@ -2,7 +2,8 @@
  * a pipeline in push mode — each sample exactly once with the unsplit model's top-1 —, overload
  * with each overflow policy (accounting), a stop mid-run, failing stages, planned cuts, per-stage
  * summary rows and pipeline metrics (bytes sent, bubble; JSON, console, Prometheus, CSV), batch
- * mode, and the refusals (stages not dividing workers, bad cuts, a profiled weighted split). */
+ * mode, the refusals (stages not dividing workers, bad cuts, a profiled weighted split), and one
+ * runner re-laid out between runs (pipeline, data parallel, other cut). */
 #define _GNU_SOURCE /* open_memstream, sockets: tests build as plain C11 */
 #include <pthread.h>
 #include <time.h>
@@ -360,6 +361,42 @@ static void refusals(dp_model *m, dp_dataset *ds) {
     dp_partitioner_free(p);
 }
 
+/* One runner re-laid out between runs: 2 stages cut at 6, data parallel, 2 stages cut at 3. Each
+ * run must use only its own layout (a worker keeping the last run's hand-overs or stage model
+ * would feed a whole model activations, or a stage images): same top-1 as the unsplit model. */
+static void restaged(dp_model *m, dp_dataset *ds, const int *ref) {
+    const int64_t n = 48;
+    const int layout[][2] = {{2, 6}, {1, -1}, {2, 3}};
+    dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+    rt_seen *seen = rt_seen_new();
+    dp_runner_opts o;
+    dp_runner_opts_init(&o);
+    o.max_batch = 4;
+    dp_runner *r = rt_runner(m, p, 2, seen, &o);
+    for (int c = 0; c < 3; c++) {
+        dp_stage_opts so;
+        dp_stage_opts_init(&so);
+        so.stages = layout[c][0];
+        so.cuts = layout[c][1] >= 0 ? &layout[c][1] : NULL;
+        so.num_cuts = so.stages - 1;
+        CHECK_OK(dp_runner_set_stages(r, &so));
+        memset(seen, 0, sizeof *seen);
+        dp_source *src = rt_source(ds, 2000, n);
+        RT_SUMMARY(s);
+        CHECK_OK(dp_runner_run(r, src, &s));
+        CHECK_ACCOUNTING(s);
+        CHECK_MSG(s.completed == n && s.stages == layout[c][0], "layout %d: %lld of %lld completed, %d stages", c,
+                  (long long)s.completed, (long long)n, s.stages);
+        check_exactly_once(seen, n, ref, c == 1 ? "data parallel after a pipeline" : "pipeline after data parallel");
+        /* Data parallel: both workers complete samples; a pipeline: only its last stage. */
+        CHECK(s.per_worker[1].completed > 0 && (s.stages == 1) == (s.per_worker[0].completed > 0));
+        dp_source_free(src);
+    }
+    dp_runner_free(r);
+    dp_partitioner_free(p);
+    free(seen);
+}
+
 int main(void) {
     dpt_watchdog(300, "test_pipeline");
     dp_model *m = rt_model();
@@ -375,6 +412,7 @@ int main(void) {
     stage_metrics(m, ds);
     batch_mode(m, ds, ref);
     refusals(m, ds);
+    restaged(m, ds, ref);
     dp_dataset_free(ds);
     dp_model_free(m);
     TEST_MAIN_END();
