@@ -29,7 +29,8 @@ static int chain(dp_model **stages, int ns, const float *x, int n, int hw, float
         float *out = k == ns - 1 ? y : malloc(sizeof(float) * (size_t)n * co[0] * co[1] * co[2]);
         dp_exec *e = NULL;
         dp_status s = dp_exec_create(stages[k], 1, &e);
-        if (!s && prepare) s = dp_exec_prepare_batches(e, 20, hw, hw);
+        /* Prepared sizes 1..n+1 (not more: each batched shape of a concat arch times its convs). */
+        if (!s && prepare) s = dp_exec_prepare_batches(e, n + 1, hw, hw);
         if (!s) s = dp_exec_run(e, in, n, hw, hw, out);
         CHECK_MSG(s == DP_OK, "stage %d: %s", k, dp_last_error());
         ok = s == DP_OK;
