@@ -162,7 +162,8 @@ void dp_sink_free(dp_sink *sink);
 
 void pydp_runner_free(pydp_runner *r);
 dp_status pydp_runner_add_sink(pydp_runner *r, dp_sink *sink);
-dp_status pydp_runner_set_stages(pydp_runner *r, const dp_model *model, int stages, const char *cuts, int depth);
+dp_status pydp_runner_set_stages(pydp_runner *r, const dp_model *model, int stages, const char *cuts, int depth,
+                                  double link_bytes_per_s);
 dp_status pydp_runner_inject(pydp_runner *r, double at_s, int worker, int kind, double value);
 dp_status pydp_runner_clear_faults(pydp_runner *r);
 dp_status pydp_runner_set_dispatch(pydp_runner *r, pydp_fn *fn);

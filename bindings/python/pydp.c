@@ -594,12 +594,14 @@ dp_status pydp_runner_add_sink(pydp_runner *r, dp_sink *sink) {
     return dp_runner_add_sink(r->runner, sink);
 }
 
-dp_status pydp_runner_set_stages(pydp_runner *r, const dp_model *model, int stages, const char *cuts, int depth) {
+dp_status pydp_runner_set_stages(pydp_runner *r, const dp_model *model, int stages, const char *cuts, int depth,
+                                  double link_bytes_per_s) {
     if (!r) return DP_ERR_INVALID_ARG;
     dp_stage_opts so;
     dp_stage_opts_init(&so);
     so.stages = stages;
     if (depth >= 0) so.depth = depth; /* -1: the library's default */
+    so.link_bytes_per_s = link_bytes_per_s;
     char *buf = cuts && strcmp(cuts, "auto") != 0 ? strdup(cuts) : NULL;
     int *idx = buf ? calloc(strlen(buf) + 1, sizeof *idx) : NULL; /* at most one cut per character */
     dp_status s = buf && !idx ? DP_ERR_NOMEM : DP_OK;

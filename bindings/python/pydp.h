@@ -143,7 +143,8 @@ void pydp_runner_free(pydp_runner *r);
 dp_status pydp_runner_add_sink(pydp_runner *r, dp_sink *sink);
 /* dp_runner_set_stages() with cuts by unit name ("layer3.0,layer4.0"; NULL or "auto": planned)
  * and depth -1 for the library's default. */
-dp_status pydp_runner_set_stages(pydp_runner *r, const dp_model *model, int stages, const char *cuts, int depth);
+dp_status pydp_runner_set_stages(pydp_runner *r, const dp_model *model, int stages, const char *cuts, int depth,
+                                  double link_bytes_per_s);
 /* dp_runner_inject() (kind: a dp_fault_kind value) and dp_runner_clear_faults(). */
 dp_status pydp_runner_inject(pydp_runner *r, double at_s, int worker, int kind, double value);
 dp_status pydp_runner_clear_faults(pydp_runner *r);

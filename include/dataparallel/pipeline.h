@@ -33,6 +33,11 @@ typedef struct dp_stage_opts {
     int num_cuts;
     int depth;             /* micro-batches in flight between two stages, >= 1; default 2 */
     int plan_h, plan_w;    /* image size the planner profiles at when cuts is NULL; default 32 */
+    /* The link between stages the planner weighs when cuts is NULL (dp_split_opts' fields of the
+     * same names): > 0, a stage also pays sending its output; default 0, free (the threads
+     * backend's in-place hand-over). Give it for MPI ranks, where the activation crosses a wire. */
+    double link_bytes_per_s;
+    double link_latency_s; /* per transfer when link_bytes_per_s > 0; default 0 */
 } dp_stage_opts;
 
 DP_API void dp_stage_opts_init_sized(dp_stage_opts *opts, size_t size);
@@ -40,7 +45,8 @@ DP_API void dp_stage_opts_init_sized(dp_stage_opts *opts, size_t size);
 
 /* Lay the runner's workers out as W / S replicas of S stages, splitting its model at opts->cuts,
  * or, when cuts is NULL, where dp_split_plan() puts them from a dp_model_profile() of
- * max_batch samples (speeds: 1 / the slowdown factors of replica 0's workers). The runner owns
+ * max_batch samples (speeds: 1 / the slowdown factors of replica 0's workers; link: opts' link
+ * fields). The runner owns
  * the stage models. On an MPI worker rank it only records the grid (no profile, no split: the
  * rank takes the cuts rank 0 sends when a run begins). Errors: DP_ERR_INVALID_ARG (S not dividing
  * W, bad cuts), DP_ERR_BUSY (a run is going). */

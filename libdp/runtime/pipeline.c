@@ -54,6 +54,8 @@ static dp_status plan_cuts(dp_runner *r, const dp_stage_opts *o, int *cuts) {
     so.stages = o->stages;
     so.speeds = speeds;
     so.batch = r->opts.max_batch;
+    so.link_bytes_per_s = o->link_bytes_per_s;
+    so.link_latency_s = o->link_latency_s;
     return dp_split_plan(units, n < 128 ? n : 128, &so, cuts, NULL);
 }
 
@@ -68,6 +70,9 @@ DP_API dp_status dp_runner_set_stages(dp_runner *r, const dp_stage_opts *opts) {
         return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_set_stages: %d stages do not divide the runner's %d workers",
                          o.stages, r->workers);
     if (o.depth < 1) return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_set_stages: depth %d must be >= 1", o.depth);
+    if (!(o.link_bytes_per_s >= 0 && o.link_latency_s >= 0 && o.link_latency_s < 1e6))
+        return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_set_stages: link_bytes_per_s %g and link_latency_s %g, expected "
+                         ">= 0 (0: a free link)", o.link_bytes_per_s, o.link_latency_s);
     if (o.cuts && o.num_cuts != o.stages - 1)
         return dpi_error(DP_ERR_INVALID_ARG, "dp_runner_set_stages: %d cuts for %d stages (need %d)", o.num_cuts,
                          o.stages, o.stages - 1);

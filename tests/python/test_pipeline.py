@@ -1,4 +1,4 @@
-"""Issue 18: a Runner split into pipeline stages (stages=, cuts=, depth=; docs/pipeline.md)."""
+"""Issue 18: a Runner split into pipeline stages (stages=, cuts=, depth=, link_gbps=; docs/pipeline.md)."""
 import threading
 
 import numpy as np
@@ -44,3 +44,16 @@ def test_pipeline_refusals(fast_model):
     with pytest.raises(dp.Error) as e:
         r.run_batch(dp.Dataset.synthetic(4))
     assert e.value.status == dp.Status.DP_ERR_UNSUPPORTED and "one per replica" in str(e.value)
+
+
+def test_pipeline_planned_over_a_slow_link(fast_model):
+    # At 1e-8 Gbit/s sending an activation costs hours, compute milliseconds: the planner must cut
+    # where the activation is smallest, which is what stage 0 then hands on per sample.
+    least = min(u.out_bytes for u in fast_model.units()[:-1])
+    r = dp.Runner(fast_model, workers=2, stages=2, cuts="auto", link_gbps=1e-8, max_batch=1)
+    s = r.run(dp.Source.synthetic(rate=400, samples=8))
+    assert s["completed"] == 8
+    assert s["pipeline"]["per_stage"][0]["bytes_sent"] == 8 * least, (s["pipeline"]["per_stage"], least)
+    with pytest.raises(dp.Error) as e:
+        dp.Runner(fast_model, workers=2, stages=2, link_gbps=-1)
+    assert e.value.status == dp.Status.DP_ERR_INVALID_ARG and "link_bytes_per_s" in str(e.value)

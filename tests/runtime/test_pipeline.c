@@ -3,9 +3,11 @@
  * with each overflow policy (accounting), a stop mid-run, failing stages, planned cuts, per-stage
  * summary rows and pipeline metrics (bytes sent, bubble; JSON, console, Prometheus, CSV), batch
  * mode, the refusals (stages not dividing workers, bad cuts, a profiled weighted split), and one
- * runner re-laid out between runs (pipeline, data parallel, other cut). */
+ * runner re-laid out between runs (pipeline, data parallel, other cut), and planned cuts over a
+ * slow link going where the activation is smallest. */
 #define _GNU_SOURCE /* open_memstream, sockets: tests build as plain C11 */
 #include <pthread.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "metrics/sink_test_util.h"
@@ -397,6 +399,38 @@ static void restaged(dp_model *m, dp_dataset *ds, const int *ref) {
     free(seen);
 }
 
+/* A planned cut weighs the link (dp_stage_opts' link fields): over a link of 1 byte/s sending any
+ * activation costs kiloseconds against milliseconds of compute, so the planner must cut where the
+ * activation is smallest, whatever the profile's noise; a negative link is refused. */
+static void planned_over_link(dp_model *m) {
+    dp_unit_info u[64];
+    int nu = 0;
+    CHECK_OK(dp_model_units(m, 32, 32, u, 64, &nu));
+    size_t least = SIZE_MAX;
+    for (int i = 0; i + 1 < nu; i++) least = u[i].out_bytes < least ? u[i].out_bytes : least;
+    dp_partitioner *p = rt_partitioner("uniform", NULL, NULL);
+    rt_seen *seen = rt_seen_new();
+    dp_runner *r = rt_runner(m, p, 2, seen, NULL);
+    dp_stage_opts so;
+    dp_stage_opts_init(&so);
+    CHECK(so.link_bytes_per_s == 0 && so.link_latency_s == 0);
+    so.stages = 2;
+    so.link_bytes_per_s = -1;
+    CHECK_STATUS(dp_runner_set_stages(r, &so), DP_ERR_INVALID_ARG);
+    CHECK_ERROR_MENTIONS("link_bytes_per_s");
+    so.link_bytes_per_s = 1;
+    so.link_latency_s = 1e-3;
+    CHECK_OK(dp_runner_set_stages(r, &so));
+    int cut = -1, nc = 0;
+    CHECK_OK(dp_runner_get_cuts(r, &cut, 1, &nc));
+    CHECK_MSG(nc == 1 && cut >= 1 && cut < nu && u[cut - 1].out_bytes == least,
+              "slow link: cut at %d sends %zu bytes per sample, the least is %zu", cut,
+              cut >= 1 && cut < nu ? u[cut - 1].out_bytes : 0, least);
+    dp_runner_free(r);
+    dp_partitioner_free(p);
+    free(seen);
+}
+
 int main(void) {
     dpt_watchdog(300, "test_pipeline");
     dp_model *m = rt_model();
@@ -413,6 +447,7 @@ int main(void) {
     batch_mode(m, ds, ref);
     refusals(m, ds);
     restaged(m, ds, ref);
+    planned_over_link(m);
     dp_dataset_free(ds);
     dp_model_free(m);
     TEST_MAIN_END();

@@ -26,6 +26,7 @@ int dpb_set_stages(dpb_env *e, const dpb_opts *o) {
     dp_stage_opts_init(&so);
     so.stages = (int)o->stages;
     so.depth = (int)o->depth;
+    so.link_bytes_per_s = o->link_gbps * 1e9 / 8;
     if (strcmp(o->cuts, "auto") != 0) {
         if ((rc = parse_cuts(e->model, o->cuts, cuts, DPC_LIST_MAX, &n))) return rc;
         if (n != o->stages - 1) return dpc_usage_error("--cuts names %d cuts, --stages %ld needs %ld", n, o->stages, o->stages - 1);

@@ -199,6 +199,9 @@ class Runner:
         "auto" (default): planned from a profile of the model.
     depth : int, optional
         Micro-batches in flight between two stages. Default 2.
+    link_gbps : float, optional
+        With ``cuts="auto"``: the link between stages the planner weighs, in Gbit/s (a stage
+        also pays sending its output). Default 0, free, as between threads; give it for MPI.
     rank_concurrency : int, optional
         mpi: micro-batches a worker rank runs at once, each on its own engine; 0 = as many as
         rank 0 keeps in flight to it (workers / worker ranks), at most its cores / threads.
@@ -245,7 +248,7 @@ class Runner:
                  max_delay_us=None, queue_capacity=None, overflow=None, slowdown=None, keep_logits=None,
                  straggler_factor=None, pin_workers=None, interval_ms=None, backend=None, handle_signals=None,
                  worker_timeout_s=None, retry=None, handle_sigint=None, stages=None, cuts=None, depth=None,
-                 rank_concurrency=None, warmup_s=None, warmup_samples=None):
+                 rank_concurrency=None, warmup_s=None, warmup_samples=None, link_gbps=None):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a dataparallel.Model, got {type(model).__name__}")
         if handle_signals is None:
@@ -263,8 +266,9 @@ class Runner:
         self._slowdown = None if slowdown is None else [float(v) for v in slowdown]
         if cuts is not None and not isinstance(cuts, str):
             cuts = ",".join(str(c) for c in cuts)
-        self._stages = None if stages is None and cuts is None and depth is None else (
-            1 if stages is None else int(stages), cuts, -1 if depth is None else int(depth))
+        self._stages = None if stages is None and cuts is None and depth is None and link_gbps is None else (
+            1 if stages is None else int(stages), cuts, -1 if depth is None else int(depth),
+            0.0 if link_gbps is None else float(link_gbps) * 1e9 / 8)
         self._h = None
         self._sinks = []
         self._faults = []            # (at_s, worker, kind, value) as given to inject(), for a new C runner
