@@ -174,7 +174,7 @@ dp_status dpo_get_shape(dp_exec *e, int n, int h, int w, int pinned, dpo_shape *
     /* Known to run as slices (another exec of this model timed it): no steps of its own. */
     int sliced = n > DPO_SLICE ? dpo_choice_get(e->model->impl, -1, n, h, w, e->threads) : 0;
     dp_status s = DP_OK;
-    if (sliced == 1) sh->n = n, sh->h = h, sh->w = w;
+    if (sliced > 0) sh->n = n, sh->h = h, sh->w = w;
     else s = dpo_shape_build(e, n, h, w, sh);
     if (s == DP_OK) x->built++;
     if (s == DP_OK) s = dpo_grow_buffers(x, e->model->impl, sh);
@@ -188,7 +188,7 @@ dp_status dpo_get_shape(dp_exec *e, int n, int h, int w, int pinned, dpo_shape *
     x->shapes[x->nshapes++] = sh;
     /* Every shape, since a grown arena or scratchpad moved the buffers of the others too. */
     s = dpo_bind_shapes(x);
-    if (s == DP_OK && sliced != 1) s = dpo_choose_net(e, sh);
+    if (s == DP_OK && sliced <= 0) s = dpo_choose_net(e, sh);
     if (s == DP_OK && n > DPO_SLICE) s = dpo_choose_slices(e, sh, sliced);
     if (s != DP_OK) {
         drop_shape(x, find_index(x, sh));

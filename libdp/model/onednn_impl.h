@@ -189,8 +189,8 @@ dp_status dpo_bind_shape(dpo_exec *x, dpo_shape *sh);
 dp_status dpo_bind_shapes(dpo_exec *x);
 
 /* Whole-shape choices, timed once and kept in the model (onednn_net.c): sh's convs as chosen one
- * by one or all chained; a batch of more than DPO_SLICE as slices of DPO_SLICE (known: the
- * kept verdict 1/0, -1 none). */
+ * by one or all chained; a batch of more than DPO_SLICE as slices of a smaller size (known: the
+ * kept size, 0 whole, -1 none). */
 #define DPO_SLICE 8
 dp_status dpo_choose_net(dp_exec *e, dpo_shape *sh);
 dp_status dpo_choose_slices(dp_exec *e, dpo_shape *sh, int known);

@@ -2,7 +2,7 @@
  * oneDNN backend, choices about a whole prepared shape, each timed once per model, shape and
  * thread count and kept in the model's choice table: whether the per-conv choices
  * (onednn_conv.c) beat every conv chained in the whole net, and whether a large batch runs as
- * slices of DPO_SLICE. docs/engine.md, "Choosing each convolution" and "Large batches as slices".
+ * slices of a smaller size. docs/engine.md, "Choosing each convolution" and "Large batches as slices".
  */
 #include <stdlib.h>
 #include <time.h>
@@ -117,32 +117,50 @@ dp_status dpo_choose_net(dp_exec *e, dpo_shape *sh) {
     return s;
 }
 
-/* A batch larger than DPO_SLICE samples may be faster as consecutive runs of DPO_SLICE (and one
- * of the rest): layer by layer, a large batch's activations outgrow the cache, so a network of
+/* A batch larger than DPO_SLICE samples may be faster as consecutive runs of a smaller size (and
+ * one of the rest): layer by layer, a large batch's activations outgrow the cache, so a network of
  * cheap layers over large maps streams them from memory (mobilenetv2_cifar, CPU ms per sample:
  * 1.09 at 8, 1.57 at 64), while one whose weights dominate gains from the batch (resnet18_cifar:
- * 4.00 at 8, 3.14 at 64). So it is timed once per model, shape and thread count, on zeros, and
- * slices are used when they are at least 10 % faster per sample; the choice is kept in the model
- * (node -1 of its choice table) so every exec decides alike. known: 1/0 the kept choice, -1 none. */
+ * 4.00 at 8, 3.14 at 64). Slices of 8 fit 32x32 inputs; at 224x224 one mobilenet_v2 image's
+ * expanded maps are ~5 MB, so only slices of 2 stay in a 32 MB L3. So each size of
+ * dpo_slice_sizes is timed once per model, shape and thread count, on zeros, and the fastest is
+ * used when it is at least 10 % faster per sample than the whole batch; the choice (its size, 0:
+ * whole) is kept in the model (node -1 of its choice table) so every exec decides alike.
+ * known: the kept size or 0, -1 none. */
+static const int dpo_slice_sizes[] = {DPO_SLICE, 2};
+enum { DPO_SLICE_KINDS = sizeof dpo_slice_sizes / sizeof dpo_slice_sizes[0] };
+
+static dp_status time_slices(dp_exec *e, dpo_shape *sh, int *size) {
+    int n = sh->n, h = sh->h, w = sh->w;
+    float *in = NULL, *out = NULL;
+    dp_status s = timing_io(e, n, h, w, &in, &out);
+    double whole = s ? -1 : time_shape(e, sh, in, out), best = 0.9 * whole;
+    *size = 0;
+    for (int k = 0; s == DP_OK && k < DPO_SLICE_KINDS; k++) {
+        dpo_shape *slice = NULL;
+        if ((s = dpo_get_shape(e, dpo_slice_sizes[k], h, w, 1, &slice))) break;
+        double ms = time_shape(e, slice, in, out) * n / dpo_slice_sizes[k];
+        dpi_log(DP_LOG_DEBUG, "oneDNN: [%d,3,%d,%d] %.3f ms whole, %.3f ms as slices of %d", n, h, w, whole, ms,
+                dpo_slice_sizes[k]);
+        if (whole > 0 && ms > 0 && ms < best) best = ms, *size = dpo_slice_sizes[k];
+    }
+    free(in);
+    free(out);
+    return s;
+}
+
 dp_status dpo_choose_slices(dp_exec *e, dpo_shape *sh, int known) {
+    dp_status s = DP_OK;
+    if (known < 0) {
+        if ((s = time_slices(e, sh, &known))) return s;
+        if ((s = dpo_choice_put(e->model->impl, -1, sh->n, sh->h, sh->w, e->threads, known))) return s;
+    }
+    if (known == 0) return DP_OK;
     dpo_shape *slice = NULL, *rest = NULL;
     int n = sh->n, h = sh->h, w = sh->w;
-    dp_status s = dpo_get_shape(e, DPO_SLICE, h, w, 1, &slice);
-    if (s == DP_OK && n % DPO_SLICE) s = dpo_get_shape(e, n % DPO_SLICE, h, w, 1, &rest);
-    if (s != DP_OK || known == 0) return s;
-    if (known < 0) {
-        float *in = NULL, *out = NULL;
-        s = timing_io(e, n, h, w, &in, &out);
-        double whole = s ? -1 : time_shape(e, sh, in, out), part = s ? -1 : time_shape(e, slice, in, out);
-        free(in);
-        free(out);
-        if (s != DP_OK) return s;
-        known = whole > 0 && part > 0 && part * n / DPO_SLICE < 0.9 * whole;
-        dpi_log(DP_LOG_DEBUG, "oneDNN: [%d,3,%d,%d] %.3f ms whole, %.3f ms as slices of %d: %s", n, h, w, whole,
-                part * n / DPO_SLICE, DPO_SLICE, known ? "slices" : "whole");
-        if ((s = dpo_choice_put(e->model->impl, -1, n, h, w, e->threads, known))) return s;
-        if (!known) return DP_OK;
-    }
+    s = dpo_get_shape(e, known, h, w, 1, &slice);
+    if (s == DP_OK && n % known) s = dpo_get_shape(e, n % known, h, w, 1, &rest);
+    if (s != DP_OK) return s;
     /* Its own primitives and memory objects are not needed any more (the arena stays as large:
      * it is shared and reused by the other shapes). */
     int pinned = sh->pinned;

@@ -174,16 +174,19 @@ static void sliced(void) {
     dp_model *ref = load("mobilenetv2_cifar", DP_PRECISION_FP32, DP_BACKEND_REFERENCE);
     dp_model *m = load("mobilenetv2_cifar", DP_PRECISION_FP32, DP_BACKEND_ONEDNN);
     dp_exec *e = NULL;
-    float *x = dpt_random_input(20, 32, 32, 8), yr[200], yd[200], y12[120];
+    float *x = dpt_random_input(20, 32, 32, 8), yr[200], yd[200], y12[120], y11[110];
     if (!ref || !m || !x) goto done;
-    CHECK_OK(dpo_choice_put(m->impl, -1, 20, 32, 32, 1, 1));
+    CHECK_OK(dpo_choice_put(m->impl, -1, 20, 32, 32, 1, 8));
     CHECK_OK(dpo_choice_put(m->impl, -1, 12, 32, 32, 1, 0));
+    CHECK_OK(dpo_choice_put(m->impl, -1, 11, 32, 32, 1, 2));
     CHECK_OK(dp_exec_create(m, 1, &e));
     CHECK_OK(dp_exec_prepare(e, 20, 32, 32));
     CHECK_OK(dp_exec_prepare(e, 12, 32, 32));
-    const dpo_shape *s20 = shape_of(e, 20), *s12 = shape_of(e, 12);
+    CHECK_OK(dp_exec_prepare(e, 11, 32, 32));
+    const dpo_shape *s20 = shape_of(e, 20), *s12 = shape_of(e, 12), *s11 = shape_of(e, 11);
     CHECK(s20 && s20->slice && s20->slice->n == 8 && s20->rest && s20->rest->n == 4 && s20->nsteps == 0);
     CHECK(s12 && !s12->slice && s12->nsteps > 0);
+    CHECK(s11 && s11->slice && s11->slice->n == 2 && s11->rest && s11->rest->n == 1 && s11->nsteps == 0);
     dp_exec_stats before = {.size = sizeof before}, after = {.size = sizeof after};
     CHECK_OK(dp_exec_get_stats(e, &before));
     CHECK_OK(dp_exec_set_profiling(e, 1));
@@ -203,13 +206,15 @@ static void sliced(void) {
     CHECK_OK(dp_exec_run(e, x, 12, 32, 32, y12));
     CHECK_OK(dp_exec_profile(e, p, 256, &np));
     CHECK(np == s12->nsteps && np > 0 && p[0].batch == 12 && p[0].calls == 1);
+    CHECK_OK(dp_exec_run(e, x, 11, 32, 32, y11));
     CHECK_OK(dp_exec_get_stats(e, &after));
     CHECK(after.primitives_created == before.primitives_created);
     dp_exec *er = NULL;
     CHECK_OK(dp_exec_create(ref, 1, &er));
     CHECK_OK(dp_exec_run(er, x, 20, 32, 32, yr));
-    double d = dpt_rel_diff(yd, yr, 200), d12 = dpt_rel_diff(y12, yr, 120);
-    CHECK_MSG(d <= 1e-4 && d12 <= 1e-4, "sliced: rel diff %g, whole: %g vs reference", d, d12);
+    double d = dpt_rel_diff(yd, yr, 200), d12 = dpt_rel_diff(y12, yr, 120), d11 = dpt_rel_diff(y11, yr, 110);
+    CHECK_MSG(d <= 1e-4 && d12 <= 1e-4 && d11 <= 1e-4, "slices of 8: rel diff %g, whole: %g, slices of 2: %g vs reference",
+              d, d12, d11);
     dp_exec_free(er);
 done:
     dp_exec_free(e);
