@@ -164,6 +164,8 @@ AGG_PATH = {"throughput": ("throughput",), "efficiency_pct": ("efficiency_pct",)
 
 
 def load_aggregates(res_dir):
+    """Each cell's medians and 95 % bootstrap intervals over repeats (results.json "aggregates", from
+    dp-bench matrix --repeat), by (engine, arch, strategy, workers, rate); {} without repeats."""
     try:
         with open(os.path.join(res_dir, "results.json")) as f:
             aggs = json.load(f).get("aggregates", [])

@@ -102,18 +102,6 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
-def load_aggregates(res_dir):
-    """Each cell's medians and 95 % bootstrap intervals over repeats (results.json "aggregates", from
-    dp-bench matrix --repeat), by (engine, arch, strategy, workers, rate); {} without repeats."""
-    try:
-        with open(os.path.join(res_dir, "results.json")) as f:
-            aggs = json.load(f).get("aggregates", [])
-    except (OSError, ValueError):
-        return {}
-    return {(a["engine"], a["arch"], a["strategy"], float(a["workers"]), float(a["rate"])): a for a in aggs
-            if a.get("repeats", 1) > 1 and a.get("layout", "data-parallel") == "data-parallel"}
-
-
 def headline(rows, aggs=None):
     """Per arch and rate, at the largest worker count: each engine's best strategy (highest median
     throughput over repeats, then lowest p99), with the 95 % intervals when there were repeats."""
@@ -187,7 +175,7 @@ def machine_section(res_dir):
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot import LAYOUT_ORDER, plot_info  # noqa: E402  (the plot registry, PLOTS, lives with the plots)
+from plot import LAYOUT_ORDER, load_aggregates, plot_info  # noqa: E402  (the plot registry, PLOTS, lives with the plots)
 
 
 def plot_rank(path):

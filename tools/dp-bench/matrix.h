@@ -33,6 +33,19 @@ typedef struct mx_run {
     cJSON *summary;      /* the child's --json, NULL if it failed */
 } mx_run;
 
+/* One cell of the matrix (engine x arch x strategy x workers x rate x layout): its runs are one
+ * per repeat. */
+typedef struct mx_cell {
+    const char *engine, *arch, *strategy;
+    double rate;
+    int workers;
+    const char *layout;
+} mx_cell;
+
+/* Every cell of the plan, in the order the runs of one repeat take (layouts and engines
+ * innermost), into f(cell, user). */
+void mx_each_cell(const dpb_opts *o, void (*f)(const mx_cell *, void *), void *user);
+
 /* Rewrite DIR/results.{csv,json,md} from the first n runs; argv is the command as typed.
  * Returns 0, or 1 with a message printed. */
 int mx_write_results(const dpb_opts *o, const mx_run *runs, int n, int argc, char **argv);

@@ -47,41 +47,19 @@ static void write_csv_row(FILE *f, const dpb_opts *o, const mx_run *r) {
     fprintf(f, ",%s,%d\n", r->layout, r->stages);
 }
 
-/* The runs of one cell (engine x arch x strategy x workers x rate x layout), one per repeat. */
-typedef struct cell {
-    const char *engine, *arch, *strategy;
-    double rate;
-    int workers;
-    const char *layout;
-} cell;
-
-static int in_cell(const mx_run *r, const cell *c) {
+static int in_cell(const mx_run *r, const mx_cell *c) {
     return r->summary && r->rate == c->rate && r->workers == c->workers && strcmp(r->engine->name, c->engine) == 0 &&
            strcmp(r->arch, c->arch) == 0 && strcmp(r->strategy, c->strategy) == 0 && strcmp(r->layout, c->layout) == 0;
 }
 
 /* Medians and bootstrap intervals over the cell's finished runs (repeats.h); NULL when none
  * finished. The seed is the matrix's --seed default, so a results.json can be recomputed. */
-static cJSON *cell_repeats(const dpb_opts *o, const mx_run *runs, int n, const cell *c) {
+static cJSON *cell_repeats(const dpb_opts *o, const mx_run *runs, int n, const mx_cell *c) {
     const cJSON *sums[n > 0 ? n : 1];
     int m = 0;
     for (int i = 0; i < n; i++)
         if (in_cell(&runs[i], c)) sums[m++] = runs[i].summary;
     return m ? dpb_repeats_json(sums, m, (uint64_t)o->seed) : NULL;
-}
-
-/* Every cell of the plan, in its order, into f(cell, user). */
-static void each_cell(const dpb_opts *o, void (*f)(const cell *, void *), void *user) {
-    for (int a = 0; a < o->archs.n; a++)
-        for (int q = 0; q < o->rates.n; q++)
-            for (int w = 0; w < o->workers_list.n; w++)
-                for (int s = 0; s < o->strategies.n; s++)
-                    for (int l = 0; l < o->layouts.n; l++)
-                        for (int e = 0; e < o->engines.n; e++) {
-                            cell c = {o->engines.v[e], o->archs.v[a], o->strategies.v[s], o->rates.v[q],
-                                      (int)o->workers_list.v[w], o->layouts.v[l]};
-                            f(&c, user);
-                        }
 }
 
 typedef struct agg_ctx {
@@ -91,7 +69,7 @@ typedef struct agg_ctx {
     cJSON *out;
 } agg_ctx;
 
-static void add_aggregate(const cell *c, void *user) {
+static void add_aggregate(const mx_cell *c, void *user) {
     agg_ctx *x = user;
     cJSON *agg = cell_repeats(x->o, x->runs, x->n, c);
     if (!agg) return;
@@ -130,7 +108,7 @@ static cJSON *results_json(const dpb_opts *o, const mx_run *runs, int n, int arg
     }
     /* Per cell over its repeats (docs/cli.md, "matrix"): what report.py draws error bars from. */
     agg_ctx x = {o, runs, n, cJSON_AddArrayToObject(root, "aggregates")};
-    each_cell(o, add_aggregate, &x);
+    mx_each_cell(o, add_aggregate, &x);
     return root;
 }
 
@@ -151,7 +129,7 @@ static double get_cpu_ms(const cJSON *s) {
 
 /* Median of get(summary) over the finished runs of a cell, one per repeat. Returns the number of
  * runs (0: none, *out untouched). */
-static int median_of(const mx_run *runs, int n, const cell *c, double (*get)(const cJSON *), double *out) {
+static int median_of(const mx_run *runs, int n, const mx_cell *c, double (*get)(const cJSON *), double *out) {
     double v[n > 0 ? n : 1];
     int m = 0;
     for (int i = 0; i < n; i++)
@@ -163,7 +141,7 @@ static int median_of(const mx_run *runs, int n, const cell *c, double (*get)(con
 }
 
 /* figure's {median, lo, hi} over the cell's repeats into v: 0, or -1 when no run finished. */
-static int cell_interval(const dpb_opts *o, const mx_run *runs, int n, const cell *c, const char *figure, double v[3]) {
+static int cell_interval(const dpb_opts *o, const mx_run *runs, int n, const mx_cell *c, const char *figure, double v[3]) {
     cJSON *agg = cell_repeats(o, runs, n, c);
     int rc = agg ? dpb_repeats_get(agg, figure, v) : -1;
     cJSON_Delete(agg);
@@ -195,7 +173,7 @@ static void write_md_side_by_side(FILE *f, const dpb_opts *o, const mx_run *runs
             int have[DPC_LIST_MAX];
             fprintf(f, "| %s | %ld |", o->strategies.v[s], o->workers_list.v[w]);
             for (int e = 0; e < eng->n; e++) {
-                cell c = {eng->v[e], arch, o->strategies.v[s], rate, (int)o->workers_list.v[w], "data-parallel"};
+                mx_cell c = {eng->v[e], arch, o->strategies.v[s], rate, (int)o->workers_list.v[w], "data-parallel"};
                 have[e] = median_of(runs, n, &c, get_throughput, &thr[e]);
                 for (size_t k = 0; k < COUNT(cols); k++) {
                     if (have[e] && median_of(runs, n, &c, cols[k], &v)) fprintf(f, fmt[k], v);
@@ -208,8 +186,8 @@ static void write_md_side_by_side(FILE *f, const dpb_opts *o, const mx_run *runs
                     continue;
                 }
                 double a[3], b[3];
-                cell c0 = {eng->v[0], arch, o->strategies.v[s], rate, (int)o->workers_list.v[w], "data-parallel"};
-                cell ce = c0;
+                mx_cell c0 = {eng->v[0], arch, o->strategies.v[s], rate, (int)o->workers_list.v[w], "data-parallel"};
+                mx_cell ce = c0;
                 ce.engine = eng->v[e];
                 const char *mark = "";
                 if (o->repeat > 1 && cell_interval(o, runs, n, &c0, "throughput", a) == 0 &&
@@ -252,7 +230,7 @@ static void write_md_repeats(FILE *f, const dpb_opts *o, const mx_run *runs, int
             double thr[DPC_LIST_MAX][3];
             int best = -1;
             for (int s = 0; s < o->strategies.n; s++) {
-                cell c = {o->engines.v[e], arch, o->strategies.v[s], rate, (int)o->workers_list.v[w], o->layouts.v[l]};
+                mx_cell c = {o->engines.v[e], arch, o->strategies.v[s], rate, (int)o->workers_list.v[w], o->layouts.v[l]};
                 aggs[s] = cell_repeats(o, runs, n, &c);
                 if (aggs[s] && dpb_repeats_get(aggs[s], "throughput", thr[s]) == 0 &&
                     (best < 0 || thr[s][0] > thr[best][0]))
@@ -295,7 +273,7 @@ static void write_md_layouts(FILE *f, const dpb_opts *o, const mx_run *runs, int
             int have[DPC_LIST_MAX];
             fprintf(f, "| %s | %ld |", o->strategies.v[s], o->workers_list.v[w]);
             for (int l = 0; l < lay->n; l++) {
-                cell c = {"libdataparallel", arch, o->strategies.v[s], rate, (int)o->workers_list.v[w], lay->v[l]};
+                mx_cell c = {"libdataparallel", arch, o->strategies.v[s], rate, (int)o->workers_list.v[w], lay->v[l]};
                 have[l] = median_of(runs, n, &c, get_throughput, &thr[l]);
                 for (size_t k = 0; k < COUNT(cols); k++) {
                     if (have[l] && median_of(runs, n, &c, cols[k], &v)) fprintf(f, fmt[k], v);
@@ -379,4 +357,17 @@ int mx_write_results(const dpb_opts *o, const mx_run *runs, int n, int argc, cha
     rc |= root ? dpc_write_json(path, root) : 1;
     cJSON_Delete(root);
     return rc;
+}
+
+void mx_each_cell(const dpb_opts *o, void (*f)(const mx_cell *, void *), void *user) {
+    for (int a = 0; a < o->archs.n; a++)
+        for (int q = 0; q < o->rates.n; q++)
+            for (int w = 0; w < o->workers_list.n; w++)
+                for (int s = 0; s < o->strategies.n; s++)
+                    for (int l = 0; l < o->layouts.n; l++)
+                        for (int e = 0; e < o->engines.n; e++) {
+                            mx_cell c = {o->engines.v[e], o->archs.v[a], o->strategies.v[s], o->rates.v[q],
+                                         (int)o->workers_list.v[w], o->layouts.v[l]};
+                            f(&c, user);
+                        }
 }

@@ -238,38 +238,39 @@ static void report_run(const mx_run *r, int tty) {
             mx_num(r->summary, "efficiency_pct"), mx_num(lat, "p50"), mx_num(lat, "p99"), r->seconds);
 }
 
+typedef struct plan_ctx {
+    const dpb_opts *o;
+    mx_run *runs;
+    int n, repeat;
+} plan_ctx;
+
+static void add_run(const mx_cell *c, void *user) {
+    plan_ctx *p = user;
+    const mx_engine *eng = engine_named(c->engine);
+    int S = layout_stages(c->layout, c->workers);
+    if (S == 0 || (S > 1 && eng->script)) return;
+    p->runs[p->n++] = (mx_run){.engine = eng,
+                               .repeat = p->repeat,
+                               .arch = c->arch,
+                               .strategy = c->strategy,
+                               .workers = c->workers,
+                               .layout = c->layout,
+                               .stages = S,
+                               .rate = c->rate,
+                               .samples = p->o->samples > 0 ? p->o->samples : (long)(c->rate * 10 + 0.5),
+                               .exit_code = -1};
+}
+
 /* Every run in order: repeats outermost, so that a slow spell of the machine hits one repeat of
  * every cell rather than every repeat of one cell; layouts and engines innermost, so all see the
  * same moment. Only libdataparallel runs layouts other than data-parallel, and only where the
  * layout applies to the worker count. *n: how many runs (at most the product of the lists). */
 static mx_run *plan(const dpb_opts *o, int cap, int *n) {
-    int k = 0;
-    mx_run *runs = calloc((size_t)cap, sizeof *runs);
-    if (!runs) return NULL;
-    for (int rep = 0; rep < o->repeat; rep++)
-        for (int a = 0; a < o->archs.n; a++)
-            for (int q = 0; q < o->rates.n; q++)
-                for (int w = 0; w < o->workers_list.n; w++)
-                    for (int s = 0; s < o->strategies.n; s++)
-                        for (int l = 0; l < o->layouts.n; l++)
-                            for (int e = 0; e < o->engines.n; e++) {
-                                const mx_engine *eng = engine_named(o->engines.v[e]);
-                                int W = (int)o->workers_list.v[w], S = layout_stages(o->layouts.v[l], W);
-                                if (S == 0 || (S > 1 && eng->script)) continue;
-                                runs[k++] = (mx_run){.engine = eng,
-                                                     .repeat = rep,
-                                                     .arch = o->archs.v[a],
-                                                     .strategy = o->strategies.v[s],
-                                                     .workers = W,
-                                                     .layout = o->layouts.v[l],
-                                                     .stages = S,
-                                                     .rate = o->rates.v[q],
-                                                     .samples = o->samples > 0 ? o->samples
-                                                                               : (long)(o->rates.v[q] * 10 + 0.5),
-                                                     .exit_code = -1};
-                            }
-    *n = k;
-    return runs;
+    plan_ctx p = {.o = o, .runs = calloc((size_t)cap, sizeof(mx_run))};
+    if (!p.runs) return NULL;
+    for (p.repeat = 0; p.repeat < o->repeat; p.repeat++) mx_each_cell(o, add_run, &p);
+    *n = p.n;
+    return p.runs;
 }
 
 /* Drop the requested engines whose probe says they cannot run here, each with one line saying
