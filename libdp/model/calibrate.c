@@ -100,9 +100,6 @@ DP_API dp_status dp_model_calibrate(const dp_model *model, const dp_dataset *ds,
     if (model->graph.n == 0)
         return dpi_error(DP_ERR_UNSUPPORTED, "dp_model_calibrate: %s computes nothing: there is nothing to calibrate",
                          model->arch);
-    if (dpi_graph_has_concat(&model->graph))
-        return dpi_error(DP_ERR_UNSUPPORTED, "dp_model_calibrate: int8 %s is not supported: %s", model->arch,
-                         DPI_INT8_CONCAT_WHY);
 
     dp_model *ref = NULL;
     dp_exec *e = NULL;

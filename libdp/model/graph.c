@@ -75,8 +75,8 @@ int dpi_graph_conv_plain(dpi_graph *g, const char *name, int input, int cin, int
 }
 
 int dpi_graph_bn_relu(dpi_graph *g, const char *bn, int input, int c) {
-    dpi_node n = {.op = DPI_OP_BN_RELU, .input = input, .residual = -1, .cin = c, .cout = c, .groups = 1,
-                  .act = DPI_ACT_RELU};
+    dpi_node n = {.op = DPI_OP_BN_RELU, .input = input, .residual = -1, .cin = c, .cout = c, .k = 1, .stride = 1,
+                  .groups = c, .act = DPI_ACT_RELU};
     snprintf(n.name, sizeof n.name, "%s", bn);
     snprintf(n.bn, sizeof n.bn, "%s", bn);
     return add_node(g, &n);

@@ -12,7 +12,8 @@
  * input: a pool, 4-D, or another LINEAR, 2-D).
  * AVGPOOL: k x k, stride, pad, padding counted in the average (PyTorch's count_include_pad).
  * BN_RELU: y = ReLU(BN(x)) per channel, BN `bn`, on channels [0, cin) of its input (DenseNet's
- * pre-activation layers, which read a growing concatenation).
+ * pre-activation layers, which read a growing concatenation); its k, stride and groups are those
+ * of a depthwise 1x1 conv (1, 1, cin), which is how int8 computes it.
  * CONCAT: a buffer of cout channels whose channels [0, cin) are its input; nodes with `concat`
  * set write their output into channels [coff, coff + cout) of it. The output of such a writer
  * (what its readers see) is the buffer's channels [0, coff + cout): the concatenation so far.
@@ -73,11 +74,6 @@ void dpi_graph_out_hw(const dpi_graph *g, int i, int h, int w, int *oh, int *ow)
 int dpi_graph_out_c(const dpi_graph *g, int i);
 /* 1 when g has a CONCAT node. */
 int dpi_graph_has_concat(const dpi_graph *g);
-
-/* Why int8 refuses graphs with a CONCAT (model.c, calibrate.c). */
-#define DPI_INT8_CONCAT_WHY                                                                                 \
-    "the layers writing into one concatenation would need one shared scale, which the int8 plan "          \
-    "(a scale per layer) does not have; use fp32 or bf16"
 
 /* One parameter tensor the graph needs, in state_dict order. */
 typedef struct dpi_param {

@@ -77,10 +77,6 @@ DP_API dp_status dp_model_load(const char *arch, const char *weights_path, const
     dp_status s;
     if (!m) return dpi_error(DP_ERR_NOMEM, "out of memory loading %s", arch);
     if ((s = dpi_graph_build(arch, o.num_classes, &m->graph))) goto fail;
-    if (o.precision == DP_PRECISION_INT8 && dpi_graph_has_concat(&m->graph)) {
-        s = dpi_error(DP_ERR_UNSUPPORTED, "int8: %s is not supported: %s", arch, DPI_INT8_CONCAT_WHY);
-        goto fail;
-    }
     if (m->graph.n == 0) be = &dpi_backend_null; /* nothing to compute, on any backend */
     snprintf(m->arch, sizeof m->arch, "%s", arch);
     m->num_classes = o.num_classes;

@@ -41,13 +41,13 @@ static const float *param(const dpi_weights *w, const char *module, const char *
 }
 
 /* w' = w * gamma / sqrt(var + eps), b' = beta - mean * gamma / sqrt(var + eps), in double (the
- * factor itself rounded to float). */
+ * factor itself rounded to float). An int8 BN_RELU is folded as a depthwise 1x1 conv of weight 1. */
 static dp_status fold_conv(const dpi_node *nd, const dpi_weights *w, dpo_layer *L) {
     dp_status s = DP_OK;
     int cig = nd->cin / nd->groups;
     int64_t wshape[4] = {nd->cout, cig, nd->k, nd->kw}, cshape[1] = {nd->cout};
     size_t per_out = (size_t)cig * nd->k * nd->kw;
-    const float *wt = param(w, nd->name, "weight", 4, wshape, &s);
+    const float *wt = nd->op == DPI_OP_BN_RELU ? NULL : param(w, nd->name, "weight", 4, wshape, &s);
     if (s) return s;
     L->w = malloc(sizeof(float) * per_out * nd->cout);
     L->b = (nd->bn[0] || nd->has_bias) ? malloc(sizeof(float) * nd->cout) : NULL;
@@ -63,7 +63,8 @@ static dp_status fold_conv(const dpi_node *nd, const dpi_weights *w, dpo_layer *
             /* The factor rounded to float, as the reference backend keeps it: int8 quantizes the
              * folded weights, and a 1-ulp difference moved s_w and flipped s8 roundings. */
             double scale = (float)((double)g[o] / sqrt((double)var[o] + (double)nd->bn_eps));
-            for (size_t j = 0; j < per_out; j++) L->w[o * per_out + j] = (float)(wt[o * per_out + j] * scale);
+            for (size_t j = 0; j < per_out; j++)
+                L->w[o * per_out + j] = (float)((wt ? wt[o * per_out + j] : 1.0f) * scale);
             /* torchvision's VGG-BN convs also have a bias, which BN shifts like the mean. */
             double bias = nd->has_bias ? (double)cb[o] : 0.0;
             L->b[o] = (float)((double)be[o] + (bias - (double)mu[o]) * scale);
@@ -187,9 +188,10 @@ dp_status dpo_model_init(dp_model *m, const dpi_weights *w) {
     for (int i = 0; i < m->graph.n; i++) {
         const dpi_node *nd = &m->graph.nodes[i];
         dpo_layer *L = &om->layers[i];
-        if (nd->op == DPI_OP_CONV) {
+        int int8 = m->precision == DP_PRECISION_INT8;
+        if (nd->op == DPI_OP_CONV || (nd->op == DPI_OP_BN_RELU && int8)) { /* int8 BN_RELU: onednn_concat.c */
             s = fold_conv(nd, w, L);
-            if (!s && m->precision == DP_PRECISION_INT8) s = dpo_int8_layer(m, i, L);
+            if (!s && int8) s = dpo_int8_layer(m, i, L);
         }
         else if (nd->op == DPI_OP_LINEAR) s = load_linear(nd, linear_input_side(&m->graph, nd), w, L);
         else if (nd->op == DPI_OP_BN_RELU) s = load_bn_relu(om, nd, w, L);

@@ -12,6 +12,9 @@
  * own in the blocked layout, and where a writer has readers one oneDNN concat (a copy of the
  * channels so far) joins the latest joined prefix with the writers since. DenseNet copies its
  * prefix once per layer (as torch.cat does), Inception each module's output once.
+ * int8 joins at every batch size, in nhwc: oneDNN 2.6 has int8 convs and pools for nhwc only
+ * (blocked int8 is `ref:`), and a slot of an nhwc buffer is strided. The int8 plan gives a
+ * concatenation's input and writers one type and scale (quant.h), so the joins copy bytes.
  */
 #include <string.h>
 
@@ -24,10 +27,12 @@ static int block_c(void) {
     return (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core ? 16 : 8;
 }
 
-/* Whether this shape writes slots in place: one sample, every slot on the channel blocks. */
+static int is_int8(const builder *b) { return b->e->model->precision == DP_PRECISION_INT8; }
+
+/* Whether this shape writes slots in place: one sample, every slot on the channel blocks, not int8. */
 static int in_place(const builder *b) {
     int blk = block_c();
-    if (b->n != 1) return 0;
+    if (b->n != 1 || is_int8(b)) return 0;
     for (int i = 0; i < b->g->n; i++) {
         const dpi_node *nd = &b->g->nodes[i];
         if (nd->concat >= 0 && (nd->coff % blk || nd->cout % blk)) return 0;
@@ -50,9 +55,11 @@ static int slot_target(const builder *b, int i, int *coff) {
     return cat;
 }
 
-static dnnl_status_t blocked_md(const builder *b, int c, int h, int w, dnnl_memory_desc_t *md) {
+/* The layout of node's output (or of a concatenation's part: any node of its group) for c channels. */
+static dnnl_status_t concat_md(const builder *b, int node, int c, int h, int w, dnnl_memory_desc_t *md) {
     dnnl_dims_t d = {b->n, c, h, w};
-    return dnnl_memory_desc_init_by_tag(md, 4, d, b->m->dt, block_c() == 16 ? dnnl_aBcd16b : dnnl_aBcd8b);
+    dnnl_format_tag_t tag = is_int8(b) ? dnnl_acdb : block_c() == 16 ? dnnl_aBcd16b : dnnl_aBcd8b;
+    return dnnl_memory_desc_init_by_tag(md, 4, d, dpo_value_dt(b, node), tag);
 }
 
 /* A view of channels [c0, c0 + c) of CONCAT node cat's buffer (the buffer created on first use). */
@@ -62,10 +69,10 @@ static int block_view(builder *b, int cat, int c0, int c) {
     dpi_graph_out_hw(b->g, cat, b->h, b->w, &h, &w);
     dnnl_memory_desc_t md;
     if (b->slot[cat] < 0) {
-        if (blocked_md(b, nd->cout, h, w, &md) != dnnl_success) return -1;
+        if (concat_md(b, cat, nd->cout, h, w, &md) != dnnl_success) return -1;
         b->slot[cat] = dpo_new_val(b, &md, VAL_ARENA); /* a CONCAT's own entry: its buffer */
     }
-    if (blocked_md(b, c, h, w, &md) != dnnl_success) return -1;
+    if (concat_md(b, cat, c, h, w, &md) != dnnl_success) return -1;
     int v = dpo_new_val(b, &md, VAL_VIEW);
     b->vals[v].parent = b->slot[cat];
     b->vals[v].sub_off = (size_t)c0 * h * w * dnnl_data_type_size(b->m->dt);
@@ -86,9 +93,9 @@ int dpo_slot(builder *b, int i) {
 const dnnl_memory_desc_t *dpo_layout_for_slot(builder *b, int i) {
     int h, w;
     const dpi_node *nd = &b->g->nodes[i];
-    if (nd->cout % block_c() || !dpi_graph_has_concat(b->g)) return NULL;
+    if ((nd->cout % block_c() && !is_int8(b)) || !dpi_graph_has_concat(b->g)) return NULL;
     dpi_graph_out_hw(b->g, i, b->h, b->w, &h, &w);
-    return blocked_md(b, nd->cout, h, w, &b->want) == dnnl_success ? &b->want : NULL;
+    return concat_md(b, i, nd->cout, h, w, &b->want) == dnnl_success ? &b->want : NULL;
 }
 
 dp_status dpo_build_concat(builder *b, int i) {
@@ -149,12 +156,12 @@ dp_status dpo_join(builder *b, int i) {
     if (!attr) return dpi_error(DP_ERR_NOMEM, "out of memory creating attributes for %s", nd->name);
     for (int k = 0; k < np; k++) {
         /* oneDNN's concat copies blocks only between one blocked layout; anything else is `ref:` */
-        DNN(blocked_md(b, chans[k], h, w, &mds[k]), "concatenation descriptor", nd->name);
+        DNN(concat_md(b, cat, chans[k], h, w, &mds[k]), "concatenation descriptor", nd->name);
         if (!dnnl_memory_desc_equal(&mds[k], &b->vals[parts[k]].md) &&
             (s = dpo_add_reorder(b, parts[k], &mds[k], nd->name, ":reorder-part", &parts[k])))
             goto fail;
     }
-    DNN(blocked_md(b, c, h, w, &dst), "concatenation descriptor", nd->name);
+    DNN(concat_md(b, cat, c, h, w, &dst), "concatenation descriptor", nd->name);
     DNN(dnnl_concat_primitive_desc_create(&pd, &dst, np, 1, mds, attr, b->m->engine), "concatenation creation",
         nd->name);
     pstep *st = dpo_add_step(b, pd, nd->name, ":concat");
@@ -169,8 +176,11 @@ fail:
 }
 
 /* oneDNN's batch normalization with the running statistics and a fused ReLU, reading the
- * channels so far of a block buffer (or any tensor) and writing a tensor of the same layout. */
+ * channels so far of a block buffer (or any tensor) and writing a tensor of the same layout.
+ * int8: a depthwise 1x1 conv requantizing into its own scale (oneDNN's s8 batch normalization
+ * has neither u8 output nor scales), built as any conv. */
 dp_status dpo_build_bn_relu(builder *b, int i) {
+    if (b->m->layers[i].wq) return dpo_build_conv(b, i);
     dp_status s = DP_OK;
     const dpi_node *nd = &b->g->nodes[i];
     const dpo_layer *L = &b->m->layers[i];

@@ -13,6 +13,66 @@ static float scale_of(float range, dpi_qtype t) {
     return range / (t == DPI_Q_U8 ? 255.0f : 127.0f);
 }
 
+/* Union-find over the tensors (node i, index n for the network input), roots the lowest index. */
+static int root(int *up, int i) {
+    while (up[i] != i) i = up[i] = up[up[i]];
+    return i;
+}
+
+static void unite(int *up, int a, int b) {
+    a = root(up, a), b = root(up, b);
+    if (a != b) up[a > b ? a : b] = a < b ? a : b;
+}
+
+/* The nodes that compute new values (and requantize them): convs, BN_RELUs and the input. Pools
+ * only move or average values of their input, a CONCAT node only holds its input. */
+static int makes_values(const dpi_node *nd) { return nd->op == DPI_OP_CONV || nd->op == DPI_OP_BN_RELU; }
+
+/* Group the tensors that must share one type and scale: a pool and its input (it computes on the
+ * integers as they are), and a concatenation's buffer with its input and every writer (its
+ * readers see one tensor). A group's range is the largest of its value-making members', it is u8
+ * when every one of them is non-negative, and a conv adding a residual writes the residual's
+ * type. Nodes from the first global or adaptive average pool on are f32 (*f32_from). */
+static dp_status plan_groups(const dpi_graph *g, const dp_calibration *cal, int *up, float *range, char *u8,
+                             int *f32_from) {
+    int n = g->n;
+    *f32_from = n;
+    for (int i = 0; i < n && *f32_from == n; i++)
+        if (g->nodes[i].op == DPI_OP_GAP || g->nodes[i].op == DPI_OP_ADAPTIVE_AVG || g->nodes[i].op == DPI_OP_LINEAR)
+            *f32_from = i;
+    for (int i = 0; i <= n; i++) up[i] = i, range[i] = 0.0f, u8[i] = 1;
+    for (int i = 0; i < *f32_from; i++) {
+        const dpi_node *nd = &g->nodes[i];
+        int in = nd->input < 0 ? n : nd->input;
+        if (nd->op == DPI_OP_MAXPOOL || nd->op == DPI_OP_AVGPOOL || (nd->op == DPI_OP_CONCAT && nd->cin > 0))
+            unite(up, i, in);
+        if (nd->concat >= 0) unite(up, i, nd->concat);
+    }
+    range[root(up, n)] = cal->input_range;
+    u8[root(up, n)] = 0;
+    for (int i = 0; i < *f32_from; i++) {
+        const dpi_node *nd = &g->nodes[i];
+        int r = root(up, i);
+        if (!makes_values(nd)) continue;
+        range[r] = fmaxf(range[r], cal->range[i]);
+        if (nd->act == DPI_ACT_NONE) u8[r] = 0;
+    }
+    for (int changed = 1; changed;) { /* until every residual conv has its residual's type */
+        changed = 0;
+        for (int i = 0; i < *f32_from; i++) {
+            int res = g->nodes[i].residual, r = root(up, i);
+            if (res >= 0 && !u8[root(up, res)] && u8[r]) u8[r] = 0, changed = 1;
+        }
+    }
+    for (int i = 0; i < *f32_from; i++) {
+        const dpi_node *nd = &g->nodes[i];
+        if (nd->residual >= 0 && u8[root(up, nd->residual)] != u8[root(up, i)])
+            return dpi_error(DP_ERR_UNSUPPORTED, "int8: %s of %s adds a u8 residual into an s8 output (a residual "
+                             "without an activation, or in a group that is s8)", nd->name, g->arch);
+    }
+    return DP_OK;
+}
+
 dp_status dpi_qplan_make(const dpi_graph *g, const dp_calibration *cal, uint64_t weights_hash, dpi_qplan *plan) {
     memset(plan, 0, sizeof *plan);
     if (strcmp(cal->arch, g->arch) != 0)
@@ -32,47 +92,29 @@ dp_status dpi_qplan_make(const dpi_graph *g, const dp_calibration *cal, uint64_t
         if (strcmp(cal->names[i], g->nodes[i].name) != 0)
             return dpi_error(DP_ERR_INVALID_ARG, "%s: node %d is %s, %s's is %s", cal->source, i, cal->names[i], g->arch,
                              g->nodes[i].name);
-    plan->type = calloc((size_t)g->n, sizeof *plan->type);
-    plan->scale = calloc((size_t)g->n, sizeof *plan->scale);
-    if (!plan->type || !plan->scale) {
-        dpi_qplan_free(plan);
-        return dpi_error(DP_ERR_NOMEM, "out of memory planning int8 for %s", g->arch);
-    }
-    plan->in_type = DPI_Q_S8;
-    plan->in_scale = scale_of(cal->input_range, DPI_Q_S8);
-    int f32 = 0; /* set from the first global or adaptive average pool on */
-    for (int i = 0; i < g->n; i++) {
-        const dpi_node *nd = &g->nodes[i];
-        dpi_qtype in = nd->input < 0 ? plan->in_type : plan->type[nd->input];
-        dpi_qtype t;
-        if (nd->op == DPI_OP_GAP || nd->op == DPI_OP_ADAPTIVE_AVG || nd->op == DPI_OP_LINEAR || f32) {
-            f32 = 1;
-            plan->type[i] = DPI_Q_F32;
-            plan->scale[i] = 1.0f;
-            continue;
-        }
-        if (in == DPI_Q_F32) {
-            dpi_qplan_free(plan);
-            return dpi_error(DP_ERR_UNSUPPORTED, "int8: %s of %s reads an f32 tensor", nd->name, g->arch);
-        }
-        if (nd->op == DPI_OP_MAXPOOL) { /* the max of quantized values: same type and scale */
-            plan->type[i] = in;
-            plan->scale[i] = nd->input < 0 ? plan->in_scale : plan->scale[nd->input];
-            continue;
-        }
-        t = nd->act != DPI_ACT_NONE ? DPI_Q_U8 : DPI_Q_S8;
-        if (nd->residual >= 0) {
-            t = plan->type[nd->residual];
-            if (t == DPI_Q_U8 && nd->act == DPI_ACT_NONE) {
-                dpi_qplan_free(plan);
-                return dpi_error(DP_ERR_UNSUPPORTED, "int8: %s of %s adds a u8 residual without an activation",
-                                 nd->name, g->arch);
-            }
-        }
+    int *up = malloc(sizeof *up * ((size_t)g->n + 1)), f32_from = g->n;
+    float *range = malloc(sizeof *range * ((size_t)g->n + 1));
+    char *u8 = malloc((size_t)g->n + 1);
+    plan->type = calloc((size_t)g->n + 1, sizeof *plan->type);
+    plan->scale = calloc((size_t)g->n + 1, sizeof *plan->scale);
+    dp_status s = !up || !range || !u8 || !plan->type || !plan->scale
+                      ? dpi_error(DP_ERR_NOMEM, "out of memory planning int8 for %s", g->arch)
+                      : plan_groups(g, cal, up, range, u8, &f32_from);
+    for (int i = 0; !s && i <= g->n; i++) {
+        int r = root(up, i);
+        dpi_qtype t = i >= f32_from && i < g->n ? DPI_Q_F32 : u8[r] ? DPI_Q_U8 : DPI_Q_S8;
         plan->type[i] = t;
-        plan->scale[i] = scale_of(cal->range[i], t);
+        plan->scale[i] = t == DPI_Q_F32 ? 1.0f : scale_of(range[r], t);
     }
-    return DP_OK;
+    if (!s) {
+        plan->in_type = plan->type[g->n];
+        plan->in_scale = plan->scale[g->n];
+    }
+    free(up);
+    free(range);
+    free(u8);
+    if (s) dpi_qplan_free(plan);
+    return s;
 }
 
 void dpi_qplan_free(dpi_qplan *plan) {

@@ -1,11 +1,14 @@
 /*
  * int8 quantization shared by both backends (docs/models.md, "int8", is the definition):
  *  - a dp_calibration holds the measured range r of the network input and of every node's output;
- *  - the plan turns it into each tensor's type and scale: s8 (scale r/127) or u8 (r/255, for the
- *    non-negative outputs of ReLU/ReLU6 and pools of them); a conv adding a residual writes in the
- *    residual's type (oneDNN accumulates the sum post-op into the residual's buffer in place);
- *    from the global average pool on everything is f32;
- *  - conv weights are the BN-folded weights quantized per output channel, symmetric, to s8.
+ *  - the plan turns it into each tensor's type and scale: s8 (scale r/127) or u8 (r/255, for
+ *    non-negative tensors: the outputs of ReLU/ReLU6 and pools of them). Tensors that must share
+ *    one type and scale form a group (a pool and its input; a concatenation, its input and its
+ *    writers) whose range is the largest of its convs' and BN_RELUs'; a conv adding a residual
+ *    writes in the residual's type (oneDNN accumulates the sum post-op into the residual's buffer
+ *    in place); from the global average pool on everything is f32;
+ *  - conv weights are the BN-folded weights quantized per output channel, symmetric, to s8; a
+ *    BN_RELU is a depthwise 1x1 conv whose weights are its BN factors (it requantizes too).
  * calibrate.c measures ranges, quant.c holds the plan, the weights and the file format.
  */
 #ifndef DP_MODEL_QUANT_H
@@ -45,7 +48,7 @@ dp_calibration *dpi_calibration_new(int n);
 
 /* Check cal fits graph g and weights_hash, then plan every tensor (*plan freed with
  * dpi_qplan_free). DP_ERR_INVALID_ARG names cal->source and what differs; DP_ERR_UNSUPPORTED for
- * a graph the scheme cannot quantize (a conv reading an f32 tensor). */
+ * a graph the scheme cannot quantize (a conv adding a u8 residual without an activation). */
 dp_status dpi_qplan_make(const dpi_graph *g, const dp_calibration *cal, uint64_t weights_hash, dpi_qplan *plan);
 void dpi_qplan_free(dpi_qplan *plan);
 

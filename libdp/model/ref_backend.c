@@ -268,8 +268,7 @@ void dpr_maxpool(const dpi_node *nd, const float *x, int ih, int iw, int oh, int
             }
 }
 
-/* PyTorch's AvgPool2d with count_include_pad: every window divides by k * k. */
-static void avgpool(const dpi_node *nd, const float *x, int ih, int iw, int oh, int ow, float *y) {
+void dpr_avgpool(const dpi_node *nd, const float *x, int ih, int iw, int oh, int ow, float *y) {
     for (int c = 0; c < nd->cin; c++)
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) {
@@ -349,7 +348,7 @@ static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float
                 dpr_adaptive_avg(nd->cin, in, ih, iw, oh, ow, y);
                 break;
             case DPI_OP_AVGPOOL:
-                avgpool(nd, in, ih, iw, oh, ow, y);
+                dpr_avgpool(nd, in, ih, iw, oh, ow, y);
                 break;
             case DPI_OP_BN_RELU:
                 bn_relu(nd, l, in, (size_t)oh * ow, y);
@@ -365,7 +364,9 @@ static dp_status exec_run(dp_exec *e, const float *x, int n, int h, int w, float
                 break;
             }
             if (e->profiling) re->layer_ms[i] += (double)(dpi_now_ns() - t0) / 1e6;
-            if (re->observe) re->observe(re->observe_ctx, i, y, (size_t)nd->cout * oh * ow);
+            /* a CONCAT node's own output is its input's channels (the writers' come later) */
+            size_t count = (size_t)(nd->op == DPI_OP_CONCAT ? nd->cin : nd->cout) * oh * ow;
+            if (re->observe) re->observe(re->observe_ctx, i, y, count);
         }
         if (m->last < g->n) memcpy(logits + (size_t)b * out_row, re->out[m->last - 1], out_row * sizeof *logits);
     }

@@ -62,6 +62,8 @@ static inline int dpr_is_pointwise(const dpi_node *nd) {
 void dpr_depthwise(const float *x, const float *wt, int c, int ih, int iw, int k, int stride, int pad, int oh,
                    int ow, float *y);
 void dpr_maxpool(const dpi_node *nd, const float *x, int ih, int iw, int oh, int ow, float *y);
+/* PyTorch's AvgPool2d with count_include_pad: every window divides by k * k. */
+void dpr_avgpool(const dpi_node *nd, const float *x, int ih, int iw, int oh, int ow, float *y);
 /* PyTorch's AdaptiveAvgPool2d of c planes from ih x iw to oh x ow. */
 void dpr_adaptive_avg(int c, const float *x, int ih, int iw, int oh, int ow, float *y);
 

@@ -45,7 +45,9 @@ static dp_status qlayer_init(const dp_model *m, int i, const ref_layer *l, ref_q
     double s_in = nd->input < 0 ? p->in_scale : p->scale[nd->input];
     for (int o = 0; o < nd->cout; o++) {
         double bn = l->bn_scale ? l->bn_scale[o] : 1.0, bias = l->bias ? l->bias[o] : 0.0;
-        for (size_t j = 0; j < per_out; j++) folded[o * per_out + j] = (float)(l->weight[o * per_out + j] * bn);
+        /* a BN_RELU is a depthwise 1x1 conv of weight 1 before its BN */
+        for (size_t j = 0; j < per_out; j++)
+            folded[o * per_out + j] = (float)((l->weight ? l->weight[o * per_out + j] : 1.0) * bn);
         q->shift[o] = l->bn_scale ? (bias - l->bn_mean[o]) * bn + l->bn_beta[o] : bias;
     }
     dpi_quant_weights(folded, nd->cout, per_out, q8, ws);
@@ -68,7 +70,8 @@ static dp_status qinit(dp_model *m, const dpi_weights *w) {
     rm->q = calloc((size_t)m->graph.n, sizeof *rm->q);
     if (!rm->q) s = dpi_error(DP_ERR_NOMEM, "out of memory quantizing %s", m->arch);
     for (int i = 0; !s && i < m->graph.n; i++)
-        if (m->graph.nodes[i].op == DPI_OP_CONV) s = qlayer_init(m, i, &rm->layers[i], &rm->q[i]);
+        if (m->graph.nodes[i].op == DPI_OP_CONV || m->graph.nodes[i].op == DPI_OP_BN_RELU)
+            s = qlayer_init(m, i, &rm->layers[i], &rm->q[i]);
     if (s) qfini(m);
     return s;
 }
@@ -128,12 +131,22 @@ static dp_status qrun(dp_exec *e, const float *x, int n, int h, int w, float *lo
             int ih = nd->input < 0 ? h : re->oh[nd->input], iw = nd->input < 0 ? w : re->ow[nd->input];
             const float *in = nd->input < 0 ? re->qin : re->out[nd->input];
             float *y = i == g->n - 1 ? logits + (size_t)b * nd->cout : re->out[i];
+            size_t plane = (size_t)re->oh[i] * re->ow[i];
+            if (nd->concat >= 0) y += (size_t)nd->coff * plane; /* its slot, in the concatenation's scale */
             /* a quantized input is dequantized where f32 begins (the global average pool) */
             double s_in = nd->input < 0 ? p->in_scale : p->type[nd->input] == DPI_Q_F32 ? 1.0 : p->scale[nd->input];
             int64_t t0 = e->profiling ? dpi_now_ns() : 0;
             switch (nd->op) {
-            case DPI_OP_CONV: qconv(m, i, re, in, ih, iw, y); break;
+            case DPI_OP_CONV:
+            case DPI_OP_BN_RELU: qconv(m, i, re, in, ih, iw, y); break;
             case DPI_OP_MAXPOOL: dpr_maxpool(nd, in, ih, iw, re->oh[i], re->ow[i], y); break;
+            case DPI_OP_AVGPOOL: /* the average of the integers, rounded half to even, as oneDNN's int8 pool */
+                dpr_avgpool(nd, in, ih, iw, re->oh[i], re->ow[i], y);
+                for (size_t j = 0; j < (size_t)nd->cout * plane; j++) y[j] = nearbyintf(y[j]);
+                break;
+            case DPI_OP_CONCAT: /* the input, in the same group (type and scale), into the first channels */
+                memcpy(y, in, (size_t)nd->cin * plane * sizeof *y);
+                break;
             case DPI_OP_GAP:
                 for (int c = 0; c < nd->cin; c++) {
                     double sum = 0.0;
@@ -143,7 +156,7 @@ static dp_status qrun(dp_exec *e, const float *x, int n, int h, int w, float *lo
                 break;
             case DPI_OP_ADAPTIVE_AVG: /* as the global pool: f32 from here */
                 dpr_adaptive_avg(nd->cin, in, ih, iw, re->oh[i], re->ow[i], y);
-                for (size_t j = 0; j < (size_t)nd->cout * re->oh[i] * re->ow[i]; j++) y[j] = (float)(y[j] * s_in);
+                for (size_t j = 0; j < (size_t)nd->cout * plane; j++) y[j] = (float)(y[j] * s_in);
                 break;
             case DPI_OP_LINEAR:
                 memcpy(y, rm->layers[i].bias, (size_t)nd->cout * sizeof *y);
@@ -151,8 +164,6 @@ static dp_status qrun(dp_exec *e, const float *x, int n, int h, int w, float *lo
                             1.0f, y, 1);
                 if (nd->act == DPI_ACT_RELU)
                     for (int k = 0; k < nd->cout; k++) y[k] = y[k] > 0.0f ? y[k] : 0.0f;
-                break;
-            default: /* densenet's ops: dp_model_load refuses int8 for graphs with a CONCAT */
                 break;
             }
             if (e->profiling) re->layer_ms[i] += (double)(dpi_now_ns() - t0) / 1e6;

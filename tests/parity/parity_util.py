@@ -24,7 +24,7 @@ def param_count(model):
     return sum(p.numel() for p in model.parameters())
 
 
-def run_infer(arch, x, num_classes, weights=None, backend="reference", precision="fp32", threads=1):
+def run_infer(arch, x, num_classes, weights=None, backend="reference", precision="fp32", threads=1, calibration=None):
     """Logits from dp-infer and the parameter count it reports. Fails with dp-infer's stderr."""
     xin = os.path.join(TMP, f"parity_in_{os.getpid()}.npy")
     yout = os.path.join(TMP, f"parity_out_{os.getpid()}.npy")
@@ -33,6 +33,8 @@ def run_infer(arch, x, num_classes, weights=None, backend="reference", precision
            "--output", yout, "--backend", backend, "--precision", precision, "--threads", str(threads)]
     if weights:
         cmd += ["--weights", weights]
+    if calibration:
+        cmd += ["--calibration", calibration]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True)
         assert r.returncode == 0, f"{' '.join(cmd)} exited {r.returncode}:\n{r.stderr}"
