@@ -80,6 +80,9 @@ dp_status dpo_add_reorder_scaled(builder *b, int src, const dnnl_memory_desc_t *
 dnnl_data_type_t dpo_value_dt(const builder *b, int node);
 float dpo_value_scale(const builder *b, int node);
 dp_status dpo_int8_attr(const builder *b, int i, dnnl_primitive_attr_t attr, dnnl_post_ops_t po);
+/* Whether oneDNN's ISA has VNNI: its int8 sums are exact only then (without it pairs of products
+ * are added in 16 bits with saturation; oneDNN's "Nuances of int8 Computations"). */
+int dpo_int8_vnni(void);
 /* The view of a block buffer that node i writes its output into (creating it), or -1 when i
  * writes a value of its own; then b->visible[i] is what its readers read (onednn_concat.c). */
 int dpo_slot(builder *b, int i);

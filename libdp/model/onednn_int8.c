@@ -39,6 +39,12 @@ dp_status dpo_int8_layer(const dp_model *m, int i, dpo_layer *L) {
     return DP_OK;
 }
 
+int dpo_int8_vnni(void) {
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    return (isa & (unsigned)dnnl_cpu_isa_avx512_core_vnni) == (unsigned)dnnl_cpu_isa_avx512_core_vnni ||
+           (isa & (unsigned)dnnl_cpu_isa_avx2_vnni) == (unsigned)dnnl_cpu_isa_avx2_vnni;
+}
+
 dnnl_data_type_t dpo_value_dt(const builder *b, int node) {
     const dp_model *m = b->e->model;
     if (m->precision != DP_PRECISION_INT8) return b->m->dt;

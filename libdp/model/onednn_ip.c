@@ -69,14 +69,17 @@ dnnl_primitive_desc_t dpo_ip_candidate(builder *b, int i, const dpo_window *win,
     dpi_graph_out_hw(b->g, nd->input, b->h, b->w, &ih, &iw);
     dpi_graph_out_hw(b->g, i, b->h, b->w, &oh, &ow);
     *st = dnnl_unimplemented;
-    /* One tap (after the window cut) meeting a 1x1 map; int8 keeps its own requantizing convs,
-     * and a slot of a block buffer is written through its own view (onednn_concat.c). */
+    /* One tap (after the window cut) meeting a 1x1 map; a slot of a block buffer is written
+     * through its own view (onednn_concat.c). int8 only with VNNI: without it oneDNN's int8 GEMM
+     * (gemm_s8u8s32) saturates more often than its convs (mobilenet_v2 at 32x32: 0.09 of the
+     * logit range from the reference int8, chained 0.03), and speed is no target there. */
     if (ih != 1 || iw != 1 || oh != 1 || ow != 1 || win->kh != 1 || win->kw != 1 || nd->groups != 1 ||
-        L->w_md.ndims != 4 || L->wq || dpo_slot(b, i) >= 0 || dpo_layout_for_slot(b, i) || dpo_ip_out_md(b, i, &out4))
+        L->w_md.ndims != 4 || (L->wq && !dpo_int8_vnni()) || dpo_slot(b, i) >= 0 || dpo_layout_for_slot(b, i) ||
+        dpo_ip_out_md(b, i, &out4))
         return NULL;
     dnnl_dims_t sd = {b->n, nd->cin}, wd = {nd->cout, nd->cin}, dd = {b->n, nd->cout}, bd = {nd->cout};
     if ((*st = dnnl_memory_desc_init_by_tag(&src, 2, sd, b->vals[dpo_val_of(b, nd->input)].md.data_type, dnnl_ab)) ||
-        (*st = dnnl_memory_desc_init_by_tag(&wei, 2, wd, b->m->dt, dnnl_format_tag_any)) ||
+        (*st = dnnl_memory_desc_init_by_tag(&wei, 2, wd, L->wq ? dnnl_s8 : b->m->dt, dnnl_format_tag_any)) ||
         (*st = dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_a)) ||
         (*st = dnnl_memory_desc_init_by_tag(&dst, 2, dd, out4.data_type, dnnl_ab)) ||
         (*st = dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src, &wei, L->b ? &bias : NULL,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # int8 from the command line: dp-bench calibrate writes a file that --precision int8
 # --calibration reads; dp-infer's int8 logits are close to its fp32 ones and agree between the
-# onednn and reference backends; int8 without a calibration is bad usage, a file for another
+# onednn and reference backends; int8 runs oneDNN's int8 kernels (none `ref:`) with oneDNN capped
+# to AVX2 too (the Zen 2 CI machines); int8 without a calibration is bad usage, a file for another
 # arch or weights a failed run naming the file.
 . "$(dirname "$0")/lib.sh"
 cli_begin int8
@@ -26,6 +27,11 @@ scale = np.abs(f).max()
 print(f"int8 vs fp32 {np.abs(o - f).max() / scale:.4f}, onednn vs reference int8 {np.abs(o - r).max() / scale:.5f}")
 sys.exit(0 if np.abs(o - f).max() < 0.1 * scale and np.abs(o - r).max() < 0.03 * scale else 1)
 PY
+# AVX2 (no VNNI): int8 runs, every layer on a jit kernel; batch 2 so the 1x1-map convs are built
+DNNL_MAX_CPU_ISA=AVX2 expect 0 "int8 capped to AVX2" -- "$bench" infer --arch mobilenet_v2 --seed 5 --precision int8 \
+    --calibration "$tmp/m.cal" --batch 2 --seconds 0.05 --warmup 0 --profile
+mentions "jit_uni_int8_1x1:avx2"
+if grep -q "ref:" "$tmp/out"; then bad "a layer runs oneDNN's ref: under AVX2"; cat "$tmp/out"; else ok; fi
 expect 2 "int8 without a calibration" -- "$infer" --arch mobilenet_v2 --precision int8 --input "$tmp/x.npy" \
     --output "$tmp/y.npy"
 mentions "--calibration FILE"
