@@ -123,10 +123,8 @@ def run(a):
     import torch
     import cifar_models
     torch.set_num_threads(a.threads)
-    model = cifar_models.build("mobilenet_v2", 10)
-    with np.load(a.weights) as z:
-        model.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
-    model.eval()
+    from state_dict_io import load_npz
+    model = load_npz(cifar_models.build("mobilenet_v2", 10), a.weights).eval()
     nodes, fc = graph(model), model.classifier[1]
     kinds = lambda *ks: {i for i, n in enumerate(nodes) if n["kind"] in ks}  # noqa: E731
     with torch.inference_mode():

@@ -76,9 +76,7 @@ def build_model(arch, classes=10, seed=0, weights=None):
         raise ValueError("unknown arch %r (expected one of %s)" % (arch, ", ".join(MODEL_ARCHS)))
     model = sibling("cifar_models").seeded(arch, classes, seed)
     if weights:
-        import torch
-        with np.load(weights) as z:
-            model.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
+        sibling("state_dict_io").load_npz(model, weights)
     return model
 
 

@@ -1,6 +1,7 @@
 """Writing a PyTorch model's state_dict() the two ways libdataparallel loads it (docs/formats.md):
 NumPy .npz (np.savez / np.savez_compressed) and .safetensors, written by hand because the
-safetensors package is not in Debian. Shared by benchmarks/train.py and the parity tests."""
+safetensors package is not in Debian; and reading an .npz back into a model. Shared by
+benchmarks/train.py, the other benchmarks and the parity tests."""
 import json
 import struct
 
@@ -14,6 +15,14 @@ def save_npz(model, path, compressed=False):
     arrays = {k: v.detach().numpy() for k, v in model.state_dict().items()}
     (np.savez_compressed if compressed else np.savez)(path, **arrays)
     return path
+
+
+def load_npz(model, path):
+    """model with the state_dict saved in path by save_npz (returned, for chaining)."""
+    import torch
+    with np.load(path) as z:
+        model.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
+    return model
 
 
 def save_safetensors(model, path, dtype=None):

@@ -10,9 +10,12 @@ For each arch: a fixed number of AdamW steps (lr 2e-3, cosine decay to 0, weight
 batch 64 drawn from a seeded shuffle of the 60 000 training images), BatchNorm statistics
 re-estimated over 2 048 training images at the end (a short run's running averages still lag
 the weights), then top-1 on the test set (10 000 images, or --eval-samples). The default step
-counts keep each model to a few minutes on 2 cores: the torchvision models downsample 32x32 to
-8x8 in their stem and are cheap; the pytorch-cifar variants keep full resolution and get fewer
-steps. Training is seeded and deterministic for a given thread count.
+counts keep each model to a few minutes on 2 cores (mobilenet_v2 1 500 steps ~4 min,
+mobilenetv2_cifar 500 ~7 min on a quiet Zen 5) and train far enough that few test images are
+near-ties between two classes: int8's top-1 agreement with fp32 depends on that
+(docs/performance.md, "int8"). Training is seeded and deterministic for a given thread count.
+PyTorch's OpenMP threads wait passively (OMP_WAIT_POLICY=PASSIVE unless set): spinning threads on
+a machine shared with other jobs made training ten times slower.
 
 Writes DIR/<arch>.npz and DIR/<arch>.safetensors (state_dict(), loadable by dp-bench --weights,
 dp.Model(weights=...)) and DIR/<arch>.json (test accuracy, training time, steps, seed, key).
@@ -36,8 +39,10 @@ sys.path.insert(0, HERE)
 import fashion_mnist  # noqa: E402
 from state_dict_io import save_npz, save_safetensors  # noqa: E402
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch first starts its threads
+
 ARCHS = ("resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar")
-DEFAULT_STEPS = {"resnet18": 300, "mobilenet_v2": 200, "resnet18_cifar": 60, "mobilenetv2_cifar": 40}
+DEFAULT_STEPS = {"resnet18": 300, "mobilenet_v2": 1500, "resnet18_cifar": 60, "mobilenetv2_cifar": 500}
 BN_SAMPLES = 2048
 LR, WEIGHT_DECAY = 2e-3, 5e-4
 # Files whose content defines what a trained model is: a change to any of them retrains.

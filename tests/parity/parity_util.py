@@ -10,7 +10,7 @@ import numpy as np
 
 import cifar_models  # imports torch or fails saying so
 import torch
-from state_dict_io import save_npz, save_safetensors  # noqa: F401  (re-exported to the tests)
+from state_dict_io import load_npz, save_npz, save_safetensors  # noqa: F401  (re-exported to the tests)
 
 BIN_DIR = os.environ.get("DP_BIN_DIR", "build/bin")
 TMP = os.environ.get("DP_TEST_TMP", ".")
@@ -69,7 +69,4 @@ def trained_weights(arch="resnet18", steps=20, batch=32):
 
 def torch_from_npz(arch, path, num_classes=10):
     """The PyTorch model of arch with the state_dict saved in path, in eval mode."""
-    model = cifar_models.build(arch, num_classes)
-    with np.load(path) as z:
-        model.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
-    return model.eval()
+    return load_npz(cifar_models.build(arch, num_classes), path).eval()
