@@ -3,7 +3,7 @@
 does int8 cost? Issue 16's accuracy figures, measured end to end on the Fashion-MNIST test set.
 
   accuracy.py [--models DIR] [--arch LIST] [--bench PATH] [--samples N] [--calib N]
-              [--percentile P] [--workers N] [--threads T] [--json FILE]
+              [--percentile P] [--workers N] [--threads T] [--out DIR]
 
 For each arch with DIR/<arch>.npz (benchmarks/train.py writes them):
   1. PyTorch's top-1 predictions (fp32, eval mode) on the test images;
@@ -13,7 +13,8 @@ For each arch with DIR/<arch>.npz (benchmarks/train.py writes them):
      then `dp-bench batch --precision int8 --calibration`: int8 accuracy, its difference from our
      fp32, and the top-1 agreement of int8 with our fp32.
 Prints a markdown table with issue 16's targets beside each figure (identical top-1 on >= 99.9 %
-of the images, int8 within 0.5 pp of fp32, agreement >= 99 %); --json writes the same rows.
+of the images, int8 within 0.5 pp of fp32, agreement >= 99 %); --out DIR also writes each row as
+DIR/<arch>.json (scripts/run does, and benchmarks/plot.py puts the table in its summary).
 Exit status 0 when every run completed (whether targets are met is in the table), 1 otherwise.
 """
 import argparse
@@ -119,7 +120,7 @@ def main(argv=None):
                    "sample does not depend on them)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--source", default=fashion_mnist.DEFAULT_DIR, help="directory of the Fashion-MNIST IDX files")
-    p.add_argument("--json", help="also write the rows here")
+    p.add_argument("--out", help="also write each arch's row as OUT/<arch>.json")
     a = p.parse_args(argv)
     try:
         x, y = fashion_mnist.tensors("test", a.source, a.samples)
@@ -132,9 +133,11 @@ def main(argv=None):
         print(f"accuracy.py: {e}", file=sys.stderr)
         return 1
     print(table(rows))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    if a.out:
+        os.makedirs(a.out, exist_ok=True)
+        for r in rows:
+            with open(os.path.join(a.out, r["arch"] + ".json"), "w") as f:
+                json.dump(r, f, indent=1)
     return 0
 
 

@@ -484,10 +484,12 @@ def plot_layouts(rows, out_dir, written):
 
 
 def accuracy_table(rows, res_dir, md):
-    """Top-1 accuracy per arch and engine over the matrix runs, next to the training record."""
+    """Top-1 accuracy per arch and engine over the matrix runs, next to the training record and
+    benchmarks/accuracy.py's checks (RES/accuracy/*.json: fp32 against PyTorch, int8 against fp32)."""
     models = {d["arch"]: d for d in load_json_dir(res_dir, "models") if "test_accuracy_pct" in d}
     acc = [r for r in rows if isinstance(r.get("accuracy_pct"), float)]
-    if not acc and not models:
+    checks = load_json_dir(res_dir, "accuracy")
+    if not acc and not models and not checks:
         return
     md.append("\n## Accuracy: top-1 over the labelled samples of every run\n")
     if models:
@@ -499,6 +501,13 @@ def accuracy_table(rows, res_dir, md):
             d = models[a]
             md.append("| %s | %d x %d | %.0f | %.2f (%d) |" % (a, d["steps"], d["batch"], d["train_seconds"],
                                                              d["test_accuracy_pct"], d["test_samples"]))
+        md.append("")
+    if checks:
+        from accuracy import table
+        by_arch = {d["arch"]: d for d in checks}
+        md.append("Every test image through PyTorch and through libdataparallel in fp32, then int8 after "
+                  "`dp-bench calibrate` (%s training images), by benchmarks/accuracy.py:\n" % checks[0]["calibration"])
+        md.append(table([by_arch[a] for a in ordered(by_arch, ARCH_ORDER)]))
         md.append("")
     if acc:
         md.append("| arch | engine | runs | top-1 % mean (min–max) |")

@@ -45,3 +45,20 @@ def test_trained_resnet18_matches_pytorch():
     assert agree >= 0.999, f"{int((ours != ref).sum())} of {N} predictions differ"
     assert abs(summary["accuracy_pct"] - ref_acc) <= 0.1, (summary["accuracy_pct"], ref_acc)
     assert abs(summary["accuracy_pct"] - 100.0 * float((ours == y).mean())) < 1e-9
+
+
+def test_accuracy_script_measures_both_precisions():
+    """benchmarks/accuracy.py (docs/performance.md's accuracy table) on the same weights: its rows
+    say what dp-bench and PyTorch said, and its int8 is a trained model's int8 (far above chance)."""
+    import accuracy
+    weights, _ = trained_weights("resnet18")
+    out, n = os.path.join(TMP, "accuracy"), 300
+    argv = ["--models", os.path.dirname(weights), "--arch", "resnet18", "--samples", str(n),
+            "--calib", "64", "--bench", os.path.join(BIN_DIR, "dp-bench"), "--out", out]
+    assert accuracy.main(argv) == 0
+    with open(os.path.join(out, "resnet18.json")) as f:
+        row = json.load(f)
+    assert row["samples"] == n
+    assert row["fp32_same_as_pytorch"] >= 0.999 * n, row
+    assert row["int8_top1_pct"] > 40 and row["int8_agreement"] > 0.8 * n, row
+    assert abs(row["int8_minus_fp32_pp"] - (row["int8_top1_pct"] - row["fp32_top1_pct"])) < 1e-9
