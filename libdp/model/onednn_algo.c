@@ -1,7 +1,7 @@
 /*
  * oneDNN backend, choosing each convolution's implementation: which candidates exist (direct
  * in the producer's layout, direct in a layout of oneDNN's choosing, Winograd, an inner product
- * over a 1x1 map), the one-time
+ * over a 1x1 map, a grouped conv's second implementation), the one-time
  * timing that picks among them, and the model-wide table that remembers the pick so every exec
  * of a model (and every later prepare) makes the same choice without timing again. How a
  * candidate is built is in onednn_build.c; docs/engine.md, "Choosing each convolution", says
@@ -14,7 +14,7 @@
 #include "onednn_impl.h"
 #include "util/util.h"
 
-const char *const dpo_conv_kind_names[DPO_CONV_KINDS] = {"chain", "free", "winograd", "inner_product"};
+const char *const dpo_conv_kind_names[DPO_CONV_KINDS] = {"chain", "free", "winograd", "inner_product", "next"};
 
 typedef struct dpo_choice {
     int node, n, h, w, threads;
@@ -31,7 +31,8 @@ dp_status dpo_conv_policy(int *forced) {
             *forced = k;
             return DP_OK;
         }
-    return dpi_error(DP_ERR_INVALID_ARG, "DP_CONV_ALGO=%s: expected auto, chain, free, winograd or inner_product", v);
+    return dpi_error(DP_ERR_INVALID_ARG, "DP_CONV_ALGO=%s: expected auto, chain, free, winograd, inner_product or next",
+                     v);
 }
 
 int dpo_choice_get(dpo_model *m, int node, int n, int h, int w, int threads) {

@@ -44,8 +44,25 @@ static void conv_window(const builder *b, int i, dpo_window *win) {
         *win = (dpo_window){0, 0, nd->k, nd->kw, nd->pad, nd->pad_w, nd->pad, nd->pad_w};
 }
 
+/* The implementation oneDNN lists for cd after `skip` others that are not `ref:` (not `ref:`). */
+static dnnl_status_t later_impl(const dnnl_convolution_desc_t *cd, const_dnnl_primitive_attr_t attr, dnnl_engine_t engine,
+                                int skip, dnnl_primitive_desc_t *pd) {
+    dnnl_primitive_desc_iterator_t it;
+    dnnl_status_t st = dnnl_primitive_desc_iterator_create(&it, cd, attr, engine, NULL);
+    if (st != dnnl_success) return st;
+    *pd = NULL;
+    do {
+        dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(it);
+        if (cand && !dpo_is_ref(cand) && skip-- == 0) *pd = cand;
+        else if (cand) dnnl_primitive_desc_destroy(cand);
+    } while (!*pd && dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+    dnnl_primitive_desc_iterator_destroy(it);
+    return *pd ? dnnl_success : dnnl_unimplemented;
+}
+
+/* skip: how many of oneDNN's non-`ref:` implementations to pass over (0: its first choice). */
 static dnnl_status_t conv_pd(builder *b, int i, dnnl_alg_kind_t alg, const dpo_window *win, const dnnl_memory_desc_t *src_md,
-                             const dnnl_memory_desc_t *dst_md, const_dnnl_primitive_attr_t attr,
+                             const dnnl_memory_desc_t *dst_md, const_dnnl_primitive_attr_t attr, int skip,
                              dnnl_primitive_desc_t *pd) {
     const dpi_node *nd = &b->g->nodes[i];
     int ih, iw, oh, ow;
@@ -71,6 +88,7 @@ static dnnl_status_t conv_pd(builder *b, int i, dnnl_alg_kind_t alg, const dpo_w
     if ((st = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, alg, &src, &wei,
                                                  L->b ? &bias : NULL, &dst, strides, pad_l, pad_r)))
         return st;
+    if (skip) return later_impl(&cd, attr, b->m->engine, skip, pd);
     return dnnl_primitive_desc_create(pd, &cd, attr, b->m->engine, NULL);
 }
 
@@ -121,9 +139,12 @@ static dnnl_primitive_desc_t conv_candidate(builder *b, int i, int kind, const d
     *st = dnnl_unimplemented;
     /* int8 Winograd wants its weights reordered from f32 with scales, and loses precision */
     if (kind == DPO_CONV_WINOGRAD && b->m->layers[i].wq) return NULL;
+    /* a grouped conv's second implementation, in layouts of its choosing as `free` */
+    int next = kind == DPO_CONV_NEXT;
+    if (next && nd->groups == 1) return NULL;
     for (int t = kind == DPO_CONV_CHAIN ? 0 : 1; t < ntries; t++) {
         dnnl_primitive_desc_t cand = NULL;
-        *st = conv_pd(b, i, alg, win, tries[t][0], tries[t][1], attr, &cand);
+        *st = conv_pd(b, i, alg, win, tries[t][0], tries[t][1], attr, next, &cand);
         if (*st != dnnl_success) continue;
         if (!pd) pd = cand;
         else if (dpo_is_ref(pd) && !dpo_is_ref(cand)) dnnl_primitive_desc_destroy(pd), pd = cand;

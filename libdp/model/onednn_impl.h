@@ -160,8 +160,17 @@ uint64_t dpo_primitives_created_total(void);
 /* The ways a convolution can run (onednn_algo.c; docs/engine.md, "Choosing each convolution"):
  * direct reading its producer's layout (no reorder), direct in the layouts oneDNN prefers (which
  * admits brgconv, at the price of a reorder where they differ), Winograd where oneDNN has it, an
- * inner product over the batch where the map is 1x1 (onednn_ip.c). */
-typedef enum { DPO_CONV_CHAIN, DPO_CONV_FREE, DPO_CONV_WINOGRAD, DPO_CONV_IP, DPO_CONV_KINDS } dpo_conv_kind;
+ * inner product over the batch where the map is 1x1 (onednn_ip.c), and for a grouped conv the
+ * implementation oneDNN lists second, in layouts of its choosing (oneDNN 2.6 lists brdgmm_dw
+ * before its jit_dw / jit_int8 depthwise kernels, which are often faster). */
+typedef enum {
+    DPO_CONV_CHAIN,
+    DPO_CONV_FREE,
+    DPO_CONV_WINOGRAD,
+    DPO_CONV_IP,
+    DPO_CONV_NEXT,
+    DPO_CONV_KINDS
+} dpo_conv_kind;
 extern const char *const dpo_conv_kind_names[DPO_CONV_KINDS];
 
 /* DP_CONV_ALGO from the environment: *forced = a kind, or -1 for auto (unset or "auto"). */

@@ -1,7 +1,8 @@
 /* The engine's timed choices (docs/engine.md, "Choosing each convolution" and "Large batches as
  * slices"). Each convolution algorithm, forced in turn with DP_CONV_ALGO, keeps parity with the
  * reference backend (fp32 <= 1e-4 of max |logit|, same top-1; bf16 <= 3e-2 where the CPU has it),
- * and the kernel it names runs (Winograd where oneDNN has it, inner products over 1x1 maps);
+ * and the kernel it names runs (Winograd where oneDNN has it, inner products over 1x1 maps, a
+ * depthwise conv's second implementation);
  * the automatic choice is remembered per model, so a second exec builds the same implementations
  * without timing; the whole-net check (per-conv choices vs all chained) follows its table; a bad
  * value is refused. A batch run as slices keeps parity, creates nothing, and its profile lists
@@ -249,6 +250,12 @@ int main(void) {
         forced_kernel("chain", ip_layers[i][0], 0, "gemm", ip_layers[i][1], 0);
     }
     forced("inner_product", "resnet18_cifar", 0, 0);
+    /* A depthwise conv's second implementation (onednn_conv.c, `next`): with AVX-512 oneDNN lists
+     * brdgmm_dw first, and chained the conv runs it; forced to `next` never (without AVX-512 there
+     * is no brdgmm). Convs that are not grouped have no `next` and run chain. */
+    forced_kernel("next", "mobilenet_v2", bf16, "brdgmm", "features.2.conv.1.0", 0);
+    forced_kernel("chain", "mobilenet_v2", 0, "brdgmm", "features.2.conv.1.0", avx512);
+    forced("next", "resnet18_cifar", 0, 0);
     remembered();
     whole_net();
     sliced();

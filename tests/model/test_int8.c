@@ -324,12 +324,11 @@ static const dp_layer_profile *step_of(const dp_exec *e, const char *layer, dp_l
     return NULL;
 }
 
-/* oneDNN int8 with every conv forced to `algo` (the inner product where a conv meets a 1x1 map:
- * onednn_ip.c, with VNNI only) on a batch of 4: the same integers as the reference int8, so the
- * logits agree to float rounding of the f32 tail, and `layer` runs a GEMM exactly when forced
- * to. A wrong scale, shift, residual sum or activation of the inner product would move whole
- * quantization steps. */
-static void check_forced(const char *algo, const char *arch, const char *layer) {
+/* oneDNN int8 with every conv forced to `algo` on a batch of 4: the same integers as the
+ * reference int8, so the logits agree to float rounding of the f32 tail; `layer` runs a kernel
+ * named `needle` (expect 1), or not (0), or either (-1). A wrong scale, shift, residual sum or
+ * activation would move whole quantization steps. */
+static void check_forced(const char *algo, const char *arch, const char *layer, const char *needle, int expect) {
     enum { N = 4 };
     dp_model *f = load(arch, 3, 10, DP_PRECISION_FP32, DP_BACKEND_REFERENCE, NULL, DP_OK);
     dp_calibration *cal = f ? calibrate(f, DP_CALIB_MINMAX) : NULL;
@@ -344,9 +343,9 @@ static void check_forced(const char *algo, const char *arch, const char *layer) 
         CHECK_OK(dp_exec_run(eo, x, N, H, H, yo));
         dp_layer_profile prof[256];
         const dp_layer_profile *st = step_of(eo, layer, prof, 256);
-        int gemm = st && strstr(st->impl, "gemm") && strncmp(st->impl, "ref", 3) != 0;
+        int found = st && strstr(st->impl, needle) && strncmp(st->impl, "ref", 3) != 0;
         double d = dpt_rel_diff(yo, yq, N * 10);
-        CHECK_MSG(st && gemm == (vnni && strcmp(algo, "inner_product") == 0), "%s %s: %s runs %s", algo, arch, layer,
+        CHECK_MSG(st && (expect < 0 || found == expect), "%s %s: %s runs %s", algo, arch, layer,
                   st ? st->impl : "(no such step)");
         CHECK_MSG(d <= (vnni ? 1e-5 : NO_VNNI_BOUND), "%s %s: oneDNN int8 vs reference int8 %g", algo, arch, d);
         printf("%s %s int8: %s runs %s, vs reference int8 %.2g%s\n", algo, arch, layer, st ? st->impl : "?", d,
@@ -366,13 +365,18 @@ int main(void) {
     vnni = (isa & (unsigned)dnnl_cpu_isa_avx512_core_vnni) == (unsigned)dnnl_cpu_isa_avx512_core_vnni ||
            (isa & (unsigned)dnnl_cpu_isa_avx2_vnni) == (unsigned)dnnl_cpu_isa_avx2_vnni;
     if (!vnni) printf("%s\n", no_vnni);
-    /* At 32x32 mobilenet_v2 meets 1x1 maps from features.14 on (s8 and u8 inputs, shortcut sums
-     * into s8), resnet18 in layer4 (3x3 convs cut to their centre tap, ReLU into u8 shortcuts). */
+    /* Convs over 1x1 maps as inner products (onednn_ip.c, with VNNI only): at 32x32 mobilenet_v2
+     * from features.14 on (s8 and u8 inputs, shortcut sums into s8), resnet18 in layer4 (3x3
+     * convs cut to their centre tap, ReLU into u8 shortcuts). */
     const char *ip_layers[][2] = {{"mobilenet_v2", "features.15.conv.2"}, {"resnet18", "layer4.1.conv2"}};
     for (int i = 0; i < 2; i++) {
-        check_forced("inner_product", ip_layers[i][0], ip_layers[i][1]);
-        check_forced("chain", ip_layers[i][0], ip_layers[i][1]);
+        check_forced("inner_product", ip_layers[i][0], ip_layers[i][1], "gemm", vnni);
+        check_forced("chain", ip_layers[i][0], ip_layers[i][1], "gemm", 0);
     }
+    /* A depthwise conv's second implementation (`next`): with VNNI oneDNN lists brdgmm_dw first
+     * and jit_int8 next; without, whichever its list has (parity bound only). */
+    check_forced("next", "mobilenet_v2", "features.2.conv.1.0", "jit_int8:", vnni ? 1 : -1);
+    check_forced("chain", "mobilenet_v2", "features.2.conv.1.0", "brdgmm", vnni ? 1 : -1);
     check_calibrate_args();
     check_files();
     const char *const *archs = dp_model_arch_names();

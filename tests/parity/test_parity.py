@@ -112,12 +112,13 @@ def test_bf16_onednn(arch):
     np.testing.assert_array_equal(y.argmax(1), ref.argmax(1))
 
 
-@pytest.mark.parametrize("algo", ["chain", "free", "winograd", "inner_product"])
+@pytest.mark.parametrize("algo", ["chain", "free", "winograd", "inner_product", "next"])
 @pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v2"])
 def test_forced_conv_algo(arch, algo, monkeypatch):
     """Every convolution kind the timed choice can pick, forced (docs/engine.md, "Choosing each
     convolution"), against PyTorch. At 32x32 both archs end on 1x1 maps, where inner_product
-    runs those convs as inner products over the batch (n=4); bf16 with it where the CPU has it."""
+    runs those convs as inner products over the batch (n=4); bf16 with it where the CPU has it.
+    next runs mobilenet_v2's depthwise convs on oneDNN's second implementation."""
     monkeypatch.setenv("DP_CONV_ALGO", algo)
     model, files, x, ref = fixture(arch, 10, 32, 32, n=4)
     y, _ = run_infer(arch, x, 10, files["npz"], backend="onednn")
