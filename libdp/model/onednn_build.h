@@ -87,7 +87,7 @@ int dpo_int8_vnni(void);
  * writes a value of its own; then b->visible[i] is what its readers read (onednn_concat.c). */
 int dpo_slot(builder *b, int i);
 /* The layout conv i writes in a graph with block buffers: theirs (nChw16c, nChw8c without
- * AVX-512), so that a conv or pool
+ * AVX-512; int8: nhwc in its own type), so that a conv or pool
  * writing a slot reads it as is (oneDNN's jit pools only read the layout they write: from nhwc
  * into an nChw16c slot is `ref:`; a conv would need a reorder); NULL elsewhere. */
 const dnnl_memory_desc_t *dpo_layout_for_slot(builder *b, int i);
