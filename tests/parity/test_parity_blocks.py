@@ -97,10 +97,10 @@ def test_inception_below_75x75_is_refused_naming_the_minimum(backend):
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_int8_from_a_calibration_file(arch):
     """int8 of the parity model: dp-bench calibrate on 8 samples, then dp-infer on both backends at
-    batch 4: the same classes on both and logits within 5 % of each other, within 10 % of
-    torchvision's fp32 logits (8-bit activations through ~100 layers). The convs get He variance
-    (densenet121's own init): torchvision's inception_v3 init (std 0.1) grows activations ~3x a
-    layer, and through that gain one input rounded the other way moves int8 logits by ~12 %."""
+    batch 4: the same classes on both and the same integers (logits within 3 %, as test_int8.c),
+    within 10 % of torchvision's fp32 logits (8-bit activations through ~100 layers). The convs get
+    He variance (densenet121's own init): torchvision's inception_v3 init (std 0.1) grows
+    activations ~3x a layer, and its int8 logits are then ~20 % from fp32."""
     side = ARCHS[arch][1]
     model = make_model(arch, 10, seed=7)
     with torch.no_grad():
@@ -123,6 +123,6 @@ def test_int8_from_a_calibration_file(arch):
             if os.path.exists(f):
                 os.remove(f)
     ref = torch_logits(model, x)
-    assert rel_err(ys["onednn"], ys["reference"]) < 0.05
+    assert rel_err(ys["onednn"], ys["reference"]) < 0.03
     assert np.array_equal(ys["onednn"].argmax(1), ys["reference"].argmax(1))
     assert rel_err(ys["onednn"], ref) < 0.1, rel_err(ys["onednn"], ref)
