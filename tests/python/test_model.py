@@ -134,8 +134,10 @@ def test_model_properties_and_seeds():
     x = np.ones((1, 3, 32, 32), np.float32)
     same = dp.Model(FAST_ARCH, classes=7, seed=11)
     other = dp.Model(FAST_ARCH, classes=7, seed=12)
-    np.testing.assert_array_equal(m.infer(x), same.infer(x))
-    assert not np.array_equal(m.infer(x), other.infer(x))
+    # Same seed, same weights; each model times its own kernel choice (docs/engine.md), and two
+    # close kernels round differently, so the logits agree to float rounding, not bit for bit.
+    np.testing.assert_allclose(m.infer(x), same.infer(x), rtol=0, atol=1e-5 * float(np.abs(m.infer(x)).max()))
+    assert not np.allclose(m.infer(x), other.infer(x), rtol=0, atol=1e-2 * float(np.abs(m.infer(x)).max()))
     assert "mobilenet_v2" in repr(m)
     m.close()
     with pytest.raises(ValueError, match="closed"):
