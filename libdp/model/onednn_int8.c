@@ -3,7 +3,8 @@
  * per output channel, u8/s8 activations, and each conv's requantization folded into oneDNN's
  * attributes. oneDNN 2.x computes an int8 conv as
  *     dst = sat(round(post_ops(oscale[o] * (acc + bias[o]))))
- * with the sum post-op adding sum_scale * dst_old, so with
+ * with the sum post-op adding sum_scale * dst_old in one fused multiply-add (vfmadd231ps; an add
+ * when sum_scale is 1, the same value), so with
  *     oscale[o] = s_in * s_w[o] / s_out,  bias[o] = shift[o] / (s_in * s_w[o]),
  *     sum_scale = s_res / s_out,          ReLU6 = clip(0, 6 / s_out)
  * it yields the reference's q_out. The input is quantized by the reorder that feeds the first

@@ -94,10 +94,17 @@ def test_inception_below_75x75_is_refused_naming_the_minimum(backend):
     assert r.returncode == 1 and "74x80 is smaller than the minimum 75x75 of inception_v3" in r.stderr, r.stderr
 
 
+def cpu_has_vnni():
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split() for line in f if line.startswith("flags")), [])
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_int8_from_a_calibration_file(arch):
     """int8 of the parity model: dp-bench calibrate on 8 samples, then dp-infer on both backends at
-    batch 4: the same classes on both and the same integers (logits within 3 %, as test_int8.c),
+    batch 4: the same classes on both and, with VNNI, the same integers (logits within 1e-5 of their
+    range, the fp32 tail's rounding, as test_int8.c; 3 % without: oneDNN's 16-bit int8 sums),
     within 10 % of torchvision's fp32 logits (8-bit activations through ~100 layers). The convs get
     He variance (densenet121's own init): torchvision's inception_v3 init (std 0.1) grows
     activations ~3x a layer, and its int8 logits are then ~20 % from fp32."""
@@ -123,6 +130,7 @@ def test_int8_from_a_calibration_file(arch):
             if os.path.exists(f):
                 os.remove(f)
     ref = torch_logits(model, x)
-    assert rel_err(ys["onednn"], ys["reference"]) < 0.03
+    parity = rel_err(ys["onednn"], ys["reference"])
+    assert parity < (1e-5 if cpu_has_vnni() else 0.03), parity
     assert np.array_equal(ys["onednn"].argmax(1), ys["reference"].argmax(1))
     assert rel_err(ys["onednn"], ref) < 0.1, rel_err(ys["onednn"], ref)
