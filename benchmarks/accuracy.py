@@ -30,10 +30,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import fashion_mnist  # noqa: E402
+from train import ARCHS  # noqa: E402  (the archs train.py trains)
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as train.py: spinning torch threads crawl on a shared machine
-
-ARCHS = ("resnet18", "mobilenet_v2", "resnet18_cifar", "mobilenetv2_cifar")
 
 
 def torch_predictions(arch, weights, x, threads):
@@ -104,16 +103,8 @@ def table(rows):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-
-    def archs(s):
-        v = s.split(",")
-        bad = [x for x in v if x not in ARCHS]
-        if bad:
-            raise argparse.ArgumentTypeError(f"unknown arch {bad[0]!r} (known: {', '.join(ARCHS)})")
-        return v
-
     p.add_argument("--models", default="models", help="directory of <arch>.npz from train.py (default models)")
-    p.add_argument("--arch", type=archs, default=list(ARCHS), help="comma-separated (default: all four)")
+    p.add_argument("--arch", default=",".join(ARCHS), help="comma-separated (default: all four)")
     p.add_argument("--bench", default="build/bin/dp-bench", help="dp-bench to run (default build/bin/dp-bench)")
     p.add_argument("--samples", type=int, default=None, help="test images scored (default all 10 000)")
     p.add_argument("--calib", type=int, default=512, help="training images calibrated on (default 512)")
@@ -124,6 +115,10 @@ def main(argv=None):
     p.add_argument("--source", default=fashion_mnist.DEFAULT_DIR, help="directory of the Fashion-MNIST IDX files")
     p.add_argument("--out", help="also write each arch's row as OUT/<arch>.json")
     a = p.parse_args(argv)
+    a.arch = a.arch.split(",")
+    unknown = sorted(set(a.arch) - set(ARCHS))
+    if unknown:
+        p.error(f"--arch: unknown {', '.join(unknown)} (known: {', '.join(ARCHS)})")
     try:
         x, y = fashion_mnist.tensors("test", a.source, a.samples)
         rows = []
