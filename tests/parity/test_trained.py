@@ -62,3 +62,8 @@ def test_accuracy_script_measures_both_precisions():
     assert row["fp32_same_as_pytorch"] >= 0.999 * n, row
     assert row["int8_top1_pct"] > 40 and row["int8_agreement"] > 0.8 * n, row
     assert abs(row["int8_minus_fp32_pp"] - (row["int8_top1_pct"] - row["fp32_top1_pct"])) < 1e-9
+    import plot  # the summary (and so the report) shows the row
+    md = []
+    plot.accuracy_table([], os.path.dirname(out), md)
+    lines = "\n".join(md).splitlines()
+    assert any(line.startswith("| resnet18 | ") and f"{row['int8_agreement']} / {n}" in line for line in lines), md
