@@ -80,6 +80,9 @@ dp_status dpo_add_reorder_scaled(builder *b, int src, const dnnl_memory_desc_t *
 dnnl_data_type_t dpo_value_dt(const builder *b, int node);
 float dpo_value_scale(const builder *b, int node);
 dp_status dpo_int8_attr(const builder *b, int i, dnnl_primitive_attr_t attr, dnnl_post_ops_t po);
+/* The f32 value src quantized (times scale) into a new value (*out) of the s8/u8 layout want. */
+dp_status dpo_int8_quantize(builder *b, int src, const dnnl_memory_desc_t *want, float scale, const char *name,
+                            int *out);
 /* Whether oneDNN's ISA has VNNI: its int8 sums are exact only then (without it pairs of products
  * are added in 16 bits with saturation; oneDNN's "Nuances of int8 Computations"). */
 int dpo_int8_vnni(void);

@@ -242,10 +242,10 @@ dp_status dpo_build_conv(builder *b, int i) {
     if (ip) want_src = &b->vals[src].md, want_dst = &ip_dst;
     int conv_src = src, out;
     if (!dnnl_memory_desc_equal(want_src, &b->vals[src].md)) {
-        /* int8: the f32 input is quantized by this reorder */
+        /* int8: the f32 input is quantized on its way in */
         int quantize = b->vals[src].md.data_type == dnnl_f32 && (want_src->data_type == dnnl_s8 || want_src->data_type == dnnl_u8);
-        s = dpo_add_reorder_scaled(b, src, want_src, quantize ? 1.0f / dpo_value_scale(b, nd->input) : 1.0f, nd->name,
-                                   ":reorder-src", &conv_src);
+        s = quantize ? dpo_int8_quantize(b, src, want_src, 1.0f / dpo_value_scale(b, nd->input), nd->name, &conv_src)
+                     : dpo_add_reorder(b, src, want_src, nd->name, ":reorder-src", &conv_src);
         if (s) goto fail;
     }
     int slot = dpo_slot(b, i);

@@ -7,8 +7,8 @@
  * when sum_scale is 1, the same value), so with
  *     oscale[o] = s_in * s_w[o] / s_out,  bias[o] = shift[o] / (s_in * s_w[o]),
  *     sum_scale = s_res / s_out,          ReLU6 = clip(0, 6 / s_out)
- * it yields the reference's q_out. The input is quantized by the reorder that feeds the first
- * conv; the global average pool dequantizes (onednn_build.c).
+ * it yields the reference's q_out. The input is quantized by the reorders that feed the first
+ * conv (dpo_int8_quantize); the global average pool dequantizes (onednn_build.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -93,4 +93,20 @@ int8_t *dpo_int8_window(const dpo_layer *L, const dpo_window *win, dnnl_memory_d
         return NULL;
     }
     return cut;
+}
+
+/* In two reorders: f32 nchw -> s8/u8 nchw with the scale, then the byte transpose into the
+ * conv's layout; together cheaper than the one quantizing transpose (jit:uni) at batch 1 and 64
+ * on all four CIFAR/Fashion-MNIST archs (docs/performance.md, int8). The integers are the same:
+ * the second reorder only moves bytes. */
+dp_status dpo_int8_quantize(builder *b, int src, const dnnl_memory_desc_t *want, float scale, const char *name,
+                            int *out) {
+    const dnnl_memory_desc_t *in = &b->vals[src].md;
+    dnnl_memory_desc_t plain;
+    if (in->ndims != 4 || dnnl_memory_desc_init_by_tag(&plain, 4, in->dims, want->data_type, dnnl_nchw) != dnnl_success ||
+        dnnl_memory_desc_equal(&plain, want))
+        return dpo_add_reorder_scaled(b, src, want, scale, name, ":reorder-src", out);
+    int mid;
+    dp_status s = dpo_add_reorder_scaled(b, src, &plain, scale, name, ":quantize", &mid);
+    return s ? s : dpo_add_reorder(b, mid, want, name, ":reorder-src", out);
 }
