@@ -36,6 +36,13 @@ int dpo_new_val(builder *b, const dnnl_memory_desc_t *md, int kind) {
     return b->nvals++;
 }
 
+int dpo_new_view(builder *b, int parent, const dnnl_memory_desc_t *md, size_t sub_off) {
+    int v = dpo_new_val(b, md, VAL_VIEW);
+    b->vals[v].parent = parent;
+    b->vals[v].sub_off = sub_off;
+    return v;
+}
+
 pstep *dpo_add_step(builder *b, dnnl_primitive_desc_t pd, const char *name, const char *suffix) {
     pstep *st = &b->steps[b->nsteps++];
     memset(st, 0, sizeof *st);
@@ -358,9 +365,11 @@ dp_status dpo_shape_build(const dp_exec *e, int n, int h, int w, dpo_shape *sh) 
         int owned = b.vals[v].kind == VAL_CONST;
         DNN(dnnl_memory_create(&sh->mems[v], &b.vals[v].md, b.m->engine, owned ? DNNL_MEMORY_ALLOCATE : DNNL_MEMORY_NONE),
             "activation memory", model->arch);
-        void *handle = NULL;
-        if (owned) DNN(dnnl_memory_get_data_handle(sh->mems[v], &handle), "constant memory", model->arch);
-        if (owned) memcpy(handle, b.vals[v].data, b.vals[v].size);
+        if (owned) {
+            void *handle = NULL;
+            DNN(dnnl_memory_get_data_handle(sh->mems[v], &handle), "constant memory", model->arch);
+            memcpy(handle, b.vals[v].data, b.vals[v].size);
+        }
         sh->offs[v] = b.vals[v].kind == VAL_ARENA || b.vals[v].kind == VAL_VIEW ? b.vals[v].off : DPO_USER;
         if (b.vals[v].kind == VAL_INPUT) sh->in = sh->mems[v];
         if (b.vals[v].kind == VAL_OUTPUT) sh->out = sh->mems[v];

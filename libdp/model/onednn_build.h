@@ -60,6 +60,8 @@ const char *dpo_impl_of(const_dnnl_primitive_desc_t pd);
 int dpo_is_ref(const_dnnl_primitive_desc_t pd);
 /* A new value of layout md and kind VAL_*; its index. */
 int dpo_new_val(builder *b, const dnnl_memory_desc_t *md, int kind);
+/* A VAL_VIEW of parent's bytes from sub_off on, seen with layout md; its index. */
+int dpo_new_view(builder *b, int parent, const dnnl_memory_desc_t *md, size_t sub_off);
 /* The value holding node's output (node < 0: the network input). */
 static inline int dpo_val_of(const builder *b, int node) { return node < 0 ? b->input_val : b->node_val[node]; }
 /* Append a step owning pd; arguments are added with dpo_add_arg(). The scratchpad is bound later. */

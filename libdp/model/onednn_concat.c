@@ -73,10 +73,7 @@ static int block_view(builder *b, int cat, int c0, int c) {
         b->slot[cat] = dpo_new_val(b, &md, VAL_ARENA); /* a CONCAT's own entry: its buffer */
     }
     if (concat_md(b, cat, c, h, w, &md) != dnnl_success) return -1;
-    int v = dpo_new_val(b, &md, VAL_VIEW);
-    b->vals[v].parent = b->slot[cat];
-    b->vals[v].sub_off = (size_t)c0 * h * w * dnnl_data_type_size(b->m->dt);
-    return v;
+    return dpo_new_view(b, b->slot[cat], &md, (size_t)c0 * h * w * dnnl_data_type_size(b->m->dt));
 }
 
 int dpo_slot(builder *b, int i) {

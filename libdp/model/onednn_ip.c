@@ -104,7 +104,5 @@ int dpo_nc_view(builder *b, int v) {
     dnnl_memory_desc_t md;
     dnnl_dims_t d = {b->vals[v].md.dims[0], b->vals[v].md.dims[1]};
     if (dnnl_memory_desc_init_by_tag(&md, 2, d, b->vals[v].md.data_type, dnnl_ab) != dnnl_success) return -1;
-    int view = dpo_new_val(b, &md, VAL_VIEW);
-    b->vals[view].parent = v;
-    return view;
+    return dpo_new_view(b, v, &md, 0);
 }

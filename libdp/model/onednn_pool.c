@@ -41,13 +41,6 @@ static uint16_t to_bf16(float f) {
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
-/* A value of b->n x c x h x w samples in the other layout md (same bytes, no copy). */
-static int same_bytes(builder *b, int parent, const dnnl_memory_desc_t *md) {
-    int v = dpo_new_val(b, md, VAL_VIEW);
-    b->vals[v].parent = parent;
-    return v;
-}
-
 /* An adaptive average pool with uneven windows is linear in each channel's ih*iw map: in plain
  * NCHW, [n*C, ih*iw] times a constant [ih*iw, oh*ow] averaging matrix is [n*C, oh*ow], which is
  * the output in plain NCHW. One oneDNN matmul, plus a reorder of its input into NCHW (a feature
@@ -94,10 +87,10 @@ static dp_status adaptive_matmul(builder *b, int i, int src, int ih, int iw, int
     pstep *st = dpo_add_step(b, pd, nd->name, "");
     pd = NULL;
     int out = dpo_new_val(b, &dst2, VAL_ARENA);
-    dpo_add_arg(st, DNNL_ARG_SRC, same_bytes(b, src, &src2), NULL);
+    dpo_add_arg(st, DNNL_ARG_SRC, dpo_new_view(b, src, &src2, 0), NULL);
     dpo_add_arg(st, DNNL_ARG_WEIGHTS, w, NULL);
     dpo_add_arg(st, DNNL_ARG_DST, out, NULL);
-    b->node_val[i] = same_bytes(b, out, &dst4);
+    b->node_val[i] = dpo_new_view(b, out, &dst4, 0);
 fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_destroy(attr);
